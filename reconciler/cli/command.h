@@ -1,0 +1,25 @@
+/*
+ * Subcommands of the keelson binary. main.c dispatches from one table;
+ * each command lives in its own cmd_<name>.c and parses its own options.
+ */
+#ifndef KEELSON_CLI_COMMAND_H
+#define KEELSON_CLI_COMMAND_H
+
+/* Exit codes shared by all subcommands. */
+enum keelson_exit {
+	KEELSON_EXIT_OK = 0,
+	KEELSON_EXIT_FAILURE = 1, /* the command ran and found problems or failed */
+	KEELSON_EXIT_USAGE = 2,   /* bad command line */
+};
+
+struct keelson_command {
+	const char *name;
+	const char *summary;  /* one line for `keelson --help` */
+	const char *usage;    /* full help for `keelson NAME --help` */
+	int (*run)(int argc, char **argv); /* argv[0] is the command name */
+};
+
+int keelson_cmd_validate(int argc, char **argv);
+extern const char keelson_cmd_validate_usage[];
+
+#endif

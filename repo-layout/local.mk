@@ -1,0 +1,1 @@
+# Example repository and schemas ship in the distribution.
