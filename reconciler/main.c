@@ -11,9 +11,16 @@
 #include <stdio.h>
 #include <string.h>
 
+static int cmd_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("keelson %s\n", PACKAGE_VERSION);
+	return KEELSON_EXIT_OK;
+}
+
 static const struct keelson_command commands[] = {
-	{"validate", "parse and check a desired-state repository without touching a cluster",
-	 keelson_cmd_validate_usage, keelson_cmd_validate},
+	{"version", "print the version", "Usage: keelson version\n", cmd_version},
 };
 
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
