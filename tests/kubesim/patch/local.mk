@@ -3,7 +3,8 @@ noinst_LTLIBRARIES += libkubesim-patch.la
 libkubesim_patch_la_SOURCES = \
 	tests/kubesim/patch/merge_keys.c tests/kubesim/patch/merge_keys.h \
 	tests/kubesim/patch/json_patch.c tests/kubesim/patch/json_patch.h \
-	tests/kubesim/patch/json_util.c tests/kubesim/patch/json_util.h
+	tests/kubesim/patch/json_util.c tests/kubesim/patch/json_util.h \
+	tests/kubesim/patch/merge_patch.c tests/kubesim/patch/merge_patch.h
 libkubesim_patch_la_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS)
 libkubesim_patch_la_LIBADD = libkeelson-core.la $(CJSON_LIBS)
 
@@ -12,7 +13,8 @@ KS_PATCH_TEST_LDADD = libkubesim-patch.la libkeelson-core.la $(CHECK_LIBS) $(CJS
 
 ks_patch_tests = \
 	tests/kubesim/patch/test_merge_keys \
-	tests/kubesim/patch/test_json_patch
+	tests/kubesim/patch/test_json_patch \
+	tests/kubesim/patch/test_merge_patch
 check_PROGRAMS += $(ks_patch_tests)
 TESTS += $(ks_patch_tests)
 
@@ -24,3 +26,8 @@ tests_kubesim_patch_test_json_patch_SOURCES = tests/kubesim/patch/test_json_patc
 	tests/kubesim/patch/test_support.h
 tests_kubesim_patch_test_json_patch_CFLAGS = $(KS_PATCH_TEST_CFLAGS)
 tests_kubesim_patch_test_json_patch_LDADD = $(KS_PATCH_TEST_LDADD)
+
+tests_kubesim_patch_test_merge_patch_SOURCES = tests/kubesim/patch/test_merge_patch.c \
+	tests/kubesim/patch/test_support.h
+tests_kubesim_patch_test_merge_patch_CFLAGS = $(KS_PATCH_TEST_CFLAGS)
+tests_kubesim_patch_test_merge_patch_LDADD = $(KS_PATCH_TEST_LDADD)
