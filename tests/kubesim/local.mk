@@ -1,1 +1,22 @@
-# (empty until this part is built)
+# kubesim: Kubernetes API server simulator (see tests/kubesim/README.md).
+#
+# libkubesim.la holds the object store, watch, controller runtime, clock and
+# built-in types (store.h); the controllers part links it for its tests.
+KUBESIM_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS) $(MHD_CFLAGS) $(CRYPTO_CFLAGS)
+
+noinst_LTLIBRARIES += libkubesim.la
+libkubesim_la_SOURCES = \
+	tests/kubesim/store.c tests/kubesim/store.h \
+	tests/kubesim/clock.c tests/kubesim/clock.h \
+	tests/kubesim/types.c tests/kubesim/types.h
+libkubesim_la_CFLAGS = $(KUBESIM_CFLAGS)
+libkubesim_la_LIBADD = libkeelson-core.la $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
+
+kubesim_unit_tests = \
+	tests/kubesim/unit/test_store
+check_PROGRAMS += $(kubesim_unit_tests)
+TESTS += $(kubesim_unit_tests)
+
+tests_kubesim_unit_test_store_SOURCES = tests/kubesim/unit/test_store.c
+tests_kubesim_unit_test_store_CFLAGS = $(KUBESIM_CFLAGS) $(CHECK_CFLAGS)
+tests_kubesim_unit_test_store_LDADD = libkubesim.la libkeelson-core.la $(CHECK_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS)
