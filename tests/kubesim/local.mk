@@ -8,9 +8,21 @@ noinst_LTLIBRARIES += libkubesim.la
 libkubesim_la_SOURCES = \
 	tests/kubesim/store.c tests/kubesim/store.h \
 	tests/kubesim/clock.c tests/kubesim/clock.h \
-	tests/kubesim/types.c tests/kubesim/types.h
+	tests/kubesim/types.c tests/kubesim/types.h \
+	tests/kubesim/sim.c tests/kubesim/sim.h \
+	tests/kubesim/selector.c tests/kubesim/selector.h
 libkubesim_la_CFLAGS = $(KUBESIM_CFLAGS)
 libkubesim_la_LIBADD = libkeelson-core.la $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
+
+# The simulator binary (built by `make`, used by tests, bench and demo).
+noinst_PROGRAMS += kubesim
+kubesim_SOURCES = tests/kubesim/main.c \
+	tests/kubesim/server.c tests/kubesim/server.h \
+	tests/kubesim/discovery.c tests/kubesim/crd.c \
+	tests/kubesim/tls.c tests/kubesim/tls.h
+kubesim_CFLAGS = $(KUBESIM_CFLAGS)
+kubesim_LDADD = libkubesim.la libkubesim-patch.la libkeelson-core.la \
+	$(MHD_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
 
 kubesim_unit_tests = \
 	tests/kubesim/unit/test_store
