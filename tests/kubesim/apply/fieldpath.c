@@ -812,6 +812,11 @@ static void free_elements(char **elements, size_t n)
 	free(elements);
 }
 
+static int compare_element_ptrs(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* Key every item; on failure (strict) the error names the list. Returns
  * KEELSON_EINVALID when the list cannot be treated as associative. */
 static int key_items(char ***out, const cJSON *list, size_t n, const struct ks_list_semantics *sem,
@@ -827,21 +832,30 @@ static int key_items(char ***out, const cJSON *list, size_t n, const struct ks_l
 		rc = ks_list_item_element(&elements[i], item, i, sem, &b->cursor);
 		if (rc != 0)
 			break;
-		for (size_t j = 0; j < i; j++) {
-			if (strcmp(elements[j], elements[i]) == 0) {
+		i++;
+	}
+	const char *duplicate = NULL;
+	if (rc == 0 && n > 1) {
+		char **sorted = malloc(n * sizeof(*sorted));
+		if (sorted == NULL) {
+			rc = oom("keying list items");
+		} else {
+			memcpy(sorted, elements, n * sizeof(*sorted));
+			qsort(sorted, n, sizeof(*sorted), compare_element_ptrs);
+			for (size_t j = 1; j < n && !duplicate; j++)
+				if (strcmp(sorted[j - 1], sorted[j]) == 0)
+					duplicate = sorted[j];
+			if (duplicate) {
 				char *shown = NULL;
-				const char *one[1] = { elements[i] };
+				const char *one[1] = { duplicate };
 				if (ks_path_string(&shown, one, 1) != 0)
 					shown = NULL;
 				rc = keelson_error_set(KEELSON_EINVALID, "duplicate entries for key %s",
-						       shown ? shown : elements[i]);
+						       shown ? shown : duplicate);
 				free(shown);
-				break;
 			}
+			free(sorted);
 		}
-		if (rc != 0)
-			break;
-		i++;
 	}
 	if (rc != 0) {
 		free_elements(elements, n);

@@ -719,6 +719,33 @@ static void keyed_list_clear(struct keyed_list *k)
 	memset(k, 0, sizeof(*k));
 }
 
+static int compare_element_ptrs(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorting a copy keeps this O(n log n) for long lists. */
+static bool has_duplicate(char **elements, size_t n)
+{
+	if (n < 2)
+		return false;
+	char **sorted = malloc(n * sizeof(*sorted));
+	if (sorted == NULL) {
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = 0; j < i; j++)
+				if (strcmp(elements[i], elements[j]) == 0)
+					return true;
+		return false;
+	}
+	memcpy(sorted, elements, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), compare_element_ptrs);
+	bool dup = false;
+	for (size_t i = 1; i < n && !dup; i++)
+		dup = strcmp(sorted[i - 1], sorted[i]) == 0;
+	free(sorted);
+	return dup;
+}
+
 /* Key every item; KEELSON_EINVALID when an item cannot be keyed or two
  * share a key (the caller then treats the list as atomic). */
 static int keyed_list_build(struct keyed_list *k, const cJSON *list, const struct ks_list_semantics *sem,
@@ -742,12 +769,10 @@ static int keyed_list_build(struct keyed_list *k, const cJSON *list, const struc
 		}
 		k->items[i] = item;
 		k->count++;
-		for (size_t j = 0; j < i; j++) {
-			if (strcmp(k->elements[j], k->elements[i]) == 0) {
-				keyed_list_clear(k);
-				return keelson_error_set(KEELSON_EINVALID, "duplicate list key");
-			}
-		}
+	}
+	if (has_duplicate(k->elements, k->count)) {
+		keyed_list_clear(k);
+		return keelson_error_set(KEELSON_EINVALID, "duplicate list key");
 	}
 	return 0;
 }
@@ -1190,7 +1215,7 @@ int ks_server_side_apply(cJSON **out_object, cJSON **out_conflict_status, const 
 	a.scope.group = options->group;
 	a.scope.kind = options->kind;
 	a.scope.crd_schema = options->crd_schema;
-	const char *sub = options->subresource;
+	const char *sub = options->subresource && *options->subresource ? options->subresource : NULL;
 
 	rc = sanitize_config(&a.config, applied, options);
 	if (rc != 0)
@@ -1351,7 +1376,7 @@ int ks_managed_fields_update(cJSON *new_object, const cJSON *old_object,
 		return 0;
 	}
 	const struct ks_type_scope scope = { options->group, options->kind, options->crd_schema };
-	const char *sub = options->subresource;
+	const char *sub = options->subresource && *options->subresource ? options->subresource : NULL;
 	struct managers before = { 0 }, after = { 0 };
 	struct ks_fieldset *old_set = NULL, *new_set = NULL, *added = NULL, *removed = NULL,
 			   *modified = NULL, *changed = NULL;
