@@ -23,3 +23,21 @@ tests_kube_test_kube_config_LDADD = $(KUBE_TEST_LDADD)
 tests_kube_test_kube_ratelimit_SOURCES = tests/kube/test_kube_ratelimit.c tests/unit/check_main.h
 tests_kube_test_kube_ratelimit_CFLAGS = $(KUBE_TEST_CFLAGS)
 tests_kube_test_kube_ratelimit_LDADD = $(KUBE_TEST_LDADD)
+
+# Client tests against a small HTTPS server (libmicrohttpd, GnuTLS) with
+# certificates made at start (libcrypto). -lgnutls: the test server checks
+# client certificates through the GnuTLS session MHD exposes.
+kube_server_tests = tests/kube/test_kube_client
+check_PROGRAMS += $(kube_server_tests)
+TESTS += $(kube_server_tests)
+
+KUBE_SERVER_SOURCES = \
+	tests/kube/mini_server.c tests/kube/mini_server.h \
+	tests/kube/tls_fixture.c tests/kube/tls_fixture.h \
+	tests/unit/check_main.h
+KUBE_SERVER_CFLAGS = $(KUBE_TEST_CFLAGS) $(MHD_CFLAGS) $(CRYPTO_CFLAGS)
+KUBE_SERVER_LDADD = $(KUBE_TEST_LDADD) $(MHD_LIBS) $(CRYPTO_LIBS) -lgnutls
+
+tests_kube_test_kube_client_SOURCES = tests/kube/test_kube_client.c $(KUBE_SERVER_SOURCES)
+tests_kube_test_kube_client_CFLAGS = $(KUBE_SERVER_CFLAGS)
+tests_kube_test_kube_client_LDADD = $(KUBE_SERVER_LDADD)
