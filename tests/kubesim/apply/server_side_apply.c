@@ -374,14 +374,12 @@ void ks_managed_fields_strip(cJSON *object)
 
 bool ks_managed_fields_is_reset(const cJSON *object)
 {
+	/* Only [{}]: an empty list is what clients unaware of managedFields
+	 * send, and must not wipe them (server-side-apply.md, "Clearing"). */
 	const cJSON *mf = managed_fields_of(object);
-	if (!cJSON_IsArray(mf))
-		return false;
-	int n = cJSON_GetArraySize(mf);
-	if (n == 0)
-		return true;
 	const cJSON *first = cJSON_GetArrayItem(mf, 0);
-	return n == 1 && cJSON_IsObject(first) && first->child == NULL;
+	return cJSON_IsArray(mf) && cJSON_GetArraySize(mf) == 1 && cJSON_IsObject(first) &&
+	       first->child == NULL;
 }
 
 /* ---- which fields can be owned ------------------------------------------ */
@@ -1371,10 +1369,9 @@ int ks_managed_fields_update(cJSON *new_object, const cJSON *old_object,
 		return rc;
 	if (!cJSON_IsObject(new_object))
 		return keelson_error_set(KEELSON_EINVALID, "the new object must be a JSON object");
-	if (ks_managed_fields_is_reset(new_object)) {
-		ks_managed_fields_strip(new_object);
-		return 0;
-	}
+	/* A reset happens first; the write's own changes are then recorded
+	 * on the emptied list, so the writer owns what it changed. */
+	bool reset = ks_managed_fields_is_reset(new_object);
 	const struct ks_type_scope scope = { options->group, options->kind, options->crd_schema };
 	const char *sub = options->subresource && *options->subresource ? options->subresource : NULL;
 	struct managers before = { 0 }, after = { 0 };
@@ -1383,8 +1380,10 @@ int ks_managed_fields_update(cJSON *new_object, const cJSON *old_object,
 	const cJSON *source = NULL;
 
 	const cJSON *requested = managed_fields_of(new_object);
-	if (cJSON_IsArray(requested) && cJSON_GetArraySize(requested) > 0 &&
-	    managers_decode(&before, requested) == 0 && before.count > 0) {
+	if (reset) {
+		source = NULL;
+	} else if (cJSON_IsArray(requested) && cJSON_GetArraySize(requested) > 0 &&
+		   managers_decode(&before, requested) == 0 && before.count > 0) {
 		source = requested;
 	} else {
 		keelson_error_clear();

@@ -70,10 +70,11 @@ int ks_server_side_apply(cJSON **out_object, cJSON **out_conflict_status, const 
  * entry; removed fields are taken away from everyone. Entries left empty
  * are dropped; the entry's time is `now` only when it gained fields.
  *
- * managedFields in new_object: `[]` or `[{}]` clears them (nothing is
- * recorded); other non-empty valid ones replace the stored ones (that is
- * how kubectl migrates client-side-apply ownership); invalid ones are
- * ignored in favour of old_object's.
+ * managedFields in new_object: `[{}]` clears them first, then this
+ * write's changes are recorded on the empty list; other non-empty valid
+ * ones replace the stored ones (that is how kubectl migrates
+ * client-side-apply ownership); absent, `[]` or invalid ones mean
+ * old_object's.
  *
  * options->force is unused. group, kind and crd_schema give the list and
  * map semantics, as for apply.
@@ -88,7 +89,7 @@ int ks_managed_fields_record_update(cJSON *new_object, const cJSON *old_object, 
 				    const char *now);
 
 /* True when `object` asks for its managedFields to be cleared
- * (metadata.managedFields is [] or [{}]). */
+ * (metadata.managedFields is [{}]; an empty list does not clear). */
 bool ks_managed_fields_is_reset(const cJSON *object);
 
 /* Remove metadata.managedFields from `object` (kubectl diff and

@@ -768,16 +768,30 @@ END_TEST
 START_TEST(test_update_reset_clears_managed_fields)
 {
 	cJSON *live = created_sts();
-	static const char *resets[] = { "[{}]", "[]" };
-	for (size_t i = 0; i < 2; i++) {
-		cJSON *put = cJSON_Duplicate(live, 1);
-		cJSON_ReplaceItemInObjectCaseSensitive((cJSON *)at(put, "metadata"), "managedFields",
-						       cJSON_Parse(resets[i]));
-		ck_assert(ks_managed_fields_is_reset(put));
-		ck_assert_int_eq(ks_managed_fields_record_update(put, live, "kubectl-edit", "apps/v1", NULL, T2), 0);
-		ck_assert_ptr_null(at(put, "metadata.managedFields"));
-		cJSON_Delete(put);
-	}
+	cJSON *put = cJSON_Duplicate(live, 1);
+	cJSON_ReplaceItemInObjectCaseSensitive((cJSON *)at(put, "metadata"), "managedFields", cJSON_Parse("[{}]"));
+	ck_assert(ks_managed_fields_is_reset(put));
+	ck_assert_int_eq(ks_managed_fields_record_update(put, live, "kubectl-edit", "apps/v1", NULL, T2), 0);
+	ck_assert_ptr_null(at(put, "metadata.managedFields"));
+	cJSON_Delete(put);
+
+	/* Reset and a change together: the writer owns just its change. */
+	put = cJSON_Duplicate(live, 1);
+	cJSON_ReplaceItemInObjectCaseSensitive((cJSON *)at(put, "metadata"), "managedFields", cJSON_Parse("[{}]"));
+	cJSON_ReplaceItemInObjectCaseSensitive((cJSON *)at(put, "spec"), "replicas", cJSON_CreateNumber(4));
+	ck_assert_int_eq(ks_managed_fields_record_update(put, live, "kubectl-edit", "apps/v1", NULL, T2), 0);
+	ck_assert_int_eq(entry_count(put), 1);
+	ck_assert(owns(put, "kubectl-edit", "Update", "f:spec", "f:replicas", NULL));
+	ck_assert(!owns(put, "kubectl-edit", "Update", "f:spec", "f:serviceName", NULL));
+	cJSON_Delete(put);
+
+	/* An empty list is not a reset: the stored entries stay. */
+	put = cJSON_Duplicate(live, 1);
+	cJSON_ReplaceItemInObjectCaseSensitive((cJSON *)at(put, "metadata"), "managedFields", cJSON_Parse("[]"));
+	ck_assert(!ks_managed_fields_is_reset(put));
+	ck_assert_int_eq(ks_managed_fields_record_update(put, live, "kubectl-edit", "apps/v1", NULL, T2), 0);
+	ck_assert(cJSON_Compare(put, live, 1));
+	cJSON_Delete(put);
 	ck_assert(!ks_managed_fields_is_reset(live));
 	cJSON_Delete(live);
 }
