@@ -45,3 +45,5 @@ tests_kubesim_patch_test_selectors_SOURCES = tests/kubesim/patch/test_selectors.
 	tests/kubesim/patch/test_support.h
 tests_kubesim_patch_test_selectors_CFLAGS = $(KS_PATCH_TEST_CFLAGS)
 tests_kubesim_patch_test_selectors_LDADD = $(KS_PATCH_TEST_LDADD)
+
+EXTRA_DIST += tests/kubesim/patch/README.md

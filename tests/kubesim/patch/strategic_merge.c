@@ -413,8 +413,8 @@ static int merge_map_list(cJSON **out, const cJSON *orig, const cJSON *patch, co
 		if (target) {
 			if ((rc = merge_map(target, item, item_path, ctx, &replacement)) < 0)
 				goto cleanup;
-			if (replacement)
-				ks_json_replace_child(work, target, replacement);
+			if (replacement && (rc = ks_json_replace_child(work, target, replacement)) < 0)
+				goto cleanup;
 			continue;
 		}
 		cJSON *fresh = cJSON_CreateObject();
