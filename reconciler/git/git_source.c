@@ -1,0 +1,1217 @@
+#include "config.h"
+
+#include "git/git_source.h"
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/redact.h"
+#include "git/known_hosts.h"
+#include "git/signature.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <git2.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Secrets and names read from files: one line, bounded. */
+#define SECRET_MAX_BYTES 4096
+/* A tree with more entries than this is not a configuration repository. */
+#define TREE_MAX_ENTRIES 1000000
+#define PATH_MAX_BYTES 4096
+
+#define TRACK_REF_PREFIX "refs/keelson/track/"
+#define ACCEPTED_REF "refs/keelson/accepted"
+#define PIN_REF_PREFIX "refs/keelson/pin/"
+
+struct keelson_git_source {
+	char *url;
+	char *display_url;
+	char *cache_dir;
+	char *local_path; /* set for local and file:// URLs */
+	enum keelson_git_track track;
+	char *ref;         /* as configured */
+	char *remote_ref;  /* refs/heads/x or refs/tags/x; NULL for a pinned commit */
+	char *track_ref;   /* where the fetched remote ref is kept in the cache */
+	git_oid pin;       /* pinned commit */
+	char *username_file, *username_env, *token_file, *token_env;
+	char *ca_file;
+	char *ssh_key_file, *ssh_username, *known_hosts_file;
+	char *ssh_host;
+	int ssh_port;
+	bool insecure_skip_host_key_check;
+	enum keelson_git_signature_policy signature_policy;
+	char *allowed_signers_file;
+
+	git_repository *repo;
+	bool have_good;
+	char good_sha[41];
+	bool have_reported;
+	char reported_sha[41];
+
+	/* Per-poll callback state: why a callback refused, for the message. */
+	unsigned credential_attempts;
+	bool auth_failed;
+	bool host_key_failed;
+	bool tls_failed;
+	char callback_error[1024];
+};
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+/* libgit2's message for the last failure, or a fallback. */
+static const char *git_message(void)
+{
+	const git_error *e = git_error_last();
+	return e && e->message ? e->message : "unknown libgit2 error";
+}
+
+/* Record an error whose text went through redaction, because libgit2
+ * messages can quote the URL with its userinfo. */
+static int set_redacted(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int set_redacted(int code, const char *fmt, ...)
+{
+	char buf[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	char *clean = keelson_redact_text(buf);
+	keelson_error_set(code, "%s", clean ? clean : "(error message withheld: out of memory)");
+	free(clean);
+	return code;
+}
+
+static const char *good_or_none(const struct keelson_git_source *src)
+{
+	return src->have_good ? src->good_sha : "(none yet)";
+}
+
+/* ---- URL handling ---------------------------------------------------- */
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* scp-like syntax: [user@]host:path with no slash before the colon. */
+static bool is_scp_like(const char *url)
+{
+	const char *colon = strchr(url, ':');
+	if (!colon || colon == url)
+		return false;
+	const char *slash = strchr(url, '/');
+	return !slash || slash > colon;
+}
+
+/* Host and port of an ssh URL, for the known_hosts lookup (libgit2's
+ * certificate callback gets the host but not the port). */
+static int parse_ssh_host(struct keelson_git_source *src)
+{
+	const char *p = src->url;
+	bool scp = false;
+	if (has_prefix(p, "ssh://"))
+		p += 6;
+	else if (has_prefix(p, "git+ssh://") || has_prefix(p, "ssh+git://"))
+		p += 10;
+	else
+		scp = true;
+	const char *end = scp ? strchr(p, ':') : p + strcspn(p, "/");
+	const char *at = memchr(p, '@', (size_t)(end - p));
+	if (at)
+		p = at + 1;
+	const char *host_end = end;
+	src->ssh_port = 22;
+	if (*p == '[') {
+		const char *close = memchr(p, ']', (size_t)(end - p));
+		if (!close)
+			return keelson_error_set(KEELSON_EINVALID, "malformed ssh URL %s", src->display_url);
+		host_end = close;
+		p++;
+		if (!scp && close[1] == ':')
+			src->ssh_port = atoi(close + 2);
+	} else if (!scp) {
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+		if (colon) {
+			host_end = colon;
+			src->ssh_port = atoi(colon + 1);
+		}
+	}
+	if (host_end <= p || src->ssh_port <= 0 || src->ssh_port > 65535)
+		return keelson_error_set(KEELSON_EINVALID, "malformed ssh URL %s: no host or bad port",
+					 src->display_url);
+	src->ssh_host = strndup(p, (size_t)(host_end - p));
+	return src->ssh_host ? 0 : KEELSON_ENOMEM;
+}
+
+static int classify_url(struct keelson_git_source *src)
+{
+	const char *url = src->url;
+	if (has_prefix(url, "file://")) {
+		src->local_path = strdup(url + 7);
+		return src->local_path ? 0 : KEELSON_ENOMEM;
+	}
+	if (has_prefix(url, "git://") || has_prefix(url, "http://") || has_prefix(url, "https://"))
+		return 0;
+	if (has_prefix(url, "ssh://") || has_prefix(url, "git+ssh://") || has_prefix(url, "ssh+git://"))
+		return parse_ssh_host(src);
+	if (strstr(url, "://"))
+		return keelson_error_set(KEELSON_EINVALID,
+			"unsupported Git URL scheme in %s; use a local path, file://, git://, "
+			"http://, https:// or ssh://", src->display_url);
+	if (url[0] != '/' && url[0] != '.' && is_scp_like(url))
+		return parse_ssh_host(src);
+	src->local_path = strdup(url);
+	return src->local_path ? 0 : KEELSON_ENOMEM;
+}
+
+/* ---- credentials and certificates ------------------------------------ */
+
+/* First line of a file, or the value of an environment variable. */
+static int read_setting(char **out, const char *file, const char *env, const char *what)
+{
+	*out = NULL;
+	if (file) {
+		FILE *f = fopen(file, "r");
+		if (!f)
+			return keelson_error_set(KEELSON_EINVALID, "cannot read the %s file %s: %s",
+						 what, file, strerror(errno));
+		char *buf = calloc(1, SECRET_MAX_BYTES + 2);
+		if (!buf) {
+			fclose(f);
+			return KEELSON_ENOMEM;
+		}
+		size_t n = fread(buf, 1, SECRET_MAX_BYTES + 1, f);
+		fclose(f);
+		if (n > SECRET_MAX_BYTES) {
+			free_secret(buf);
+			return keelson_error_set(KEELSON_ELIMIT, "the %s file %s is over %d bytes",
+						 what, file, SECRET_MAX_BYTES);
+		}
+		buf[strcspn(buf, "\r\n")] = '\0';
+		*out = buf;
+		return 0;
+	}
+	if (env) {
+		const char *v = getenv(env);
+		if (!v)
+			return keelson_error_set(KEELSON_EINVALID,
+				"the environment variable %s (the %s) is not set", env, what);
+		*out = strdup(v);
+		return *out ? 0 : KEELSON_ENOMEM;
+	}
+	return 0;
+}
+
+static int credentials_cb(git_credential **out, const char *url, const char *username_from_url,
+			  unsigned int allowed_types, void *payload)
+{
+	struct keelson_git_source *src = payload;
+	(void)url;
+	/* libgit2 asks again after each rejection; one attempt is enough to
+	 * know the configured credentials are wrong. */
+	if (++src->credential_attempts > 1) {
+		src->auth_failed = true;
+		snprintf(src->callback_error, sizeof(src->callback_error),
+			 "the server rejected the configured credentials");
+		git_error_set_str(GIT_ERROR_NET, src->callback_error);
+		return GIT_EAUTH;
+	}
+	if (allowed_types & GIT_CREDENTIAL_SSH_KEY) {
+		if (!src->ssh_key_file) {
+			src->auth_failed = true;
+			snprintf(src->callback_error, sizeof(src->callback_error),
+				 "the server asks for an SSH key and none is configured (ssh_key_file)");
+			git_error_set_str(GIT_ERROR_NET, src->callback_error);
+			return GIT_EAUTH;
+		}
+		const char *user = username_from_url ? username_from_url
+				   : src->ssh_username ? src->ssh_username : "git";
+		return git_credential_ssh_key_new(out, user, NULL, src->ssh_key_file, NULL);
+	}
+	if (allowed_types & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
+		char *user = NULL, *token = NULL;
+		int rc = read_setting(&user, src->username_file, src->username_env, "username");
+		if (rc == 0)
+			rc = read_setting(&token, src->token_file, src->token_env, "token");
+		if (rc == 0 && !token) {
+			snprintf(src->callback_error, sizeof(src->callback_error),
+				 "the server requires authentication and no token is configured "
+				 "(token_file or token_env)");
+			rc = -1;
+		} else if (rc != 0) {
+			snprintf(src->callback_error, sizeof(src->callback_error), "%s",
+				 keelson_error_last()->message);
+		}
+		if (rc != 0) {
+			free_secret(user);
+			free_secret(token);
+			src->auth_failed = true;
+			git_error_set_str(GIT_ERROR_NET, src->callback_error);
+			return GIT_EAUTH;
+		}
+		const char *name = user ? user : username_from_url ? username_from_url : "x-access-token";
+		rc = git_credential_userpass_plaintext_new(out, name, token);
+		free_secret(user);
+		free_secret(token);
+		return rc;
+	}
+	src->auth_failed = true;
+	snprintf(src->callback_error, sizeof(src->callback_error),
+		 "the server asks for an authentication method keelson does not support");
+	git_error_set_str(GIT_ERROR_NET, src->callback_error);
+	return GIT_EAUTH;
+}
+
+static bool is_ip_literal(const char *host)
+{
+	return strspn(host, "0123456789.") == strlen(host) || strchr(host, ':') != NULL;
+}
+
+/* Verify a server certificate (leaf, DER) against the configured CA file.
+ * The TLS backend has already checked the chain against the system store;
+ * this accepts servers whose leaf is signed directly by a configured CA. */
+static bool verify_with_ca_file(const git_cert_x509 *cert, const char *host, const char *ca_file)
+{
+	const unsigned char *p = cert->data;
+	X509 *leaf = d2i_X509(NULL, &p, (long)cert->len);
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	bool ok = false;
+	if (!leaf || !store || !ctx)
+		goto cleanup;
+	if (X509_STORE_load_file(store, ca_file) != 1)
+		goto cleanup;
+	if (X509_STORE_CTX_init(ctx, store, leaf, NULL) != 1)
+		goto cleanup;
+	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+	if (is_ip_literal(host))
+		X509_VERIFY_PARAM_set1_ip_asc(param, host);
+	else
+		X509_VERIFY_PARAM_set1_host(param, host, 0);
+	ok = X509_verify_cert(ctx) == 1;
+cleanup:
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	X509_free(leaf);
+	ERR_clear_error();
+	return ok;
+}
+
+static int certificate_cb(git_cert *cert, int valid, const char *host, void *payload)
+{
+	struct keelson_git_source *src = payload;
+	if (cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2) {
+		if (src->insecure_skip_host_key_check)
+			return 0;
+		const git_cert_hostkey *hk = (const git_cert_hostkey *)cert;
+		if (!(hk->type & GIT_CERT_SSH_RAW)) {
+			snprintf(src->callback_error, sizeof(src->callback_error),
+				 "the SSH library did not provide the raw host key of %s", host);
+		} else {
+			const char *file = src->known_hosts_file;
+			char fallback[PATH_MAX_BYTES];
+			if (!file) {
+				const char *home = getenv("HOME");
+				snprintf(fallback, sizeof(fallback), "%s/.ssh/known_hosts", home ? home : "");
+				file = fallback;
+			}
+			if (keelson_git_known_hosts_check(file, src->ssh_host ? src->ssh_host : host,
+							  src->ssh_port, (const unsigned char *)hk->hostkey,
+							  hk->hostkey_len) == 0)
+				return 0;
+			snprintf(src->callback_error, sizeof(src->callback_error), "%s",
+				 keelson_error_last()->message);
+		}
+		src->host_key_failed = true;
+		git_error_set_str(GIT_ERROR_SSH, src->callback_error);
+		return GIT_ECERTIFICATE;
+	}
+	if (cert->cert_type == GIT_CERT_X509) {
+		if (valid)
+			return 0;
+		if (src->ca_file && verify_with_ca_file((const git_cert_x509 *)cert, host, src->ca_file))
+			return 0;
+		src->tls_failed = true;
+		snprintf(src->callback_error, sizeof(src->callback_error),
+			 "the TLS certificate of %s is not trusted%s%s", host,
+			 src->ca_file ? " by the system store or by " : " by the system store; set ca_file",
+			 src->ca_file ? src->ca_file : "");
+		git_error_set_str(GIT_ERROR_SSL, src->callback_error);
+		return GIT_ECERTIFICATE;
+	}
+	return valid ? 0 : GIT_ECERTIFICATE;
+}
+
+static void reset_callback_state(struct keelson_git_source *src)
+{
+	src->credential_attempts = 0;
+	src->auth_failed = src->host_key_failed = src->tls_failed = false;
+	src->callback_error[0] = '\0';
+}
+
+/* libgit2 counts received bytes only when someone listens for progress. */
+static int transfer_progress_cb(const git_indexer_progress *stats, void *payload)
+{
+	(void)stats;
+	(void)payload;
+	return 0;
+}
+
+static void init_callbacks(git_remote_callbacks *cb, struct keelson_git_source *src)
+{
+	git_remote_init_callbacks(cb, GIT_REMOTE_CALLBACKS_VERSION);
+	cb->credentials = credentials_cb;
+	cb->certificate_check = certificate_cb;
+	cb->transfer_progress = transfer_progress_cb;
+	cb->payload = src;
+}
+
+/* Turn a failed remote operation into a keelson error that says what
+ * happened, where, and what to do. */
+static int remote_failure(struct keelson_git_source *src, const char *doing, int git_rc)
+{
+	if (src->auth_failed)
+		return set_redacted(KEELSON_EINVALID,
+			"%s %s (ref %s): authentication failed: %s; check the configured "
+			"credentials (token_file/token_env, ssh_key_file); last good revision %s stays",
+			doing, src->display_url, src->ref, src->callback_error, good_or_none(src));
+	if (src->host_key_failed)
+		return set_redacted(KEELSON_EINVALID, "%s %s (ref %s): %s; last good revision %s stays",
+			doing, src->display_url, src->ref, src->callback_error, good_or_none(src));
+	if (src->tls_failed || git_rc == GIT_ECERTIFICATE)
+		return set_redacted(KEELSON_EINVALID, "%s %s (ref %s): %s; last good revision %s stays",
+			doing, src->display_url, src->ref,
+			src->callback_error[0] ? src->callback_error : git_message(), good_or_none(src));
+	if (git_rc == GIT_EAUTH)
+		return set_redacted(KEELSON_EINVALID,
+			"%s %s (ref %s): authentication failed: %s; check the configured "
+			"credentials; last good revision %s stays",
+			doing, src->display_url, src->ref, git_message(), good_or_none(src));
+	return set_redacted(KEELSON_EUNAVAILABLE,
+		"%s %s (ref %s) failed: %s; check that the URL is right and the server is "
+		"reachable; last good revision %s stays",
+		doing, src->display_url, src->ref, git_message(), good_or_none(src));
+}
+
+/* ---- open ------------------------------------------------------------ */
+
+static bool is_hex_sha(const char *s)
+{
+	if (strlen(s) != 40)
+		return false;
+	for (int i = 0; i < 40; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+static bool dir_is_empty_or_missing(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT;
+	bool empty = true;
+	struct dirent *e;
+	while (empty && (e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			empty = false;
+	closedir(d);
+	return empty;
+}
+
+static int open_cache(struct keelson_git_source *src)
+{
+	int rc = 0;
+	git_config *cfg = NULL;
+	git_buf stored = GIT_BUF_INIT;
+
+	if (git_repository_open_ext(&src->repo, src->cache_dir, GIT_REPOSITORY_OPEN_NO_SEARCH |
+				    GIT_REPOSITORY_OPEN_BARE, NULL) == 0) {
+		if (!git_repository_is_bare(src->repo)) {
+			rc = keelson_error_set(KEELSON_EINVALID,
+				"cache directory %s is a non-bare Git repository; give keelson a "
+				"directory of its own", src->cache_dir);
+			goto cleanup;
+		}
+		if (git_repository_config(&cfg, src->repo) < 0 ||
+		    git_config_get_string_buf(&stored, cfg, "keelson.url") < 0) {
+			rc = keelson_error_set(KEELSON_EINVALID,
+				"cache directory %s is a Git repository keelson did not create; "
+				"give keelson a directory of its own", src->cache_dir);
+			goto cleanup;
+		}
+		if (strcmp(stored.ptr, src->display_url) != 0) {
+			rc = set_redacted(KEELSON_ECONFLICT,
+				"cache directory %s belongs to %s, not %s; use one cache directory per "
+				"repository", src->cache_dir, stored.ptr, src->display_url);
+			goto cleanup;
+		}
+		goto cleanup;
+	}
+	if (!dir_is_empty_or_missing(src->cache_dir)) {
+		rc = keelson_error_set(KEELSON_EINVALID,
+			"cache directory %s exists and is not an empty directory or a keelson "
+			"cache; give keelson a directory of its own", src->cache_dir);
+		goto cleanup;
+	}
+	if (git_repository_init(&src->repo, src->cache_dir, 1) < 0) {
+		rc = keelson_error_set(KEELSON_ERROR, "cannot create the Git cache in %s: %s",
+				       src->cache_dir, git_message());
+		goto cleanup;
+	}
+	/* The redacted URL: enough to tell caches apart, and no secret on disk. */
+	if (git_repository_config(&cfg, src->repo) < 0 ||
+	    git_config_set_string(cfg, "keelson.url", src->display_url) < 0) {
+		rc = keelson_error_set(KEELSON_ERROR, "cannot write the config of the Git cache %s: %s",
+				       src->cache_dir, git_message());
+		goto cleanup;
+	}
+	keelson_log(KEELSON_LOG_INFO, "created git cache", "url", src->display_url,
+		    "cache_dir", src->cache_dir, NULL);
+cleanup:
+	git_buf_dispose(&stored);
+	git_config_free(cfg);
+	if (rc != 0) {
+		git_repository_free(src->repo);
+		src->repo = NULL;
+	}
+	return rc;
+}
+
+static void load_last_good(struct keelson_git_source *src)
+{
+	git_oid oid;
+	if (git_reference_name_to_id(&oid, src->repo, ACCEPTED_REF) == 0) {
+		git_oid_tostr(src->good_sha, sizeof(src->good_sha), &oid);
+		src->have_good = true;
+	}
+}
+
+int keelson_git_source_open(struct keelson_git_source **out,
+			    const struct keelson_git_source_options *opts)
+{
+	*out = NULL;
+	if (!opts || opts->version != KEELSON_GIT_SOURCE_OPTIONS_VERSION)
+		return keelson_error_set(KEELSON_EINVALID,
+			"git source options version %u is not supported (expected %d)",
+			opts ? opts->version : 0, KEELSON_GIT_SOURCE_OPTIONS_VERSION);
+	if (!opts->url || !*opts->url)
+		return keelson_error_set(KEELSON_EINVALID, "git source: no URL given");
+	if (!opts->cache_dir || !*opts->cache_dir)
+		return keelson_error_set(KEELSON_EINVALID, "git source: no cache directory given");
+	if (!opts->ref || !*opts->ref)
+		return keelson_error_set(KEELSON_EINVALID, "git source: no branch, tag or commit given");
+
+	int rc = 0;
+	git_libgit2_init();
+	struct keelson_git_source *src = calloc(1, sizeof(*src));
+	if (!src) {
+		git_libgit2_shutdown();
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	}
+	src->url = strdup(opts->url);
+	src->display_url = keelson_redact_text(opts->url);
+	src->cache_dir = strdup(opts->cache_dir);
+	src->ref = strdup(opts->ref);
+	src->track = opts->track;
+	src->username_file = dup_or_null(opts->username_file);
+	src->username_env = dup_or_null(opts->username_env);
+	src->token_file = dup_or_null(opts->token_file);
+	src->token_env = dup_or_null(opts->token_env);
+	src->ca_file = dup_or_null(opts->ca_file);
+	src->ssh_key_file = dup_or_null(opts->ssh_key_file);
+	src->ssh_username = dup_or_null(opts->ssh_username);
+	src->known_hosts_file = dup_or_null(opts->known_hosts_file);
+	src->insecure_skip_host_key_check = opts->insecure_skip_host_key_check;
+	src->signature_policy = opts->signature_policy;
+	src->allowed_signers_file = dup_or_null(opts->ssh_allowed_signers_file);
+	if (!src->url || !src->display_url || !src->cache_dir || !src->ref) {
+		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	if ((rc = classify_url(src)) < 0)
+		goto cleanup;
+
+	switch (src->track) {
+	case KEELSON_GIT_TRACK_BRANCH:
+	case KEELSON_GIT_TRACK_TAG: {
+		const char *kind = src->track == KEELSON_GIT_TRACK_BRANCH ? "heads" : "tags";
+		char name[PATH_MAX_BYTES];
+		if (has_prefix(src->ref, "refs/") || !git_reference_is_valid_name(
+			    (snprintf(name, sizeof(name), "refs/%s/%s", kind, src->ref), name))) {
+			rc = keelson_error_set(KEELSON_EINVALID,
+				"git source %s: \"%s\" is not a valid %s name; give the short name "
+				"(e.g. main or v1.2.0)", src->display_url, src->ref,
+				src->track == KEELSON_GIT_TRACK_BRANCH ? "branch" : "tag");
+			goto cleanup;
+		}
+		src->remote_ref = strdup(name);
+		snprintf(name, sizeof(name), TRACK_REF_PREFIX "%s/%s", kind, src->ref);
+		src->track_ref = strdup(name);
+		if (!src->remote_ref || !src->track_ref) {
+			rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		break;
+	}
+	case KEELSON_GIT_TRACK_COMMIT:
+		if (!is_hex_sha(src->ref) || git_oid_fromstr(&src->pin, src->ref) < 0) {
+			rc = keelson_error_set(KEELSON_EINVALID,
+				"git source %s: pinned commit \"%s\" is not a full 40-hex commit id",
+				src->display_url, src->ref);
+			goto cleanup;
+		}
+		break;
+	default:
+		rc = keelson_error_set(KEELSON_EINVALID, "git source %s: unknown track mode %d",
+				       src->display_url, (int)src->track);
+		goto cleanup;
+	}
+
+	if (src->signature_policy == KEELSON_GIT_SIGNATURES_SSH && !src->allowed_signers_file) {
+		rc = keelson_error_set(KEELSON_EINVALID,
+			"git source %s: SSH signature verification needs ssh_allowed_signers_file",
+			src->display_url);
+		goto cleanup;
+	} else if (src->signature_policy != KEELSON_GIT_SIGNATURES_NONE &&
+		   src->signature_policy != KEELSON_GIT_SIGNATURES_SSH) {
+		rc = keelson_error_set(KEELSON_EINVALID, "git source %s: unknown signature policy %d",
+				       src->display_url, (int)src->signature_policy);
+		goto cleanup;
+	}
+
+	if ((rc = open_cache(src)) < 0)
+		goto cleanup;
+	load_last_good(src);
+cleanup:
+	if (rc < 0) {
+		keelson_git_source_free(src);
+		return rc;
+	}
+	*out = src;
+	return 0;
+}
+
+void keelson_git_source_free(struct keelson_git_source *src)
+{
+	if (!src)
+		return;
+	git_repository_free(src->repo);
+	free_secret(src->url);
+	free(src->display_url);
+	free(src->cache_dir);
+	free(src->local_path);
+	free(src->ref);
+	free(src->remote_ref);
+	free(src->track_ref);
+	free(src->username_file);
+	free(src->username_env);
+	free(src->token_file);
+	free(src->token_env);
+	free(src->ca_file);
+	free(src->ssh_key_file);
+	free(src->ssh_username);
+	free(src->known_hosts_file);
+	free(src->ssh_host);
+	free(src->allowed_signers_file);
+	free(src);
+	git_libgit2_shutdown();
+}
+
+const char *keelson_git_source_last_good(const struct keelson_git_source *src)
+{
+	return src->have_good ? src->good_sha : NULL;
+}
+
+const char *keelson_git_source_display_url(const struct keelson_git_source *src)
+{
+	return src->display_url;
+}
+
+const char *keelson_git_source_local_path(const struct keelson_git_source *src)
+{
+	return src->local_path;
+}
+
+/* ---- poll ------------------------------------------------------------ */
+
+static void fill_revision(struct keelson_git_revision *rev, const git_commit *commit)
+{
+	git_oid_tostr(rev->sha, sizeof(rev->sha), git_commit_id(commit));
+	rev->commit_time = (int64_t)git_commit_time(commit);
+	const git_signature *a = git_commit_author(commit);
+	snprintf(rev->author, sizeof(rev->author), "%s <%s>", a && a->name ? a->name : "",
+		 a && a->email ? a->email : "");
+	const char *summary = git_commit_summary((git_commit *)commit);
+	snprintf(rev->subject, sizeof(rev->subject), "%s", summary ? summary : "");
+}
+
+/* Fetch `refspecs` over an already connected remote and record the
+ * transfer in rev. */
+static int download(struct keelson_git_source *src, git_remote *remote, const char *const *refspecs,
+		    size_t count, struct keelson_git_revision *rev)
+{
+	git_fetch_options fo;
+	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+	init_callbacks(&fo.callbacks, src);
+	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	fo.update_fetchhead = 0;
+	fo.prune = GIT_FETCH_NO_PRUNE;
+	git_strarray specs = {(char **)refspecs, count};
+	int grc = git_remote_download(remote, &specs, &fo);
+	rev->fetched = true;
+	const git_indexer_progress *stats = git_remote_stats(remote);
+	if (stats) {
+		rev->received_bytes += stats->received_bytes;
+		rev->received_objects += stats->received_objects;
+	}
+	if (grc < 0)
+		return remote_failure(src, "fetching from", grc);
+	grc = git_remote_update_tips(remote, &fo.callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE,
+				     "keelson: fetch");
+	if (grc < 0)
+		return set_redacted(KEELSON_ERROR, "updating the cache %s for %s: %s", src->cache_dir,
+				    src->display_url, git_message());
+	return 0;
+}
+
+static int connect_remote(git_remote **out, struct keelson_git_source *src)
+{
+	git_remote_callbacks cb;
+	init_callbacks(&cb, src);
+	/* Skipping url.*.insteadOf: the cache's config is keelson's, and the
+	 * lookup leaks in libgit2 1.5 (git_regexp_match on a non-match). */
+	git_remote_create_options ro;
+	git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	ro.repository = src->repo;
+	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	int grc = git_remote_create_with_opts(out, src->url, &ro);
+	if (grc < 0)
+		return set_redacted(KEELSON_EINVALID, "git source %s: %s", src->display_url, git_message());
+	grc = git_remote_connect(*out, GIT_DIRECTION_FETCH, &cb, NULL, NULL);
+	if (grc < 0)
+		return remote_failure(src, "connecting to", grc);
+	return 0;
+}
+
+/* Ask the remote where the tracked ref points and fetch only if the cache
+ * does not already hold exactly that. Leaves the commit in *out_commit. */
+static int poll_ref(git_oid *out_commit, struct keelson_git_source *src,
+		    struct keelson_git_revision *rev)
+{
+	git_remote *remote = NULL;
+	git_object *peeled = NULL;
+	int rc = connect_remote(&remote, src);
+	if (rc < 0)
+		goto cleanup;
+
+	const git_remote_head **heads = NULL;
+	size_t n = 0;
+	if (git_remote_ls(&heads, &n, remote) < 0) {
+		rc = remote_failure(src, "listing refs of", GIT_ERROR);
+		goto cleanup;
+	}
+	const git_oid *advertised = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(heads[i]->name, src->remote_ref) == 0)
+			advertised = &heads[i]->oid;
+	if (!advertised) {
+		rc = set_redacted(KEELSON_ENOTFOUND,
+			"%s %s not found on %s; check the %s name (last good revision %s stays)",
+			src->track == KEELSON_GIT_TRACK_BRANCH ? "branch" : "tag", src->ref,
+			src->display_url, src->track == KEELSON_GIT_TRACK_BRANCH ? "branch" : "tag",
+			good_or_none(src));
+		goto cleanup;
+	}
+
+	git_oid local;
+	bool have_local = git_reference_name_to_id(&local, src->repo, src->track_ref) == 0;
+	if (!have_local || !git_oid_equal(&local, advertised)) {
+		char spec[PATH_MAX_BYTES * 2];
+		snprintf(spec, sizeof(spec), "+%s:%s", src->remote_ref, src->track_ref);
+		const char *specs[] = {spec};
+		if ((rc = download(src, remote, specs, 1, rev)) < 0)
+			goto cleanup;
+	}
+	if (git_revparse_single(&peeled, src->repo, src->track_ref) < 0) {
+		rc = set_redacted(KEELSON_ERROR, "reading %s from the cache %s: %s", src->track_ref,
+				  src->cache_dir, git_message());
+		goto cleanup;
+	}
+	git_object *commit = NULL;
+	if (git_object_peel(&commit, peeled, GIT_OBJECT_COMMIT) < 0) {
+		rc = set_redacted(KEELSON_EINVALID, "%s %s of %s does not point to a commit: %s",
+				  src->track == KEELSON_GIT_TRACK_BRANCH ? "branch" : "tag", src->ref,
+				  src->display_url, git_message());
+		goto cleanup;
+	}
+	git_oid_cpy(out_commit, git_object_id(commit));
+	git_object_free(commit);
+cleanup:
+	git_object_free(peeled);
+	if (remote) {
+		git_remote_disconnect(remote);
+		git_remote_free(remote);
+	}
+	return rc;
+}
+
+/* A pinned commit never moves: once it is in the cache, the remote is not
+ * contacted again. Servers need not allow fetching an unadvertised id, so
+ * fetch every branch and tag and look for it there. */
+static int poll_pinned(struct keelson_git_source *src, struct keelson_git_revision *rev)
+{
+	git_odb *odb = NULL;
+	git_remote *remote = NULL;
+	int rc = 0;
+	if (git_repository_odb(&odb, src->repo) < 0)
+		return set_redacted(KEELSON_ERROR, "opening the cache %s: %s", src->cache_dir,
+				    git_message());
+	if (git_odb_exists(odb, &src->pin))
+		goto cleanup;
+	if ((rc = connect_remote(&remote, src)) < 0)
+		goto cleanup;
+	const char *specs[] = {"+refs/heads/*:" PIN_REF_PREFIX "heads/*",
+			       "+refs/tags/*:" PIN_REF_PREFIX "tags/*"};
+	if ((rc = download(src, remote, specs, 2, rev)) < 0)
+		goto cleanup;
+	git_odb_refresh(odb);
+	if (!git_odb_exists(odb, &src->pin))
+		rc = set_redacted(KEELSON_ENOTFOUND,
+			"pinned commit %s is not on any branch or tag of %s; check the commit id",
+			src->ref, src->display_url);
+cleanup:
+	if (remote) {
+		git_remote_disconnect(remote);
+		git_remote_free(remote);
+	}
+	git_odb_free(odb);
+	return rc;
+}
+
+int keelson_git_source_poll(struct keelson_git_revision *out_rev, bool *out_changed,
+			    struct keelson_git_source *src)
+{
+	struct keelson_git_revision rev;
+	memset(&rev, 0, sizeof(rev));
+	*out_changed = false;
+	reset_callback_state(src);
+	git_error_clear();
+
+	git_oid target;
+	git_commit *commit = NULL;
+	int rc;
+	if (src->track == KEELSON_GIT_TRACK_COMMIT) {
+		rc = poll_pinned(src, &rev);
+		git_oid_cpy(&target, &src->pin);
+	} else {
+		rc = poll_ref(&target, src, &rev);
+	}
+	if (rc < 0)
+		goto failed;
+
+	if (git_commit_lookup(&commit, src->repo, &target) < 0) {
+		rc = set_redacted(KEELSON_EINVALID, "%s of %s: %s is not a commit: %s", src->ref,
+				  src->display_url, src->track == KEELSON_GIT_TRACK_COMMIT ? src->ref : "target",
+				  git_message());
+		goto failed;
+	}
+	char sha[41];
+	git_oid_tostr(sha, sizeof(sha), &target);
+
+	if (src->signature_policy == KEELSON_GIT_SIGNATURES_SSH &&
+	    (rc = keelson_git_verify_ssh_signature(src->repo, &target, src->allowed_signers_file,
+						   src->cache_dir)) < 0) {
+		keelson_error_wrap(rc, "commit %s on %s of %s refused (last good revision %s stays; "
+				   "push a commit signed by a key in %s)", sha, src->ref,
+				   src->display_url, good_or_none(src), src->allowed_signers_file);
+		keelson_log(KEELSON_LOG_ERROR, "git commit refused: signature check failed",
+			    "url", src->display_url, "ref", src->ref, "commit", sha,
+			    "last_good", good_or_none(src), "reason", keelson_error_last()->message, NULL);
+		goto cleanup;
+	}
+
+	fill_revision(&rev, commit);
+	if (src->have_good && strcmp(src->good_sha, sha) != 0) {
+		git_oid good;
+		git_oid_fromstr(&good, src->good_sha);
+		if (git_graph_descendant_of(src->repo, &target, &good) != 1) {
+			rev.forced = true;
+			keelson_log(KEELSON_LOG_WARN,
+				    "git ref was rewritten (force-push): taking the new commit",
+				    "url", src->display_url, "ref", src->ref, "previous", src->good_sha,
+				    "commit", sha, NULL);
+		}
+	}
+	if (!src->have_good || strcmp(src->good_sha, sha) != 0) {
+		git_reference *r = NULL;
+		if (git_reference_create(&r, src->repo, ACCEPTED_REF, &target, 1,
+					 "keelson: accepted") < 0) {
+			rc = set_redacted(KEELSON_ERROR, "recording the accepted revision in %s: %s",
+					  src->cache_dir, git_message());
+			goto cleanup;
+		}
+		git_reference_free(r);
+		memcpy(src->good_sha, sha, sizeof(sha));
+		src->have_good = true;
+	}
+	*out_changed = !src->have_reported || strcmp(src->reported_sha, sha) != 0;
+	if (*out_changed)
+		keelson_log(KEELSON_LOG_INFO, "git revision", "url", src->display_url, "ref", src->ref,
+			    "commit", sha, "subject", rev.subject, "forced", rev.forced ? "true" : "false",
+			    NULL);
+	memcpy(src->reported_sha, sha, sizeof(sha));
+	src->have_reported = true;
+	*out_rev = rev;
+	rc = 0;
+	goto cleanup;
+failed:
+	keelson_log(KEELSON_LOG_WARN, "git poll failed", "url", src->display_url, "ref", src->ref,
+		    "last_good", good_or_none(src), "error", keelson_error_last()->message, NULL);
+cleanup:
+	git_commit_free(commit);
+	return rc;
+}
+
+/* ---- files of a commit ----------------------------------------------- */
+
+struct tree_entry {
+	char *path;
+	git_oid oid;
+	enum keelson_file_kind kind;
+};
+
+struct tree_source {
+	struct keelson_file_source base;
+	git_repository *repo;
+	git_oid tree_id;
+	char *description;
+};
+
+struct walk_state {
+	struct tree_entry *items;
+	size_t count, cap;
+	int rc;
+	const char *description;
+};
+
+static bool safe_entry_name(const char *name)
+{
+	return name[0] != '\0' && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+	       strchr(name, '/') == NULL && strchr(name, '\\') == NULL;
+}
+
+static int walk_cb(const char *root, const git_tree_entry *entry, void *payload)
+{
+	struct walk_state *w = payload;
+	const char *name = git_tree_entry_name(entry);
+	if (!safe_entry_name(name)) {
+		w->rc = keelson_error_set(KEELSON_EINVALID,
+			"%s: tree entry \"%s%s\" has an unsafe name; the revision is refused",
+			w->description, root, name);
+		return -1;
+	}
+	git_filemode_t mode = git_tree_entry_filemode(entry);
+	enum keelson_file_kind kind;
+	switch (mode) {
+	case GIT_FILEMODE_TREE:
+		return 0;
+	case GIT_FILEMODE_BLOB:
+		kind = KEELSON_FILE_REGULAR;
+		break;
+	case GIT_FILEMODE_BLOB_EXECUTABLE:
+		kind = KEELSON_FILE_EXECUTABLE;
+		break;
+	case GIT_FILEMODE_LINK:
+		kind = KEELSON_FILE_SYMLINK;
+		break;
+	case GIT_FILEMODE_COMMIT:
+		keelson_log(KEELSON_LOG_WARN, "git submodule ignored: its files are not part of the revision",
+			    "source", w->description, "path", name, NULL);
+		return 0;
+	default:
+		w->rc = keelson_error_set(KEELSON_EINVALID, "%s: %s%s has unknown file mode %o",
+					  w->description, root, name, (unsigned)mode);
+		return -1;
+	}
+	if (w->count >= TREE_MAX_ENTRIES) {
+		w->rc = keelson_error_set(KEELSON_ELIMIT, "%s: more than %d files", w->description,
+					  TREE_MAX_ENTRIES);
+		return -1;
+	}
+	size_t len = strlen(root) + strlen(name);
+	if (len >= PATH_MAX_BYTES) {
+		w->rc = keelson_error_set(KEELSON_ELIMIT, "%s: path %s%s is longer than %d bytes",
+					  w->description, root, name, PATH_MAX_BYTES);
+		return -1;
+	}
+	if (w->count == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 64;
+		struct tree_entry *items = realloc(w->items, cap * sizeof(*items));
+		if (!items) {
+			w->rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+			return -1;
+		}
+		w->items = items;
+		w->cap = cap;
+	}
+	struct tree_entry *e = &w->items[w->count];
+	e->path = malloc(len + 1);
+	if (!e->path) {
+		w->rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		return -1;
+	}
+	snprintf(e->path, len + 1, "%s%s", root, name);
+	git_oid_cpy(&e->oid, git_tree_entry_id(entry));
+	e->kind = kind;
+	w->count++;
+	return 0;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct tree_entry *)a)->path, ((const struct tree_entry *)b)->path);
+}
+
+static int tree_for_each_file(const struct keelson_file_source *source, size_t max_file_size,
+			      keelson_file_visit_fn visit, void *payload)
+{
+	const struct tree_source *ts = source->impl;
+	struct walk_state w = {.description = ts->description};
+	git_tree *tree = NULL;
+	git_odb *odb = NULL;
+	int rc = 0;
+	if (git_tree_lookup(&tree, ts->repo, &ts->tree_id) < 0 ||
+	    git_repository_odb(&odb, ts->repo) < 0) {
+		rc = keelson_error_set(KEELSON_ERROR, "%s: reading the tree: %s", ts->description,
+				       git_message());
+		goto cleanup;
+	}
+	if (git_tree_walk(tree, GIT_TREEWALK_PRE, walk_cb, &w) < 0) {
+		rc = w.rc < 0 ? w.rc : keelson_error_set(KEELSON_ERROR, "%s: walking the tree: %s",
+							 ts->description, git_message());
+		goto cleanup;
+	}
+	/* Git's own tree order equals bytewise path order for well-formed
+	 * trees, but a crafted tree need not be sorted. */
+	qsort(w.items, w.count, sizeof(*w.items), entry_cmp);
+	for (size_t i = 0; i < w.count; i++) {
+		size_t size = 0;
+		git_object_t type;
+		if (git_odb_read_header(&size, &type, odb, &w.items[i].oid) < 0 || type != GIT_OBJECT_BLOB) {
+			rc = keelson_error_set(KEELSON_ERROR, "%s: %s: cannot read the blob: %s",
+					       ts->description, w.items[i].path, git_message());
+			goto cleanup;
+		}
+		if (size > max_file_size) {
+			rc = keelson_error_set(KEELSON_ELIMIT,
+				"%s: %s is %zu bytes, over the limit of %zu bytes; make the file "
+				"smaller or raise the limit", ts->description, w.items[i].path, size,
+				max_file_size);
+			goto cleanup;
+		}
+		git_blob *blob = NULL;
+		if (git_blob_lookup(&blob, ts->repo, &w.items[i].oid) < 0) {
+			rc = keelson_error_set(KEELSON_ERROR, "%s: %s: cannot read the blob: %s",
+					       ts->description, w.items[i].path, git_message());
+			goto cleanup;
+		}
+		struct keelson_file file = {
+			.path = w.items[i].path,
+			.data = git_blob_rawcontent(blob),
+			.size = (size_t)git_blob_rawsize(blob),
+			.kind = w.items[i].kind,
+		};
+		rc = visit(&file, payload);
+		git_blob_free(blob);
+		if (rc < 0)
+			goto cleanup;
+	}
+cleanup:
+	for (size_t i = 0; i < w.count; i++)
+		free(w.items[i].path);
+	free(w.items);
+	git_odb_free(odb);
+	git_tree_free(tree);
+	return rc;
+}
+
+static void tree_source_free(struct keelson_file_source *source)
+{
+	if (!source)
+		return;
+	struct tree_source *ts = source->impl;
+	git_repository_free(ts->repo);
+	free(ts->description);
+	free(ts);
+	git_libgit2_shutdown();
+}
+
+static int lookup_commit_tree(git_tree **out, git_repository *repo, const char *sha,
+			      const struct keelson_git_source *src)
+{
+	git_oid oid;
+	git_commit *commit = NULL;
+	*out = NULL;
+	if (!sha || !is_hex_sha(sha) || git_oid_fromstr(&oid, sha) < 0)
+		return keelson_error_set(KEELSON_EINVALID, "\"%s\" is not a full 40-hex commit id",
+					 sha ? sha : "(null)");
+	if (git_commit_lookup(&commit, repo, &oid) < 0)
+		return set_redacted(KEELSON_ENOTFOUND,
+			"commit %s is not in the cache of %s; poll the source first", sha,
+			src->display_url);
+	int rc = git_commit_tree(out, commit) < 0
+		 ? keelson_error_set(KEELSON_ERROR, "reading the tree of %s: %s", sha, git_message())
+		 : 0;
+	git_commit_free(commit);
+	return rc;
+}
+
+int keelson_git_source_files(struct keelson_file_source **out, struct keelson_git_source *src,
+			     const char *sha)
+{
+	*out = NULL;
+	git_tree *tree = NULL;
+	int rc = lookup_commit_tree(&tree, src->repo, sha, src);
+	if (rc < 0)
+		return rc;
+	git_libgit2_init();
+	struct tree_source *ts = calloc(1, sizeof(*ts));
+	if (!ts) {
+		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	git_oid_cpy(&ts->tree_id, git_tree_id(tree));
+	size_t len = strlen(src->display_url) + 1 + 12 + 1;
+	ts->description = malloc(len);
+	if (!ts->description) {
+		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	snprintf(ts->description, len, "%s@%.12s", src->display_url, sha);
+	/* Its own handle: the file source may outlive the Git source. */
+	if (git_repository_open_bare(&ts->repo, src->cache_dir) < 0) {
+		rc = keelson_error_set(KEELSON_ERROR, "opening the Git cache %s: %s", src->cache_dir,
+				       git_message());
+		goto cleanup;
+	}
+	ts->base.version = KEELSON_FILE_SOURCE_VERSION;
+	ts->base.description = ts->description;
+	ts->base.for_each_file = tree_for_each_file;
+	ts->base.free = tree_source_free;
+	ts->base.impl = ts;
+	*out = &ts->base;
+	ts = NULL;
+cleanup:
+	git_tree_free(tree);
+	if (ts)
+		tree_source_free(&ts->base);
+	else if (rc < 0)
+		git_libgit2_shutdown();
+	return rc;
+}
+
+/* ---- changed paths ---------------------------------------------------- */
+
+static int change_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct keelson_git_change *)a)->path,
+		      ((const struct keelson_git_change *)b)->path);
+}
+
+int keelson_git_changed_paths(struct keelson_git_changes *out, struct keelson_git_source *src,
+			      const char *old_sha, const char *new_sha)
+{
+	out->items = NULL;
+	out->count = 0;
+	git_tree *old_tree = NULL, *new_tree = NULL;
+	git_diff *diff = NULL;
+	int rc = 0;
+	if (old_sha && (rc = lookup_commit_tree(&old_tree, src->repo, old_sha, src)) < 0)
+		goto cleanup;
+	if ((rc = lookup_commit_tree(&new_tree, src->repo, new_sha, src)) < 0)
+		goto cleanup;
+	git_diff_options opts;
+	git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
+	opts.flags = GIT_DIFF_INCLUDE_TYPECHANGE;
+	if (git_diff_tree_to_tree(&diff, src->repo, old_tree, new_tree, &opts) < 0) {
+		rc = keelson_error_set(KEELSON_ERROR, "diffing %s..%s of %s: %s",
+				       old_sha ? old_sha : "(empty)", new_sha, src->display_url,
+				       git_message());
+		goto cleanup;
+	}
+	size_t n = git_diff_num_deltas(diff);
+	if (n == 0)
+		goto cleanup;
+	out->items = calloc(n, sizeof(*out->items));
+	if (!out->items) {
+		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const git_diff_delta *d = git_diff_get_delta(diff, i);
+		struct keelson_git_change *c = &out->items[out->count];
+		const char *path = d->new_file.path;
+		switch (d->status) {
+		case GIT_DELTA_ADDED:
+			c->kind = KEELSON_GIT_CHANGE_ADDED;
+			break;
+		case GIT_DELTA_DELETED:
+			c->kind = KEELSON_GIT_CHANGE_DELETED;
+			path = d->old_file.path;
+			break;
+		case GIT_DELTA_TYPECHANGE:
+			c->kind = KEELSON_GIT_CHANGE_TYPECHANGE;
+			break;
+		default:
+			c->kind = KEELSON_GIT_CHANGE_MODIFIED;
+			break;
+		}
+		c->path = strdup(path);
+		if (!c->path) {
+			rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		out->count++;
+	}
+	qsort(out->items, out->count, sizeof(*out->items), change_cmp);
+cleanup:
+	git_diff_free(diff);
+	git_tree_free(old_tree);
+	git_tree_free(new_tree);
+	if (rc < 0)
+		keelson_git_changes_free(out);
+	return rc;
+}
+
+void keelson_git_changes_free(struct keelson_git_changes *changes)
+{
+	if (!changes)
+		return;
+	for (size_t i = 0; i < changes->count; i++)
+		free(changes->items[i].path);
+	free(changes->items);
+	changes->items = NULL;
+	changes->count = 0;
+}

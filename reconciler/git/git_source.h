@@ -1,0 +1,147 @@
+/*
+ * The Git source: a remote repository followed through a bare cache.
+ *
+ * A source tracks one ref (branch, tag or pinned commit) of one URL. A poll
+ * first asks the remote where the ref points (the ref advertisement only);
+ * when it has not moved, no pack is fetched. When it has, the cache fetches
+ * incrementally, and the commit is read straight from the object database:
+ * there is never a working tree.
+ *
+ * URLs: local paths, file://, git://, http(s):// (smart protocol) and ssh://
+ * or scp-like "user@host:path". Credentials come from files or environment
+ * variables named in the options, never from the URL or the command line;
+ * every message and log line shows the URL with credentials redacted.
+ *
+ * A source is not thread-safe: one thread polls it at a time.
+ */
+#ifndef KEELSON_GIT_GIT_SOURCE_H
+#define KEELSON_GIT_GIT_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "layout/file_source.h"
+
+struct keelson_git_source;
+
+enum keelson_git_track {
+	KEELSON_GIT_TRACK_BRANCH = 0,
+	KEELSON_GIT_TRACK_TAG = 1,
+	KEELSON_GIT_TRACK_COMMIT = 2, /* ref is a full 40-hex commit id */
+};
+
+enum keelson_git_signature_policy {
+	KEELSON_GIT_SIGNATURES_NONE = 0,
+	/* Commits must carry an SSH signature (namespace "git") by a key listed
+	 * in ssh_allowed_signers_file (ssh-keygen ALLOWED SIGNERS format);
+	 * verified with `ssh-keygen -Y verify`. */
+	KEELSON_GIT_SIGNATURES_SSH = 1,
+};
+
+#define KEELSON_GIT_SOURCE_OPTIONS_VERSION 1
+
+struct keelson_git_source_options {
+	unsigned version; /* KEELSON_GIT_SOURCE_OPTIONS_VERSION */
+	const char *url;
+	/* This repository's own cache directory (a bare repository, created
+	 * when missing). A cache created for another URL is refused. */
+	const char *cache_dir;
+	enum keelson_git_track track;
+	const char *ref; /* branch name, tag name, or commit id */
+
+	/* HTTP(S) credentials: the username (default "x-access-token") and
+	 * the password or token, each read from a file (first line) or an
+	 * environment variable. A file wins over a variable. */
+	const char *username_file;
+	const char *username_env;
+	const char *token_file;
+	const char *token_env;
+	/* PEM file of extra certificate authorities trusted for HTTPS. */
+	const char *ca_file;
+
+	/* SSH: private key file (no passphrase), user when the URL has none
+	 * (default "git"), known_hosts file (default ~/.ssh/known_hosts).
+	 * Host keys are checked unless insecure_skip_host_key_check. */
+	const char *ssh_key_file;
+	const char *ssh_username;
+	const char *known_hosts_file;
+	bool insecure_skip_host_key_check;
+
+	enum keelson_git_signature_policy signature_policy;
+	const char *ssh_allowed_signers_file;
+};
+
+/* Fixed-size fields: a revision is a plain value, copied and compared freely. */
+struct keelson_git_revision {
+	char sha[41];          /* commit id, 40 hex digits + NUL */
+	int64_t commit_time;   /* committer time, seconds since the epoch */
+	char author[256];      /* "Name <email>", truncated */
+	char subject[256];     /* first line of the message, truncated */
+	bool forced;           /* the new commit does not descend from the previous one */
+	bool fetched;          /* a pack was requested during this poll */
+	uint64_t received_bytes;   /* pack bytes received during this poll */
+	unsigned received_objects; /* objects received during this poll */
+};
+
+/* Open (and create when missing) the cache for opts->url and validate the
+ * options. Does not contact the remote. Free with keelson_git_source_free. */
+int keelson_git_source_open(struct keelson_git_source **out,
+			    const struct keelson_git_source_options *opts);
+
+void keelson_git_source_free(struct keelson_git_source *src);
+
+/* Ask the remote for the tracked ref and fetch only when it moved. On
+ * success *out_rev is the current revision and *out_changed tells whether
+ * it differs from the previous successful poll (the first poll after open
+ * always reports a change). On failure the last good revision stays (see
+ * keelson_git_source_last_good) and the message names the URL, the ref and
+ * what to do. Codes: KEELSON_EUNAVAILABLE (remote unreachable), KEELSON_EINVALID
+ * (authentication or host key refused, bad or missing signature),
+ * KEELSON_ENOTFOUND (ref or commit not on the remote). */
+int keelson_git_source_poll(struct keelson_git_revision *out_rev, bool *out_changed,
+			    struct keelson_git_source *src);
+
+/* The last revision a poll accepted (kept across restarts in the cache);
+ * NULL when there is none. Borrowed; valid until the next poll. */
+const char *keelson_git_source_last_good(const struct keelson_git_source *src);
+
+/* The URL with credentials redacted, for messages. Borrowed. */
+const char *keelson_git_source_display_url(const struct keelson_git_source *src);
+
+/* The local repository directory a trigger may watch (the path of a local
+ * or file:// URL), or NULL for a network remote. Borrowed. */
+const char *keelson_git_source_local_path(const struct keelson_git_source *src);
+
+/* The files of commit `sha` (40 hex), read from the cache's object
+ * database, as a layout file source. The source keeps its own handle on
+ * the cache and may outlive `src`. */
+int keelson_git_source_files(struct keelson_file_source **out, struct keelson_git_source *src,
+			     const char *sha);
+
+enum keelson_git_change_kind {
+	KEELSON_GIT_CHANGE_ADDED = 0,
+	KEELSON_GIT_CHANGE_MODIFIED = 1,
+	KEELSON_GIT_CHANGE_DELETED = 2,
+	KEELSON_GIT_CHANGE_TYPECHANGE = 3, /* e.g. regular file <-> symlink */
+};
+
+struct keelson_git_change {
+	char *path;
+	enum keelson_git_change_kind kind;
+};
+
+struct keelson_git_changes {
+	struct keelson_git_change *items; /* bytewise path order */
+	size_t count;
+};
+
+/* Paths that differ between the trees of two commits (no rename detection:
+ * a rename is a deletion plus an addition). old_sha may be NULL for "every
+ * path of new_sha is added". Free with keelson_git_changes_free. */
+int keelson_git_changed_paths(struct keelson_git_changes *out, struct keelson_git_source *src,
+			      const char *old_sha, const char *new_sha);
+
+void keelson_git_changes_free(struct keelson_git_changes *changes);
+
+#endif
