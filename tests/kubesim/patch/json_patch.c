@@ -324,13 +324,18 @@ static int op_test(cJSON *doc, const cJSON *op, const char *path)
 	if (!value)
 		return keelson_error_set(KEELSON_EINVALID,
 					 "test operation for path \"%s\" has no \"value\" member", path);
-	cJSON *actual;
-	int rc = get_value(&actual, doc, path);
+	struct location loc;
+	int rc = locate(&loc, doc, path);
+	cJSON *actual = rc == 0 ? target_of(&loc, doc) : NULL;
+	location_free(&loc);
 	if (rc == KEELSON_ENOTFOUND)
-		return keelson_error_set(KEELSON_EINVALID, "testing value %s failed: " ERR_TEST_FAILED,
-					 path);
+		return keelson_error_set(KEELSON_EINVALID,
+					 "test operation does not apply: is missing path: %s: " ERR_MISSING, path);
 	if (rc < 0)
 		return rc;
+	if (!actual)
+		return keelson_error_set(KEELSON_EINVALID, "testing value %s failed: " ERR_TEST_FAILED,
+					 path);
 	if (!keelson_json_equal(actual, value))
 		return keelson_error_set(KEELSON_EINVALID, "testing value %s failed: " ERR_TEST_FAILED,
 					 path);

@@ -2,6 +2,7 @@
 
 #include "strategic_merge.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,79 +148,81 @@ static long index_in(const struct item_list *list, const cJSON *item, const char
 	return -1;
 }
 
-/* Stable insertion sort of `items` by their index in `order`; items not
- * found in `order` keep their place relative to each other. */
-static void sort_by(struct item_list *items, const struct item_list *order, const char *merge_key)
+/* One item of a list being reordered, with its positions precomputed so
+ * sorting costs O(n log n) comparisons of integers. */
+struct order_entry {
+	const cJSON *item;
+	long sort_index;   /* index in the list this partition is sorted by */
+	long server_index; /* index in the server's list, -1 when absent */
+	size_t position;   /* position in the merged list, for stability */
+};
+
+static int compare_entries(const void *a, const void *b)
 {
-	for (size_t i = 1; i < items->count; i++) {
-		const cJSON *item = items->items[i];
-		long key = index_in(order, item, merge_key);
-		size_t j = i;
-		while (j > 0 && key >= 0) {
-			long prev = index_in(order, items->items[j - 1], merge_key);
-			if (prev < 0 || prev <= key)
-				break;
-			items->items[j] = items->items[j - 1];
-			j--;
-		}
-		items->items[j] = item;
-	}
+	const struct order_entry *x = a, *y = b;
+	/* Items the order list does not name keep their merged position,
+	 * after the named ones. */
+	long xi = x->sort_index < 0 ? LONG_MAX : x->sort_index;
+	long yi = y->sort_index < 0 ? LONG_MAX : y->sort_index;
+	if (xi != yi)
+		return xi < yi ? -1 : 1;
+	return x->position < y->position ? -1 : x->position > y->position;
 }
 
 /* Rebuild `merged` in the order apimachinery's normalizeElementOrder
  * gives: items named by `patch_order` sorted by it, the others (server-only)
- * sorted by `server_order`, then interleaved so that a server-only item
- * goes before the first patch item it preceded on the server. */
+ * sorted by `server_order`, then interleaved (mergeSortedSlice) so that a
+ * server-only item goes before the first patch item it preceded on the
+ * server. */
 static int normalize_order(cJSON **merged, const struct item_list *patch_order,
 			   const struct item_list *server_order, const char *merge_key)
 {
-	struct item_list all, patch_items = { 0 }, server_only = { 0 };
-	int rc = list_from_array(&all, *merged);
-	if (rc < 0)
-		return rc;
-	if (all.count == 0)
+	size_t total = (size_t)cJSON_GetArraySize(*merged);
+	if (total == 0)
 		return 0;
-	patch_items.items = calloc(all.count, sizeof(*patch_items.items));
-	server_only.items = calloc(all.count, sizeof(*server_only.items));
+	struct order_entry *patch_items = calloc(total, sizeof(*patch_items));
+	struct order_entry *server_only = calloc(total, sizeof(*server_only));
 	cJSON *result = cJSON_CreateArray();
-	if (!patch_items.items || !server_only.items || !result) {
+	size_t n_patch = 0, n_server = 0, position = 0;
+	int rc = 0;
+	if (!patch_items || !server_only || !result) {
 		rc = oom();
 		goto cleanup;
 	}
-	for (size_t i = 0; i < all.count; i++) {
-		if (index_in(patch_order, all.items[i], merge_key) >= 0)
-			patch_items.items[patch_items.count++] = all.items[i];
-		else
-			server_only.items[server_only.count++] = all.items[i];
+	for (const cJSON *item = (*merged)->child; item; item = item->next, position++) {
+		struct order_entry e = { item, index_in(patch_order, item, merge_key),
+					 index_in(server_order, item, merge_key), position };
+		if (e.sort_index >= 0) {
+			patch_items[n_patch++] = e;
+		} else {
+			e.sort_index = e.server_index;
+			server_only[n_server++] = e;
+		}
 	}
-	sort_by(&patch_items, patch_order, merge_key);
-	sort_by(&server_only, server_order, merge_key);
+	qsort(patch_items, n_patch, sizeof(*patch_items), compare_entries);
+	qsort(server_only, n_server, sizeof(*server_only), compare_entries);
 
 	size_t i = 0, j = 0;
-	while (i < server_only.count || j < patch_items.count) {
-		const cJSON *next;
-		if (i >= server_only.count) {
-			next = patch_items.items[j++];
-		} else if (j >= patch_items.count) {
-			next = server_only.items[i++];
-		} else {
-			long li = index_in(server_order, server_only.items[i], merge_key);
-			long ri = index_in(server_order, patch_items.items[j], merge_key);
-			if (li >= 0 && ri >= 0 && li < ri)
-				next = server_only.items[i++];
-			else
-				next = patch_items.items[j++];
-		}
-		cJSON_AddItemToArray(result, cJSON_DetachItemViaPointer(*merged, (cJSON *)next));
+	while (i < n_server || j < n_patch) {
+		const struct order_entry *next;
+		if (i >= n_server)
+			next = &patch_items[j++];
+		else if (j >= n_patch)
+			next = &server_only[i++];
+		else if (server_only[i].server_index >= 0 && patch_items[j].server_index >= 0 &&
+			 server_only[i].server_index < patch_items[j].server_index)
+			next = &server_only[i++];
+		else
+			next = &patch_items[j++];
+		cJSON_AddItemToArray(result, cJSON_DetachItemViaPointer(*merged, (cJSON *)next->item));
 	}
 	cJSON_Delete(*merged);
 	*merged = result;
 	result = NULL;
 cleanup:
 	cJSON_Delete(result);
-	free(all.items);
-	free(patch_items.items);
-	free(server_only.items);
+	free(patch_items);
+	free(server_only);
 	return rc;
 }
 
