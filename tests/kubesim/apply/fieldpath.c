@@ -13,6 +13,8 @@ struct ks_fieldset {
 	char *element; /* NULL at the root */
 	const cJSON *value;
 	bool member;
+	/* An inner node that an Update creating it also owns itself (".") */
+	bool owned_when_added;
 	size_t count;
 	size_t cap;
 	struct ks_fieldset **children; /* sorted by strcmp(element) */
@@ -443,6 +445,7 @@ static int set_op_node(struct ks_fieldset **out, const char *element, const stru
 	if (node == NULL)
 		return oom("combining field sets");
 	node->member = member;
+	node->owned_when_added = (a && a->owned_when_added) || (b && b->owned_when_added);
 	if (member)
 		node->value = (am && a->value) ? a->value : (b ? b->value : NULL);
 
@@ -923,10 +926,13 @@ static int build_value(struct ks_fieldset *node, const cJSON *value, struct buil
 			leaf(node, value);
 			return 0;
 		}
+		node->owned_when_added = ks_type_owned_when_added(&b->cursor, false);
 		return build_object_fields(node, value, b);
 	}
-	if (cJSON_IsArray(value))
+	if (cJSON_IsArray(value)) {
+		node->owned_when_added = ks_type_owned_when_added(&b->cursor, true);
 		return build_list(node, value, b);
+	}
 	leaf(node, value);
 	return 0;
 }
@@ -953,6 +959,36 @@ int ks_fieldset_from_object(struct ks_fieldset **out, const cJSON *object,
 	}
 	*out = set;
 	return 0;
+}
+
+/* ---- containers an Update creates ---- */
+
+static int mark_added(struct ks_fieldset *out, const struct ks_fieldset *new_node,
+		      const struct ks_fieldset *old_node, const char **path, size_t depth)
+{
+	if (depth > 0 && new_node->count > 0 && new_node->owned_when_added && old_node == NULL) {
+		int rc = ks_fieldset_insert(out, path, depth);
+		if (rc != 0)
+			return rc;
+	}
+	if (depth >= KS_TYPE_MAX_DEPTH)
+		return 0;
+	for (size_t i = 0; i < new_node->count; i++) {
+		const struct ks_fieldset *child = new_node->children[i];
+		path[depth] = child->element;
+		int rc = mark_added(out, child, ks_fieldset_child(old_node, child->element), path,
+				    depth + 1);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int ks_fieldset_add_created_containers(struct ks_fieldset *out, const struct ks_fieldset *old_set,
+				       const struct ks_fieldset *new_set)
+{
+	const char *path[KS_TYPE_MAX_DEPTH + 1];
+	return mark_added(out, new_set, old_set, path, 0);
 }
 
 /* ---- comparison ----------------------------------------------------------- */

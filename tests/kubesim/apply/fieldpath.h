@@ -116,4 +116,15 @@ int ks_fieldset_compare(struct ks_fieldset **out_added, struct ks_fieldset **out
 			struct ks_fieldset **out_modified, const struct ks_fieldset *old_set,
 			const struct ks_fieldset *new_set);
 
+/*
+ * Add to `out` the inner nodes of new_set that old_set lacks entirely and
+ * that an Update creating them owns as a whole (".": {}): maps and
+ * omitempty lists of built-ins, every object and list of a custom
+ * resource. This is what makes `f:labels: {".": {}, "f:app": {}}` in the
+ * entry of the write that created the labels. Both sets must come from
+ * ks_fieldset_from_object.
+ */
+int ks_fieldset_add_created_containers(struct ks_fieldset *out, const struct ks_fieldset *old_set,
+				       const struct ks_fieldset *new_set);
+
 #endif

@@ -1415,6 +1415,10 @@ int ks_managed_fields_update(cJSON *new_object, const cJSON *old_object,
 	if (rc == 0)
 		rc = ks_fieldset_union(&changed, added, modified);
 	if (rc == 0)
+		rc = ks_fieldset_add_created_containers(changed, old_set, new_set);
+	if (rc == 0)
+		rc = ownable_filter(&changed, options->subresource, options->status_is_ordinary);
+	if (rc == 0)
 		rc = managers_copy(&after, &before);
 	if (rc != 0)
 		goto done;

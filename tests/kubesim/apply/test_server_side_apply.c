@@ -743,6 +743,36 @@ START_TEST(test_update_moves_ownership)
 }
 END_TEST
 
+START_TEST(test_update_entry_owns_created_maps_and_lists)
+{
+	cJSON *live = created_by_client_side_apply();
+	char *fields = cJSON_PrintUnformatted(
+		cJSON_GetObjectItemCaseSensitive(entry_of(live, "kubectl-client-side-apply", "Update"), "fieldsV1"));
+	/* As kube-apiserver records a create: maps (labels) and omitempty lists
+	 * (ports) it created carry ".", structs and containers do not. */
+	ck_assert_str_eq(fields,
+			 "{\"f:spec\":{\"f:replicas\":{},\"f:selector\":{},\"f:serviceName\":{},"
+			 "\"f:template\":{\"f:metadata\":{\"f:labels\":{\".\":{},\"f:app\":{}}},\"f:spec\":{"
+			 "\"f:containers\":{\"k:{\\\"name\\\":\\\"web\\\"}\":{\".\":{},\"f:image\":{},"
+			 "\"f:name\":{},\"f:ports\":{\".\":{},\"k:{\\\"containerPort\\\":80,\\\"protocol\\\":\\\"TCP\\\"}\":"
+			 "{\".\":{},\"f:containerPort\":{},\"f:name\":{}}}}}}}}}");
+	free(fields);
+	cJSON_Delete(live);
+
+	/* Custom resources are unstructured: every created object counts. */
+	cJSON *cr = test_json("{'apiVersion':'example.com/v1','kind':'Widget','metadata':{'name':'w'},"
+			      "'spec':{'size':1,'opts':{'a':1}}}");
+	cJSON *schema = test_json("{'type':'object','x-kubernetes-preserve-unknown-fields':true}");
+	struct ks_apply_options o = widget_options(schema, "creator", T1);
+	ck_assert_int_eq(ks_managed_fields_update(cr, NULL, &o), 0);
+	fields = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(entry_of(cr, "creator", "Update"), "fieldsV1"));
+	ck_assert_str_eq(fields, "{\"f:spec\":{\".\":{},\"f:opts\":{\".\":{},\"f:a\":{}},\"f:size\":{}}}");
+	free(fields);
+	cJSON_Delete(schema);
+	cJSON_Delete(cr);
+}
+END_TEST
+
 START_TEST(test_noop_update_keeps_managed_fields)
 {
 	cJSON *live = created_sts();
@@ -850,6 +880,7 @@ static Suite *suite_server_side_apply(void)
 
 	tc = tcase_create("ks_managed_fields_record_update");
 	tcase_add_test(tc, test_update_moves_ownership);
+	tcase_add_test(tc, test_update_entry_owns_created_maps_and_lists);
 	tcase_add_test(tc, test_noop_update_keeps_managed_fields);
 	tcase_add_test(tc, test_update_reset_clears_managed_fields);
 	tcase_add_test(tc, test_update_takes_requested_managed_fields);

@@ -211,6 +211,39 @@ bool ks_type_object_is_atomic(const struct ks_type_cursor *cursor)
 	return false;
 }
 
+/* Built-in fields of Go map type (map[string]...), by last pointer token. */
+static const char *const builtin_map_fields[] = {
+	"labels", "annotations", "nodeSelector", "data", "binaryData", "stringData",
+	"limits", "requests", "capacity", "allocatable", "parameters", "matchLabels",
+	"volumeAttributes", "hard", "used",
+};
+
+/* Built-in lists serialized even when empty (no omitempty tag). */
+static const char *const builtin_required_lists[] = { "containers", "subjects", "rules" };
+
+static const char *last_token(const struct ks_type_cursor *cursor)
+{
+	const char *slash = strrchr(cursor->pointer, '/');
+	return slash ? slash + 1 : cursor->pointer;
+}
+
+bool ks_type_owned_when_added(const struct ks_type_cursor *cursor, bool is_list)
+{
+	if (is_custom_resource(cursor))
+		return true;
+	const char *name = last_token(cursor);
+	if (is_list) {
+		for (size_t i = 0; i < sizeof(builtin_required_lists) / sizeof(builtin_required_lists[0]); i++)
+			if (strcmp(name, builtin_required_lists[i]) == 0)
+				return false;
+		return true;
+	}
+	for (size_t i = 0; i < sizeof(builtin_map_fields) / sizeof(builtin_map_fields[0]); i++)
+		if (strcmp(name, builtin_map_fields[i]) == 0)
+			return true;
+	return false;
+}
+
 int ks_type_key_default(cJSON **out, const struct ks_type_cursor *cursor, const char *key)
 {
 	*out = NULL;

@@ -66,6 +66,13 @@ void ks_type_list_semantics(struct ks_list_semantics *out, const struct ks_type_
  * atomic). */
 bool ks_type_object_is_atomic(const struct ks_type_cursor *cursor);
 
+/* Whether an Update that creates the object (is_list false) or list at
+ * the cursor owns that node itself as well as what is in it. In Go, a
+ * typed object's structs and non-omitempty lists always exist, so only
+ * maps and omitempty lists are ever created; custom resources are
+ * unstructured, so everything is. */
+bool ks_type_owned_when_added(const struct ks_type_cursor *cursor, bool is_list);
+
 /* Default of key field `key` for items of the list at the cursor
  * (containerPort lists: protocol "TCP"; CRs: the schema's `default`).
  * *out is a new value the caller deletes, or NULL when there is none. */
