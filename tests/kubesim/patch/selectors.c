@@ -1033,7 +1033,7 @@ static int add_term(struct ks_field_selector *sel, const char *whole, const char
 		free(field);
 		return rc;
 	}
-	char *value;
+	char *value = NULL;
 	int rc = unescape_value(&value, term + at + op_len, len - at - op_len);
 	if (rc < 0) {
 		free(field);
