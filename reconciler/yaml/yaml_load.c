@@ -2009,6 +2009,60 @@ int keelson_yaml_position_at(struct keelson_source_pos *out, const struct keelso
 	return 0;
 }
 
+int keelson_yaml_position_nearest(struct keelson_source_pos *out, int *out_exact,
+	const struct keelson_yaml_stream *stream, size_t document, const char *json_pointer)
+{
+	char **tokens = NULL;
+	size_t count = 0;
+	int rc;
+
+	if (out_exact != NULL)
+		*out_exact = 0;
+	if (stream == NULL || document >= stream->document_count)
+		return keelson_error_set(KEELSON_ENOTFOUND, "%s: no document %zu",
+			stream ? stream->file : "(null)", document);
+	rc = keelson_json_pointer_parse(&tokens, &count, json_pointer);
+	if (rc < 0)
+		return rc;
+	const cJSON *node = stream->documents[document];
+	size_t matched = 0;
+	for (; matched < count; matched++) {
+		const cJSON *child = NULL;
+		if (cJSON_IsObject(node)) {
+			child = cJSON_GetObjectItemCaseSensitive(node, tokens[matched]);
+		} else if (cJSON_IsArray(node)) {
+			/* RFC 6901 index: digits, no leading zero; "-" never exists. */
+			const char *t = tokens[matched];
+			size_t index = 0;
+			bool valid = t[0] != '\0' && (t[0] != '0' || t[1] == '\0');
+			for (const char *c = t; valid && *c != '\0'; c++) {
+				if (!is_digit(*c) || index > (size_t)INT_MAX / 10)
+					valid = false;
+				else
+					index = index * 10 + (size_t)(*c - '0');
+			}
+			if (valid && index < (size_t)INT_MAX)
+				child = cJSON_GetArrayItem(node, (int)index);
+		}
+		if (child == NULL)
+			break;
+		node = child;
+	}
+	const struct keelson_source_pos *pos = keelson_yaml_position(stream, node);
+	if (pos == NULL) {
+		rc = keelson_error_set(KEELSON_ENOTFOUND, "%s: no position recorded for %s",
+			stream->file, json_pointer);
+		goto cleanup;
+	}
+	*out = *pos;
+	if (out_exact != NULL)
+		*out_exact = matched == count;
+	rc = 0;
+cleanup:
+	keelson_json_pointer_tokens_free(tokens, count);
+	return rc;
+}
+
 const char *keelson_yaml_file_name(const struct keelson_yaml_stream *stream)
 {
 	return stream ? stream->file : NULL;

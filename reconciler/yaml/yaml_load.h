@@ -22,7 +22,9 @@
  * int64 but not exactly in a double are cJSON_Raw nodes whose valuestring is
  * the exact decimal text (cJSON_IsRaw; print them as they are); Kubernetes
  * keeps them exact. Integers beyond int64 and all other numbers are doubles,
- * as Kubernetes reads them. -0 is 0.
+ * as Kubernetes reads them. -0 is 0. Note that cJSON_Print writes numbers
+ * with "%.15g" when that is within DBL_EPSILON, so it drops digits of
+ * integers above 10^15; use keelson_json_canonical() to print values exactly.
  * Mapping keys become strings the way sigs.k8s.io/yaml converts them:
  * `on` -> "true", `n` -> "false", 0644 -> "420", 1.5 -> "1.5", 1e6 -> "1e+06"
  * (go-yaml formats float keys as float32 with %g). A null key, a key beyond
@@ -134,6 +136,15 @@ const struct keelson_source_pos *keelson_yaml_key_position(
  * Returns KEELSON_ENOTFOUND when the document or the pointed-to node does not
  * exist, KEELSON_EINVALID for a malformed pointer. */
 int keelson_yaml_position_at(struct keelson_source_pos *out,
+	const struct keelson_yaml_stream *stream, size_t document,
+	const char *json_pointer);
+
+/* Like keelson_yaml_position_at, but when the pointed-to node does not exist
+ * (a field that is missing from the file), the position of its deepest
+ * existing ancestor: the place a reviewer would add it. *out_exact (may be
+ * NULL) tells whether the whole pointer matched. KEELSON_ENOTFOUND only when
+ * the document does not exist; KEELSON_EINVALID for a malformed pointer. */
+int keelson_yaml_position_nearest(struct keelson_source_pos *out, int *out_exact,
 	const struct keelson_yaml_stream *stream, size_t document,
 	const char *json_pointer);
 

@@ -334,7 +334,10 @@ START_TEST(test_anchors_and_merges)
 		"redefined: &image other\n"
 		"after: *image\n"
 		"typed: &n 0644\n"
-		"typed_alias: *n\n");
+		"typed_alias: *n\n"
+		"anchored_merge:\n"
+		"  <<: &m {p: 1}\n"
+		"merge_anchor_alias: *m\n");
 	cJSON *doc = keelson_yaml_document(stream, 0);
 	char *text = cJSON_PrintUnformatted(doc);
 	ck_assert_str_eq(text,
@@ -348,7 +351,8 @@ START_TEST(test_anchors_and_merges)
 		"\"quoted\":{\"<<\":\"not a merge\"},"
 		"\"tagged\":{\"debug\":true,\"replicas\":5},"
 		"\"redefined\":\"other\",\"after\":\"other\","
-		"\"typed\":420,\"typed_alias\":420}");
+		"\"typed\":420,\"typed_alias\":420,"
+		"\"anchored_merge\":{\"p\":1},\"merge_anchor_alias\":{\"p\":1}}");
 	cJSON_free(text);
 
 	/* aliases are copies, never shared nodes */
@@ -652,6 +656,44 @@ START_TEST(test_position_at)
 }
 END_TEST
 
+START_TEST(test_position_nearest)
+{
+	struct keelson_yaml_stream *stream = load_ok(
+		"spec:\n"
+		"  containers:\n"
+		"    - name: a\n"
+		"      env: [{name: X}]\n");
+	struct keelson_source_pos pos;
+	int exact = -1;
+
+	ck_assert_int_eq(keelson_yaml_position_nearest(&pos, &exact, stream, 0, "/spec/containers/0/name"), 0);
+	ck_assert_int_eq(exact, 1);
+	ck_assert_uint_eq(pos.line, 3);
+	ck_assert_uint_eq(pos.column, 13);
+	/* a missing field points at the mapping it would go into */
+	ck_assert_int_eq(keelson_yaml_position_nearest(&pos, &exact, stream, 0,
+				 "/spec/containers/0/image/tag"), 0);
+	ck_assert_int_eq(exact, 0);
+	ck_assert_uint_eq(pos.line, 3);
+	ck_assert_uint_eq(pos.column, 7);
+	/* past the end of a list, or not an index: the list */
+	ck_assert_int_eq(keelson_yaml_position_nearest(&pos, &exact, stream, 0, "/spec/containers/1"), 0);
+	ck_assert_int_eq(exact, 0);
+	ck_assert_uint_eq(pos.line, 3);
+	ck_assert_uint_eq(pos.column, 5);
+	ck_assert_int_eq(keelson_yaml_position_nearest(&pos, NULL, stream, 0,
+				 "/spec/containers/0/env/01"), 0);
+	ck_assert_uint_eq(pos.line, 4);
+	ck_assert_uint_eq(pos.column, 12);
+	ck_assert_int_eq(keelson_yaml_position_nearest(&pos, &exact, stream, 0, "/nothing"), 0);
+	ck_assert_int_eq(exact, 0);
+	ck_assert_uint_eq(pos.line, 1);
+	ck_assert_int_eq(keelson_yaml_position_nearest(&pos, &exact, stream, 1, ""), KEELSON_ENOTFOUND);
+	ck_assert_int_eq(keelson_yaml_position_nearest(&pos, &exact, stream, 0, "x"), KEELSON_EINVALID);
+	keelson_yaml_stream_free(stream);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Files */
 
@@ -773,6 +815,10 @@ Suite *suite_yaml(void)
 
 	tc = tcase_create("keelson_yaml_position_at");
 	tcase_add_test(tc, test_position_at);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("keelson_yaml_position_nearest");
+	tcase_add_test(tc, test_position_nearest);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("keelson_yaml_stream_free");
