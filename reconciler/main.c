@@ -20,6 +20,8 @@ static int cmd_version(int argc, char **argv)
 }
 
 static const struct keelson_command commands[] = {
+	{"validate", "check a revision of the configuration repository", keelson_cmd_validate_usage,
+	 keelson_cmd_validate},
 	{"version", "print the version", "Usage: keelson version\n", cmd_version},
 };
 

@@ -1,210 +1,404 @@
 /*
- * `keelson validate PATH`: parse every YAML file of a desired-state
- * repository checkout and check that each document is a Kubernetes object.
- *
- * This is the foundation's validation: syntax, YAML 1.1 scalar resolution
- * as kubectl does it, input limits, and the identity fields every object
- * needs. The repository layout loader (keelson's own documents, plugins'
- * parameters, JSON Schemas) extends it.
+ * `keelson validate [--output text|json] [PATH | URL[@REV]]`: load a
+ * revision of a desired-state repository exactly as the daemon would and
+ * print every problem, or a summary of what it describes.
  */
 #include "config.h"
 
 #include "cli/command.h"
 #include "core/error.h"
-#include "yaml/yaml_load.h"
+#include "git/git_source.h"
+#include "layout/dir_source.h"
+#include "layout/layout.h"
 
-#include <dirent.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 const char keelson_cmd_validate_usage[] =
-	"Usage: keelson validate [PATH]\n"
+	"Usage: keelson validate [--output text|json] [--cache-dir DIR] [PATH | URL[@REV]]\n"
 	"\n"
-	"Parse every .yaml and .yml file under PATH (a directory or one file;\n"
-	"default: the current directory), the way kubectl reads them, and check\n"
-	"that every document is a Kubernetes object with apiVersion, kind and\n"
-	"metadata.name. Hidden directories such as .git are skipped.\n"
+	"Load one revision of a desired-state repository the way the daemon does\n"
+	"(layout, keelson's own documents, every manifest; see repo-layout/README.md)\n"
+	"and report every problem at once, or a summary of its clusters, systems,\n"
+	"plugins, effective policies and object counts.\n"
 	"\n"
-	"Each problem is printed as FILE:LINE:COLUMN: MESSAGE. Exit status: 0 when\n"
-	"everything is valid, 1 when a problem was found, 2 on bad usage.\n";
+	"  PATH        a checkout of the repository (default: the current directory)\n"
+	"  URL[@REV]   a Git repository: file://, git://, http(s)://, ssh:// or\n"
+	"              user@host:path; REV is a branch, a tag or a 40-hex commit\n"
+	"              (default: main). Fetched into a bare cache, no checkout.\n"
+	"  --output    text (default) or json\n"
+	"  --cache-dir bare cache for URL sources (default:\n"
+	"              $XDG_CACHE_HOME/keelson/validate/<hash of URL>)\n"
+	"\n"
+	"Problems are printed as FILE:LINE:COLUMN: MESSAGE [CODE]. Exit status: 0 when\n"
+	"the revision is valid, 1 when it is not (nothing in it would be applied) or\n"
+	"could not be read, 2 on bad usage.\n";
 
-struct file_list {
-	char **paths;
-	size_t count;
-	size_t cap;
-};
+enum output_format { OUTPUT_TEXT, OUTPUT_JSON };
 
-static int file_list_add(struct file_list *list, const char *path)
+static void format_duration(char *buf, size_t size, unsigned long long seconds)
 {
-	if (list->count == list->cap) {
-		size_t cap = list->cap ? list->cap * 2 : 64;
-		char **paths = realloc(list->paths, cap * sizeof(*paths));
-		if (paths == NULL)
-			return keelson_error_set(KEELSON_ENOMEM, "out of memory listing files");
-		list->paths = paths;
-		list->cap = cap;
+	unsigned long long h = seconds / 3600, m = seconds / 60 % 60, s = seconds % 60;
+	int n = 0;
+	buf[0] = '\0';
+	if (h)
+		n += snprintf(buf + n, size - (size_t)n, "%lluh", h);
+	if (m && (size_t)n < size)
+		n += snprintf(buf + n, size - (size_t)n, "%llum", m);
+	if ((s || seconds == 0) && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, "%llus", s);
+}
+
+static void print_problems_text(const struct keelson_problem_list *problems, const char *source)
+{
+	for (size_t i = 0; i < problems->count; i++) {
+		const struct keelson_problem *p = &problems->items[i];
+		const char *code = keelson_problem_code_name(p->code);
+		if (p->file[0] == '\0')
+			printf("%s: %s [%s]\n", source, p->message, code);
+		else if (p->line == 0)
+			printf("%s: %s [%s]\n", p->file, p->message, code);
+		else
+			printf("%s:%u:%u: %s [%s]\n", p->file, p->line, p->column, p->message, code);
 	}
-	list->paths[list->count] = strdup(path);
-	if (list->paths[list->count] == NULL)
-		return keelson_error_set(KEELSON_ENOMEM, "out of memory listing files");
-	list->count++;
+	printf("%zu problem%s in %s; the revision is rejected: nothing in it would be applied\n",
+	       problems->count, problems->count == 1 ? "" : "s", source);
+}
+
+static void print_policy_text(const struct keelson_policy *p)
+{
+	char poll[32], drift[32], repeat[32];
+	format_duration(poll, sizeof(poll), p->poll_interval_s);
+	format_duration(drift, sizeof(drift), p->drift_check_interval_s);
+	format_duration(repeat, sizeof(repeat), p->alert_repeat_interval_s);
+	printf("prune=%s drift=%s poll=%s drift-check=%s alert-repeat=%s",
+	       p->prune ? "true" : "false", keelson_drift_policy_name(p->drift_policy), poll, drift, repeat);
+}
+
+static void print_summary_text(const struct keelson_desired_state *state)
+{
+	printf("%s: valid: repository %s, status branch %s\n", state->source,
+	       state->repository_name, state->status_branch);
+	printf("defaults: ");
+	print_policy_text(&state->defaults);
+	printf("\n");
+	for (size_t i = 0; i < state->cluster_count; i++) {
+		const struct keelson_cluster *c = &state->clusters[i];
+		printf("\ncluster %s (kube context %s): %zu system%s, %zu object%s\n", c->name, c->kube_context,
+		       c->system_count, c->system_count == 1 ? "" : "s", c->object_count,
+		       c->object_count == 1 ? "" : "s");
+		for (size_t j = 0; j < c->system_count; j++) {
+			const struct keelson_system *s = &c->systems[j];
+			printf("  %-24s plugin %-10s %5zu object%s  ", s->name, s->plugin, s->object_count,
+			       s->object_count == 1 ? " " : "s");
+			print_policy_text(&s->policy);
+			printf("\n");
+		}
+	}
+	printf("\n%zu cluster%s, %zu system%s, %zu object%s in %zu YAML file%s\n",
+	       state->cluster_count, state->cluster_count == 1 ? "" : "s",
+	       state->system_count, state->system_count == 1 ? "" : "s",
+	       state->object_count, state->object_count == 1 ? "" : "s",
+	       state->file_count, state->file_count == 1 ? "" : "s");
+}
+
+static cJSON *policy_json(const struct keelson_policy *p)
+{
+	char buf[32];
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "prune", p->prune);
+	cJSON_AddStringToObject(o, "driftPolicy", keelson_drift_policy_name(p->drift_policy));
+	format_duration(buf, sizeof(buf), p->poll_interval_s);
+	cJSON_AddStringToObject(o, "pollInterval", buf);
+	format_duration(buf, sizeof(buf), p->drift_check_interval_s);
+	cJSON_AddStringToObject(o, "driftCheckInterval", buf);
+	format_duration(buf, sizeof(buf), p->alert_repeat_interval_s);
+	cJSON_AddStringToObject(o, "alertRepeatInterval", buf);
+	return o;
+}
+
+/* One JSON document on stdout whatever happened, so a machine reading it
+ * never has to parse text. */
+static int print_json(const char *source, const struct keelson_desired_state *state,
+		      const struct keelson_problem_list *problems, const char *error)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "source", source);
+	cJSON_AddBoolToObject(root, "valid", state != NULL);
+	if (error != NULL)
+		cJSON_AddStringToObject(root, "error", error);
+	cJSON *list = cJSON_AddArrayToObject(root, "problems");
+	for (size_t i = 0; problems != NULL && i < problems->count; i++) {
+		const struct keelson_problem *p = &problems->items[i];
+		cJSON *item = cJSON_CreateObject();
+		cJSON_AddStringToObject(item, "file", p->file);
+		cJSON_AddNumberToObject(item, "line", p->line);
+		cJSON_AddNumberToObject(item, "column", p->column);
+		cJSON_AddStringToObject(item, "code", keelson_problem_code_name(p->code));
+		cJSON_AddStringToObject(item, "message", p->message);
+		cJSON_AddItemToArray(list, item);
+	}
+	if (state != NULL) {
+		cJSON_AddStringToObject(root, "repository", state->repository_name);
+		cJSON_AddStringToObject(root, "statusBranch", state->status_branch);
+		cJSON_AddItemToObject(root, "defaults", policy_json(&state->defaults));
+		cJSON *clusters = cJSON_AddArrayToObject(root, "clusters");
+		for (size_t i = 0; i < state->cluster_count; i++) {
+			const struct keelson_cluster *c = &state->clusters[i];
+			cJSON *cj = cJSON_CreateObject();
+			cJSON_AddStringToObject(cj, "name", c->name);
+			cJSON_AddStringToObject(cj, "kubeContext", c->kube_context);
+			cJSON_AddNumberToObject(cj, "objects", (double)c->object_count);
+			cJSON *systems = cJSON_AddArrayToObject(cj, "systems");
+			for (size_t j = 0; j < c->system_count; j++) {
+				const struct keelson_system *s = &c->systems[j];
+				cJSON *sj = cJSON_CreateObject();
+				cJSON_AddStringToObject(sj, "name", s->name);
+				cJSON_AddStringToObject(sj, "plugin", s->plugin);
+				cJSON_AddStringToObject(sj, "file", s->file);
+				cJSON_AddNumberToObject(sj, "objects", (double)s->object_count);
+				cJSON_AddItemToObject(sj, "policy", policy_json(&s->policy));
+				cJSON_AddItemToArray(systems, sj);
+			}
+			cJSON_AddItemToArray(clusters, cj);
+		}
+		cJSON *counts = cJSON_AddObjectToObject(root, "counts");
+		cJSON_AddNumberToObject(counts, "clusters", (double)state->cluster_count);
+		cJSON_AddNumberToObject(counts, "systems", (double)state->system_count);
+		cJSON_AddNumberToObject(counts, "objects", (double)state->object_count);
+		cJSON_AddNumberToObject(counts, "files", (double)state->file_count);
+	}
+	char *text = cJSON_Print(root);
+	cJSON_Delete(root);
+	if (text == NULL) {
+		fprintf(stderr, "keelson validate: out of memory printing JSON\n");
+		return -1;
+	}
+	puts(text);
+	free(text);
 	return 0;
 }
 
-static void file_list_free(struct file_list *list)
+static int looks_like_url(const char *s)
 {
-	for (size_t i = 0; i < list->count; i++)
-		free(list->paths[i]);
-	free(list->paths);
-}
-
-static int has_yaml_extension(const char *name)
-{
-	size_t n = strlen(name);
-	return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
-	       (n > 4 && strcmp(name + n - 4, ".yml") == 0);
-}
-
-/* Depth bound: a repository deeper than this is a mistake or a symlink loop. */
-#define MAX_DIRECTORY_DEPTH 32
-
-static int collect_yaml_files(struct file_list *list, const char *dir, int depth)
-{
-	if (depth > MAX_DIRECTORY_DEPTH)
-		return keelson_error_set(KEELSON_ELIMIT,
-			"%s: directories nested deeper than %d levels; is there a symlink loop?",
-			dir, MAX_DIRECTORY_DEPTH);
-	DIR *d = opendir(dir);
-	if (d == NULL)
-		return keelson_error_set(KEELSON_ENOTFOUND, "%s: cannot open directory: %m", dir);
-
-	int rc = 0;
-	struct dirent *entry;
-	while (rc == 0 && (entry = readdir(d)) != NULL) {
-		if (entry->d_name[0] == '.')
-			continue;
-		size_t len = strlen(dir) + strlen(entry->d_name) + 2;
-		char *path = malloc(len);
-		if (path == NULL) {
-			rc = keelson_error_set(KEELSON_ENOMEM, "out of memory listing files");
-			break;
-		}
-		snprintf(path, len, "%s/%s", dir, entry->d_name);
-		struct stat st;
-		if (stat(path, &st) == 0) {
-			if (S_ISDIR(st.st_mode))
-				rc = collect_yaml_files(list, path, depth + 1);
-			else if (S_ISREG(st.st_mode) && has_yaml_extension(entry->d_name))
-				rc = file_list_add(list, path);
-		}
-		free(path);
-	}
-	closedir(d);
-	return rc;
-}
-
-static int compare_paths(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void report(const struct keelson_yaml_stream *stream, const char *file,
-		   const cJSON *node, const char *message)
-{
-	const struct keelson_source_pos *pos = node ? keelson_yaml_position(stream, node) : NULL;
-	if (pos != NULL)
-		fprintf(stderr, "%s:%u:%u: %s\n", pos->file, pos->line, pos->column, message);
-	else
-		fprintf(stderr, "%s: %s\n", file, message);
-}
-
-static int require_string(const struct keelson_yaml_stream *stream, const char *file,
-			  const cJSON *object, const char *field, const char *where)
-{
-	const cJSON *value = cJSON_GetObjectItemCaseSensitive(object, field);
-	char message[256];
-
-	if (cJSON_IsString(value) && value->valuestring[0] != '\0')
-		return 0;
-	if (value == NULL)
-		snprintf(message, sizeof(message), "%s has no \"%s\"; every Kubernetes object needs one", where, field);
-	else
-		snprintf(message, sizeof(message), "%s \"%s\" must be a non-empty string", where, field);
-	report(stream, file, value ? value : object, message);
-	return 1;
-}
-
-/* Returns the number of problems found in one document. */
-static int check_document(const struct keelson_yaml_stream *stream, const char *file, const cJSON *doc)
-{
-	int problems = 0;
-
-	if (!cJSON_IsObject(doc)) {
-		report(stream, file, doc, "document is not a mapping; a Kubernetes object starts with apiVersion: and kind:");
+	if (strstr(s, "://") != NULL)
 		return 1;
+	/* scp-like user@host:path: an '@' before the first ':' and no '/' before it. */
+	const char *at = strchr(s, '@'), *colon = strchr(s, ':'), *slash = strchr(s, '/');
+	return at && colon && at < colon && (!slash || slash > colon);
+}
+
+static int is_commit_id(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdef");
+	return n == 40 && s[40] == '\0';
+}
+
+/* Split "URL@REV": REV is what follows the last '@' that comes after the
+ * URL's host part (so user@host: is not mistaken for a revision). */
+static void split_url(const char *arg, char **url, char **rev)
+{
+	const char *host_end = arg;
+	const char *scheme = strstr(arg, "://");
+	if (scheme != NULL) {
+		host_end = strchr(scheme + 3, '/');
+		if (host_end == NULL)
+			host_end = arg + strlen(arg);
+	} else if (looks_like_url(arg)) {
+		host_end = strchr(arg, ':');
 	}
-	problems += require_string(stream, file, doc, "apiVersion", "object");
-	problems += require_string(stream, file, doc, "kind", "object");
-	const cJSON *metadata = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
-	if (!cJSON_IsObject(metadata)) {
-		report(stream, file, metadata ? metadata : doc,
-		       "object has no \"metadata\" mapping; add metadata.name");
-		return problems + 1;
+	const char *at = strrchr(arg, '@');
+	if (at != NULL && at > host_end && at[1] != '\0') {
+		*url = strndup(arg, (size_t)(at - arg));
+		*rev = strdup(at + 1);
+	} else {
+		*url = strdup(arg);
+		*rev = strdup("main");
 	}
-	problems += require_string(stream, file, metadata, "name", "metadata");
-	return problems;
+}
+
+static char *default_cache_dir(const char *url)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (const char *p = url; *p; p++) {
+		h ^= (unsigned char)*p;
+		h *= 1099511628211ULL;
+	}
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	char *dir = NULL;
+	int rc;
+	if (xdg != NULL && xdg[0] == '/')
+		rc = asprintf(&dir, "%s/keelson/validate/%016llx", xdg, (unsigned long long)h);
+	else if (home != NULL && home[0] == '/')
+		rc = asprintf(&dir, "%s/.cache/keelson/validate/%016llx", home, (unsigned long long)h);
+	else
+		rc = asprintf(&dir, "/tmp/keelson-validate-%016llx", (unsigned long long)h);
+	return rc < 0 ? NULL : dir;
+}
+
+static int mkdir_parents(const char *path)
+{
+	char *copy = strdup(path);
+	if (copy == NULL)
+		return -1;
+	for (char *p = copy + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
+			free(copy);
+			return -1;
+		}
+		*p = '/';
+	}
+	free(copy);
+	return 0;
+}
+
+/* Fetch REV of URL into the cache and return its files; *described is the
+ * "URL@sha" shown in messages. */
+static int open_git_source(struct keelson_file_source **out, struct keelson_git_source **git_out,
+			   const char *arg, const char *cache_dir_option)
+{
+	char *url = NULL, *rev = NULL, *cache_dir = NULL;
+	struct keelson_git_source *git = NULL;
+	int rc;
+
+	split_url(arg, &url, &rev);
+	cache_dir = cache_dir_option ? strdup(cache_dir_option) : (url ? default_cache_dir(url) : NULL);
+	if (url == NULL || rev == NULL || cache_dir == NULL) {
+		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	if (mkdir_parents(cache_dir) != 0) {
+		rc = keelson_error_set(KEELSON_ERROR, "cannot create the parent directories of cache %s: %s",
+				       cache_dir, strerror(errno));
+		goto cleanup;
+	}
+	struct keelson_git_source_options opts = {
+		.version = KEELSON_GIT_SOURCE_OPTIONS_VERSION,
+		.url = url,
+		.cache_dir = cache_dir,
+		.track = is_commit_id(rev) ? KEELSON_GIT_TRACK_COMMIT : KEELSON_GIT_TRACK_BRANCH,
+		.ref = rev,
+		.token_env = "KEELSON_GIT_TOKEN",
+		.username_env = "KEELSON_GIT_USERNAME",
+	};
+	struct keelson_git_revision revision;
+	bool changed;
+	rc = keelson_git_source_open(&git, &opts);
+	if (rc == 0)
+		rc = keelson_git_source_poll(&revision, &changed, git);
+	if (rc == KEELSON_ENOTFOUND && opts.track == KEELSON_GIT_TRACK_BRANCH) {
+		/* Not a branch: maybe a tag of the same name. */
+		keelson_git_source_free(git);
+		git = NULL;
+		opts.track = KEELSON_GIT_TRACK_TAG;
+		rc = keelson_git_source_open(&git, &opts);
+		if (rc == 0)
+			rc = keelson_git_source_poll(&revision, &changed, git);
+	}
+	if (rc == 0)
+		rc = keelson_git_source_files(out, git, revision.sha);
+	if (rc == 0) {
+		*git_out = git;
+		git = NULL;
+	}
+cleanup:
+	keelson_git_source_free(git);
+	free(url);
+	free(rev);
+	free(cache_dir);
+	return rc;
 }
 
 int keelson_cmd_validate(int argc, char **argv)
 {
-	const char *root = argc > 1 ? argv[1] : ".";
-	struct file_list files = {0};
-	size_t documents = 0;
-	int problems = 0;
-	int exit_code = KEELSON_EXIT_OK;
+	enum output_format output = OUTPUT_TEXT;
+	const char *target = NULL;
+	const char *cache_dir = NULL;
 
-	if (argc > 2) {
-		fputs(keelson_cmd_validate_usage, stderr);
-		return KEELSON_EXIT_USAGE;
-	}
-
-	struct stat st;
-	if (stat(root, &st) != 0) {
-		fprintf(stderr, "keelson validate: %s: no such file or directory\n", root);
-		return KEELSON_EXIT_FAILURE;
-	}
-	int rc = S_ISDIR(st.st_mode) ? collect_yaml_files(&files, root, 0) : file_list_add(&files, root);
-	if (rc < 0) {
-		fprintf(stderr, "keelson validate: %s\n", keelson_error_last()->message);
-		file_list_free(&files);
-		return KEELSON_EXIT_FAILURE;
-	}
-	qsort(files.paths, files.count, sizeof(*files.paths), compare_paths);
-
-	for (size_t i = 0; i < files.count; i++) {
-		struct keelson_yaml_stream *stream = NULL;
-		if (keelson_yaml_load_file(&stream, files.paths[i], NULL) < 0) {
-			fprintf(stderr, "%s\n", keelson_error_last()->message);
-			problems++;
+	for (int i = 1; i < argc; i++) {
+		const char *value = NULL;
+		if (strcmp(argv[i], "--output") == 0 || strcmp(argv[i], "-o") == 0) {
+			value = i + 1 < argc ? argv[++i] : NULL;
+		} else if (strncmp(argv[i], "--output=", 9) == 0) {
+			value = argv[i] + 9;
+		} else if (strcmp(argv[i], "--cache-dir") == 0 && i + 1 < argc) {
+			cache_dir = argv[++i];
 			continue;
+		} else if (strncmp(argv[i], "--cache-dir=", 12) == 0) {
+			cache_dir = argv[i] + 12;
+			continue;
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+			fprintf(stderr, "keelson validate: unknown option \"%s\"\n\n%s", argv[i],
+				keelson_cmd_validate_usage);
+			return KEELSON_EXIT_USAGE;
+		} else if (target == NULL) {
+			target = argv[i];
+			continue;
+		} else {
+			fprintf(stderr, "keelson validate: more than one repository given\n\n%s",
+				keelson_cmd_validate_usage);
+			return KEELSON_EXIT_USAGE;
 		}
-		size_t count = keelson_yaml_document_count(stream);
-		for (size_t d = 0; d < count; d++)
-			problems += check_document(stream, files.paths[i], keelson_yaml_document(stream, d));
-		documents += count;
-		keelson_yaml_stream_free(stream);
+		if (value != NULL && strcmp(value, "text") == 0) {
+			output = OUTPUT_TEXT;
+		} else if (value != NULL && strcmp(value, "json") == 0) {
+			output = OUTPUT_JSON;
+		} else {
+			fprintf(stderr, "keelson validate: --output takes text or json\n");
+			return KEELSON_EXIT_USAGE;
+		}
+	}
+	if (target == NULL)
+		target = ".";
+
+	struct keelson_file_source *source = NULL;
+	struct keelson_git_source *git = NULL;
+	struct stat st;
+	int rc;
+	if (stat(target, &st) == 0 && S_ISDIR(st.st_mode))
+		rc = keelson_dir_source_open(&source, target);
+	else if (looks_like_url(target) || strchr(target, '@') != NULL)
+		rc = open_git_source(&source, &git, target, cache_dir);
+	else if (stat(target, &st) == 0)
+		rc = keelson_error_set(KEELSON_EINVALID,
+			"%s is a file; give the root directory of a checkout of the configuration repository", target);
+	else
+		rc = keelson_error_set(KEELSON_ENOTFOUND, "%s: no such directory, and not a Git URL", target);
+
+	struct keelson_desired_state *state = NULL;
+	struct keelson_problem_list *problems = NULL;
+	const char *description = source && source->description ? source->description : target;
+	if (rc == 0)
+		rc = keelson_layout_load(&state, &problems, source, NULL);
+
+	int exit_code = rc == 0 ? KEELSON_EXIT_OK : KEELSON_EXIT_FAILURE;
+	if (output == OUTPUT_JSON) {
+		const char *error = rc < 0 && rc != KEELSON_EINVALID ? keelson_error_last()->message : NULL;
+		if (rc == KEELSON_EINVALID && (problems == NULL || problems->count == 0))
+			error = keelson_error_last()->message;
+		if (print_json(description, state, problems, error) < 0)
+			exit_code = KEELSON_EXIT_FAILURE;
+	} else if (rc == 0) {
+		print_summary_text(state);
+	} else if (rc == KEELSON_EINVALID && problems != NULL && problems->count > 0) {
+		print_problems_text(problems, description);
+	} else {
+		fprintf(stderr, "keelson validate: %s\n", keelson_error_last()->message);
 	}
 
-	if (problems > 0) {
-		printf("%d problem%s in %zu file%s; nothing would be applied from this revision\n",
-		       problems, problems == 1 ? "" : "s", files.count, files.count == 1 ? "" : "s");
-		exit_code = KEELSON_EXIT_FAILURE;
-	} else {
-		printf("valid: %zu document%s in %zu file%s\n",
-		       documents, documents == 1 ? "" : "s", files.count, files.count == 1 ? "" : "s");
-	}
-	file_list_free(&files);
+	keelson_desired_state_free(state);
+	keelson_problem_list_free(problems);
+	if (source != NULL)
+		source->free(source);
+	keelson_git_source_free(git);
 	return exit_code;
 }

@@ -1,0 +1,521 @@
+/* Repository layout loader: the example repository, the corpus of broken
+ * repositories (tests/layout/broken/CASE/expected-problems), and the
+ * limits and path checks a directory cannot express portably. */
+#include "config.h"
+
+#include "core/error.h"
+#include "layout/dir_source.h"
+#include "layout/layout.h"
+#include "yaml/yaml_load.h"
+
+#include "tests/unit/check_main.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *srcdir_path(const char *relative)
+{
+	const char *top = getenv("top_srcdir");
+	char *path = NULL;
+	ck_assert_int_ge(asprintf(&path, "%s/%s", top && *top ? top : ".", relative), 0);
+	return path;
+}
+
+static int load_dir(struct keelson_desired_state **state, struct keelson_problem_list **problems,
+		    const char *dir, const struct keelson_layout_options *options)
+{
+	struct keelson_file_source *source = NULL;
+	int rc = keelson_dir_source_open(&source, dir);
+	ck_assert_msg(rc == 0, "opening %s: %s", dir, keelson_error_last()->message);
+	rc = keelson_layout_load(state, problems, source, options);
+	source->free(source);
+	return rc;
+}
+
+static const struct keelson_object *find_object(const struct keelson_system *s, const char *kind,
+						const char *name)
+{
+	for (size_t i = 0; i < s->object_count; i++)
+		if (strcmp(s->objects[i].kind, kind) == 0 && strcmp(s->objects[i].name, name) == 0)
+			return &s->objects[i];
+	return NULL;
+}
+
+static double number_at(const cJSON *root, const char *const *path)
+{
+	const cJSON *node = root;
+	for (; *path; path++)
+		node = cJSON_IsArray(node) ? cJSON_GetArrayItem(node, atoi(*path))
+					   : cJSON_GetObjectItemCaseSensitive(node, *path);
+	ck_assert_msg(cJSON_IsNumber(node), "not a number");
+	return node->valuedouble;
+}
+
+/* ---- the example repository ------------------------------------------- */
+
+START_TEST(test_example_loads)
+{
+	char *dir = srcdir_path("repo-layout/example");
+	struct keelson_desired_state *state = NULL;
+	struct keelson_problem_list *problems = NULL;
+	int rc = load_dir(&state, &problems, dir, NULL);
+	if (rc != 0)
+		for (size_t i = 0; i < problems->count; i++)
+			fprintf(stderr, "%s:%u:%u: %s\n", problems->items[i].file, problems->items[i].line,
+				problems->items[i].column, problems->items[i].message);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(problems->count, 0);
+
+	ck_assert_str_eq(state->repository_name, "data-platform");
+	ck_assert_str_eq(state->status_branch, "keelson/status");
+	ck_assert_uint_eq(state->cluster_count, 2);
+	ck_assert_uint_eq(state->system_count, 5);
+	ck_assert_uint_eq(state->object_count, 32);
+	/* docs/kafka-client.yaml is under ignorePaths: 30 YAML files, 29 read. */
+	ck_assert_uint_eq(state->file_count, 29);
+	ck_assert(state->defaults.prune);
+	ck_assert_int_eq(state->defaults.drift_policy, KEELSON_DRIFT_ALERT);
+	ck_assert_uint_eq(state->defaults.poll_interval_s, 60);
+	ck_assert_uint_eq(state->defaults.drift_check_interval_s, 600);
+	ck_assert_uint_eq(state->defaults.alert_repeat_interval_s, 3600);
+
+	/* Clusters and systems sorted by name. */
+	ck_assert_str_eq(state->clusters[0].name, "prod-chicago");
+	ck_assert_str_eq(state->clusters[1].name, "staging");
+	const struct keelson_cluster *prod = keelson_desired_state_cluster(state, "prod-chicago");
+	ck_assert_ptr_eq(prod, &state->clusters[0]);
+	ck_assert_str_eq(prod->kube_context, "prod-chicago");
+	ck_assert_uint_eq(prod->system_count, 4);
+	ck_assert_str_eq(prod->systems[0].name, "cassandra-chicago");
+	ck_assert_str_eq(prod->systems[1].name, "kafka-events");
+	ck_assert_str_eq(prod->systems[2].name, "platform");
+	ck_assert_str_eq(prod->systems[3].name, "spark-etl");
+
+	/* Policy: Cluster overrides driftPolicy, System overrides prune. */
+	ck_assert_int_eq(prod->policy.drift_policy, KEELSON_DRIFT_HEAL);
+	const struct keelson_system *platform = keelson_cluster_system(prod, "platform");
+	ck_assert_ptr_nonnull(platform);
+	ck_assert(!platform->policy.prune);
+	ck_assert_int_eq(platform->policy.drift_policy, KEELSON_DRIFT_HEAL);
+	ck_assert_str_eq(platform->plugin, "generic");
+	const struct keelson_cluster *staging = keelson_desired_state_cluster(state, "staging");
+	ck_assert_uint_eq(staging->systems[0].policy.poll_interval_s, 30);
+	ck_assert_int_eq(staging->systems[0].policy.drift_policy, KEELSON_DRIFT_ALERT);
+	ck_assert(staging->systems[0].policy.prune);
+
+	/* Kafka: 3 brokers, OnDelete, with its file position. */
+	const struct keelson_system *kafka = keelson_cluster_system(prod, "kafka-events");
+	ck_assert_str_eq(kafka->plugin, "kafka");
+	ck_assert_ptr_eq(kafka->cluster, prod);
+	ck_assert_uint_eq(kafka->object_count, 11);
+	ck_assert_str_eq(kafka->file, "clusters/prod-chicago/kafka-events/system.yaml");
+	const cJSON *port = cJSON_GetObjectItemCaseSensitive(kafka->parameters, "metricsPort");
+	ck_assert(cJSON_IsNumber(port));
+	ck_assert_int_eq(port->valueint, 9404);
+	const struct keelson_object *sts = find_object(kafka, "StatefulSet", "kafka");
+	ck_assert_ptr_nonnull(sts);
+	ck_assert_ptr_eq(sts->system, kafka);
+	ck_assert_str_eq(sts->group, "apps");
+	ck_assert_str_eq(sts->api_version, "apps/v1");
+	ck_assert_str_eq(sts->namespace_, "kafka-events");
+	ck_assert_str_eq(sts->file, "clusters/prod-chicago/kafka-events/statefulset.yaml");
+	ck_assert_uint_eq(sts->line, 4);
+	ck_assert_uint_eq(sts->column, 1);
+	ck_assert_double_eq(number_at(sts->body, (const char *const[]){"spec", "replicas", NULL}), 3);
+	/* Positions inside an object stay available through its stream. */
+	const struct keelson_source_pos *pos = keelson_yaml_position(
+		sts->stream, cJSON_GetObjectItemCaseSensitive(sts->body, "spec"));
+	ck_assert_ptr_nonnull(pos);
+	ck_assert_uint_eq(pos->line, 13); /* a block mapping starts at its first key */
+	pos = keelson_yaml_key_position(sts->stream, cJSON_GetObjectItemCaseSensitive(sts->body, "spec"));
+	ck_assert_ptr_nonnull(pos);
+	ck_assert_uint_eq(pos->line, 12);
+	ck_assert_uint_eq(pos->column, 1);
+
+	/* Second document of a multi-document file. */
+	const struct keelson_object *role = find_object(kafka, "Role", "kafka-pod-reader");
+	ck_assert_ptr_nonnull(role);
+	ck_assert_str_eq(role->group, "rbac.authorization.k8s.io");
+	ck_assert_uint_eq(role->document_index, 1);
+	ck_assert_uint_eq(role->line, 12);
+
+	/* Cassandra: 5 nodes, 1800 s grace, preStop drain, a claim template. */
+	const struct keelson_system *cassandra = keelson_cluster_system(prod, "cassandra-chicago");
+	const struct keelson_object *cass = find_object(cassandra, "StatefulSet", "cassandra");
+	ck_assert_ptr_nonnull(cass);
+	ck_assert_double_eq(number_at(cass->body, (const char *const[]){"spec", "replicas", NULL}), 5);
+	ck_assert_double_eq(number_at(cass->body, (const char *const[]){"spec", "template", "spec",
+		"terminationGracePeriodSeconds", NULL}), 1800);
+	char *text = cJSON_PrintUnformatted(cass->body);
+	ck_assert_ptr_nonnull(strstr(text, "\"nodetool drain\""));
+	ck_assert_ptr_nonnull(strstr(text, "\"volumeClaimTemplates\""));
+	free(text);
+
+	/* Cluster-scoped objects have no namespace. */
+	const struct keelson_object *ns = find_object(cassandra, "Namespace", "cassandra");
+	ck_assert_ptr_nonnull(ns);
+	ck_assert_str_eq(ns->namespace_, "");
+	ck_assert_str_eq(ns->group, "");
+	ck_assert(keelson_desired_state_is_cluster_scoped(state, "scheduling.k8s.io", "PriorityClass"));
+	ck_assert(!keelson_desired_state_is_cluster_scoped(state, "apps", "StatefulSet"));
+
+	const struct keelson_system *spark = keelson_cluster_system(prod, "spark-etl");
+	const struct keelson_object *app = find_object(spark, "SparkApplication", "orders-daily");
+	ck_assert_ptr_nonnull(app);
+	ck_assert_str_eq(app->api_version, "sparkoperator.k8s.io/v1beta2");
+
+	keelson_desired_state_free(state);
+	keelson_problem_list_free(problems);
+	free(dir);
+}
+END_TEST
+
+/* ---- the broken corpus ------------------------------------------------ */
+
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		fwrite(chunk, 1, n, mem);
+	fclose(f);
+	fclose(mem);
+	return buf;
+}
+
+static void check_case(const char *corpus, const char *name)
+{
+	char *dir = NULL, *expected_path = NULL;
+	ck_assert_int_ge(asprintf(&dir, "%s/%s", corpus, name), 0);
+	ck_assert_int_ge(asprintf(&expected_path, "%s/expected-problems", dir), 0);
+	char *expected = read_text(expected_path);
+
+	struct keelson_desired_state *state = NULL;
+	struct keelson_problem_list *problems = NULL;
+	int rc = load_dir(&state, &problems, dir, NULL);
+	ck_assert_msg(rc == KEELSON_EINVALID, "%s: loaded with rc %d, expected the revision to be rejected",
+		      name, rc);
+	ck_assert_ptr_null(state);
+
+	size_t index = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(expected, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '#' || line[0] == '\0')
+			continue;
+		char *location = strchr(line, ' ');
+		ck_assert_ptr_nonnull(location);
+		*location++ = '\0';
+		char *message = strchr(location, ' ');
+		ck_assert_ptr_nonnull(message);
+		*message++ = '\0';
+
+		ck_assert_msg(index < problems->count, "%s: expected problem %zu (%s %s) was not reported",
+			      name, index + 1, line, location);
+		const struct keelson_problem *p = &problems->items[index];
+		char actual_location[1024];
+		if (p->file[0] == '\0')
+			snprintf(actual_location, sizeof(actual_location), "-");
+		else if (p->line == 0)
+			snprintf(actual_location, sizeof(actual_location), "%s", p->file);
+		else
+			snprintf(actual_location, sizeof(actual_location), "%s:%u:%u", p->file, p->line, p->column);
+		ck_assert_msg(strcmp(keelson_problem_code_name(p->code), line) == 0 &&
+			      strcmp(actual_location, location) == 0 && strcmp(p->message, message) == 0,
+			      "%s: problem %zu\n  expected: %s %s %s\n  actual:   %s %s %s", name, index + 1,
+			      line, location, message, keelson_problem_code_name(p->code), actual_location,
+			      p->message);
+		index++;
+	}
+	ck_assert_msg(index == problems->count, "%s: %zu problems reported, %zu expected; first extra: %s",
+		      name, problems->count, index,
+		      problems->count > index ? problems->items[index].message : "");
+	ck_assert_uint_gt(index, 0);
+
+	keelson_problem_list_free(problems);
+	free(expected);
+	free(expected_path);
+	free(dir);
+}
+
+START_TEST(test_broken_corpus)
+{
+	char *corpus = srcdir_path("tests/layout/broken");
+	DIR *d = opendir(corpus);
+	ck_assert_msg(d != NULL, "cannot open %s", corpus);
+	size_t cases = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		check_case(corpus, de->d_name);
+		cases++;
+	}
+	closedir(d);
+	/* Guards against a corpus that silently went missing from the tarball. */
+	ck_assert_uint_ge(cases, 16);
+	free(corpus);
+}
+END_TEST
+
+/* ---- an in-memory source: paths a checkout cannot hold ---------------- */
+
+struct mem_file {
+	const char *path;
+	const char *data;
+	enum keelson_file_kind kind;
+};
+
+struct mem_source {
+	struct keelson_file_source base;
+	const struct mem_file *files;
+	size_t count;
+};
+
+static int mem_for_each(const struct keelson_file_source *source, size_t max_file_size,
+			keelson_file_visit_fn visit, void *payload)
+{
+	const struct mem_source *ms = (const struct mem_source *)source;
+	for (size_t i = 0; i < ms->count; i++) {
+		struct keelson_file f = {ms->files[i].path, ms->files[i].data, strlen(ms->files[i].data),
+					 ms->files[i].kind};
+		if (f.size > max_file_size)
+			return keelson_error_set(KEELSON_ELIMIT, "%s: %zu bytes, more than %zu", f.path, f.size,
+						 max_file_size);
+		int rc = visit(&f, payload);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void mem_free(struct keelson_file_source *source)
+{
+	(void)source;
+}
+
+#define MEM_SOURCE(files_array)                                                               \
+	{                                                                                     \
+		.base = {.version = KEELSON_FILE_SOURCE_VERSION, .description = "memory",     \
+			 .for_each_file = mem_for_each, .free = mem_free},                    \
+		.files = (files_array), .count = sizeof(files_array) / sizeof((files_array)[0]) \
+	}
+
+static const char repository_yaml[] =
+	"apiVersion: keelson.dev/v1alpha1\nkind: Repository\nmetadata:\n  name: mem\nspec:\n"
+	"  statusBranch: keelson/status\n  policy:\n    prune: true\n    driftPolicy: heal\n"
+	"    pollInterval: 1m\n    driftCheckInterval: 10m\n    alertRepeatInterval: 1h\n";
+static const char cluster_yaml[] =
+	"apiVersion: keelson.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: c\nspec:\n  kubeContext: c\n";
+static const char system_yaml[] =
+	"apiVersion: keelson.dev/v1alpha1\nkind: System\nmetadata:\n  name: s\nspec:\n  plugin: generic\n";
+static const char configmap_yaml[] =
+	"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: ns\n";
+
+START_TEST(test_paths_leaving_the_repository)
+{
+	static const struct mem_file files[] = {
+		{"../etc/passwd.yaml", configmap_yaml, KEELSON_FILE_REGULAR},
+		{"/abs/x.yaml", configmap_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/./s/y.yaml", configmap_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/cluster.yaml", cluster_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s//z.yaml", configmap_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/escape.yaml", "../../../../etc/kubernetes/admin.yaml", KEELSON_FILE_SYMLINK},
+		{"clusters/c/s/inside.yaml", "cm.yaml", KEELSON_FILE_SYMLINK},
+		{"clusters/c/s/notes", "/home/someone/notes", KEELSON_FILE_SYMLINK},
+		{"clusters/c/s/readme", "../../../README.md", KEELSON_FILE_SYMLINK},
+		{"clusters/c/s/system.yaml", system_yaml, KEELSON_FILE_REGULAR},
+		{"keelson.yaml", repository_yaml, KEELSON_FILE_REGULAR},
+	};
+	struct mem_source source = MEM_SOURCE(files);
+	struct keelson_desired_state *state = NULL;
+	struct keelson_problem_list *problems = NULL;
+	ck_assert_int_eq(keelson_layout_load(&state, &problems, &source.base, NULL), KEELSON_EINVALID);
+	ck_assert_ptr_null(state);
+	/* Sorted by file; "readme" stays inside and is not YAML: no problem. */
+	static const char *const expected_files[] = {
+		"../etc/passwd.yaml", "/abs/x.yaml", "clusters/c/./s/y.yaml", "clusters/c/s//z.yaml",
+		"clusters/c/s/escape.yaml", "clusters/c/s/inside.yaml", "clusters/c/s/notes",
+	};
+	ck_assert_uint_eq(problems->count, sizeof(expected_files) / sizeof(expected_files[0]));
+	for (size_t i = 0; i < problems->count; i++) {
+		ck_assert_str_eq(problems->items[i].file, expected_files[i]);
+		ck_assert_int_eq(problems->items[i].code, KEELSON_PROBLEM_PATH_ESCAPE);
+		ck_assert_uint_eq(problems->items[i].line, 0);
+	}
+	ck_assert_ptr_nonnull(strstr(problems->items[4].message, "leaves the repository"));
+	ck_assert_ptr_nonnull(strstr(problems->items[5].message, "links are not followed"));
+	keelson_problem_list_free(problems);
+}
+END_TEST
+
+START_TEST(test_limits)
+{
+	static const struct mem_file files[] = {
+		{"clusters/c/cluster.yaml", cluster_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/cm.yaml", configmap_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/system.yaml", system_yaml, KEELSON_FILE_REGULAR},
+		{"keelson.yaml", repository_yaml, KEELSON_FILE_REGULAR},
+	};
+	struct mem_source source = MEM_SOURCE(files);
+	struct keelson_desired_state *state = NULL;
+	struct keelson_problem_list *problems = NULL;
+	struct keelson_layout_options options;
+
+	/* Within the limits: valid, and the effective policy is the default. */
+	keelson_layout_options_init(&options);
+	ck_assert_int_eq(keelson_layout_load(&state, &problems, &source.base, &options), 0);
+	ck_assert_uint_eq(state->object_count, 1);
+	ck_assert_int_eq(state->clusters[0].systems[0].policy.drift_policy, KEELSON_DRIFT_HEAL);
+	keelson_desired_state_free(state);
+	keelson_problem_list_free(problems);
+
+	/* Too many files. */
+	options.max_files = 2;
+	ck_assert_int_eq(keelson_layout_load(&state, &problems, &source.base, &options), KEELSON_EINVALID);
+	ck_assert_uint_eq(problems->count, 1);
+	ck_assert_int_eq(problems->items[0].code, KEELSON_PROBLEM_TOO_LARGE);
+	ck_assert_ptr_nonnull(strstr(problems->items[0].message, "more than 2 files"));
+	keelson_problem_list_free(problems);
+
+	/* Too many bytes in total. */
+	keelson_layout_options_init(&options);
+	options.max_total_bytes = sizeof(cluster_yaml) + 10;
+	ck_assert_int_eq(keelson_layout_load(&state, &problems, &source.base, &options), KEELSON_EINVALID);
+	ck_assert_uint_eq(problems->count, 1);
+	ck_assert_str_eq(problems->items[0].file, "clusters/c/s/cm.yaml");
+	ck_assert_int_eq(problems->items[0].code, KEELSON_PROBLEM_TOO_LARGE);
+	keelson_problem_list_free(problems);
+
+	/* One file above the per-file limit (cluster.yaml, the first and
+	 * longest): the source stops the walk, nothing else is concluded. */
+	keelson_layout_options_init(&options);
+	options.max_file_size = sizeof(configmap_yaml) + 1;
+	ck_assert_int_eq(keelson_layout_load(&state, &problems, &source.base, &options), KEELSON_EINVALID);
+	ck_assert_uint_eq(problems->count, 1);
+	ck_assert_int_eq(problems->items[0].code, KEELSON_PROBLEM_TOO_LARGE);
+	ck_assert_ptr_nonnull(strstr(problems->items[0].message, "clusters/c/cluster.yaml"));
+	keelson_problem_list_free(problems);
+
+	/* A source built for another interface version is refused. */
+	source.base.version = KEELSON_FILE_SOURCE_VERSION + 1;
+	ck_assert_int_eq(keelson_layout_load(&state, &problems, &source.base, NULL), KEELSON_EINVALID);
+	ck_assert_uint_eq(problems->count, 0);
+	keelson_problem_list_free(problems);
+}
+END_TEST
+
+/* ---- the directory source --------------------------------------------- */
+
+static void write_file(const char *dir, const char *relative, const char *text)
+{
+	char *path = NULL;
+	ck_assert_int_ge(asprintf(&path, "%s/%s", dir, relative), 0);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	free(path);
+}
+
+struct seen {
+	char paths[16][64];
+	enum keelson_file_kind kinds[16];
+	size_t count;
+};
+
+static int record(const struct keelson_file *file, void *payload)
+{
+	struct seen *seen = payload;
+	ck_assert_uint_lt(seen->count, 16);
+	snprintf(seen->paths[seen->count], sizeof(seen->paths[0]), "%s", file->path);
+	seen->kinds[seen->count++] = file->kind;
+	return 0;
+}
+
+START_TEST(test_dir_source)
+{
+	char dir[] = "/tmp/keelson-layout-test-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char *sub = NULL, *git = NULL, *link = NULL;
+	ck_assert_int_ge(asprintf(&sub, "%s/a", dir), 0);
+	ck_assert_int_ge(asprintf(&git, "%s/.git", dir), 0);
+	ck_assert_int_ge(asprintf(&link, "%s/b.yaml", dir), 0);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	ck_assert_int_eq(mkdir(git, 0700), 0);
+	write_file(dir, "a/x.yaml", "x: 1\n");
+	write_file(dir, "a.yaml", "y: 1\n");
+	write_file(dir, "a-b.yaml", "z: 1\n");
+	write_file(dir, ".git/HEAD", "ref: refs/heads/main\n");
+	ck_assert_int_eq(symlink("/etc/passwd", link), 0);
+
+	struct keelson_file_source *source = NULL;
+	ck_assert_int_eq(keelson_dir_source_open(&source, dir), 0);
+	ck_assert_str_eq(source->description, dir);
+	struct seen seen = {0};
+	ck_assert_int_eq(source->for_each_file(source, 1024, record, &seen), 0);
+	/* Bytewise order of full paths, as Git orders trees: "a-b.yaml" <
+	 * "a.yaml" < "a/x.yaml"; .git is not part of a revision. */
+	ck_assert_uint_eq(seen.count, 4);
+	ck_assert_str_eq(seen.paths[0], "a-b.yaml");
+	ck_assert_str_eq(seen.paths[1], "a.yaml");
+	ck_assert_str_eq(seen.paths[2], "a/x.yaml");
+	ck_assert_str_eq(seen.paths[3], "b.yaml");
+	ck_assert_int_eq(seen.kinds[3], KEELSON_FILE_SYMLINK);
+
+	/* A file above max_file_size stops the walk with ELIMIT, naming it. */
+	seen.count = 0;
+	ck_assert_int_eq(source->for_each_file(source, 4, record, &seen), KEELSON_ELIMIT);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "a-b.yaml"));
+	source->free(source);
+
+	/* Through the loader: the symlink to /etc/passwd is reported. */
+	struct keelson_desired_state *state = NULL;
+	struct keelson_problem_list *problems = NULL;
+	ck_assert_int_eq(load_dir(&state, &problems, dir, NULL), KEELSON_EINVALID);
+	int found = 0;
+	for (size_t i = 0; i < problems->count; i++)
+		if (strcmp(problems->items[i].file, "b.yaml") == 0 &&
+		    problems->items[i].code == KEELSON_PROBLEM_PATH_ESCAPE)
+			found = 1;
+	ck_assert(found);
+	keelson_problem_list_free(problems);
+
+	ck_assert_int_eq(keelson_dir_source_open(&source, link), KEELSON_EINVALID);
+	ck_assert_int_eq(keelson_dir_source_open(&source, "/nonexistent/keelson"), KEELSON_ENOTFOUND);
+
+	char *cmd = NULL;
+	ck_assert_int_ge(asprintf(&cmd, "rm -rf '%s'", dir), 0);
+	ck_assert_int_eq(system(cmd), 0);
+	free(cmd);
+	free(sub);
+	free(git);
+	free(link);
+}
+END_TEST
+
+static Suite *suite_layout(void)
+{
+	Suite *s = suite_create("layout");
+	TCase *tc = tcase_create("keelson_layout_load");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_example_loads);
+	tcase_add_test(tc, test_broken_corpus);
+	tcase_add_test(tc, test_paths_leaving_the_repository);
+	tcase_add_test(tc, test_limits);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("keelson_dir_source_open");
+	tcase_add_test(tc, test_dir_source);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+KEELSON_CHECK_MAIN(suite_layout)
