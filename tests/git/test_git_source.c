@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -676,6 +677,142 @@ START_TEST(poll_http_basic_auth_from_file_and_env)
 }
 END_TEST
 
+/* ---- SSH --------------------------------------------------------------- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+/* libgit2 1.5's SSH transport leaks a little (libssh2 known-hosts state and
+ * a buffer) on every connection: an upstream bug. Its allocations during
+ * SSH polls are not reported; the same keelson code runs with leak
+ * checking in the file://, git:// and HTTP tests. */
+static int ssh_poll(struct keelson_git_revision *rev, bool *changed, struct keelson_git_source *src)
+{
+	__lsan_disable();
+	int rc = keelson_git_source_poll(rev, changed, src);
+	__lsan_enable();
+	return rc;
+}
+#else
+#define ssh_poll keelson_git_source_poll
+#endif
+
+static bool have_sshd(void)
+{
+	return access("/usr/sbin/sshd", X_OK) == 0 && sh("command -v ssh-keygen >/dev/null 2>&1") == 0;
+}
+
+/* sshd on 127.0.0.1 accepting tmp/client for the current user. */
+static void start_sshd(void)
+{
+	char cmd[4096], config[600];
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && ssh-keygen -q -t ed25519 -N '' -f hostkey && ssh-keygen -q -t ed25519 -N '' -f client "
+		 "&& ssh-keygen -q -t ed25519 -N '' -f stranger && cp client.pub authorized_keys && "
+		 "chmod 600 authorized_keys", tmp);
+	sh_ok(cmd);
+	/* Privilege separation needs this directory when sshd runs as root;
+	 * the ssh service creates it at boot, containers often lack it. */
+	if (geteuid() == 0)
+		mkdir("/run/sshd", 0755);
+	server_port = free_port();
+	snprintf(config, sizeof(config), "%s/sshd_config", tmp);
+	FILE *f = fopen(config, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "Port %d\nListenAddress 127.0.0.1\nHostKey %s/hostkey\nPidFile %s/sshd.pid\n"
+		   "AuthorizedKeysFile %s/authorized_keys\nPasswordAuthentication no\n"
+		   "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+		   "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n",
+		server_port, tmp, tmp, tmp);
+	fclose(f);
+	char *argv[] = {"/usr/sbin/sshd", "-D", "-e", "-f", config, NULL};
+	server_pid = spawn(argv);
+	for (int i = 0; i < 250 && !port_open(server_port); i++)
+		sleep_ms(20);
+	ck_assert_msg(port_open(server_port), "sshd did not start on port %d", server_port);
+}
+
+START_TEST(poll_ssh_checks_the_host_key)
+{
+	if (!have_sshd()) {
+		fprintf(stderr, "SKIP ssh: sshd or ssh-keygen not installed (openssh-server, openssh-client)\n");
+		return;
+	}
+	commit_file("a.yaml", "v: 1\n", "one");
+	start_sshd();
+	char url[1024], sha1[41], kh[600], key[600], stranger[600], cmd[2048];
+	struct passwd *pw = getpwuid(getuid());
+	ck_assert_ptr_nonnull(pw);
+	snprintf(url, sizeof(url), "ssh://%s@127.0.0.1:%d%s/repo.git", pw->pw_name, server_port, srv);
+	snprintf(kh, sizeof(kh), "%s/known_hosts", tmp);
+	snprintf(key, sizeof(key), "%s/client", tmp);
+	snprintf(stranger, sizeof(stranger), "%s/stranger", tmp);
+	head_sha(sha1);
+	struct keelson_git_revision rev;
+	bool changed;
+
+	/* Host not listed: refused before any credential is offered. */
+	write_file(kh, "");
+	struct keelson_git_source_options o = options(url, "cache-unknown");
+	o.ssh_key_file = key;
+	o.known_hosts_file = kh;
+	struct keelson_git_source *src = open_ok(&o);
+	ck_assert_int_eq(ssh_poll(&rev, &changed, src), KEELSON_EINVALID);
+	const char *msg = keelson_error_last()->message;
+	ck_assert_msg(strstr(msg, "not listed") && strstr(msg, "ssh-keyscan"), "%s", msg);
+	keelson_git_source_free(src);
+
+	/* Listed with a different key: refused as a changed host key. */
+	snprintf(cmd, sizeof(cmd), "cd %s && printf '[127.0.0.1]:%d %%s\\n' \"$(cut -d' ' -f1,2 stranger.pub)\" > known_hosts",
+		 tmp, server_port);
+	sh_ok(cmd);
+	o = options(url, "cache-mismatch");
+	o.ssh_key_file = key;
+	o.known_hosts_file = kh;
+	src = open_ok(&o);
+	ck_assert_int_eq(ssh_poll(&rev, &changed, src), KEELSON_EINVALID);
+	ck_assert_msg(strstr(keelson_error_last()->message, "does not match"), "%s",
+		      keelson_error_last()->message);
+	keelson_git_source_free(src);
+
+	/* The right key: fetched; the next poll transfers nothing. */
+	snprintf(cmd, sizeof(cmd), "cd %s && printf '[127.0.0.1]:%d %%s\\n' \"$(cut -d' ' -f1,2 hostkey.pub)\" > known_hosts",
+		 tmp, server_port);
+	sh_ok(cmd);
+	o = options(url, "cache-ok");
+	o.ssh_key_file = key;
+	o.known_hosts_file = kh;
+	src = open_ok(&o);
+	ck_assert_msg(ssh_poll(&rev, &changed, src) == 0, "%s", keelson_error_last()->message);
+	ck_assert_str_eq(rev.sha, sha1);
+	ck_assert_uint_eq(rev.received_objects, 3);
+	ck_assert_msg(ssh_poll(&rev, &changed, src) == 0, "%s", keelson_error_last()->message);
+	ck_assert(!changed);
+	ck_assert(!rev.fetched);
+	keelson_git_source_free(src);
+
+	/* A key the server does not accept: an authentication failure. */
+	o = options(url, "cache-stranger");
+	o.ssh_key_file = stranger;
+	o.known_hosts_file = kh;
+	src = open_ok(&o);
+	ck_assert_int_eq(ssh_poll(&rev, &changed, src), KEELSON_EINVALID);
+	ck_assert_msg(strstr(keelson_error_last()->message, "authentication failed"), "%s",
+		      keelson_error_last()->message);
+	keelson_git_source_free(src);
+
+	/* Host key checking can be switched off explicitly. */
+	write_file(kh, "");
+	o = options(url, "cache-insecure");
+	o.ssh_key_file = key;
+	o.known_hosts_file = kh;
+	o.insecure_skip_host_key_check = true;
+	src = open_ok(&o);
+	ck_assert_msg(ssh_poll(&rev, &changed, src) == 0, "%s", keelson_error_last()->message);
+	ck_assert_str_eq(rev.sha, sha1);
+	keelson_git_source_free(src);
+}
+END_TEST
+
 /* ---- keelson_git_source_files ----------------------------------------- */
 
 struct collected {
@@ -1078,6 +1215,7 @@ static Suite *suite_git_source(void)
 	tcase_add_test(tc, poll_git_daemon_incremental_and_unreachable);
 	tcase_add_test(tc, poll_http_no_change_transfers_no_pack);
 	tcase_add_test(tc, poll_http_basic_auth_from_file_and_env);
+	tcase_add_test(tc, poll_ssh_checks_the_host_key);
 	tcase_add_test(tc, signatures_only_allowed_ssh_keys_are_applied);
 	suite_add_tcase(s, tc);
 
