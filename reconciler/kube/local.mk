@@ -3,7 +3,8 @@
 libkeelson_core_la_SOURCES += \
 	reconciler/kube/kube_config.c reconciler/kube/kube_config.h \
 	reconciler/kube/kube_ratelimit.c reconciler/kube/kube_ratelimit.h \
-	reconciler/kube/kube_client.c reconciler/kube/kube_client.h
+	reconciler/kube/kube_client.c reconciler/kube/kube_client.h \
+	reconciler/kube/kube_cache.c reconciler/kube/kube_cache.h
 libkeelson_core_la_CFLAGS += $(CURL_CFLAGS)
 libkeelson_core_la_LIBADD += $(CURL_LIBS)
 
@@ -27,7 +28,7 @@ tests_kube_test_kube_ratelimit_LDADD = $(KUBE_TEST_LDADD)
 # Client tests against a small HTTPS server (libmicrohttpd, GnuTLS) with
 # certificates made at start (libcrypto). -lgnutls: the test server checks
 # client certificates through the GnuTLS session MHD exposes.
-kube_server_tests = tests/kube/test_kube_client
+kube_server_tests = tests/kube/test_kube_client tests/kube/test_kube_cache
 check_PROGRAMS += $(kube_server_tests)
 TESTS += $(kube_server_tests)
 
@@ -41,3 +42,7 @@ KUBE_SERVER_LDADD = $(KUBE_TEST_LDADD) $(MHD_LIBS) $(CRYPTO_LIBS) -lgnutls
 tests_kube_test_kube_client_SOURCES = tests/kube/test_kube_client.c $(KUBE_SERVER_SOURCES)
 tests_kube_test_kube_client_CFLAGS = $(KUBE_SERVER_CFLAGS)
 tests_kube_test_kube_client_LDADD = $(KUBE_SERVER_LDADD)
+
+tests_kube_test_kube_cache_SOURCES = tests/kube/test_kube_cache.c $(KUBE_SERVER_SOURCES)
+tests_kube_test_kube_cache_CFLAGS = $(KUBE_SERVER_CFLAGS)
+tests_kube_test_kube_cache_LDADD = $(KUBE_SERVER_LDADD)

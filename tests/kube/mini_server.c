@@ -32,6 +32,8 @@ struct stream_state {
 	struct mini_reply reply;
 	size_t next_line;
 	size_t offset; /* within the current line, '\n' included */
+	char *generated; /* current line of a generated stream */
+	bool generated_done;
 };
 
 const char *mini_arg(const struct mini_request *req, const char *key)
@@ -61,6 +63,30 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	struct stream_state *st = cls;
 	(void)pos;
 
+	if (st->reply.next != NULL && st->generated == NULL && !st->generated_done) {
+		st->generated = st->reply.next(st->reply.next_payload, &st->reply.cursor, &st->reply.end,
+			&st->server->stopping);
+		if (st->generated == NULL)
+			st->generated_done = true;
+		st->offset = 0;
+	}
+	if (st->generated != NULL) {
+		const char *line = st->generated;
+		size_t len = strlen(line) + 1;
+		size_t n = len - st->offset;
+		if (n > max)
+			n = max;
+		for (size_t i = 0; i < n; i++) {
+			size_t at = st->offset + i;
+			buf[i] = at < len - 1 ? line[at] : '\n';
+		}
+		st->offset += n;
+		if (st->offset == len) {
+			free(st->generated);
+			st->generated = NULL;
+		}
+		return (ssize_t)n;
+	}
 	if (st->next_line < st->reply.line_count) {
 		const char *line = st->reply.lines[st->next_line];
 		size_t len = strlen(line) + 1;
@@ -92,7 +118,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void stream_free(void *cls)
 {
-	free(cls);
+	struct stream_state *st = cls;
+	free(st->generated);
+	free(st);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, const char *url,

@@ -5,6 +5,7 @@
 #ifndef KEELSON_TESTS_KUBE_MINI_SERVER_H
 #define KEELSON_TESTS_KUBE_MINI_SERVER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -43,6 +44,13 @@ struct mini_reply {
 	const char *lines[MINI_MAX_LINES];
 	size_t line_count;
 	enum mini_stream_end end;
+	/* Generated stream (instead of `lines`): called until it returns NULL,
+	 * then the stream ends as *end says. Returns a malloc'd line without
+	 * '\n'. May block waiting for news (one thread per connection), but
+	 * must return NULL soon once *stopping is true. */
+	char *(*next)(void *payload, unsigned *cursor, enum mini_stream_end *end, const atomic_bool *stopping);
+	void *next_payload;
+	unsigned cursor;
 };
 
 typedef void (*mini_handler)(const struct mini_request *req, struct mini_reply *reply, void *payload);

@@ -1,0 +1,94 @@
+/*
+ * Watch-based cache of the objects keelson manages.
+ *
+ * For each resource type added, a thread lists the type (paged) and then
+ * watches it from the list's resourceVersion, keeping a hash table of the
+ * objects keyed by (group, resource, namespace, name). Reads are served
+ * from memory and make no request, so a reconcile cycle with nothing to do
+ * costs nothing on the API server (DESIGN.md principle 6).
+ *
+ * "Only those": a label selector (keelson's managed-by label) and an
+ * optional namespace restrict what is listed and watched.
+ *
+ * Failure handling, as client-go's reflector:
+ *   - the server ends a watch (timeoutSeconds): watch again from the last
+ *     resourceVersion seen (events or bookmarks), no relist;
+ *   - 410 Expired, at request time or as an ERROR event: relist, then watch;
+ *   - a dropped connection or any other error: back off (exponential, with
+ *     jitter) and watch again from the last resourceVersion.
+ *
+ * Thread safety: all functions may be called from any thread; reads take a
+ * per-type read lock and return copies.
+ */
+#ifndef KEELSON_KUBE_CACHE_H
+#define KEELSON_KUBE_CACHE_H
+
+#include "kube/kube_client.h"
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+struct keelson_kube_cache;
+
+#define KEELSON_KUBE_CACHE_OPTIONS_VERSION 1
+
+struct keelson_kube_cache_options {
+	unsigned version;               /* KEELSON_KUBE_CACHE_OPTIONS_VERSION */
+	const char *label_selector;     /* e.g. "app.kubernetes.io/managed-by=keelson", or NULL */
+	const char *namespace;          /* NULL: all namespaces */
+	unsigned watch_timeout_seconds; /* default 300 */
+	unsigned page_size;             /* default 500 */
+	unsigned backoff_initial_ms;    /* default 500 */
+	unsigned backoff_max_ms;        /* default 30000 */
+};
+
+void keelson_kube_cache_options_init(struct keelson_kube_cache_options *opts);
+
+/* Create an empty cache over `client` (borrowed: it must outlive the
+ * cache). Options are copied. */
+int keelson_kube_cache_new(struct keelson_kube_cache **out, struct keelson_kube_client *client,
+	const struct keelson_kube_cache_options *opts);
+
+/* Start caching a type (resolved through discovery: one request unless
+ * known). Adding a type twice is a no-op. */
+int keelson_kube_cache_add(struct keelson_kube_cache *cache, const char *api_version, const char *kind);
+
+/* Wait until every added type has been listed once. KEELSON_ETIMEOUT after
+ * `timeout_ms` (the message names a type not yet synced and its last
+ * error). */
+int keelson_kube_cache_wait_synced(struct keelson_kube_cache *cache, long timeout_ms);
+
+/* A copy of the cached object (caller frees with cJSON_Delete).
+ * KEELSON_ENOTFOUND when absent; KEELSON_EINVALID when the type is not
+ * cached (reading it would need a request: add it first). `ns` is ignored
+ * for cluster-scoped types. */
+int keelson_kube_cache_get(cJSON **out, struct keelson_kube_cache *cache, const char *api_version,
+	const char *kind, const char *ns, const char *name);
+
+/* A JSON array of copies of the cached objects of a type, in `ns` (NULL:
+ * all namespaces), sorted by namespace then name. */
+int keelson_kube_cache_list(cJSON **out, struct keelson_kube_cache *cache, const char *api_version,
+	const char *kind, const char *ns);
+
+/* Increases by at least one on every change to the cached objects. */
+uint64_t keelson_kube_cache_generation(struct keelson_kube_cache *cache);
+
+/* Wait until the generation is greater than `since`. 0, or
+ * KEELSON_ETIMEOUT after `timeout_ms`. */
+int keelson_kube_cache_wait_change(struct keelson_kube_cache *cache, uint64_t since, long timeout_ms);
+
+struct keelson_kube_cache_stats {
+	unsigned long lists;     /* complete lists (initial and relists) */
+	unsigned long watches;   /* watch requests started */
+	unsigned long events;    /* ADDED/MODIFIED/DELETED applied */
+	unsigned long errors;    /* failed lists and watches */
+	size_t objects;
+};
+
+/* Totals over all types. */
+void keelson_kube_cache_stats(struct keelson_kube_cache *cache, struct keelson_kube_cache_stats *out);
+
+/* Stop all watches (within about a second) and free. Accepts NULL. */
+void keelson_kube_cache_free(struct keelson_kube_cache *cache);
+
+#endif

@@ -1,0 +1,411 @@
+#include "config.h"
+
+#include "core/error.h"
+#include "kube/kube_cache.h"
+#include "kube/kube_client.h"
+#include "mini_server.h"
+#include "tests/unit/check_main.h"
+#include "tls_fixture.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct tls_fixture tls;
+
+static void tls_setup(void)
+{
+	ck_assert_int_eq(tls_fixture_generate(&tls), 0);
+}
+
+static void tls_teardown(void)
+{
+	tls_fixture_free(&tls);
+}
+
+/* A tiny stateful pods API: objects, a global resourceVersion, an event
+ * log that watches replay from, "compaction" (410 for older versions) and
+ * a switch that cuts every open watch. */
+#define MAX_PODS 16
+#define MAX_EVENTS 64
+
+struct fake_api {
+	pthread_mutex_t lock;
+	unsigned long rv;
+	char pods[MAX_PODS][32];
+	unsigned long pod_rv[MAX_PODS];
+	bool present[MAX_PODS];
+	struct {
+		unsigned long rv;
+		char line[256];
+	} events[MAX_EVENTS];
+	unsigned event_count;
+	unsigned long compacted_rv; /* watches from an older rv get 410 */
+	unsigned drop_generation;   /* bump to cut open watches */
+	unsigned lists, watches;
+	char last_label_selector[128];
+};
+
+struct watch_cursor {
+	struct fake_api *api;
+	unsigned drop_generation;
+};
+
+static void pod_json(char *buf, size_t size, const char *name, unsigned long rv)
+{
+	snprintf(buf, size,
+		"{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"%s\",\"namespace\":\"kafka\","
+		"\"resourceVersion\":\"%lu\",\"labels\":{\"app.kubernetes.io/managed-by\":\"keelson\"}}}", name, rv);
+}
+
+/* Create, update or delete (name, delete) and log the event. */
+static void fake_write_locked(struct fake_api *api, const char *name, bool delete)
+{
+	char obj[200];
+	api->rv++;
+	int slot = -1, free_slot = -1;
+	for (int i = 0; i < MAX_PODS; i++) {
+		if (api->present[i] && strcmp(api->pods[i], name) == 0)
+			slot = i;
+		if (!api->present[i] && free_slot < 0)
+			free_slot = i;
+	}
+	const char *type = delete ? "DELETED" : slot >= 0 ? "MODIFIED" : "ADDED";
+	if (slot < 0 && !delete) {
+		slot = free_slot;
+		snprintf(api->pods[slot], sizeof(api->pods[slot]), "%s", name);
+		api->present[slot] = true;
+	}
+	ck_assert_int_ge(slot, 0);
+	api->pod_rv[slot] = api->rv;
+	if (delete)
+		api->present[slot] = false;
+	pod_json(obj, sizeof(obj), name, api->rv);
+	ck_assert_uint_lt(api->event_count, MAX_EVENTS);
+	api->events[api->event_count].rv = api->rv;
+	snprintf(api->events[api->event_count].line, sizeof(api->events[0].line),
+		"{\"type\":\"%s\",\"object\":%s}", type, obj);
+	api->event_count++;
+}
+
+static void fake_write(struct fake_api *api, const char *name, bool delete)
+{
+	pthread_mutex_lock(&api->lock);
+	fake_write_locked(api, name, delete);
+	pthread_mutex_unlock(&api->lock);
+}
+
+static char *fake_next(void *payload, unsigned *cursor, enum mini_stream_end *end, const atomic_bool *stopping)
+{
+	struct watch_cursor *wc = payload;
+	struct fake_api *api = wc->api;
+
+	for (;;) {
+		pthread_mutex_lock(&api->lock);
+		if (*cursor == UINT32_MAX) {
+			/* Expired: one ERROR event, then a clean end (as the server). */
+			pthread_mutex_unlock(&api->lock);
+			*cursor = UINT32_MAX - 1;
+			return strdup("{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+				"\"status\":\"Failure\",\"message\":\"too old resource version\",\"reason\":\"Expired\",\"code\":410}}");
+		}
+		if (*cursor == UINT32_MAX - 1) {
+			pthread_mutex_unlock(&api->lock);
+			free(wc);
+			*end = MINI_END_CLEAN;
+			return NULL;
+		}
+		if (api->drop_generation != wc->drop_generation) {
+			pthread_mutex_unlock(&api->lock);
+			free(wc);
+			*end = MINI_END_DROP;
+			return NULL;
+		}
+		if (*cursor < api->event_count) {
+			char *line = strdup(api->events[*cursor].line);
+			(*cursor)++;
+			pthread_mutex_unlock(&api->lock);
+			return line;
+		}
+		pthread_mutex_unlock(&api->lock);
+		if (atomic_load(stopping)) {
+			free(wc);
+			*end = MINI_END_DROP;
+			return NULL;
+		}
+		usleep(5000);
+	}
+}
+
+static void fake_handler(const struct mini_request *req, struct mini_reply *r, void *payload)
+{
+	struct fake_api *api = payload;
+
+	if (strcmp(req->path, "/api/v1") == 0) {
+		snprintf(r->body, sizeof(r->body),
+			"{\"kind\":\"APIResourceList\",\"groupVersion\":\"v1\",\"resources\":["
+			"{\"name\":\"pods\",\"singularName\":\"pod\",\"namespaced\":true,\"kind\":\"Pod\",\"verbs\":[]}]}");
+		return;
+	}
+	if (strcmp(req->path, "/api/v1/namespaces/kafka/pods") != 0) {
+		r->status = 404;
+		snprintf(r->body, sizeof(r->body), "{\"kind\":\"Status\",\"reason\":\"NotFound\",\"message\":\"no\",\"code\":404}");
+		return;
+	}
+	const char *sel = mini_arg(req, "labelSelector");
+	pthread_mutex_lock(&api->lock);
+	snprintf(api->last_label_selector, sizeof(api->last_label_selector), "%s", sel ? sel : "");
+	if (mini_arg(req, "watch") == NULL) {
+		api->lists++;
+		size_t used = (size_t)snprintf(r->body, sizeof(r->body),
+			"{\"kind\":\"PodList\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"%lu\"},\"items\":[", api->rv);
+		bool first = true;
+		for (int i = 0; i < MAX_PODS; i++) {
+			if (!api->present[i])
+				continue;
+			char obj[200];
+			pod_json(obj, sizeof(obj), api->pods[i], api->pod_rv[i]);
+			used += (size_t)snprintf(r->body + used, sizeof(r->body) - used, "%s%s", first ? "" : ",", obj);
+			first = false;
+		}
+		snprintf(r->body + used, sizeof(r->body) - used, "]}");
+		pthread_mutex_unlock(&api->lock);
+		return;
+	}
+	api->watches++;
+	const char *rv_arg = mini_arg(req, "resourceVersion");
+	unsigned long from = rv_arg ? strtoul(rv_arg, NULL, 10) : api->rv;
+	struct watch_cursor *wc = calloc(1, sizeof(*wc));
+	wc->api = api;
+	wc->drop_generation = api->drop_generation;
+	r->stream = true;
+	r->next = fake_next;
+	r->next_payload = wc;
+	if (from < api->compacted_rv) {
+		r->cursor = UINT32_MAX;
+	} else {
+		unsigned i = 0;
+		while (i < api->event_count && api->events[i].rv <= from)
+			i++;
+		r->cursor = i;
+	}
+	pthread_mutex_unlock(&api->lock);
+}
+
+struct env {
+	struct fake_api api;
+	struct mini_server *server;
+	char url[64];
+	struct keelson_kube_client *client;
+	struct keelson_kube_cache *cache;
+};
+
+static void env_start(struct env *e)
+{
+	memset(e, 0, sizeof(*e));
+	pthread_mutex_init(&e->api.lock, NULL);
+	e->api.rv = 100;
+	fake_write(&e->api, "kafka-0", false);
+	fake_write(&e->api, "kafka-1", false);
+	struct mini_server_options so = {
+		.cert_pem = tls.server_cert_pem, .key_pem = tls.server_key_pem, .handler = fake_handler, .payload = &e->api,
+	};
+	e->server = mini_server_start(&so);
+	ck_assert_ptr_nonnull(e->server);
+	snprintf(e->url, sizeof(e->url), "https://127.0.0.1:%u", mini_server_port(e->server));
+	struct keelson_kube_config cfg = {
+		.server = e->url, .namespace = "kafka", .ca_data = tls.ca_pem, .ca_data_len = strlen(tls.ca_pem),
+		.token = "t",
+	};
+	ck_assert_int_eq(keelson_kube_client_new(&e->client, &cfg, NULL), 0);
+	struct keelson_kube_cache_options co;
+	keelson_kube_cache_options_init(&co);
+	co.label_selector = "app.kubernetes.io/managed-by=keelson";
+	co.namespace = "kafka";
+	co.backoff_initial_ms = 20;
+	co.backoff_max_ms = 100;
+	ck_assert_int_eq(keelson_kube_cache_new(&e->cache, e->client, &co), 0);
+	ck_assert_int_eq(keelson_kube_cache_add(e->cache, "v1", "Pod"), 0);
+	ck_assert_int_eq(keelson_kube_cache_wait_synced(e->cache, 10000), 0);
+}
+
+static void env_stop(struct env *e)
+{
+	keelson_kube_cache_free(e->cache);
+	keelson_kube_client_free(e->client);
+	mini_server_stop(e->server);
+	pthread_mutex_destroy(&e->api.lock);
+}
+
+/* Wait until the cached pod `name` has resourceVersion `rv` ("" = absent). */
+static bool wait_for(struct keelson_kube_cache *cache, const char *name, const char *rv)
+{
+	for (int i = 0; i < 1500; i++) {
+		uint64_t gen = keelson_kube_cache_generation(cache);
+		cJSON *pod = NULL;
+		int rc = keelson_kube_cache_get(&pod, cache, "v1", "Pod", "kafka", name);
+		bool ok;
+		if (rv[0] == '\0') {
+			ok = rc == KEELSON_ENOTFOUND;
+		} else {
+			const cJSON *got = rc == 0 ? cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "metadata"), "resourceVersion") : NULL;
+			ok = got && strcmp(got->valuestring, rv) == 0;
+		}
+		cJSON_Delete(pod);
+		if (ok)
+			return true;
+		keelson_kube_cache_wait_change(cache, gen, 20);
+	}
+	return false;
+}
+
+START_TEST(lists_then_serves_reads_without_requests)
+{
+	struct env e;
+	cJSON *pod = NULL, *list = NULL;
+
+	env_start(&e);
+	ck_assert_str_eq(e.api.last_label_selector, "app.kubernetes.io/managed-by=keelson");
+	ck_assert_int_eq(keelson_kube_cache_get(&pod, e.cache, "v1", "Pod", "kafka", "kafka-1"), 0);
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "metadata"), "resourceVersion")->valuestring, "102");
+	cJSON_Delete(pod);
+	ck_assert_int_eq(keelson_kube_cache_get(&pod, e.cache, "v1", "Pod", "kafka", "nope"), KEELSON_ENOTFOUND);
+	ck_assert_int_eq(keelson_kube_cache_get(&pod, e.cache, "apps/v1", "StatefulSet", "kafka", "x"), KEELSON_EINVALID);
+
+	/* Reads are memory only: the request counter does not move. */
+	usleep(200000); /* let the watch request start */
+	unsigned long before = keelson_kube_client_request_count(e.client);
+	for (int i = 0; i < 1000; i++) {
+		ck_assert_int_eq(keelson_kube_cache_list(&list, e.cache, "v1", "Pod", "kafka"), 0);
+		cJSON_Delete(list);
+	}
+	ck_assert_uint_eq(keelson_kube_client_request_count(e.client), before);
+
+	ck_assert_int_eq(keelson_kube_cache_list(&list, e.cache, "v1", "Pod", NULL), 0);
+	ck_assert_int_eq(cJSON_GetArraySize(list), 2);
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 0), "metadata"), "name")->valuestring, "kafka-0");
+	cJSON_Delete(list);
+	ck_assert_int_eq(keelson_kube_cache_list(&list, e.cache, "v1", "Pod", "other"), 0);
+	ck_assert_int_eq(cJSON_GetArraySize(list), 0);
+	cJSON_Delete(list);
+	env_stop(&e);
+}
+END_TEST
+
+START_TEST(follows_watch_events)
+{
+	struct env e;
+	struct keelson_kube_cache_stats st;
+
+	env_start(&e);
+	uint64_t gen = keelson_kube_cache_generation(e.cache);
+	fake_write(&e.api, "kafka-2", false);  /* rv 103 */
+	fake_write(&e.api, "kafka-0", false);  /* rv 104 */
+	fake_write(&e.api, "kafka-1", true);   /* rv 105 */
+	ck_assert(wait_for(e.cache, "kafka-2", "103"));
+	ck_assert(wait_for(e.cache, "kafka-0", "104"));
+	ck_assert(wait_for(e.cache, "kafka-1", ""));
+	ck_assert_uint_gt(keelson_kube_cache_generation(e.cache), gen);
+	keelson_kube_cache_stats(e.cache, &st);
+	ck_assert_uint_eq(st.lists, 1);
+	ck_assert_uint_eq(st.objects, 2);
+	ck_assert_uint_eq(st.events, 3);
+	env_stop(&e);
+}
+END_TEST
+
+START_TEST(dropped_watch_resumes_without_relist)
+{
+	struct env e;
+	struct keelson_kube_cache_stats st;
+
+	env_start(&e);
+	fake_write(&e.api, "kafka-2", false); /* rv 103 */
+	ck_assert(wait_for(e.cache, "kafka-2", "103"));
+	pthread_mutex_lock(&e.api.lock);
+	e.api.drop_generation++;
+	pthread_mutex_unlock(&e.api.lock);
+	fake_write(&e.api, "kafka-3", false); /* rv 104, while disconnected or after */
+	ck_assert(wait_for(e.cache, "kafka-3", "104"));
+	keelson_kube_cache_stats(e.cache, &st);
+	ck_assert_uint_eq(st.lists, 1);        /* resumed from rv 103, no relist */
+	ck_assert_uint_ge(st.watches, 2);
+	ck_assert_uint_eq(e.api.lists, 1);
+	env_stop(&e);
+}
+END_TEST
+
+START_TEST(expired_watch_relists)
+{
+	struct env e;
+	struct keelson_kube_cache_stats st;
+
+	env_start(&e);
+	/* History is compacted past our resourceVersion and the watch is cut:
+	 * the re-watch gets an ERROR 410 event, so the cache lists again. */
+	pthread_mutex_lock(&e.api.lock);
+	fake_write_locked(&e.api, "kafka-9", false); /* rv 103 */
+	e.api.compacted_rv = 103;
+	e.api.drop_generation++;
+	pthread_mutex_unlock(&e.api.lock);
+	ck_assert(wait_for(e.cache, "kafka-9", "103"));
+	keelson_kube_cache_stats(e.cache, &st);
+	ck_assert_uint_eq(st.lists, 2);
+	ck_assert_uint_eq(e.api.lists, 2);
+	/* Then it watches from the new list's version and follows events. */
+	fake_write(&e.api, "kafka-0", true);
+	ck_assert(wait_for(e.cache, "kafka-0", ""));
+	keelson_kube_cache_stats(e.cache, &st);
+	ck_assert_uint_eq(st.lists, 2);
+	env_stop(&e);
+}
+END_TEST
+
+START_TEST(sync_timeout_names_type)
+{
+	struct keelson_kube_config cfg = {.server = "https://127.0.0.1:9", .token = "t", .insecure_skip_tls_verify = true};
+	struct keelson_kube_client *client = NULL;
+	struct keelson_kube_client_options o;
+	struct keelson_kube_cache *cache = NULL;
+
+	keelson_kube_client_options_init(&o);
+	o.max_retries = 0;
+	ck_assert_int_eq(keelson_kube_client_new(&client, &cfg, &o), 0);
+	ck_assert_int_eq(keelson_kube_cache_new(&cache, client, NULL), 0);
+	/* Discovery itself fails: nothing to watch. */
+	ck_assert_int_eq(keelson_kube_cache_add(cache, "v1", "Pod"), KEELSON_EUNAVAILABLE);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "https://127.0.0.1:9"));
+	ck_assert_int_eq(keelson_kube_cache_wait_synced(cache, 10), 0); /* nothing added */
+	keelson_kube_cache_free(cache);
+	keelson_kube_client_free(client);
+}
+END_TEST
+
+Suite *suite_kube_cache(void);
+Suite *suite_kube_cache(void)
+{
+	Suite *s = suite_create("kube_cache");
+	TCase *tc;
+
+	tc = tcase_create("keelson_kube_cache_get");
+	tcase_add_unchecked_fixture(tc, tls_setup, tls_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, lists_then_serves_reads_without_requests);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("keelson_kube_cache_add");
+	tcase_add_unchecked_fixture(tc, tls_setup, tls_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, follows_watch_events);
+	tcase_add_test(tc, dropped_watch_resumes_without_relist);
+	tcase_add_test(tc, expired_watch_relists);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("keelson_kube_cache_wait_synced");
+	tcase_add_test(tc, sync_timeout_names_type);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+KEELSON_CHECK_MAIN(suite_kube_cache)
