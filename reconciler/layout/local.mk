@@ -126,3 +126,15 @@ tests_layout_test_layout_LDADD = $(LAYOUT_TEST_LDADD)
 tests_layout_test_schema_table_SOURCES = tests/layout/test_schema_table.c tests/unit/check_main.h
 tests_layout_test_schema_table_CFLAGS = $(LAYOUT_TEST_CFLAGS)
 tests_layout_test_schema_table_LDADD = $(LAYOUT_TEST_LDADD)
+
+# Benchmark (keelson issue 12 targets), never part of `make check`. Built
+# with everything else so it cannot rot; run with `make bench-layout` from a
+# build configured without --enable-sanitizers.
+noinst_PROGRAMS += bench/layout-load
+bench_layout_load_SOURCES = bench/layout-load.c
+bench_layout_load_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS)
+bench_layout_load_LDADD = libkeelson-core.la
+
+.PHONY: bench-layout
+bench-layout: bench/layout-load$(EXEEXT)
+	./bench/layout-load$(EXEEXT)
