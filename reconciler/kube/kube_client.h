@@ -244,8 +244,8 @@ enum keelson_kube_proxy_target {
 /* Call `method` `path` (starting with '/', may hold a query) on a pod or
  * service through the API server's proxy:
  * /api/v1/namespaces/NS/{pods|services}/NAME[:PORT]/proxy/PATH.
- * `port` "" or NULL for the default port; for services it may be
- * "https:name:port". The backend's own status is in out->http_code; a
+ * `port` NULL or "" for the default port, else a number or a port name
+ * ("metrics"). The backend's own status is in out->http_code; a
  * non-2xx is returned as an error like any other request (callers probing
  * a gate treat every error as "not safe"). */
 int keelson_kube_proxy(struct keelson_kube_response *out, struct keelson_kube_client *client,
