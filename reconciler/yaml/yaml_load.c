@@ -1450,10 +1450,12 @@ static int deliver(struct builder *b, cJSON *node, const struct anchor *alias,
 	return 0;
 }
 
+/* `from_alias`: go-yaml only treats a written `<<` as a merge key, never an
+ * alias whose anchored value is "<<". */
 static int take_key(struct builder *b, struct frame *f, const struct scalar_in *in,
-	const struct keelson_source_pos *pos)
+	const struct keelson_source_pos *pos, bool from_alias)
 {
-	if (is_merge_key(in)) {
+	if (!from_alias && is_merge_key(in)) {
 		if (f->seen_merge)
 			return error_at(KEELSON_EINVALID, pos,
 				"second merge key (<<) in this mapping (first at line %u, column %u); "
@@ -1551,7 +1553,7 @@ static int on_scalar(struct builder *b, const yaml_event_t *event)
 		a->plain_implicit = in.plain_implicit;
 	}
 	if (f != NULL && f->is_map && !f->have_key)
-		return take_key(b, f, &in, &pos);
+		return take_key(b, f, &in, &pos, false);
 	if ((f != NULL && f->is_merge_list) || (f != NULL && f->is_map && f->key_is_merge))
 		return merge_requires_map(&pos);
 	rc = make_value(b, &node, &in, &pos);
@@ -1589,7 +1591,7 @@ static int on_alias(struct builder *b, const yaml_event_t *event)
 		cJSON *node;
 		int rc;
 		if (f != NULL && f->is_map && !f->have_key)
-			return take_key(b, f, &in, &pos);
+			return take_key(b, f, &in, &pos, true);
 		if ((f != NULL && f->is_merge_list) || (f != NULL && f->is_map && f->key_is_merge))
 			return merge_requires_map(&pos);
 		rc = check_expansion(b, 1, &pos, name);

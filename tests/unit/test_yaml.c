@@ -355,6 +355,18 @@ START_TEST(test_anchors_and_merges)
 		"\"anchored_merge\":{\"p\":1},\"merge_anchor_alias\":{\"p\":1}}");
 	cJSON_free(text);
 
+	/* only a written `<<` merges; an alias of the word "<<" is a plain key */
+	keelson_yaml_stream_free(stream);
+	stream = load_ok("w: &w <<\nm:\n  *w : 1\n");
+	ck_assert(cJSON_IsNumber(at(stream, 0, "/m/<<")));
+	keelson_yaml_stream_free(stream);
+	stream = load_ok(
+		"defaults: &defaults\n"
+		"  ports: &ports [80, 443]\n"
+		"list: *ports\n"
+		"one:\n"
+		"  <<: *defaults\n");
+
 	/* aliases are copies, never shared nodes */
 	ck_assert_ptr_ne(at(stream, 0, "/list"), at(stream, 0, "/defaults/ports"));
 	ck_assert_ptr_ne(at(stream, 0, "/one/ports"), at(stream, 0, "/defaults/ports"));

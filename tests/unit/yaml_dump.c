@@ -56,10 +56,20 @@ static int exact_numbers(cJSON *node)
 		return 0;
 	char text[64];
 	double value = node->valuedouble;
-	if (value == floor(value) && fabs(value) <= 9007199254740992.0)
+	if (value == floor(value) && fabs(value) <= 9007199254740992.0) {
 		snprintf(text, sizeof(text), "%.0f", value);
-	else
-		snprintf(text, sizeof(text), "%.17g", value);
+	} else {
+		/* Shortest text that reads back as the same double, marked as a
+		 * float so readers do not take 9.007199254740994e16 for an exact
+		 * integer (the loader keeps exact integers as raw digits). */
+		for (int precision = 1; precision <= 17; precision++) {
+			snprintf(text, sizeof(text), "%.*g", precision, value);
+			if (strtod(text, NULL) == value)
+				break;
+		}
+		if (strpbrk(text, ".e") == NULL)
+			strcat(text, ".0");
+	}
 	char *copy = strdup(text);
 	if (copy == NULL)
 		return -1;
