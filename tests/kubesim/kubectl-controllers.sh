@@ -1,0 +1,3 @@
+#!/bin/sh
+# Placeholder while being written.
+exit 77
