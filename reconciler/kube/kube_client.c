@@ -343,7 +343,7 @@ static int read_token_file(char **out, const char *path)
 	fclose(f);
 	if (n > TOKEN_MAX_BYTES) {
 		free(buf);
-		return keelson_error_set(KEELSON_ELIMIT, "token file %s is larger than %u bytes", path, TOKEN_MAX_BYTES);
+		return keelson_error_set(KEELSON_ERROR, "token file %s is larger than %u bytes", path, TOKEN_MAX_BYTES);
 	}
 	while (n > 0 && isspace((unsigned char)buf[n - 1]))
 		n--;

@@ -143,6 +143,25 @@ START_TEST(token_auth_over_tls)
 	cJSON_Delete(pod);
 	keelson_kube_client_free(env.client);
 
+	/* The token may come from a file (service-account style, trailing newline). */
+	char token_path[] = "/tmp/keelson-kube-token-XXXXXX";
+	int fd = mkstemp(token_path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, TOKEN "\n", strlen(TOKEN) + 1), (ssize_t)strlen(TOKEN) + 1);
+	close(fd);
+	env.cfg.token = NULL;
+	env.cfg.token_file = token_path;
+	env_client(&env, NULL);
+	ck_assert_int_eq(keelson_kube_get(&pod, env.client, "v1", "Pod", NULL, "web-0"), 0);
+	cJSON_Delete(pod);
+	keelson_kube_client_free(env.client);
+	unlink(token_path);
+	env_client(&env, NULL);
+	ck_assert_int_eq(keelson_kube_get(&pod, env.client, "v1", "Pod", NULL, "web-0"), KEELSON_ERROR);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "token file"));
+	keelson_kube_client_free(env.client);
+	env.cfg.token_file = NULL;
+
 	env.cfg.token = "wrong-token-secret";
 	env_client(&env, NULL);
 	ck_assert_int_eq(keelson_kube_get(&pod, env.client, "v1", "Pod", "kafka", "web-0"), KEELSON_ERROR);
