@@ -51,6 +51,11 @@ struct keelson_git_source {
 	bool insecure_skip_host_key_check;
 	enum keelson_git_signature_policy signature_policy;
 	char *allowed_signers_file;
+	char *gpg_keyring_file;
+	/* The last refused commit and why, so polls that find it again report
+	 * it without running the verifier each time. */
+	char refused_sha[41];
+	char *refused_message;
 
 	git_repository *repo;
 	bool have_good;
@@ -546,6 +551,7 @@ int keelson_git_source_open(struct keelson_git_source **out,
 	src->insecure_skip_host_key_check = opts->insecure_skip_host_key_check;
 	src->signature_policy = opts->signature_policy;
 	src->allowed_signers_file = dup_or_null(opts->ssh_allowed_signers_file);
+	src->gpg_keyring_file = dup_or_null(opts->gpg_keyring_file);
 	if (!src->url || !src->display_url || !src->cache_dir || !src->ref) {
 		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
 		goto cleanup;
@@ -594,8 +600,14 @@ int keelson_git_source_open(struct keelson_git_source **out,
 			"git source %s: SSH signature verification needs ssh_allowed_signers_file",
 			src->display_url);
 		goto cleanup;
+	} else if (src->signature_policy == KEELSON_GIT_SIGNATURES_GPG && !src->gpg_keyring_file) {
+		rc = keelson_error_set(KEELSON_EINVALID,
+			"git source %s: GPG signature verification needs gpg_keyring_file",
+			src->display_url);
+		goto cleanup;
 	} else if (src->signature_policy != KEELSON_GIT_SIGNATURES_NONE &&
-		   src->signature_policy != KEELSON_GIT_SIGNATURES_SSH) {
+		   src->signature_policy != KEELSON_GIT_SIGNATURES_SSH &&
+		   src->signature_policy != KEELSON_GIT_SIGNATURES_GPG) {
 		rc = keelson_error_set(KEELSON_EINVALID, "git source %s: unknown signature policy %d",
 				       src->display_url, (int)src->signature_policy);
 		goto cleanup;
@@ -635,6 +647,8 @@ void keelson_git_source_free(struct keelson_git_source *src)
 	free(src->known_hosts_file);
 	free(src->ssh_host);
 	free(src->allowed_signers_file);
+	free(src->gpg_keyring_file);
+	free(src->refused_message);
 	free(src);
 	git_libgit2_shutdown();
 }
@@ -810,6 +824,41 @@ cleanup:
 	return rc;
 }
 
+/* Apply the signature policy to a commit that is not the accepted one. */
+static int check_signature(struct keelson_git_source *src, const git_oid *target, const char *sha)
+{
+	if (src->signature_policy == KEELSON_GIT_SIGNATURES_NONE ||
+	    (src->have_good && strcmp(src->good_sha, sha) == 0))
+		return 0;
+	if (src->refused_message && strcmp(src->refused_sha, sha) == 0)
+		return keelson_error_set(KEELSON_EINVALID, "%s", src->refused_message);
+	const char *policy_file;
+	int rc;
+	if (src->signature_policy == KEELSON_GIT_SIGNATURES_SSH) {
+		policy_file = src->allowed_signers_file;
+		rc = keelson_git_verify_ssh_signature(src->repo, target, policy_file, src->cache_dir);
+	} else {
+		policy_file = src->gpg_keyring_file;
+		rc = keelson_git_verify_gpg_signature(src->repo, target, policy_file, src->cache_dir);
+	}
+	if (rc == 0)
+		return 0;
+	keelson_error_wrap(rc, "commit %s on %s of %s refused (last good revision %s stays; "
+			   "push a commit signed by a key in %s)", sha, src->ref, src->display_url,
+			   good_or_none(src), policy_file);
+	keelson_log(KEELSON_LOG_ERROR, "git commit refused: signature check failed", "url",
+		    src->display_url, "ref", src->ref, "commit", sha, "last_good", good_or_none(src),
+		    "reason", keelson_error_last()->message, NULL);
+	/* Only a verdict about the commit is remembered; a verifier that
+	 * could not run is tried again on the next poll. */
+	if (rc == KEELSON_EINVALID) {
+		free(src->refused_message);
+		src->refused_message = strdup(keelson_error_last()->message);
+		memcpy(src->refused_sha, sha, sizeof(src->refused_sha));
+	}
+	return rc;
+}
+
 int keelson_git_source_poll(struct keelson_git_revision *out_rev, bool *out_changed,
 			    struct keelson_git_source *src)
 {
@@ -840,17 +889,8 @@ int keelson_git_source_poll(struct keelson_git_revision *out_rev, bool *out_chan
 	char sha[41];
 	git_oid_tostr(sha, sizeof(sha), &target);
 
-	if (src->signature_policy == KEELSON_GIT_SIGNATURES_SSH &&
-	    (rc = keelson_git_verify_ssh_signature(src->repo, &target, src->allowed_signers_file,
-						   src->cache_dir)) < 0) {
-		keelson_error_wrap(rc, "commit %s on %s of %s refused (last good revision %s stays; "
-				   "push a commit signed by a key in %s)", sha, src->ref,
-				   src->display_url, good_or_none(src), src->allowed_signers_file);
-		keelson_log(KEELSON_LOG_ERROR, "git commit refused: signature check failed",
-			    "url", src->display_url, "ref", src->ref, "commit", sha,
-			    "last_good", good_or_none(src), "reason", keelson_error_last()->message, NULL);
+	if ((rc = check_signature(src, &target, sha)) < 0)
 		goto cleanup;
-	}
 
 	fill_revision(&rev, commit);
 	if (src->have_good && strcmp(src->good_sha, sha) != 0) {

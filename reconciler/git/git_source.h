@@ -37,6 +37,10 @@ enum keelson_git_signature_policy {
 	 * in ssh_allowed_signers_file (ssh-keygen ALLOWED SIGNERS format);
 	 * verified with `ssh-keygen -Y verify`. */
 	KEELSON_GIT_SIGNATURES_SSH = 1,
+	/* Commits must carry an OpenPGP signature by a key in gpg_keyring_file
+	 * (exported public keys); verified with gpgme in a private GnuPG home
+	 * that holds only those keys. */
+	KEELSON_GIT_SIGNATURES_GPG = 2,
 };
 
 #define KEELSON_GIT_SOURCE_OPTIONS_VERSION 1
@@ -68,8 +72,12 @@ struct keelson_git_source_options {
 	const char *known_hosts_file;
 	bool insecure_skip_host_key_check;
 
+	/* Commit signatures: a commit that fails the policy is refused and
+	 * the last good revision stays. Already accepted commits are not
+	 * verified again. */
 	enum keelson_git_signature_policy signature_policy;
 	const char *ssh_allowed_signers_file;
+	const char *gpg_keyring_file;
 };
 
 /* Fixed-size fields: a revision is a plain value, copied and compared freely. */

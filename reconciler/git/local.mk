@@ -6,8 +6,8 @@ libkeelson_core_la_SOURCES += \
 	reconciler/git/git_trigger.c reconciler/git/git_trigger.h \
 	reconciler/git/known_hosts.c reconciler/git/known_hosts.h \
 	reconciler/git/signature.c reconciler/git/signature.h
-libkeelson_core_la_CFLAGS += $(LIBGIT2_CFLAGS) $(CRYPTO_CFLAGS)
-libkeelson_core_la_LIBADD += $(LIBGIT2_LIBS) $(INOTIFYTOOLS_LIBS) $(CRYPTO_LIBS)
+libkeelson_core_la_CFLAGS += $(LIBGIT2_CFLAGS) $(CRYPTO_CFLAGS) $(GPGME_CFLAGS)
+libkeelson_core_la_LIBADD += $(LIBGIT2_LIBS) $(INOTIFYTOOLS_LIBS) $(CRYPTO_LIBS) $(GPGME_LIBS)
 
 # Tests: real repositories made with the git command line, served by a real
 # `git daemon` and by git http-backend behind tests/git/git_http_server.

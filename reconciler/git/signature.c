@@ -7,17 +7,24 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <gpgme.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
 
 #define SSH_SIG_HEADER "-----BEGIN SSH SIGNATURE-----"
+#define PGP_SIG_HEADER "-----BEGIN PGP SIGNATURE-----"
+/* A keyring of a few team keys is kilobytes; refuse anything absurd. */
+#define KEYRING_MAX_BYTES (4 * 1024 * 1024)
 /* ssh-keygen says a line or two; anything beyond is dropped. */
 #define TOOL_OUTPUT_MAX 2048
 
@@ -108,6 +115,26 @@ static void chomp(char *s)
 		s[--n] = '\0';
 }
 
+/* Extract the signature and signed payload of a commit; refuse unsigned
+ * commits and signatures of the wrong kind. */
+static int extract(git_buf *sig, git_buf *data, git_repository *repo, const git_oid *id,
+		   const char *sha, const char *header, const char *kind, const char *other)
+{
+	int grc = git_commit_extract_signature(sig, data, repo, (git_oid *)id, NULL);
+	if (grc == GIT_ENOTFOUND)
+		return keelson_error_set(KEELSON_EINVALID, "commit %s is not signed", sha);
+	if (grc < 0) {
+		const git_error *e = git_error_last();
+		return keelson_error_set(KEELSON_EINVALID, "reading the signature of commit %s: %s", sha,
+					 e && e->message ? e->message : "unknown error");
+	}
+	if (sig->size < strlen(header) || strncmp(sig->ptr, header, strlen(header)) != 0)
+		return keelson_error_set(KEELSON_EINVALID,
+			"commit %s carries a signature that is not an %s signature (%s?); only %s "
+			"signatures are accepted", sha, kind, other, kind);
+	return 0;
+}
+
 int keelson_git_verify_ssh_signature(git_repository *repo, const git_oid *id,
 				     const char *allowed_signers, const char *scratch_dir)
 {
@@ -118,24 +145,8 @@ int keelson_git_verify_ssh_signature(git_repository *repo, const git_oid *id,
 	int rc = 0;
 	git_oid_tostr(sha, sizeof(sha), id);
 
-	int grc = git_commit_extract_signature(&sig, &data, repo, (git_oid *)id, NULL);
-	if (grc == GIT_ENOTFOUND) {
-		rc = keelson_error_set(KEELSON_EINVALID, "commit %s is not signed", sha);
+	if ((rc = extract(&sig, &data, repo, id, sha, SSH_SIG_HEADER, "SSH", "GPG")) < 0)
 		goto cleanup;
-	}
-	if (grc < 0) {
-		const git_error *e = git_error_last();
-		rc = keelson_error_set(KEELSON_EINVALID, "reading the signature of commit %s: %s", sha,
-				       e && e->message ? e->message : "unknown error");
-		goto cleanup;
-	}
-	if (sig.size < strlen(SSH_SIG_HEADER) ||
-	    strncmp(sig.ptr, SSH_SIG_HEADER, strlen(SSH_SIG_HEADER)) != 0) {
-		rc = keelson_error_set(KEELSON_EINVALID,
-			"commit %s carries a signature that is not an SSH signature (GPG?); "
-			"only SSH signatures are accepted", sha);
-		goto cleanup;
-	}
 	if ((rc = write_temp(sig_path, sizeof(sig_path), scratch_dir, sig.ptr, sig.size)) < 0 ||
 	    (rc = write_temp(data_path, sizeof(data_path), scratch_dir, data.ptr, data.size)) < 0)
 		goto cleanup;
@@ -179,6 +190,131 @@ cleanup:
 		unlink(sig_path);
 	if (data_path[0])
 		unlink(data_path);
+	git_buf_dispose(&sig);
+	git_buf_dispose(&data);
+	return rc;
+}
+
+/* ---- OpenPGP through gpgme ------------------------------------------- */
+
+static pthread_once_t gpgme_once = PTHREAD_ONCE_INIT;
+
+static void gpgme_start(void)
+{
+	gpgme_check_version(NULL);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void remove_tree(const char *path)
+{
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int keelson_git_verify_gpg_signature(git_repository *repo, const git_oid *id,
+				     const char *keyring_file, const char *scratch_dir)
+{
+	git_buf sig = GIT_BUF_INIT, data = GIT_BUF_INIT;
+	gpgme_ctx_t ctx = NULL;
+	gpgme_data_t keys = NULL, sig_data = NULL, signed_data = NULL;
+	char home[4096] = "";
+	char sha[41];
+	int rc;
+	git_oid_tostr(sha, sizeof(sha), id);
+	pthread_once(&gpgme_once, gpgme_start);
+
+	if ((rc = extract(&sig, &data, repo, id, sha, PGP_SIG_HEADER, "OpenPGP", "SSH")) < 0)
+		goto cleanup;
+	struct stat st;
+	if (stat(keyring_file, &st) != 0) {
+		rc = keelson_error_set(KEELSON_EINVALID, "cannot read the GPG keyring %s: %s",
+				       keyring_file, strerror(errno));
+		goto cleanup;
+	}
+	if (st.st_size > KEYRING_MAX_BYTES) {
+		rc = keelson_error_set(KEELSON_ELIMIT, "the GPG keyring %s is over %d bytes",
+				       keyring_file, KEYRING_MAX_BYTES);
+		goto cleanup;
+	}
+	/* A fresh home holding only the configured keys: nothing from the
+	 * host's keyrings or trust settings takes part. */
+	snprintf(home, sizeof(home), "%s/keelson-gnupg-XXXXXX", scratch_dir);
+	if (!mkdtemp(home)) {
+		home[0] = '\0';
+		rc = keelson_error_set(KEELSON_ERROR, "cannot create a GnuPG home in %s: %s",
+				       scratch_dir, strerror(errno));
+		goto cleanup;
+	}
+	gpgme_error_t err;
+	if ((err = gpgme_new(&ctx)) != 0 ||
+	    (err = gpgme_set_protocol(ctx, GPGME_PROTOCOL_OpenPGP)) != 0 ||
+	    (err = gpgme_ctx_set_engine_info(ctx, GPGME_PROTOCOL_OpenPGP, NULL, home)) != 0) {
+		rc = keelson_error_set(KEELSON_ERROR,
+			"cannot start GnuPG through gpgme: %s; install gpg (Debian package gnupg)",
+			gpgme_strerror(err));
+		goto cleanup;
+	}
+	if ((err = gpgme_data_new_from_file(&keys, keyring_file, 1)) != 0 ||
+	    (err = gpgme_op_import(ctx, keys)) != 0) {
+		rc = keelson_error_set(KEELSON_EINVALID, "importing the GPG keyring %s: %s",
+				       keyring_file, gpgme_strerror(err));
+		goto cleanup;
+	}
+	gpgme_import_result_t imported = gpgme_op_import_result(ctx);
+	if (!imported || imported->imported + imported->unchanged == 0) {
+		rc = keelson_error_set(KEELSON_EINVALID,
+			"the GPG keyring %s holds no public key; export the allowed keys with "
+			"`gpg --export --armor KEYID > %s`", keyring_file, keyring_file);
+		goto cleanup;
+	}
+	if ((err = gpgme_data_new_from_mem(&sig_data, sig.ptr, sig.size, 0)) != 0 ||
+	    (err = gpgme_data_new_from_mem(&signed_data, data.ptr, data.size, 0)) != 0) {
+		rc = keelson_error_set(KEELSON_ENOMEM, "gpgme: %s", gpgme_strerror(err));
+		goto cleanup;
+	}
+	err = gpgme_op_verify(ctx, sig_data, signed_data, NULL);
+	gpgme_verify_result_t vr = err == 0 ? gpgme_op_verify_result(ctx) : NULL;
+	if (!vr || !vr->signatures) {
+		rc = keelson_error_set(KEELSON_EINVALID, "the OpenPGP signature of commit %s does not "
+				       "parse: %s", sha, gpgme_strerror(err));
+		goto cleanup;
+	}
+	/* Only keys from the keyring are known, so a cryptographically good
+	 * signature is one by an allowed key; expiry and revocation come back
+	 * as a status other than success. */
+	rc = keelson_error_set(KEELSON_EINVALID, "commit %s has no good signature", sha);
+	for (gpgme_signature_t s = vr->signatures; s; s = s->next) {
+		if (gpgme_err_code(s->status) == GPG_ERR_NO_ERROR) {
+			keelson_log(KEELSON_LOG_DEBUG, "git commit signature verified", "commit", sha,
+				    "signer", s->fpr ? s->fpr : "", NULL);
+			rc = 0;
+			break;
+		}
+		if (gpgme_err_code(s->status) == GPG_ERR_NO_PUBKEY)
+			rc = keelson_error_set(KEELSON_EINVALID,
+				"commit %s is signed by key %s, which is not in %s", sha,
+				s->fpr ? s->fpr : "(unknown)", keyring_file);
+		else
+			rc = keelson_error_set(KEELSON_EINVALID,
+				"the signature of commit %s by key %s does not verify: %s", sha,
+				s->fpr ? s->fpr : "(unknown)", gpgme_strerror(s->status));
+	}
+	if (rc == 0)
+		keelson_error_clear();
+cleanup:
+	gpgme_data_release(keys);
+	gpgme_data_release(sig_data);
+	gpgme_data_release(signed_data);
+	gpgme_release(ctx);
+	if (home[0])
+		remove_tree(home);
 	git_buf_dispose(&sig);
 	git_buf_dispose(&data);
 	return rc;

@@ -15,4 +15,12 @@
 int keelson_git_verify_ssh_signature(git_repository *repo, const git_oid *id,
 				     const char *allowed_signers, const char *scratch_dir);
 
+/* 0 when commit `id` carries an OpenPGP signature that verifies against a
+ * key in `keyring_file` (exported public keys, armored or binary), checked
+ * with gpgme in a fresh GnuPG home under `scratch_dir` that holds only
+ * those keys. Otherwise KEELSON_EINVALID saying why (unsigned, SSH-signed,
+ * unknown key, bad signature, expired or revoked key). */
+int keelson_git_verify_gpg_signature(git_repository *repo, const git_oid *id,
+				     const char *keyring_file, const char *scratch_dir);
+
 #endif

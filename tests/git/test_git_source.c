@@ -132,6 +132,9 @@ static void stop_server(void)
 static void teardown(void)
 {
 	stop_server();
+	/* Signing started a gpg-agent for the test's GnuPG home. */
+	if (sh("test -d %s/gnupg", tmp) == 0)
+		sh("GNUPGHOME=%s/gnupg gpgconf --kill all 2>/dev/null", tmp);
 	sh("rm -rf %s", tmp);
 }
 
@@ -1033,6 +1036,90 @@ START_TEST(signatures_only_allowed_ssh_keys_are_applied)
 }
 END_TEST
 
+static bool have_gpg(void)
+{
+	return sh("command -v gpg >/dev/null 2>&1 && command -v gpgconf >/dev/null 2>&1") == 0;
+}
+
+static void gpg_commit(const char *key, const char *content, const char *message)
+{
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && printf '%s' > a.yaml && git add -A && git -c gpg.program=gpg -c user.signingkey=%s "
+		 "commit -q -S -m '%s' && git push -q origin HEAD:main 2>/dev/null", work, content, key, message);
+	sh_ok(cmd);
+}
+
+START_TEST(signatures_only_keys_in_the_gpg_keyring_are_applied)
+{
+	if (!have_gpg()) {
+		fprintf(stderr, "SKIP gpg signatures: gpg not installed (gnupg)\n");
+		return;
+	}
+	char cmd[4096], url[600], keyring[600], good[41], bad[41];
+	char home[600];
+	snprintf(home, sizeof(home), "%s/gnupg", tmp);
+	setenv("GNUPGHOME", home, 1);
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -m 700 %s && for who in 'Ada Tester <ada@example.com>' 'Eve <eve@example.com>'; do "
+		 "gpg --batch --quiet --pinentry-mode loopback --passphrase '' --quick-gen-key \"$who\" "
+		 "ed25519 sign never 2>/dev/null || exit 1; done && "
+		 "gpg --batch --armor --export ada@example.com > %s/keyring.asc", home, tmp);
+	sh_ok(cmd);
+	snprintf(keyring, sizeof(keyring), "%s/keyring.asc", tmp);
+	snprintf(url, sizeof(url), "file://%s/repo.git", srv);
+
+	gpg_commit("ada@example.com", "1", "signed by ada");
+	head_sha(good);
+	struct keelson_git_source_options o = options(url, "cache");
+	o.signature_policy = KEELSON_GIT_SIGNATURES_GPG;
+	o.gpg_keyring_file = keyring;
+	struct keelson_git_source *src = open_ok(&o);
+	struct keelson_git_revision rev;
+	bool changed;
+	poll_ok(src, &rev, &changed);
+	ck_assert_str_eq(rev.sha, good);
+
+	/* Signed by a key that is not in the keyring. */
+	gpg_commit("eve@example.com", "2", "signed by eve");
+	head_sha(bad);
+	ck_assert_int_eq(keelson_git_source_poll(&rev, &changed, src), KEELSON_EINVALID);
+	const char *msg = keelson_error_last()->message;
+	ck_assert_msg(strstr(msg, bad) && strstr(msg, "not in") && strstr(msg, keyring) &&
+		      strstr(msg, good), "%s", msg);
+	ck_assert_str_eq(keelson_git_source_last_good(src), good);
+
+	/* Unsigned. */
+	commit_file("a.yaml", "3", "unsigned");
+	head_sha(bad);
+	ck_assert_int_eq(keelson_git_source_poll(&rev, &changed, src), KEELSON_EINVALID);
+	ck_assert_msg(strstr(keelson_error_last()->message, "is not signed"), "%s",
+		      keelson_error_last()->message);
+
+	/* A tampered signature: Ada's signature over other content. */
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && git cat-file commit HEAD~2 | sed 's/^signed by ada$/signed by mallory/' > forged && "
+		 "git reset -q --hard \"$(git hash-object -t commit -w forged)\" && "
+		 "git push -q -f origin HEAD:main 2>/dev/null", work);
+	sh_ok(cmd);
+	head_sha(bad);
+	ck_assert_int_eq(keelson_git_source_poll(&rev, &changed, src), KEELSON_EINVALID);
+	ck_assert_msg(strstr(keelson_error_last()->message, "does not verify"), "%s",
+		      keelson_error_last()->message);
+	ck_assert_str_eq(keelson_git_source_last_good(src), good);
+
+	/* Back to a commit signed by an allowed key. */
+	gpg_commit("ada@example.com", "4", "ada again");
+	head_sha(good);
+	poll_ok(src, &rev, &changed);
+	ck_assert(changed);
+	ck_assert_str_eq(rev.sha, good);
+	keelson_git_source_free(src);
+	/* No GnuPG home is left behind in the cache. */
+	ck_assert_int_ne(sh("ls -d %s/cache/keelson-gnupg-* >/dev/null 2>&1", tmp), 0);
+}
+END_TEST
+
 /* ---- keelson_git_trigger ---------------------------------------------- */
 
 static long elapsed_ms(const struct timespec *start)
@@ -1217,6 +1304,7 @@ static Suite *suite_git_source(void)
 	tcase_add_test(tc, poll_http_basic_auth_from_file_and_env);
 	tcase_add_test(tc, poll_ssh_checks_the_host_key);
 	tcase_add_test(tc, signatures_only_allowed_ssh_keys_are_applied);
+	tcase_add_test(tc, signatures_only_keys_in_the_gpg_keyring_are_applied);
 	suite_add_tcase(s, tc);
 
 	tc = tcase("keelson_git_source_files");
