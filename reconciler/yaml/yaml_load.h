@@ -42,6 +42,9 @@
  *     (go-yaml v2 lets the merge win, the YAML merge spec says the explicit key
  *     wins); two `<<` keys in one mapping are an error too (use a list);
  *   - a string containing a NUL character is an error (cJSON cannot hold it).
+ * libyaml's scanner is also slightly stricter than go-yaml's in malformed
+ * corners (e.g. '[' or ']' inside a tag, `ON?` in a flow list); such files
+ * are rejected with libyaml's message.
  *
  * Documents: `---` separates documents. Documents whose root is null (empty,
  * only comments, `~`, `null`) are skipped, as kubectl skips them. A document

@@ -15,6 +15,10 @@ if [ -z "${KUBECTL:-}" ]; then
 	say "SKIP: kubectl not found at configure time"
 	exit 77
 fi
+if ! command -v python3 >/dev/null 2>&1; then
+	say "SKIP: python3 is needed to compare the decoded values"
+	exit 77
+fi
 : "${top_srcdir:?top_srcdir must be set (run through make check)}"
 : "${top_builddir:?top_builddir must be set (run through make check)}"
 fixtures="$top_srcdir/tests/unit/yaml-fixtures"
