@@ -876,6 +876,52 @@ static int load_system(struct build *b, struct cluster_builder *c, struct system
 	return 0;
 }
 
+/* Parameters that name objects of the system (the StatefulSets a plugin
+ * drives) must name objects that are there: a typo would otherwise surface
+ * only when the plugin finds nothing to manage. */
+static int check_references(struct build *b, struct system_builder *s)
+{
+	const struct keelson_plugin_info *plugin = keelson_layout_plugin_find(s->system.plugin);
+	if (plugin == NULL || !cJSON_IsObject(s->system.parameters) || s->system_file < 0)
+		return 0;
+	const struct file_rec *rec = &b->l->impl->files[s->system_file];
+	for (const struct keelson_field *f = plugin->parameters; f->type != KEELSON_FIELD_END; f++) {
+		if (f->refers_kind == NULL)
+			continue;
+		const cJSON *value = cJSON_GetObjectItemCaseSensitive(s->system.parameters, f->name);
+		const cJSON *item;
+		size_t index = 0;
+		cJSON_ArrayForEach(item, value) {
+			size_t this_index = index++;
+			if (!cJSON_IsString(item))
+				continue;
+			int found = 0;
+			char candidates[256] = "";
+			size_t used = 0;
+			for (size_t i = 0; i < s->system.object_count && !found; i++) {
+				const struct keelson_object *o = &s->system.objects[i];
+				if (strcmp(o->kind, f->refers_kind) != 0 || strcmp(o->group, f->refers_group) != 0)
+					continue;
+				found = strcmp(o->name, item->valuestring) == 0;
+				int n = snprintf(candidates + used, sizeof(candidates) - used, "%s%s",
+						 used ? ", " : "", o->name);
+				if (n > 0 && (size_t)n < sizeof(candidates) - used)
+					used += (size_t)n;
+			}
+			if (found)
+				continue;
+			CHECK(keelson_problem_add_node(b->l->problems, KEELSON_PROBLEM_UNKNOWN_REFERENCE, rec->stream,
+				rec->path, item, 0,
+				"spec.parameters.%s[%zu] names %s \"%s\", which is not among the objects of system %s "
+				"(%s%s); fix the name or add the %s to %s/",
+				f->name, this_index, f->refers_kind, item->valuestring, s->name,
+				used ? "it has: " : "it has no ", used ? candidates : f->refers_kind,
+				f->refers_kind, s->dir));
+		}
+	}
+	return 0;
+}
+
 static int load_cluster(struct build *b, struct cluster_builder *c)
 {
 	struct impl *impl = b->l->impl;
@@ -900,8 +946,10 @@ static int load_cluster(struct build *b, struct cluster_builder *c)
 			apply_policy(&c->cluster.policy, spec_member(doc, "policy"));
 		}
 	}
-	for (size_t i = 0; i < c->system_count; i++)
+	for (size_t i = 0; i < c->system_count; i++) {
 		CHECK(load_system(b, c, &c->systems[i]));
+		CHECK(check_references(b, &c->systems[i]));
+	}
 	return 0;
 }
 

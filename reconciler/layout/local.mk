@@ -98,6 +98,11 @@ EXTRA_DIST += \
 	tests/layout/broken/unknown-plugin/clusters/prod/cluster.yaml \
 	tests/layout/broken/unknown-plugin/expected-problems \
 	tests/layout/broken/unknown-plugin/keelson.yaml \
+	tests/layout/broken/unknown-reference/clusters/prod/cluster.yaml \
+	tests/layout/broken/unknown-reference/clusters/prod/events/kafka.yaml \
+	tests/layout/broken/unknown-reference/clusters/prod/events/system.yaml \
+	tests/layout/broken/unknown-reference/expected-problems \
+	tests/layout/broken/unknown-reference/keelson.yaml \
 	tests/layout/broken/unsupported-version/clusters/prod/app/configmap.yaml \
 	tests/layout/broken/unsupported-version/clusters/prod/app/system.yaml \
 	tests/layout/broken/unsupported-version/clusters/prod/cluster.yaml \

@@ -25,6 +25,7 @@ static const char *const code_names[] = {
 	[KEELSON_PROBLEM_CLAIMED_TWICE] = "claimed-twice",
 	[KEELSON_PROBLEM_PATH_ESCAPE] = "path-escape",
 	[KEELSON_PROBLEM_TOO_LARGE] = "too-large",
+	[KEELSON_PROBLEM_UNKNOWN_REFERENCE] = "unknown-reference",
 };
 
 const char *keelson_problem_code_name(enum keelson_problem_code code)

@@ -108,7 +108,8 @@ static const struct keelson_field generic_parameters[] = {END_FIELD};
 static const struct keelson_field kafka_parameters[] = {
 	{.name = "statefulSets", .type = KEELSON_FIELD_STRING_LIST, .flags = KEELSON_FIELD_REQUIRED,
 	 .format = KEELSON_FORMAT_DNS_LABEL, .min_items = 1,
-	 .description = "StatefulSets running the Kafka nodes, KRaft controllers first"},
+	 .description = "StatefulSets running the Kafka nodes, KRaft controllers first",
+	 .refers_group = "apps", .refers_kind = "StatefulSet"},
 	PORT_FIELD("metricsPort", KEELSON_FIELD_REQUIRED, "Prometheus JMX exporter port"),
 	STRING_FIELD("metricsPath", KEELSON_FORMAT_ANY, 0, "path of the exporter (default /metrics)"),
 	STRING_FIELD("cruiseControlService", KEELSON_FORMAT_DNS_LABEL, 0, "Service of Cruise Control"),
@@ -120,7 +121,8 @@ static const struct keelson_field kafka_parameters[] = {
 static const struct keelson_field cassandra_parameters[] = {
 	{.name = "statefulSets", .type = KEELSON_FIELD_STRING_LIST, .flags = KEELSON_FIELD_REQUIRED,
 	 .format = KEELSON_FORMAT_DNS_LABEL, .min_items = 1,
-	 .description = "one StatefulSet per rack, in rack order"},
+	 .description = "one StatefulSet per rack, in rack order",
+	 .refers_group = "apps", .refers_kind = "StatefulSet"},
 	STRING_FIELD("datacenter", KEELSON_FORMAT_ANY, KEELSON_FIELD_REQUIRED, "Cassandra datacenter"),
 	PORT_FIELD("managementApiPort", 0, "Management API port; without it ring state is not verified"),
 	DURATION_FIELD("rackQuietPeriod", 0, "pause between racks (default 20s)"),

@@ -52,6 +52,10 @@ struct keelson_field {
 	size_t min_items;
 	const struct keelson_field *children;
 	const char *description;
+	/* Each value names an object of this kind (and API group) in the same
+	 * system; a JSON Schema cannot say so, the loader checks it. */
+	const char *refers_group;
+	const char *refers_kind;
 };
 
 struct keelson_plugin_info {
