@@ -7,7 +7,9 @@
  * with the list semantics of merge_keys.h:
  *  - maps merge recursively; null deletes a member;
  *  - lists with a merge key merge item by item (matching items are merged,
- *    new ones appended), lists without one are replaced, primitive lists
+ *    new ones added; without $setElementOrder the items named in the patch
+ *    come in patch order ahead of server-only ones, as the apiserver orders
+ *    them), lists without one are replaced, primitive lists
  *    with strategy "merge" (finalizers) become a deduplicated union;
  *  - "$patch": "replace" (map or list item) replaces, "$patch": "delete"
  *    (list item with its merge key) removes matching items and on a map
@@ -21,10 +23,10 @@
  * as a whole are cleaned of null members and directives, as decoding into
  * the Go types does.
  *
- * Errors are KEELSON_EINVALID with the apiserver's message; the HTTP layer
- * answers them with 400 BadRequest (the apiserver uses 422 only for
- * "$retainKeys" content mismatches, also KEELSON_EINVALID here; their
- * message starts with "patch content doesn't match retainKeys list").
+ * Errors are KEELSON_EINVALID with the apiserver's message ("map: ... does
+ * not contain declared merge key: name", "invalid patch format of
+ * retainKeys", "unknown patch type: ..."); the HTTP layer answers them
+ * with 400 BadRequest, as the apiserver does for malformed patches.
  */
 #ifndef KS_PATCH_STRATEGIC_MERGE_H
 #define KS_PATCH_STRATEGIC_MERGE_H
