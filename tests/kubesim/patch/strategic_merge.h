@@ -7,9 +7,10 @@
  * with the list semantics of merge_keys.h:
  *  - maps merge recursively; null deletes a member;
  *  - lists with a merge key merge item by item (matching items are merged,
- *    new ones added; without $setElementOrder the items named in the patch
- *    come in patch order ahead of server-only ones, as the apiserver orders
- *    them), lists without one are replaced, primitive lists
+ *    new ones added; the order is apimachinery's: patch items in patch or
+ *    $setElementOrder order, each server-only item slotted in before the
+ *    first patch item it preceded on the server, so a new container lands
+ *    first), lists without one are replaced, primitive lists
  *    with strategy "merge" (finalizers) become a deduplicated union;
  *  - "$patch": "replace" (map or list item) replaces, "$patch": "delete"
  *    (list item with its merge key) removes matching items and on a map
