@@ -530,6 +530,24 @@ void ks_fieldset_filter_top(struct ks_fieldset *set, const char *element, bool k
 			child_remove_at(set, i);
 }
 
+static void retain_existing(struct ks_fieldset *node, const struct ks_fieldset *shape)
+{
+	for (size_t i = node->count; i-- > 0;) {
+		struct ks_fieldset *child = node->children[i];
+		const struct ks_fieldset *there = ks_fieldset_child(shape, child->element);
+		if (there != NULL)
+			retain_existing(child, there);
+		if (there == NULL || (!child->member && child->count == 0))
+			child_remove_at(node, i);
+	}
+}
+
+void ks_fieldset_retain_existing(struct ks_fieldset *set, const struct ks_fieldset *shape)
+{
+	if (set != NULL && shape != NULL)
+		retain_existing(set, shape);
+}
+
 /* ---- FieldsV1 ------------------------------------------------------------ */
 
 static int encode_node(cJSON *into, const struct ks_fieldset *node)

@@ -67,6 +67,10 @@ int ks_fieldset_copy(struct ks_fieldset **out, const struct ks_fieldset *set);
  * or everything except it, the root member included (keep=true). */
 void ks_fieldset_filter_top(struct ks_fieldset *set, const char *element, bool keep);
 
+/* Drop from `set` every path that names no node of `shape` (a set built
+ * from the object): ownership of fields that no longer exist. */
+void ks_fieldset_retain_existing(struct ks_fieldset *set, const struct ks_fieldset *shape);
+
 /* Encode as a FieldsV1 object ({} for the empty set). */
 int ks_fieldset_encode(cJSON **out, const struct ks_fieldset *set);
 /* Decode a FieldsV1 object. KEELSON_EINVALID (with the place) when it is

@@ -21,6 +21,7 @@ tests_kubesim_apply_test_fieldpath_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON
 tests_kubesim_apply_test_fieldpath_LDADD = libkubesim-apply.la $(CHECK_LIBS) $(CJSON_LIBS)
 
 tests_kubesim_apply_test_server_side_apply_SOURCES = tests/kubesim/apply/test_server_side_apply.c \
+	tests/kubesim/apply/test_apply_properties.c \
 	tests/kubesim/apply/test_support.h tests/unit/check_main.h
 tests_kubesim_apply_test_server_side_apply_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON_CFLAGS)
 tests_kubesim_apply_test_server_side_apply_LDADD = libkubesim-apply.la $(CHECK_LIBS) $(CJSON_LIBS)

@@ -419,17 +419,34 @@ static int ownable_filter(struct ks_fieldset **set, const char *subresource, boo
 	return 0;
 }
 
-static int ownable_fields(struct ks_fieldset **out, const cJSON *object, const struct ks_type_scope *scope,
-			  bool strict, const struct ks_apply_options *o)
+/* The fields of `object` this operation can own; *out_all (optional) gets
+ * every field of the object, whoever may own it. */
+static int ownable_fields(struct ks_fieldset **out, struct ks_fieldset **out_all, const cJSON *object,
+			  const struct ks_type_scope *scope, bool strict, const struct ks_apply_options *o)
 {
-	int rc = ks_fieldset_from_object(out, object, scope, strict);
+	struct ks_fieldset *all = NULL;
+	*out = NULL;
+	int rc = ks_fieldset_from_object(&all, object, scope, strict);
+	if (rc == 0)
+		rc = ks_fieldset_copy(out, all);
 	if (rc == 0)
 		rc = ownable_filter(out, o->subresource, o->status_is_ordinary);
 	if (rc != 0) {
 		ks_fieldset_free(*out);
 		*out = NULL;
 	}
+	if (rc == 0 && out_all != NULL)
+		*out_all = all;
+	else
+		ks_fieldset_free(all);
 	return rc;
+}
+
+/* Nobody keeps owning what the write left out of the object. */
+static void retain_existing(struct managers *m, const struct ks_fieldset *all)
+{
+	for (size_t i = 0; i < m->count; i++)
+		ks_fieldset_retain_existing(m->items[i].set, all);
 }
 
 /* ---- Status bodies -------------------------------------------------------- */
@@ -1125,6 +1142,7 @@ struct apply_run {
 	struct ks_fieldset *owned;
 	struct ks_fieldset *base_set;
 	struct ks_fieldset *merged_set;
+	struct ks_fieldset *merged_all;
 	struct ks_fieldset *added;
 	struct ks_fieldset *removed;
 	struct ks_fieldset *modified;
@@ -1144,6 +1162,7 @@ static void apply_run_clear(struct apply_run *a)
 	ks_fieldset_free(a->owned);
 	ks_fieldset_free(a->base_set);
 	ks_fieldset_free(a->merged_set);
+	ks_fieldset_free(a->merged_all);
 	ks_fieldset_free(a->added);
 	ks_fieldset_free(a->removed);
 	ks_fieldset_free(a->modified);
@@ -1169,7 +1188,7 @@ static int typed_patch_error(cJSON **out_status, int rc, const cJSON *applied, c
 static int adopt_unmanaged_fields(struct apply_run *a)
 {
 	struct ks_fieldset *all;
-	int rc = ownable_fields(&all, a->base, &a->scope, false, a->o);
+	int rc = ownable_fields(&all, NULL, a->base, &a->scope, false, a->o);
 	if (rc != 0)
 		return rc;
 	if (ks_fieldset_empty(all)) {
@@ -1237,7 +1256,7 @@ int ks_server_side_apply(cJSON **out_object, cJSON **out_conflict_status, const 
 	if (rc != 0)
 		goto done;
 
-	rc = ownable_fields(&a.config_set, a.config, &a.scope, true, options);
+	rc = ownable_fields(&a.config_set, NULL, a.config, &a.scope, true, options);
 	if (rc == KEELSON_EINVALID) {
 		rc = typed_patch_error(out_conflict_status, rc, applied, options);
 		goto done;
@@ -1292,9 +1311,9 @@ int ks_server_side_apply(cJSON **out_object, cJSON **out_conflict_status, const 
 		goto done;
 
 	/* What the apply changes in the object, and who else owned it. */
-	rc = ownable_fields(&a.base_set, a.base, &a.scope, false, options);
+	rc = ownable_fields(&a.base_set, NULL, a.base, &a.scope, false, options);
 	if (rc == 0)
-		rc = ownable_fields(&a.merged_set, a.merged, &a.scope, false, options);
+		rc = ownable_fields(&a.merged_set, &a.merged_all, a.merged, &a.scope, false, options);
 	if (rc == 0)
 		rc = ks_fieldset_compare(&a.added, &a.removed, &a.modified, a.base_set, a.merged_set);
 	if (rc == 0)
@@ -1333,6 +1352,7 @@ int ks_server_side_apply(cJSON **out_object, cJSON **out_conflict_status, const 
 	if (rc != 0)
 		goto done;
 
+	retain_existing(&a.after, a.merged_all);
 	bool object_changed = !cJSON_Compare(a.base, a.merged, 1);
 	self = &a.after.items[self_index];
 	if (object_changed || self_is_new || !ks_fieldset_equal(a.last_set, self->set))
@@ -1375,8 +1395,8 @@ int ks_managed_fields_update(cJSON *new_object, const cJSON *old_object,
 	const struct ks_type_scope scope = { options->group, options->kind, options->crd_schema };
 	const char *sub = options->subresource && *options->subresource ? options->subresource : NULL;
 	struct managers before = { 0 }, after = { 0 };
-	struct ks_fieldset *old_set = NULL, *new_set = NULL, *added = NULL, *removed = NULL,
-			   *modified = NULL, *changed = NULL;
+	struct ks_fieldset *old_set = NULL, *new_set = NULL, *new_all = NULL, *added = NULL,
+			   *removed = NULL, *modified = NULL, *changed = NULL;
 	const cJSON *source = NULL;
 
 	const cJSON *requested = managed_fields_of(new_object);
@@ -1407,9 +1427,9 @@ int ks_managed_fields_update(cJSON *new_object, const cJSON *old_object,
 		old_view = empty;
 	}
 	/* managedFields themselves are never owned: the filter strips them. */
-	rc = ownable_fields(&old_set, old_view, &scope, false, options);
+	rc = ownable_fields(&old_set, NULL, old_view, &scope, false, options);
 	if (rc == 0)
-		rc = ownable_fields(&new_set, new_object, &scope, false, options);
+		rc = ownable_fields(&new_set, &new_all, new_object, &scope, false, options);
 	if (rc == 0)
 		rc = ks_fieldset_compare(&added, &removed, &modified, old_set, new_set);
 	if (rc == 0)
@@ -1449,6 +1469,7 @@ int ks_managed_fields_update(cJSON *new_object, const cJSON *old_object,
 	}
 	if (rc != 0)
 		goto done;
+	retain_existing(&after, new_all);
 	managers_drop_empty(&after);
 
 	if (managers_equal(&before, &after)) {
@@ -1471,6 +1492,7 @@ done:
 	managers_clear(&after);
 	ks_fieldset_free(old_set);
 	ks_fieldset_free(new_set);
+	ks_fieldset_free(new_all);
 	ks_fieldset_free(added);
 	ks_fieldset_free(removed);
 	ks_fieldset_free(modified);

@@ -885,6 +885,8 @@ static Suite *suite_server_side_apply(void)
 	tcase_add_test(tc, test_update_reset_clears_managed_fields);
 	tcase_add_test(tc, test_update_takes_requested_managed_fields);
 	suite_add_tcase(s, tc);
+
+	suite_add_tcase(s, tcase_server_side_apply_properties());
 	return s;
 }
 

@@ -33,4 +33,7 @@ static inline size_t test_path(const char **out, size_t max, va_list ap)
 	return n;
 }
 
+/* The property TCase of the server-side apply program (test_apply_properties.c). */
+TCase *tcase_server_side_apply_properties(void);
+
 #endif
