@@ -3,13 +3,14 @@
  * real `git http-backend` (CGI), on 127.0.0.1 only.
  *
  *   git_http_server --root DIR --port-file FILE --log FILE
- *                   [--user NAME --password-file FILE]
+ *                   [--user NAME --password-file FILE] [--tls-cert PEM --tls-key PEM]
  *
  * Binds an ephemeral port and writes it to --port-file once listening.
  * Each request is appended to --log as "METHOD PATH wants=N\n", N being the
  * number of "want" lines in the request body, so a test can assert that a
  * poll transferred no pack (no POST to git-upload-pack with wants).
  * With --user, requests must carry that Basic auth user and password.
+ * With --tls-cert and --tls-key, it serves HTTPS.
  * Exits on SIGTERM or SIGINT, or when its parent dies.
  */
 #include "config.h"
@@ -48,6 +49,24 @@ struct request {
 	size_t len;
 	bool too_big;
 };
+
+/* A whole small file, NUL-terminated; NULL on error. */
+static char *slurp(const char *path)
+{
+	if (!path)
+		return NULL;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *buf = calloc(1, 65537);
+	size_t n = buf ? fread(buf, 1, 65536, f) : 0;
+	fclose(f);
+	if (buf && n == 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
 
 static void on_signal(int sig)
 {
@@ -293,7 +312,7 @@ static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
 
 int main(int argc, char **argv)
 {
-	const char *port_file = NULL, *password_file = NULL;
+	const char *port_file = NULL, *password_file = NULL, *tls_cert = NULL, *tls_key = NULL;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--root") == 0)
 			root = argv[i + 1];
@@ -305,6 +324,10 @@ int main(int argc, char **argv)
 			auth_user = argv[i + 1];
 		else if (strcmp(argv[i], "--password-file") == 0)
 			password_file = argv[i + 1];
+		else if (strcmp(argv[i], "--tls-cert") == 0)
+			tls_cert = argv[i + 1];
+		else if (strcmp(argv[i], "--tls-key") == 0)
+			tls_key = argv[i + 1];
 		else {
 			fprintf(stderr, "git_http_server: unknown option %s\n", argv[i]);
 			return 2;
@@ -334,10 +357,25 @@ int main(int argc, char **argv)
 	addr.sin_family = AF_INET;
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	addr.sin_port = 0;
-	struct MHD_Daemon *d = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL,
-		handle, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-		MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL, MHD_OPTION_END);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+	char *cert_pem = NULL, *key_pem = NULL;
+	if (tls_cert || tls_key) {
+		cert_pem = slurp(tls_cert);
+		key_pem = slurp(tls_key);
+		if (!cert_pem || !key_pem) {
+			fprintf(stderr, "git_http_server: cannot read the TLS certificate or key\n");
+			return 2;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	struct MHD_Daemon *d = cert_pem
+		? MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR,
+				   (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, request_done,
+				   NULL, MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY,
+				   key_pem, MHD_OPTION_END)
+		: MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR,
+				   (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, request_done,
+				   NULL, MHD_OPTION_END);
 	if (!d) {
 		fprintf(stderr, "git_http_server: cannot start the HTTP daemon\n");
 		return 1;
@@ -356,5 +394,7 @@ int main(int argc, char **argv)
 	while (!stop)
 		pause();
 	MHD_stop_daemon(d);
+	free(cert_pem);
+	free(key_pem);
 	return 0;
 }

@@ -196,8 +196,9 @@ static void start_git_daemon(void)
 	ck_assert_msg(port_open(server_port), "git daemon did not start on port %d", server_port);
 }
 
-/* user may be NULL for an open server. */
-static void start_http_server(const char *user, const char *password)
+/* user may be NULL for an open server; with tls, serves HTTPS with
+ * tmp/server.pem and tmp/server.key. */
+static void start_server_tls(const char *user, const char *password, bool tls)
 {
 	const char *builddir = getenv("top_builddir");
 	char bin[1024], port_file[600], log_file[600], pw_file[600];
@@ -207,8 +208,24 @@ static void start_http_server(const char *user, const char *password)
 	snprintf(pw_file, sizeof(pw_file), "%s/http.password", tmp);
 	if (password)
 		write_file(pw_file, password);
-	char *argv[] = {bin, "--root", srv, "--port-file", port_file, "--log", log_file,
-			user ? "--user" : NULL, (char *)user, "--password-file", pw_file, NULL};
+	char cert[600], key[600];
+	snprintf(cert, sizeof(cert), "%s/server.pem", tmp);
+	snprintf(key, sizeof(key), "%s/server.key", tmp);
+	char *argv[16] = {bin, "--root", srv, "--port-file", port_file, "--log", log_file};
+	int argc = 7;
+	if (tls) {
+		argv[argc++] = "--tls-cert";
+		argv[argc++] = cert;
+		argv[argc++] = "--tls-key";
+		argv[argc++] = key;
+	}
+	if (user) {
+		argv[argc++] = "--user";
+		argv[argc++] = (char *)user;
+		argv[argc++] = "--password-file";
+		argv[argc++] = pw_file;
+	}
+	argv[argc] = NULL;
 	server_pid = spawn(argv);
 	for (int i = 0; i < 250 && access(port_file, R_OK) != 0; i++)
 		sleep_ms(20);
@@ -216,6 +233,11 @@ static void start_http_server(const char *user, const char *password)
 	ck_assert_msg(f != NULL, "git_http_server did not start (is %s built?)", bin);
 	ck_assert_int_eq(fscanf(f, "%d", &server_port), 1);
 	fclose(f);
+}
+
+static void start_http_server(const char *user, const char *password)
+{
+	start_server_tls(user, password, false);
 }
 
 static void http_log(char *out, size_t cap)
@@ -676,6 +698,62 @@ START_TEST(poll_http_basic_auth_from_file_and_env)
 	src = open_ok(&o);
 	ck_assert_int_lt(keelson_git_source_poll(&rev, &changed, src), 0);
 	ck_assert_ptr_null(strstr(keelson_error_last()->message, "url-password"));
+	keelson_git_source_free(src);
+}
+END_TEST
+
+START_TEST(poll_https_trusts_the_configured_ca)
+{
+	if (sh("command -v openssl >/dev/null 2>&1") != 0) {
+		fprintf(stderr, "SKIP https: openssl not installed\n");
+		return;
+	}
+	/* A private CA and a server certificate for 127.0.0.1 signed by it. */
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+		 "-subj '/CN=keelson test CA' 2>/dev/null && "
+		 "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=127.0.0.1' "
+		 "2>/dev/null && printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && "
+		 "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem "
+		 "-days 2 -extfile san.ext 2>/dev/null && "
+		 "openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days 2 "
+		 "-subj '/CN=other CA' 2>/dev/null", tmp);
+	sh_ok(cmd);
+	commit_file("a.yaml", "v: 1\n", "one");
+	start_server_tls(NULL, NULL, true);
+	char url[256], sha1[41], ca[600], other[600];
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/repo.git", server_port);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", tmp);
+	snprintf(other, sizeof(other), "%s/other.pem", tmp);
+	head_sha(sha1);
+	struct keelson_git_revision rev;
+	bool changed;
+
+	/* Not trusted by the system store. */
+	struct keelson_git_source_options o = options(url, "cache-system");
+	struct keelson_git_source *src = open_ok(&o);
+	ck_assert_int_eq(keelson_git_source_poll(&rev, &changed, src), KEELSON_EINVALID);
+	ck_assert_msg(strstr(keelson_error_last()->message, "not trusted") &&
+		      strstr(keelson_error_last()->message, "ca_file"), "%s",
+		      keelson_error_last()->message);
+	keelson_git_source_free(src);
+
+	/* Another CA does not help. */
+	o = options(url, "cache-other");
+	o.ca_file = other;
+	src = open_ok(&o);
+	ck_assert_int_eq(keelson_git_source_poll(&rev, &changed, src), KEELSON_EINVALID);
+	keelson_git_source_free(src);
+
+	o = options(url, "cache-ca");
+	o.ca_file = ca;
+	src = open_ok(&o);
+	poll_ok(src, &rev, &changed);
+	ck_assert_str_eq(rev.sha, sha1);
+	poll_ok(src, &rev, &changed);
+	ck_assert(!changed);
+	ck_assert(!rev.fetched);
 	keelson_git_source_free(src);
 }
 END_TEST
@@ -1303,6 +1381,7 @@ static Suite *suite_git_source(void)
 	tcase_add_test(tc, poll_http_no_change_transfers_no_pack);
 	tcase_add_test(tc, poll_http_basic_auth_from_file_and_env);
 	tcase_add_test(tc, poll_ssh_checks_the_host_key);
+	tcase_add_test(tc, poll_https_trusts_the_configured_ca);
 	tcase_add_test(tc, signatures_only_allowed_ssh_keys_are_applied);
 	tcase_add_test(tc, signatures_only_keys_in_the_gpg_keyring_are_applied);
 	suite_add_tcase(s, tc);
