@@ -31,13 +31,16 @@ const char keelson_cmd_validate_usage[] =
 	"  URL[@REV]   a Git repository: file://, git://, http(s)://, ssh:// or\n"
 	"              user@host:path; REV is a branch, a tag or a 40-hex commit\n"
 	"              (default: main). Fetched into a bare cache, no checkout.\n"
+	"              HTTP(S) credentials come from the environment variables\n"
+	"              KEELSON_GIT_USERNAME and KEELSON_GIT_TOKEN, never from the URL.\n"
 	"  --output    text (default) or json\n"
 	"  --cache-dir bare cache for URL sources (default:\n"
 	"              $XDG_CACHE_HOME/keelson/validate/<hash of URL>)\n"
 	"\n"
-	"Problems are printed as FILE:LINE:COLUMN: MESSAGE [CODE]. Exit status: 0 when\n"
-	"the revision is valid, 1 when it is not (nothing in it would be applied) or\n"
-	"could not be read, 2 on bad usage.\n";
+	"Problems are printed as FILE:LINE:COLUMN: MESSAGE [CODE], FILE relative to\n"
+	"the repository root (as in a pull request). Exit status: 0 when the revision\n"
+	"is valid, 1 when it is not (nothing in it would be applied) or could not be\n"
+	"read, 2 on bad usage.\n";
 
 enum output_format { OUTPUT_TEXT, OUTPUT_JSON };
 
@@ -261,8 +264,7 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
-/* Fetch REV of URL into the cache and return its files; *described is the
- * "URL@sha" shown in messages. */
+/* Fetch REV of URL into the cache and return the files of that commit. */
 static int open_git_source(struct keelson_file_source **out, struct keelson_git_source **git_out,
 			   const char *arg, const char *cache_dir_option)
 {

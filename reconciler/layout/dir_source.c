@@ -65,7 +65,7 @@ static int read_all(int fd, char *buf, size_t size, const char *path)
 	return 0;
 }
 
-static int visit_file(struct walk *w, int dirfd, const char *name, size_t path_len)
+static int visit_file(struct walk *w, int dirfd, const char *name)
 {
 	struct stat st;
 	int rc = 0;
@@ -107,7 +107,6 @@ static int visit_file(struct walk *w, int dirfd, const char *name, size_t path_l
 		rc = w->visit(&file, w->payload);
 	}
 	free(data);
-	(void)path_len;
 	return rc;
 }
 
@@ -177,7 +176,7 @@ static int walk_dir(struct walk *w, int dirfd, size_t path_len, int depth)
 				close(sub);
 			}
 		} else {
-			rc = visit_file(w, dirfd, entries[i].name, len + name_len);
+			rc = visit_file(w, dirfd, entries[i].name);
 		}
 		w->path[path_len] = '\0';
 	}

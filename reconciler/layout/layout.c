@@ -168,12 +168,10 @@ static int symlink_stays_inside(const char *link_path, const char *target, size_
 
 struct loader {
 	const struct keelson_layout_options *options;
-	const struct keelson_file_source *source;
 	struct keelson_problem_list *problems;
 	struct impl *impl;
 	size_t files_visited;
 	size_t total_bytes;
-	int failed; /* a negative code: ENOMEM and the like, not problems */
 };
 
 #define CHECK(expr)                          \
@@ -285,10 +283,6 @@ static int visit_file(const struct keelson_file *file, void *payload)
 }
 
 /* ---- building the state ------------------------------------------------ */
-
-struct manifest_ref {
-	size_t file;
-};
 
 struct system_builder {
 	const char *name; /* arena */
@@ -1166,7 +1160,7 @@ int keelson_layout_load(struct keelson_desired_state **out,
 		goto cleanup;
 	}
 
-	l = (struct loader){.options = options, .source = source, .problems = *out_problems, .impl = impl};
+	l = (struct loader){.options = options, .problems = *out_problems, .impl = impl};
 	rc = source->for_each_file(source, options->max_file_size, visit_file, &l);
 	if (rc == KEELSON_ELIMIT) {
 		/* The walk stopped at a limit: report it; what was not read cannot
