@@ -413,6 +413,96 @@ START_TEST(test_limits)
 }
 END_TEST
 
+/* Mutated revisions: whatever the bytes, the loader either accepts the
+ * revision or rejects it with at least one problem, and every problem
+ * points into a file that exists, at a line that exists. */
+static unsigned long long rng_state = 0x9e3779b97f4a7c15ULL;
+
+static unsigned next_random(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (unsigned)(rng_state >> 32);
+}
+
+static size_t count_lines(const char *text)
+{
+	size_t lines = 1;
+	for (; *text; text++)
+		lines += *text == '\n';
+	return lines;
+}
+
+START_TEST(test_mutations)
+{
+	static const char *const originals[] = {repository_yaml, cluster_yaml, system_yaml, configmap_yaml};
+	static const char alphabet[] = "-:#&*!|>'\"{}[],? \n\tab0~";
+	/* KEELSON_MUTATION_ROUNDS runs longer locally; CI keeps it quick. */
+	const char *env = getenv("KEELSON_MUTATION_ROUNDS");
+	int rounds = env && atoi(env) > 0 ? atoi(env) : 400;
+	for (int round = 0; round < rounds; round++) {
+		char texts[4][512];
+		for (size_t i = 0; i < 4; i++)
+			snprintf(texts[i], sizeof(texts[i]), "%s", originals[i]);
+		size_t victim = next_random() % 4;
+		char *t = texts[victim];
+		size_t len = strlen(t);
+		for (int edits = 1 + (int)(next_random() % 3); edits > 0; edits--) {
+			size_t at = next_random() % (len + 1);
+			switch (next_random() % 3) {
+			case 0: /* truncate */
+				t[at] = '\0';
+				len = at;
+				break;
+			case 1: /* overwrite a byte */
+				if (at < len)
+					t[at] = alphabet[next_random() % (sizeof(alphabet) - 1)];
+				break;
+			default: /* insert a byte */
+				if (len + 1 < sizeof(texts[0])) {
+					memmove(t + at + 1, t + at, len - at + 1);
+					t[at] = alphabet[next_random() % (sizeof(alphabet) - 1)];
+					len++;
+				}
+				break;
+			}
+		}
+		const struct mem_file files[] = {
+			{"clusters/c/cluster.yaml", texts[1], KEELSON_FILE_REGULAR},
+			{"clusters/c/s/cm.yaml", texts[3], KEELSON_FILE_REGULAR},
+			{"clusters/c/s/system.yaml", texts[2], KEELSON_FILE_REGULAR},
+			{"keelson.yaml", texts[0], KEELSON_FILE_REGULAR},
+		};
+		struct mem_source source = MEM_SOURCE(files);
+		struct keelson_desired_state *state = NULL;
+		struct keelson_problem_list *problems = NULL;
+		int rc = keelson_layout_load(&state, &problems, &source.base, NULL);
+		ck_assert_msg(rc == 0 || rc == KEELSON_EINVALID, "round %d: rc %d: %s", round, rc,
+			      keelson_error_last()->message);
+		ck_assert_int_eq(rc == 0, state != NULL);
+		ck_assert_int_eq(rc == 0, problems->count == 0);
+		for (size_t i = 0; i < problems->count; i++) {
+			const struct keelson_problem *p = &problems->items[i];
+			const char *text = NULL;
+			for (size_t f = 0; f < 4; f++)
+				if (strcmp(files[f].path, p->file) == 0)
+					text = files[f].data;
+			ck_assert_msg(text != NULL, "round %d: problem in unknown file \"%s\": %s", round, p->file,
+				      p->message);
+			/* libyaml puts an error at end of input on the line after an
+			 * unterminated last line, column 1: that much is allowed. */
+			ck_assert_msg(p->line <= count_lines(text) || (p->line == count_lines(text) + 1 && p->column == 1),
+				      "round %d: %s:%u:%u beyond the file's %zu lines: %s\n---\n%s---", round, p->file,
+				      p->line, p->column, count_lines(text), p->message, text);
+			ck_assert(p->message[0] != '\0');
+		}
+		keelson_desired_state_free(state);
+		keelson_problem_list_free(problems);
+	}
+}
+END_TEST
+
 /* ---- the directory source --------------------------------------------- */
 
 static void write_file(const char *dir, const char *relative, const char *text)
@@ -511,6 +601,7 @@ static Suite *suite_layout(void)
 	tcase_add_test(tc, test_broken_corpus);
 	tcase_add_test(tc, test_paths_leaving_the_repository);
 	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_mutations);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("keelson_dir_source_open");
 	tcase_add_test(tc, test_dir_source);
