@@ -74,7 +74,7 @@ START_TEST(test_example_loads)
 	ck_assert_str_eq(state->status_branch, "keelson/status");
 	ck_assert_uint_eq(state->cluster_count, 2);
 	ck_assert_uint_eq(state->system_count, 5);
-	ck_assert_uint_eq(state->object_count, 32);
+	ck_assert_uint_eq(state->object_count, 33);
 	/* docs/kafka-client.yaml is under ignorePaths: 30 YAML files, 29 read. */
 	ck_assert_uint_eq(state->file_count, 29);
 	ck_assert(state->defaults.prune);

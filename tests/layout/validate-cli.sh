@@ -11,7 +11,7 @@ fail() { echo "validate-cli: FAIL: $*" >&2; exit 1; }
 
 # The example is valid: exit 0 and a summary.
 "$keelson" validate "$top/repo-layout/example" > "$tmp/out" || fail "example rejected: $(cat "$tmp/out")"
-grep -q '^2 clusters, 5 systems, 32 objects in 29 YAML files$' "$tmp/out" || fail "summary: $(cat "$tmp/out")"
+grep -q '^2 clusters, 5 systems, 33 objects in 29 YAML files$' "$tmp/out" || fail "summary: $(cat "$tmp/out")"
 grep -q '^  kafka-events  *plugin kafka  *11 objects  prune=true drift=heal' "$tmp/out" || fail "kafka line: $(cat "$tmp/out")"
 
 "$keelson" validate --output json "$top/repo-layout/example" > "$tmp/out.json" || fail "example rejected (json)"
@@ -19,7 +19,7 @@ python3 - "$tmp/out.json" <<'PY' || fail "json summary"
 import json, sys
 j = json.load(open(sys.argv[1]))
 assert j["valid"] is True and j["problems"] == [], j
-assert j["counts"] == {"clusters": 2, "systems": 5, "objects": 32, "files": 29}, j["counts"]
+assert j["counts"] == {"clusters": 2, "systems": 5, "objects": 33, "files": 29}, j["counts"]
 prod = [c for c in j["clusters"] if c["name"] == "prod-chicago"][0]
 assert [s["name"] for s in prod["systems"]] == ["cassandra-chicago", "kafka-events", "platform", "spark-etl"]
 platform = [s for s in prod["systems"] if s["name"] == "platform"][0]
@@ -72,7 +72,7 @@ if command -v git > /dev/null 2>&1; then
   sha=$(cd "$repo" && git rev-parse HEAD)
   "$keelson" validate --cache-dir "$tmp/cache1" "file://$repo@main" > "$tmp/out" \
     || fail "file:// URL at main: $(cat "$tmp/out")"
-  grep -q '^2 clusters, 5 systems, 32 objects in 29 YAML files$' "$tmp/out" || fail "URL summary: $(cat "$tmp/out")"
+  grep -q '^2 clusters, 5 systems, 33 objects in 29 YAML files$' "$tmp/out" || fail "URL summary: $(cat "$tmp/out")"
   # Break the repository in a second commit: the older commit stays valid.
   sed -i 's/driftPolicy: alert/driftPolicy: sometimes/' "$repo/keelson.yaml"
   (cd "$repo" && git -c user.name=t -c user.email=t@example.com commit -q -am broken)
