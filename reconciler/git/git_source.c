@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <git2.h>
 #include <openssl/err.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -502,6 +503,42 @@ cleanup:
 		src->repo = NULL;
 	}
 	return rc;
+}
+
+int keelson_git_cache_dir_for_url(char **out, const char *root, const char *url)
+{
+	*out = NULL;
+	if (!root || !*root || !url || !*url)
+		return keelson_error_set(KEELSON_EINVALID, "git cache: root directory and URL are required");
+	char *display = keelson_redact_text(url);
+	if (!display)
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)display, strlen(display), digest);
+
+	/* Readable part: the URL after its scheme and userinfo, with anything
+	 * but [A-Za-z0-9._-] folded to '_', bounded. */
+	const char *p = strstr(display, "://");
+	p = p ? p + 3 : display;
+	const char *at = strchr(p, '@');
+	const char *slash = strchr(p, '/');
+	if (at && (!slash || at < slash))
+		p = at + 1;
+	char name[65];
+	size_t n = 0;
+	for (; *p && n < sizeof(name) - 1; p++)
+		name[n++] = (isalnum((unsigned char)*p) || *p == '.' || *p == '-') ? *p : '_';
+	name[n] = '\0';
+	free(display);
+
+	size_t len = strlen(root) + 1 + n + 1 + 16 + 1;
+	*out = malloc(len);
+	if (!*out)
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	int w = snprintf(*out, len, "%s/%s-", root, name);
+	for (int i = 0; i < 8; i++)
+		w += snprintf(*out + w, len - (size_t)w, "%02x", digest[i]);
+	return 0;
 }
 
 static void load_last_good(struct keelson_git_source *src)

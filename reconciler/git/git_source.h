@@ -92,6 +92,12 @@ struct keelson_git_revision {
 	unsigned received_objects; /* objects received during this poll */
 };
 
+/* A cache directory for url under root: "<root>/<host-and-path>-<hash>",
+ * readable for people and distinct per URL (the hash is over the URL with
+ * credentials redacted, so rotating a password keeps the cache). Caller
+ * frees *out. */
+int keelson_git_cache_dir_for_url(char **out, const char *root, const char *url);
+
 /* Open (and create when missing) the cache for opts->url and validate the
  * options. Does not contact the remote. Free with keelson_git_source_free. */
 int keelson_git_source_open(struct keelson_git_source **out,

@@ -21,3 +21,5 @@ tests_git_test_git_source_LDADD = libkeelson-core.la $(CHECK_LIBS) $(LIBGIT2_LIB
 tests_git_git_http_server_SOURCES = tests/git/git_http_server.c
 tests_git_git_http_server_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS)
 tests_git_git_http_server_LDADD = $(MHD_LIBS) $(PTHREAD_LIBS)
+
+EXTRA_DIST += reconciler/git/README.md

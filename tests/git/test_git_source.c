@@ -380,6 +380,27 @@ START_TEST(open_redacts_credentials_in_the_url)
 }
 END_TEST
 
+START_TEST(cache_dir_for_url_is_readable_and_distinct)
+{
+	char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+	ck_assert_int_eq(keelson_git_cache_dir_for_url(&a, "/var/lib/keelson", "https://git.example.com/team/config.git"), 0);
+	ck_assert_int_eq(keelson_git_cache_dir_for_url(&b, "/var/lib/keelson", "https://git.example.com/team/other.git"), 0);
+	ck_assert_int_eq(keelson_git_cache_dir_for_url(&c, "/var/lib/keelson", "https://bot:pw1@git.example.com/team/config.git"), 0);
+	ck_assert_int_eq(keelson_git_cache_dir_for_url(&d, "/var/lib/keelson", "https://bot:pw2@git.example.com/team/config.git"), 0);
+	const char *want = "/var/lib/keelson/git.example.com_team_config.git-";
+	ck_assert_msg(strncmp(a, want, strlen(want)) == 0, "%s", a);
+	ck_assert_uint_eq(strlen(a), strlen(want) + 16);
+	ck_assert_str_ne(a, b);
+	ck_assert_ptr_null(strstr(c, "pw1"));
+	ck_assert_str_eq(c, d); /* a rotated password keeps the cache */
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+	ck_assert_int_eq(keelson_git_cache_dir_for_url(&a, "", "x"), KEELSON_EINVALID);
+}
+END_TEST
+
 /* ---- keelson_git_source_poll: local path and file:// ------------------- */
 
 START_TEST(poll_local_new_commit_then_no_change)
@@ -1370,6 +1391,10 @@ static Suite *suite_git_source(void)
 	tcase_add_test(tc, open_rejects_bad_options);
 	tcase_add_test(tc, open_refuses_a_cache_of_another_repository);
 	tcase_add_test(tc, open_redacts_credentials_in_the_url);
+	suite_add_tcase(s, tc);
+
+	tc = tcase("keelson_git_cache_dir_for_url");
+	tcase_add_test(tc, cache_dir_for_url_is_readable_and_distinct);
 	suite_add_tcase(s, tc);
 
 	tc = tcase("keelson_git_source_poll");
