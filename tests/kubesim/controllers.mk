@@ -26,7 +26,9 @@ KS_CTL_TEST_LDADD = libkubesim-controllers.la libkubesim.la libkeelson-core.la \
 ks_ctl_tests = \
 	tests/kubesim/controllers/test_ctl_util \
 	tests/kubesim/controllers/test_kubelet \
-	tests/kubesim/controllers/test_statefulset
+	tests/kubesim/controllers/test_statefulset \
+	tests/kubesim/controllers/test_gc \
+	tests/kubesim/controllers/test_namespace
 check_PROGRAMS += $(ks_ctl_tests)
 TESTS += $(ks_ctl_tests)
 
@@ -43,6 +45,16 @@ tests_kubesim_controllers_test_statefulset_SOURCES = tests/kubesim/controllers/t
 	tests/kubesim/controllers/test_harness.c tests/kubesim/controllers/test_harness.h
 tests_kubesim_controllers_test_statefulset_CFLAGS = $(KS_CTL_TEST_CFLAGS)
 tests_kubesim_controllers_test_statefulset_LDADD = $(KS_CTL_TEST_LDADD)
+
+tests_kubesim_controllers_test_gc_SOURCES = tests/kubesim/controllers/test_gc.c \
+	tests/kubesim/controllers/test_harness.c tests/kubesim/controllers/test_harness.h
+tests_kubesim_controllers_test_gc_CFLAGS = $(KS_CTL_TEST_CFLAGS)
+tests_kubesim_controllers_test_gc_LDADD = $(KS_CTL_TEST_LDADD)
+
+tests_kubesim_controllers_test_namespace_SOURCES = tests/kubesim/controllers/test_namespace.c \
+	tests/kubesim/controllers/test_harness.c tests/kubesim/controllers/test_harness.h
+tests_kubesim_controllers_test_namespace_CFLAGS = $(KS_CTL_TEST_CFLAGS)
+tests_kubesim_controllers_test_namespace_LDADD = $(KS_CTL_TEST_LDADD)
 
 
 # Real kubectl against the kubesim binary (skipped, exit 77, without either).

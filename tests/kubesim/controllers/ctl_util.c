@@ -547,6 +547,12 @@ bool ks_ctl_filter_controlled(const cJSON *object, void *uid)
 	return ks_ctl_controlled_by(object, uid);
 }
 
+void ks_ctl_release_status(void)
+{
+	if (ks_status_last())
+		ks_status_set(0, NULL);
+}
+
 /* ---------------------------------------------------------------------------
  * Hashing
  * ------------------------------------------------------------------------- */

@@ -108,6 +108,11 @@ cJSON *ks_ctl_list(struct ks_store *store, const struct ks_resource_type *type,
 /* Filter payload for ks_ctl_list: objects controlled by this uid. */
 bool ks_ctl_filter_controlled(const cJSON *object, void *uid);
 
+/* Free the store's thread-local Status of the last failed call. Controller
+ * callbacks call it before returning: the store keeps that object per
+ * thread and would otherwise leak it when the controller thread ends. */
+void ks_ctl_release_status(void);
+
 /* ---- hashing ---- */
 
 /* FNV-1a 32-bit of the canonical JSON of `value` (plus a collision count

@@ -442,6 +442,7 @@ static void dep_tick(struct ks_store *store, void *payload)
 		sync_deployment(c, store, keys[i], slash + 1);
 	}
 	ks_ctl_keys_free(keys, n);
+	ks_ctl_release_status();
 }
 
 static void dep_stop(void *payload)

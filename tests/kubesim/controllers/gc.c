@@ -443,6 +443,7 @@ static void gc_tick(struct ks_store *store, void *payload)
 		}
 		ks_ctl_keys_free(uids, n);
 	}
+	ks_ctl_release_status();
 }
 
 static void gc_stop(void *payload)

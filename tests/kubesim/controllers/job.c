@@ -201,6 +201,7 @@ static void job_tick(struct ks_store *store, void *payload)
 		sync_job(c, store, keys[i], slash + 1);
 	}
 	ks_ctl_keys_free(keys, n);
+	ks_ctl_release_status();
 }
 
 static void job_stop(void *payload)

@@ -618,6 +618,7 @@ static void kubelet_event(struct ks_store *store, const struct ks_event *ev, voi
 	}
 	if (st->gone)
 		forget(k, uid);
+	ks_ctl_release_status();
 }
 
 static void kubelet_tick(struct ks_store *store, void *payload)
@@ -653,6 +654,7 @@ static void kubelet_tick(struct ks_store *store, void *payload)
 		cJSON_Delete(pod);
 	}
 	ks_ctl_keys_free(uids, n);
+	ks_ctl_release_status();
 }
 
 static void kubelet_stop(void *payload)

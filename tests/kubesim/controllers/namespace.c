@@ -132,6 +132,7 @@ static void ns_tick(struct ks_store *store, void *payload)
 	for (size_t i = 0; i < n; i++)
 		finish(store, c, names[i]);
 	ks_ctl_keys_free(names, n);
+	ks_ctl_release_status();
 }
 
 static void ns_stop(void *payload)

@@ -277,6 +277,7 @@ static void rs_tick(struct ks_store *store, void *payload)
 		sync_rs(c, store, keys[i], slash + 1);
 	}
 	ks_ctl_keys_free(keys, n);
+	ks_ctl_release_status();
 }
 
 static void rs_stop(void *payload)

@@ -240,7 +240,7 @@ static int resolve_revisions(struct sync *s)
 	const cJSON *last = cJSON_GetArrayItem(s->revisions, n - 1);
 	if (equal && equal == last) {
 		s->update_rev = equal;
-	} else if (equal) {
+	} else if (equal && !ks_ctl_terminating(s->set)) {
 		/* Rolling back to an earlier template: it becomes the newest. */
 		struct set_revision sr = {max_rev + 1};
 		cJSON *updated = NULL;
@@ -250,6 +250,10 @@ static int resolve_revisions(struct sync *s)
 			cJSON_ReplaceItemViaPointer(s->revisions, (cJSON *)equal, updated);
 			s->update_rev = updated;
 		}
+	} else if (ks_ctl_terminating(s->set)) {
+		/* A set being deleted gets no new revision: the GC is removing them
+		 * and a fresh one would hold a foreground deletion forever. */
+		rc = KEELSON_ENOTFOUND;
 	} else {
 		s->collision = ks_ctl_num(ks_ctl_at(s->set, "status", "collisionCount", NULL), 0);
 		for (int attempt = 0; attempt < 10; attempt++) {
@@ -856,6 +860,7 @@ static void sts_tick(struct ks_store *store, void *payload)
 		sync_key(c, store, keys[i]);
 	}
 	ks_ctl_keys_free(keys, n);
+	ks_ctl_release_status();
 }
 
 static void sts_stop(void *payload)
