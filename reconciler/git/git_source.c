@@ -29,6 +29,7 @@
 /* A tree with more entries than this is not a configuration repository. */
 #define TREE_MAX_ENTRIES 1000000
 #define PATH_MAX_BYTES 4096
+#define DEFAULT_MAX_FETCH_BYTES (1024ULL * 1024 * 1024)
 
 #define TRACK_REF_PREFIX "refs/keelson/track/"
 #define ACCEPTED_REF "refs/keelson/accepted"
@@ -69,6 +70,8 @@ struct keelson_git_source {
 	bool auth_failed;
 	bool host_key_failed;
 	bool tls_failed;
+	bool fetch_too_big;
+	uint64_t max_fetch_bytes;
 	char callback_error[1024];
 };
 
@@ -372,15 +375,19 @@ static int certificate_cb(git_cert *cert, int valid, const char *host, void *pay
 static void reset_callback_state(struct keelson_git_source *src)
 {
 	src->credential_attempts = 0;
-	src->auth_failed = src->host_key_failed = src->tls_failed = false;
+	src->auth_failed = src->host_key_failed = src->tls_failed = src->fetch_too_big = false;
 	src->callback_error[0] = '\0';
 }
 
-/* libgit2 counts received bytes only when someone listens for progress. */
+/* Also needed for libgit2 to count received bytes at all. */
 static int transfer_progress_cb(const git_indexer_progress *stats, void *payload)
 {
-	(void)stats;
-	(void)payload;
+	struct keelson_git_source *src = payload;
+	if (stats->received_bytes > src->max_fetch_bytes) {
+		src->fetch_too_big = true;
+		git_error_set_str(GIT_ERROR_NET, "fetch size limit exceeded");
+		return GIT_EUSER;
+	}
 	return 0;
 }
 
@@ -397,6 +404,12 @@ static void init_callbacks(git_remote_callbacks *cb, struct keelson_git_source *
  * happened, where, and what to do. */
 static int remote_failure(struct keelson_git_source *src, const char *doing, int git_rc)
 {
+	if (src->fetch_too_big)
+		return set_redacted(KEELSON_ELIMIT,
+			"%s %s (ref %s): the fetch received more than %llu bytes and was stopped; "
+			"raise max_fetch_bytes if the repository really is that large; last good "
+			"revision %s stays", doing, src->display_url, src->ref,
+			(unsigned long long)src->max_fetch_bytes, good_or_none(src));
 	if (src->auth_failed)
 		return set_redacted(KEELSON_EINVALID,
 			"%s %s (ref %s): authentication failed: %s; check the configured "
@@ -589,6 +602,7 @@ int keelson_git_source_open(struct keelson_git_source **out,
 	src->signature_policy = opts->signature_policy;
 	src->allowed_signers_file = dup_or_null(opts->ssh_allowed_signers_file);
 	src->gpg_keyring_file = dup_or_null(opts->gpg_keyring_file);
+	src->max_fetch_bytes = opts->max_fetch_bytes ? opts->max_fetch_bytes : DEFAULT_MAX_FETCH_BYTES;
 	if (!src->url || !src->display_url || !src->cache_dir || !src->ref) {
 		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
 		goto cleanup;

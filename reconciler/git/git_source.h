@@ -78,6 +78,10 @@ struct keelson_git_source_options {
 	enum keelson_git_signature_policy signature_policy;
 	const char *ssh_allowed_signers_file;
 	const char *gpg_keyring_file;
+
+	/* A fetch that receives more than this is aborted with KEELSON_ELIMIT
+	 * (0: 1 GiB). Guards the cache's disk against a runaway remote. */
+	uint64_t max_fetch_bytes;
 };
 
 /* Fixed-size fields: a revision is a plain value, copied and compared freely. */
@@ -112,7 +116,8 @@ void keelson_git_source_free(struct keelson_git_source *src);
  * keelson_git_source_last_good) and the message names the URL, the ref and
  * what to do. Codes: KEELSON_EUNAVAILABLE (remote unreachable), KEELSON_EINVALID
  * (authentication or host key refused, bad or missing signature),
- * KEELSON_ENOTFOUND (ref or commit not on the remote). */
+ * KEELSON_ENOTFOUND (ref or commit not on the remote), KEELSON_ELIMIT (the
+ * fetch exceeded max_fetch_bytes). */
 int keelson_git_source_poll(struct keelson_git_revision *out_rev, bool *out_changed,
 			    struct keelson_git_source *src);
 

@@ -609,6 +609,34 @@ START_TEST(poll_git_daemon_incremental_and_unreachable)
 }
 END_TEST
 
+START_TEST(poll_stops_a_fetch_over_the_size_limit)
+{
+	char cmd[1024], url[256];
+	/* Incompressible content, so the pack is as big as the file. */
+	snprintf(cmd, sizeof(cmd), "cd %s && head -c 200000 /dev/urandom > big.bin && git add -A && "
+		 "git commit -qm big && git push -q origin HEAD:main 2>/dev/null", work);
+	sh_ok(cmd);
+	start_git_daemon();
+	snprintf(url, sizeof(url), "git://127.0.0.1:%d/repo.git", server_port);
+	struct keelson_git_source_options o = options(url, "cache");
+	o.max_fetch_bytes = 50000;
+	struct keelson_git_source *src = open_ok(&o);
+	struct keelson_git_revision rev;
+	bool changed;
+	ck_assert_int_eq(keelson_git_source_poll(&rev, &changed, src), KEELSON_ELIMIT);
+	ck_assert_msg(strstr(keelson_error_last()->message, "max_fetch_bytes") &&
+		      strstr(keelson_error_last()->message, url), "%s", keelson_error_last()->message);
+	ck_assert_ptr_null(keelson_git_source_last_good(src));
+	keelson_git_source_free(src);
+
+	o.max_fetch_bytes = 0; /* the default is far above this repository */
+	src = open_ok(&o);
+	poll_ok(src, &rev, &changed);
+	ck_assert_uint_gt(rev.received_bytes, 200000);
+	keelson_git_source_free(src);
+}
+END_TEST
+
 /* ---- smart HTTP ------------------------------------------------------- */
 
 START_TEST(poll_http_no_change_transfers_no_pack)
@@ -1403,6 +1431,7 @@ static Suite *suite_git_source(void)
 	tcase_add_test(tc, poll_tracks_a_tag_and_a_pinned_commit);
 	tcase_add_test(tc, poll_reports_a_missing_branch);
 	tcase_add_test(tc, poll_git_daemon_incremental_and_unreachable);
+	tcase_add_test(tc, poll_stops_a_fetch_over_the_size_limit);
 	tcase_add_test(tc, poll_http_no_change_transfers_no_pack);
 	tcase_add_test(tc, poll_http_basic_auth_from_file_and_env);
 	tcase_add_test(tc, poll_ssh_checks_the_host_key);
