@@ -28,7 +28,8 @@ ks_ctl_tests = \
 	tests/kubesim/controllers/test_kubelet \
 	tests/kubesim/controllers/test_statefulset \
 	tests/kubesim/controllers/test_gc \
-	tests/kubesim/controllers/test_namespace
+	tests/kubesim/controllers/test_namespace \
+	tests/kubesim/controllers/test_deployment
 check_PROGRAMS += $(ks_ctl_tests)
 TESTS += $(ks_ctl_tests)
 
@@ -55,6 +56,11 @@ tests_kubesim_controllers_test_namespace_SOURCES = tests/kubesim/controllers/tes
 	tests/kubesim/controllers/test_harness.c tests/kubesim/controllers/test_harness.h
 tests_kubesim_controllers_test_namespace_CFLAGS = $(KS_CTL_TEST_CFLAGS)
 tests_kubesim_controllers_test_namespace_LDADD = $(KS_CTL_TEST_LDADD)
+
+tests_kubesim_controllers_test_deployment_SOURCES = tests/kubesim/controllers/test_deployment.c \
+	tests/kubesim/controllers/test_harness.c tests/kubesim/controllers/test_harness.h
+tests_kubesim_controllers_test_deployment_CFLAGS = $(KS_CTL_TEST_CFLAGS)
+tests_kubesim_controllers_test_deployment_LDADD = $(KS_CTL_TEST_LDADD)
 
 
 # Real kubectl against the kubesim binary (skipped, exit 77, without either).
