@@ -50,7 +50,8 @@ struct keelson_kube_client {
 	char *token;
 	uint64_t token_read_ns;
 
-	pthread_mutex_t discovery_lock;
+	pthread_mutex_t discovery_lock; /* the gvs array */
+	pthread_mutex_t fetch_lock;     /* one discovery fetch at a time */
 	struct gv_entry *gvs;
 	size_t gv_count, gv_cap;
 
@@ -171,6 +172,7 @@ int keelson_kube_client_new(struct keelson_kube_client **out, const struct keels
 	pthread_mutex_init(&c->pool_lock, NULL);
 	pthread_mutex_init(&c->token_lock, NULL);
 	pthread_mutex_init(&c->discovery_lock, NULL);
+	pthread_mutex_init(&c->fetch_lock, NULL);
 	pthread_mutex_init(&c->jitter_lock, NULL);
 	keelson_kube_ratelimit_init(&c->limiter, opts->qps, opts->burst, keelson_kube_now_ns());
 	c->jitter_state = (unsigned)keelson_kube_now_ns();
@@ -263,6 +265,7 @@ void keelson_kube_client_free(struct keelson_kube_client *c)
 	pthread_mutex_destroy(&c->pool_lock);
 	pthread_mutex_destroy(&c->token_lock);
 	pthread_mutex_destroy(&c->discovery_lock);
+	pthread_mutex_destroy(&c->fetch_lock);
 	pthread_mutex_destroy(&c->jitter_lock);
 	free(c);
 }
@@ -507,7 +510,11 @@ static int setup_handle(struct keelson_kube_client *c, CURL *h, const char *path
 	curl_easy_setopt(h, CURLOPT_SHARE, c->share);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85 */
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->opts.connect_timeout_ms);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
@@ -522,8 +529,13 @@ static int setup_handle(struct keelson_kube_client *c, CURL *h, const char *path
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
 	} else if (cfg->ca_data != NULL) {
+#if LIBCURL_VERSION_NUM >= 0x074d00 /* 7.77: CURLOPT_CAINFO_BLOB */
 		struct curl_blob blob = {cfg->ca_data, cfg->ca_data_len, CURL_BLOB_COPY};
 		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+#else
+		return keelson_error_set(KEELSON_EINVALID,
+			"certificate-authority-data needs libcurl 7.77 or later; use certificate-authority (a file)");
+#endif
 	} else if (cfg->ca_file != NULL) {
 		curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
 	}
@@ -952,18 +964,20 @@ static const struct keelson_kube_resource *find_kind(const struct gv_entry *e, c
 	return NULL;
 }
 
-/* GET /api/v1 or /apis/G/V and replace the entry's resources. Called with
- * the discovery lock held. */
-static int fetch_gv(struct keelson_kube_client *c, const char *api_version, const char *group, const char *version)
+/* GET /api/v1 or /apis/G/V (no lock held: it is network I/O). */
+static int fetch_gv(struct keelson_kube_resource **out, size_t *out_count, bool *served,
+	struct keelson_kube_client *c, const char *api_version, const char *group, const char *version)
 {
 	struct keelson_kube_response resp;
 	struct keelson_kube_request req = {.version = KEELSON_KUBE_REQUEST_VERSION, .method = "GET"};
 	char path[600];
 	struct keelson_kube_resource *list = NULL;
 	size_t n = 0;
-	bool served = true;
 	int error;
 
+	*out = NULL;
+	*out_count = 0;
+	*served = true;
 	if (group[0])
 		snprintf(path, sizeof(path), "/apis/%s/%s", group, version);
 	else
@@ -971,45 +985,52 @@ static int fetch_gv(struct keelson_kube_client *c, const char *api_version, cons
 	req.path = path;
 	error = keelson_kube_request(&resp, c, &req);
 	if (error == KEELSON_ENOTFOUND) {
-		served = false;
-		error = 0;
-	} else if (error < 0) {
+		*served = false;
+		keelson_kube_response_dispose(&resp);
+		return 0;
+	}
+	if (error < 0) {
 		keelson_kube_response_dispose(&resp);
 		return keelson_error_wrap(error, "discovering apiVersion %s", api_version);
-	} else {
-		cJSON *json = cJSON_ParseWithLength(resp.body, resp.body_len);
-		const cJSON *resources = cJSON_GetObjectItemCaseSensitive(json, "resources");
-		const cJSON *r;
-		if (!cJSON_IsArray(resources)) {
-			cJSON_Delete(json);
-			keelson_kube_response_dispose(&resp);
-			return keelson_error_set(KEELSON_ERROR, "discovering apiVersion %s: %s did not return an APIResourceList",
-				api_version, path);
-		}
-		list = calloc((size_t)cJSON_GetArraySize(resources) + 1, sizeof(*list));
-		if (list == NULL) {
-			cJSON_Delete(json);
-			keelson_kube_response_dispose(&resp);
-			return keelson_error_set(KEELSON_ENOMEM, "out of memory");
-		}
-		cJSON_ArrayForEach(r, resources) {
-			const cJSON *name = cJSON_GetObjectItemCaseSensitive(r, "name");
-			const cJSON *kind = cJSON_GetObjectItemCaseSensitive(r, "kind");
-			const cJSON *namespaced = cJSON_GetObjectItemCaseSensitive(r, "namespaced");
-			if (!cJSON_IsString(name) || !cJSON_IsString(kind) || strchr(name->valuestring, '/') ||
-			    strlen(name->valuestring) >= sizeof(list[0].resource) || strlen(kind->valuestring) >= sizeof(list[0].kind))
-				continue; /* subresources, malformed entries */
-			struct keelson_kube_resource *res = &list[n++];
-			snprintf(res->group, sizeof(res->group), "%s", group);
-			snprintf(res->version, sizeof(res->version), "%s", version);
-			snprintf(res->resource, sizeof(res->resource), "%s", name->valuestring);
-			snprintf(res->kind, sizeof(res->kind), "%s", kind->valuestring);
-			res->namespaced = cJSON_IsTrue(namespaced);
-		}
-		cJSON_Delete(json);
 	}
+	cJSON *json = cJSON_ParseWithLength(resp.body, resp.body_len);
+	const cJSON *resources = cJSON_GetObjectItemCaseSensitive(json, "resources");
+	const cJSON *r;
 	keelson_kube_response_dispose(&resp);
+	if (!cJSON_IsArray(resources)) {
+		cJSON_Delete(json);
+		return keelson_error_set(KEELSON_ERROR, "discovering apiVersion %s: %s did not return an APIResourceList",
+			api_version, path);
+	}
+	if ((list = calloc((size_t)cJSON_GetArraySize(resources) + 1, sizeof(*list))) == NULL) {
+		cJSON_Delete(json);
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	}
+	cJSON_ArrayForEach(r, resources) {
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(r, "name");
+		const cJSON *kind = cJSON_GetObjectItemCaseSensitive(r, "kind");
+		const cJSON *namespaced = cJSON_GetObjectItemCaseSensitive(r, "namespaced");
+		if (!cJSON_IsString(name) || !cJSON_IsString(kind) || strchr(name->valuestring, '/') ||
+		    strlen(name->valuestring) >= sizeof(list[0].resource) || strlen(kind->valuestring) >= sizeof(list[0].kind))
+			continue; /* subresources, malformed entries */
+		struct keelson_kube_resource *res = &list[n++];
+		snprintf(res->group, sizeof(res->group), "%s", group);
+		snprintf(res->version, sizeof(res->version), "%s", version);
+		snprintf(res->resource, sizeof(res->resource), "%s", name->valuestring);
+		snprintf(res->kind, sizeof(res->kind), "%s", kind->valuestring);
+		res->namespaced = cJSON_IsTrue(namespaced);
+	}
+	cJSON_Delete(json);
+	*out = list;
+	*out_count = n;
+	return 0;
+}
 
+/* Replace (or add) a group-version's resources; takes `list`. Called with
+ * the discovery lock held. */
+static int install_gv(struct keelson_kube_client *c, const char *api_version, struct keelson_kube_resource *list,
+	size_t n, bool served)
+{
 	struct gv_entry *e = find_gv(c, api_version);
 	if (e == NULL) {
 		if (c->gv_count == c->gv_cap) {
@@ -1042,6 +1063,9 @@ int keelson_kube_resolve(struct keelson_kube_resource *out, struct keelson_kube_
 {
 	char group[254], version[64];
 	const struct keelson_kube_resource *found;
+	struct keelson_kube_resource *list = NULL;
+	size_t n = 0;
+	bool served = true;
 	int error;
 
 	memset(out, 0, sizeof(*out));
@@ -1051,30 +1075,36 @@ int keelson_kube_resolve(struct keelson_kube_resource *out, struct keelson_kube_
 		return error;
 	pthread_mutex_lock(&c->discovery_lock);
 	found = find_kind(find_gv(c, api_version), kind);
-	if (found == NULL) {
-		/* Unknown here: the kind may have appeared since (a CRD applied
-		 * earlier in this revision). Ask the server again. */
-		if ((error = fetch_gv(c, api_version, group, version)) < 0)
-			goto done;
-		found = find_kind(find_gv(c, api_version), kind);
-	}
-	if (found == NULL) {
-		const struct gv_entry *e = find_gv(c, api_version);
-		if (e != NULL && !e->served)
-			error = keelson_error_set(KEELSON_ENOTFOUND,
-				"the server %s does not serve apiVersion %s (kind %s); if it is a custom resource, "
-				"is its CustomResourceDefinition installed and Established?", c->cfg->server, api_version, kind);
-		else
-			error = keelson_error_set(KEELSON_ENOTFOUND,
-				"the server %s has no kind %s in apiVersion %s; check the kind's spelling and version",
-				c->cfg->server, kind, api_version);
-		goto done;
-	}
-	*out = *found;
-	error = 0;
-done:
+	if (found != NULL)
+		*out = *found;
 	pthread_mutex_unlock(&c->discovery_lock);
-	return error;
+	if (found != NULL)
+		return 0;
+
+	/* Unknown here: the kind may have appeared since (a CRD applied
+	 * earlier in this revision). Ask the server again. Fetches are
+	 * serialised; cached lookups go on meanwhile. */
+	pthread_mutex_lock(&c->fetch_lock);
+	if ((error = fetch_gv(&list, &n, &served, c, api_version, group, version)) < 0) {
+		pthread_mutex_unlock(&c->fetch_lock);
+		return error;
+	}
+	pthread_mutex_lock(&c->discovery_lock);
+	error = install_gv(c, api_version, list, n, served);
+	found = error < 0 ? NULL : find_kind(find_gv(c, api_version), kind);
+	if (found != NULL)
+		*out = *found;
+	pthread_mutex_unlock(&c->discovery_lock);
+	pthread_mutex_unlock(&c->fetch_lock);
+	if (error < 0 || found != NULL)
+		return error;
+	if (!served)
+		return keelson_error_set(KEELSON_ENOTFOUND,
+			"the server %s does not serve apiVersion %s (kind %s); if it is a custom resource, "
+			"is its CustomResourceDefinition installed and Established?", c->cfg->server, api_version, kind);
+	return keelson_error_set(KEELSON_ENOTFOUND,
+		"the server %s has no kind %s in apiVersion %s; check the kind's spelling and version",
+		c->cfg->server, kind, api_version);
 }
 
 void keelson_kube_discovery_invalidate(struct keelson_kube_client *c)
