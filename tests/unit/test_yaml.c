@@ -555,7 +555,7 @@ static const char position_yaml[] =
 	"apiVersion: v1\n"                   /* 1 */
 	"kind: ConfigMap\n"                  /* 2 */
 	"metadata:\n"                        /* 3 */
-	"  name: demo\n"                     /* 4 */
+	"  name: &s demo\n"                  /* 4 */
 	"  labels: {app: web, tier: \"db\"}\n" /* 5 */
 	"spec:\n"                            /* 6 */
 	"  list:\n"                          /* 7 */
@@ -569,7 +569,8 @@ static const char position_yaml[] =
 	"  \xc3\xa9t\xc3\xa9: \"\xc3\xa9\"\n" /* 15: columns count characters */
 	"  merged:\n"                        /* 16 */
 	"    <<: *a\n"                       /* 17 */
-	"    z: 1\n";                        /* 18 */
+	"    z: 1\n"                         /* 18 */
+	"  salias: *s\n";                    /* 19 */
 
 static const struct {
 	const char *pointer;
@@ -598,6 +599,7 @@ static const struct {
 	{ "/spec/\xc3\xa9t\xc3\xa9", 15, 8, 15, 3 },
 	{ "/spec/merged/k", 13, 8, 13, 5 }, /* merged members: where they are written */
 	{ "/spec/merged/z", 18, 8, 18, 5 },
+	{ "/spec/salias", 19, 11, 19, 3 }, /* a scalar alias: where `*s` is */
 };
 
 START_TEST(test_position)
