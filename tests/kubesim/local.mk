@@ -20,8 +20,9 @@ kubesim_SOURCES = tests/kubesim/main.c \
 	tests/kubesim/server.c tests/kubesim/server.h \
 	tests/kubesim/discovery.c tests/kubesim/crd.c \
 	tests/kubesim/tls.c tests/kubesim/tls.h
-kubesim_CFLAGS = $(KUBESIM_CFLAGS)
-kubesim_LDADD = libkubesim.la libkubesim-patch.la libkeelson-core.la \
+kubesim_CFLAGS = $(KUBESIM_CFLAGS) -DKUBESIM_HAVE_SMP -DKUBESIM_HAVE_SSA -DKUBESIM_HAVE_CONTROLLERS
+kubesim_LDADD = libkubesim-controllers.la libkubesim-apply.la libkubesim-patch.la \
+	libkubesim.la libkeelson-core.la \
 	$(MHD_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
 
 kubesim_unit_tests = \
@@ -32,3 +33,7 @@ TESTS += $(kubesim_unit_tests)
 tests_kubesim_unit_test_store_SOURCES = tests/kubesim/unit/test_store.c
 tests_kubesim_unit_test_store_CFLAGS = $(KUBESIM_CFLAGS) $(CHECK_CFLAGS)
 tests_kubesim_unit_test_store_LDADD = libkubesim.la libkeelson-core.la $(CHECK_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS)
+
+# The real kubectl against kubesim (skipped when configure found no kubectl).
+TESTS += tests/kubesim/kubectl-proof.sh
+dist_noinst_SCRIPTS += tests/kubesim/kubectl-proof.sh

@@ -625,18 +625,27 @@ static int validate_fields(struct rctx *c, cJSON *obj, enum MHD_Result *ret)
 		char list[900] = "";
 		size_t off = 0;
 		cJSON *u;
+		char warn[900] = "";
+		size_t woff = 0;
 		cJSON_ArrayForEach(u, unknown) {
+			const char *field = u->valuestring + (u->valuestring[0] == '.');
+			int ww = snprintf(warn + woff, sizeof(warn) - woff,
+				"%s299 - \"unknown field \\\"%s\\\"\"", woff ? ", " : "", field);
+			if (ww > 0 && (size_t)ww < sizeof(warn) - woff)
+				woff += (size_t)ww;
 			int w = snprintf(list + off, sizeof(list) - off, "%sunknown field \"%s\"",
-				off ? ", " : "", u->valuestring + (u->valuestring[0] == '.'));
+				off ? ", " : "", field);
 			if (w < 0 || (size_t)w >= sizeof(list) - off)
 				break;
 			off += (size_t)w;
 		}
 		if (fv && !strcmp(fv, "Strict")) {
-			*ret = send_status(c->conn, 400, "BadRequest", ".%s", list);
+			*ret = send_status(c->conn, 400, "BadRequest",
+				"%s in version \"%s\" cannot be handled as a %s: strict decoding error: %s",
+				c->type->kind, c->type->api_version, c->type->kind, list);
 			rc = -1;
 		} else if (!fv || strcmp(fv, "Ignore")) {
-			snprintf(c->warning, sizeof(c->warning), "299 - \"%s\"", list);
+			snprintf(c->warning, sizeof(c->warning), "%s", warn);
 		}
 	}
 	cJSON_Delete(unknown);
@@ -1814,6 +1823,32 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	vfprintf(stderr, fmt, ap);
 }
 
+#ifdef KUBESIM_HAVE_SSA
+/* Records managedFields "Update" entries for every non-apply write that
+ * names a manager (API requests do; in-process controllers do not). A
+ * bookkeeping failure never fails the write itself. */
+static int managed_fields_hook(const struct ks_resource_type *type, const cJSON *old_object,
+	cJSON *new_object, const struct ks_write_options *options, void *payload)
+{
+	(void)payload;
+	if (!options || !options->field_manager || (options->operation &&
+		!strcmp(options->operation, "Apply")))
+		return 0;
+	char av[160], now[KS_TIME_BUF];
+	ks_resource_type_api_version(type, av, sizeof(av));
+	struct ks_apply_options ao = {.manager = options->field_manager, .api_version = av,
+		.group = type->group, .kind = type->kind, .crd_schema = type->schema,
+		.subresource = options->subresource,
+		.now = ks_clock_format(ks_clock_now(), now),
+		.status_is_ordinary = type->custom && !(type->subresources & KS_SUB_STATUS)};
+	if (ks_managed_fields_update(new_object, old_object, &ao))
+		fprintf(stderr, "kubesim: managedFields not recorded for %s %s: %s\n", type->kind,
+			ks_meta_string(new_object, "name") ? ks_meta_string(new_object, "name") : "",
+			keelson_error_last()->message);
+	return 0;
+}
+#endif
+
 int ks_server_start(struct ks_store *store, const struct ks_server_config *config,
 	struct ks_server **out)
 {
@@ -1874,6 +1909,9 @@ int ks_server_start(struct ks_store *store, const struct ks_server_config *confi
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon,
 		MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = info ? info->port : config->port;
+#ifdef KUBESIM_HAVE_SSA
+	ks_store_set_write_hook(store, managed_fields_hook, NULL);
+#endif
 	*out = srv;
 	return 0;
 }

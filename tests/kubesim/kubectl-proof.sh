@@ -1,0 +1,251 @@
+#!/bin/sh
+# The real kubectl against kubesim: every step asserts its result.
+# Needs $KUBECTL (skipped with 77 when empty) and $top_builddir (for the
+# kubesim binary). On failure prints the step, kubectl's output and the end
+# of kubesim's log; rerun one command with -v=8 to see the HTTP exchange.
+set -u
+
+if [ -z "${KUBECTL:-}" ]; then
+	echo "kubectl-proof: KUBECTL is empty, skipping"
+	exit 77
+fi
+KUBESIM=${top_builddir:-.}/kubesim
+[ -x "$KUBESIM" ] || { echo "kubectl-proof: $KUBESIM not built"; exit 1; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/kubectl-proof.XXXXXX")
+pid=
+watch_pid=
+cleanup() {
+	[ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null
+	if [ -n "$pid" ]; then
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+export KUBECACHEDIR="$work/cache"
+export KUBECONFIG="$work/kubeconfig"
+"$KUBESIM" --listen 127.0.0.1:0 --kubeconfig-out "$KUBECONFIG" --log-level error \
+	>"$work/kubesim.out" 2>"$work/kubesim.err" &
+pid=$!
+i=0
+until grep -q "kubesim listening on https://127.0.0.1:" "$work/kubesim.out" 2>/dev/null; do
+	i=$((i + 1))
+	if [ $i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
+		echo "kubectl-proof: kubesim did not start"
+		cat "$work/kubesim.err"
+		exit 1
+	fi
+	sleep 0.1
+done
+
+step=""
+fail() {
+	echo "FAIL [$step]: $*"
+	[ -f "$work/last" ] && { echo "--- kubectl output"; cat "$work/last"; }
+	echo "--- kubesim log (tail)"
+	tail -20 "$work/kubesim.err"
+	exit 1
+}
+# k ARGS...: run kubectl, output in $work/last, returns kubectl's status.
+k() {
+	"$KUBECTL" --request-timeout=20s "$@" >"$work/last" 2>&1
+}
+ok() { k "$@" || fail "kubectl $* exited $?"; }
+expect() { # expect WANT GOT WHAT
+	[ "$1" = "$2" ] || fail "$3: expected '$1', got '$2'"
+}
+contains() { # contains NEEDLE WHAT
+	grep -q -- "$1" "$work/last" || fail "$2: output lacks '$1'"
+}
+jp() { # jp RESOURCE JSONPATH
+	"$KUBECTL" --request-timeout=20s get "$1" -o "jsonpath=$2" 2>"$work/last.err"
+}
+
+step="version"
+ok version
+contains "Server Version: v1.32.9" "kubectl version"
+
+step="api-resources"
+ok api-resources
+contains "statefulsets.*sts.*apps/v1.*true.*StatefulSet" "api-resources"
+contains "leases.*coordination.k8s.io/v1" "api-resources"
+contains "customresourcedefinitions.*crd,crds" "api-resources"
+
+step="create"
+cat >"$work/cm.yaml" <<'EOF'
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: proof
+  labels: {app: proof}
+data:
+  a: "1"
+EOF
+ok create -f "$work/cm.yaml"
+contains "configmap/proof created" "create"
+k create -f "$work/cm.yaml" && fail "second create succeeded"
+contains 'configmaps "proof" already exists' "create twice"
+
+step="get -o yaml"
+ok get configmap proof -o yaml
+contains "^kind: ConfigMap" "get -o yaml"
+contains "  a: \"1\"" "get -o yaml"
+contains "uid: " "get -o yaml"
+contains "resourceVersion: \"" "get -o yaml"
+
+step="apply x3"
+cat >"$work/sts.yaml" <<'EOF'
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  serviceName: web
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: registry.example/web:1
+        ports:
+        - containerPort: 80
+EOF
+ok apply -f "$work/sts.yaml"
+contains "statefulset.apps/web created" "first apply"
+expect "1" "$(jp sts/web '{.metadata.generation}')" "generation after create"
+ok apply -f "$work/sts.yaml"
+contains "statefulset.apps/web unchanged" "second apply"
+expect "1" "$(jp sts/web '{.metadata.generation}')" "generation after unchanged apply"
+sed 's#web:1#web:2#' "$work/sts.yaml" >"$work/sts2.yaml"
+ok apply -f "$work/sts2.yaml"
+contains "statefulset.apps/web configured" "third apply"
+expect "2 registry.example/web:2" "$(jp sts/web '{.metadata.generation} {.spec.template.spec.containers[0].image}')" "generation and image after configure"
+
+step="diff"
+k diff -f "$work/sts2.yaml"; rc=$?
+expect 0 "$rc" "kubectl diff exit status without changes"
+sed 's#web:1#web:3#' "$work/sts.yaml" >"$work/sts3.yaml"
+k diff -f "$work/sts3.yaml"; rc=$?
+expect 1 "$rc" "kubectl diff exit status with changes"
+contains "registry.example/web:3" "diff output"
+expect "registry.example/web:2" "$(jp sts/web '{.spec.template.spec.containers[0].image}')" "diff must not change the object"
+
+step="apply --server-side"
+cat >"$work/ssa.yaml" <<'EOF'
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: ssa
+data:
+  owner: first
+EOF
+ok apply --server-side -f "$work/ssa.yaml"
+contains "configmap/ssa serverside-applied" "server-side apply create"
+rv1=$(jp cm/ssa '{.metadata.resourceVersion}')
+ok apply --server-side -f "$work/ssa.yaml"
+expect "$rv1" "$(jp cm/ssa '{.metadata.resourceVersion}')" "RV after no-op server-side apply"
+expect "kubectl Apply" "$(jp cm/ssa '{.metadata.managedFields[0].manager} {.metadata.managedFields[0].operation}')" "managedFields entry"
+sed 's/first/second/' "$work/ssa.yaml" >"$work/ssa2.yaml"
+k apply --server-side --field-manager=intruder -f "$work/ssa2.yaml" && fail "conflicting apply succeeded"
+contains 'conflict with "kubectl"' "server-side apply conflict"
+contains ".data.owner" "server-side apply conflict field"
+ok apply --server-side --field-manager=intruder --force-conflicts -f "$work/ssa2.yaml"
+expect "second" "$(jp cm/ssa '{.data.owner}')" "value after --force-conflicts"
+
+step="patch"
+ok patch configmap proof --type merge -p '{"data":{"b":"2"}}'
+expect "1 2" "$(jp cm/proof '{.data.a} {.data.b}')" "merge patch"
+ok patch configmap proof --type json -p '[{"op":"remove","path":"/data/a"}]'
+expect "" "$(jp cm/proof '{.data.a}')" "json patch removed data.a"
+ok patch sts web --type strategic -p '{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"registry.example/web:4"}]}}}}'
+expect "registry.example/web:4 80" "$(jp sts/web '{.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort}')" "strategic patch merges containers by name"
+k patch configmap proof --type json -p '[{"op":"test","path":"/data/b","value":"9"}]' && fail "failing json patch test op succeeded"
+
+step="scale statefulset"
+ok scale statefulset web --replicas=3
+contains "statefulset.apps/web scaled" "scale"
+expect "3" "$(jp sts/web '{.spec.replicas}')" "replicas after scale"
+
+step="get -w"
+"$KUBECTL" get configmap proof -w --request-timeout=15s >"$work/watch.out" 2>&1 &
+watch_pid=$!
+sleep 1
+ok label configmap proof watched=yes
+i=0
+until [ "$(grep -c '^proof' "$work/watch.out")" -ge 2 ]; do
+	i=$((i + 1))
+	[ $i -gt 50 ] && fail "get -w did not show the change: $(cat "$work/watch.out")"
+	sleep 0.1
+done
+kill "$watch_pid" 2>/dev/null
+wait "$watch_pid" 2>/dev/null
+watch_pid=
+
+step="wait --for=delete"
+"$KUBECTL" wait --for=delete configmap/proof --timeout=20s >"$work/wait.out" 2>&1 &
+wait_pid=$!
+sleep 1
+ok delete configmap proof --wait=false
+wait "$wait_pid" || fail "kubectl wait --for=delete failed: $(cat "$work/wait.out")"
+grep -q "condition met" "$work/wait.out" || fail "wait --for=delete output: $(cat "$work/wait.out")"
+
+step="CRD Established"
+cat >"$work/crd.yaml" <<'EOF'
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wg]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer}
+          status:
+            type: object
+            x-kubernetes-preserve-unknown-fields: true
+EOF
+ok apply -f "$work/crd.yaml"
+ok wait --for=condition=Established crd/widgets.example.com --timeout=20s
+contains "condition met" "wait Established"
+cat >"$work/widget.yaml" <<'EOF'
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: w1
+spec:
+  size: 3
+EOF
+ok apply -f "$work/widget.yaml"
+contains "widget.example.com/w1 created" "apply custom resource"
+expect "3" "$(jp wg/w1 '{.spec.size}')" "custom resource via short name"
+k patch wg w1 --type strategic -p '{"spec":{"size":4}}' && fail "strategic patch on a CR succeeded"
+contains "415\|UnsupportedMediaType\|not supported\|unknown format" "SMP on CR refused"
+ok delete crd widgets.example.com --timeout=20s
+k get wg w1 && fail "custom resource survived its CRD"
+
+step="delete --cascade=foreground"
+ok delete statefulset web --cascade=foreground --timeout=30s
+k get statefulset web && fail "statefulset still exists after foreground delete"
+
+echo "kubectl-proof: all steps passed"
+exit 0
