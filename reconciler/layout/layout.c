@@ -6,6 +6,7 @@
 #include "layout/schema_table.h"
 #include "yaml/yaml_load.h"
 
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ void keelson_layout_options_init(struct keelson_layout_options *options)
 		.max_files = DEFAULT_MAX_FILES,
 		.max_total_bytes = DEFAULT_MAX_TOTAL_BYTES,
 		.yaml_limits = NULL,
+		.previous = NULL,
 	};
 }
 
@@ -54,10 +56,23 @@ struct arena_chunk {
 	char data[];
 };
 
-struct file_rec {
+/* A parsed file, shared by the states of consecutive revisions when its
+ * bytes did not change (options->previous): a commit that touches one file
+ * re-parses one file. Immutable once made, so sharing needs only a count. */
+struct shared_file {
+	unsigned long refs;
 	char *path;
 	struct keelson_yaml_stream *stream; /* NULL when the file did not parse */
+	size_t size;
+	unsigned char digest[32];           /* SHA-256 of the bytes */
+};
+
+struct file_rec {
+	struct shared_file *shared;
+	const char *path;                          /* = shared->path */
+	const struct keelson_yaml_stream *stream;  /* = shared->stream */
 	int ignored;
+	int reused;                                /* shared with options->previous */
 };
 
 struct impl {
@@ -93,8 +108,12 @@ static void impl_free(struct impl *impl)
 	if (impl == NULL)
 		return;
 	for (size_t i = 0; i < impl->file_count; i++) {
-		free(impl->files[i].path);
-		keelson_yaml_stream_free(impl->files[i].stream);
+		struct shared_file *shared = impl->files[i].shared;
+		if (__atomic_sub_fetch(&shared->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+			free(shared->path);
+			keelson_yaml_stream_free(shared->stream);
+			free(shared);
+		}
 	}
 	free(impl->files);
 	while (impl->arena) {
@@ -172,6 +191,8 @@ struct loader {
 	struct impl *impl;
 	size_t files_visited;
 	size_t total_bytes;
+	struct shared_file **previous; /* parsed files of options->previous, by path */
+	size_t previous_count;
 };
 
 #define CHECK(expr)                          \
@@ -210,26 +231,44 @@ static int add_yaml_problem(struct loader *l, const char *path, int code)
 		path, line, column, "%s", rest);
 }
 
-static int add_file_rec(struct loader *l, const char *path, struct keelson_yaml_stream *stream)
+/* Takes a reference on `shared` (or, when `stream`-only, makes one). */
+static int add_file_rec(struct loader *l, struct shared_file *shared)
 {
 	struct impl *impl = l->impl;
 	if (impl->file_count == impl->file_capacity) {
 		size_t capacity = impl->file_capacity ? impl->file_capacity * 2 : 64;
 		struct file_rec *files = realloc(impl->files, capacity * sizeof(*files));
-		if (files == NULL) {
-			keelson_yaml_stream_free(stream);
-			return keelson_error_set(KEELSON_ENOMEM, "out of memory loading %s", path);
-		}
+		if (files == NULL)
+			return keelson_error_set(KEELSON_ENOMEM, "out of memory loading %s", shared->path);
 		impl->files = files;
 		impl->file_capacity = capacity;
 	}
-	char *copy = strdup(path);
-	if (copy == NULL) {
-		keelson_yaml_stream_free(stream);
-		return keelson_error_set(KEELSON_ENOMEM, "out of memory loading %s", path);
-	}
-	impl->files[impl->file_count++] = (struct file_rec){.path = copy, .stream = stream};
+	__atomic_add_fetch(&shared->refs, 1, __ATOMIC_RELAXED);
+	impl->files[impl->file_count++] = (struct file_rec){
+		.shared = shared, .path = shared->path, .stream = shared->stream,
+	};
 	return 0;
+}
+
+static int compare_shared(const void *a, const void *b)
+{
+	return strcmp((*(struct shared_file *const *)a)->path, (*(struct shared_file *const *)b)->path);
+}
+
+static struct shared_file *find_previous(const struct loader *l, const char *path)
+{
+	size_t lo = 0, hi = l->previous_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(l->previous[mid]->path, path);
+		if (c == 0)
+			return l->previous[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
 static int visit_file(const struct keelson_file *file, void *payload)
@@ -271,15 +310,39 @@ static int visit_file(const struct keelson_file *file, void *payload)
 		return KEELSON_ELIMIT;
 	}
 
-	struct keelson_yaml_stream *stream = NULL;
-	int rc = keelson_yaml_load_buffer(&stream, file->data, file->size, file->path, l->options->yaml_limits);
-	if (rc == KEELSON_ENOMEM)
+	unsigned char digest[32];
+	unsigned digest_len = 0;
+	if (EVP_Digest(file->data, file->size, digest, &digest_len, EVP_sha256(), NULL) != 1 ||
+	    digest_len != sizeof(digest))
+		return keelson_error_set(KEELSON_ERROR, "%s: cannot compute SHA-256", file->path);
+	struct shared_file *previous = find_previous(l, file->path);
+	if (previous != NULL && previous->size == file->size &&
+	    memcmp(previous->digest, digest, sizeof(digest)) == 0) {
+		int rc = add_file_rec(l, previous);
+		if (rc == 0)
+			l->impl->files[l->impl->file_count - 1].reused = 1;
 		return rc;
-	if (rc < 0) {
-		CHECK(add_yaml_problem(l, file->path, rc));
-		stream = NULL;
 	}
-	return add_file_rec(l, file->path, stream);
+
+	struct shared_file *shared = calloc(1, sizeof(*shared));
+	if (shared == NULL || (shared->path = strdup(file->path)) == NULL) {
+		free(shared);
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory loading %s", file->path);
+	}
+	shared->size = file->size;
+	memcpy(shared->digest, digest, sizeof(digest));
+	int rc = keelson_yaml_load_buffer(&shared->stream, file->data, file->size, file->path,
+					  l->options->yaml_limits);
+	if (rc < 0 && rc != KEELSON_ENOMEM)
+		rc = add_yaml_problem(l, file->path, rc);
+	if (rc == 0)
+		rc = add_file_rec(l, shared);
+	if (rc < 0 || shared->refs == 0) {
+		keelson_yaml_stream_free(shared->stream);
+		free(shared->path);
+		free(shared);
+	}
+	return rc;
 }
 
 /* ---- building the state ------------------------------------------------ */
@@ -1096,6 +1159,7 @@ static int build_state(struct build *b)
 		if (impl->files[i].ignored)
 			continue;
 		state->file_count++;
+		state->files_reused += (size_t)impl->files[i].reused;
 		CHECK(classify(b, i));
 	}
 	for (size_t i = 0; i < b->cluster_count; i++)
@@ -1161,6 +1225,18 @@ int keelson_layout_load(struct keelson_desired_state **out,
 	}
 
 	l = (struct loader){.options = options, .problems = *out_problems, .impl = impl};
+	if (options->previous != NULL) {
+		const struct impl *prev = options->previous->impl;
+		l.previous = malloc((prev->file_count ? prev->file_count : 1) * sizeof(*l.previous));
+		if (l.previous == NULL) {
+			rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		for (size_t i = 0; i < prev->file_count; i++)
+			if (prev->files[i].stream != NULL)
+				l.previous[l.previous_count++] = prev->files[i].shared;
+		qsort(l.previous, l.previous_count, sizeof(*l.previous), compare_shared);
+	}
 	rc = source->for_each_file(source, options->max_file_size, visit_file, &l);
 	if (rc == KEELSON_ELIMIT) {
 		/* The walk stopped at a limit: report it; what was not read cannot
@@ -1196,6 +1272,7 @@ int keelson_layout_load(struct keelson_desired_state **out,
 	state = NULL;
 
 cleanup:
+	free(l.previous);
 	builders_free(&b);
 	keelson_desired_state_free(state);
 	if (rc == KEELSON_EINVALID && (*out_problems)->count > 0) {

@@ -95,6 +95,7 @@ struct keelson_desired_state {
 	size_t system_count;
 	size_t object_count;
 	size_t file_count;          /* YAML files read */
+	size_t files_reused;        /* of those, taken parsed from options->previous */
 	void *impl;                 /* owned memory; opaque */
 };
 
@@ -106,6 +107,12 @@ struct keelson_layout_options {
 	size_t max_files;                /* files visited, any type (default 1,000,000) */
 	size_t max_total_bytes;          /* sum of YAML file sizes (default 2 GiB) */
 	const struct keelson_yaml_limits *yaml_limits; /* NULL: the YAML loader's defaults */
+	/* The state of an earlier revision, or NULL. Files whose path, size and
+	 * SHA-256 are unchanged are not parsed again: the new state shares their
+	 * parsed form (either state may be freed first). Only parsing is
+	 * skipped; the whole revision is still validated. Use the same
+	 * yaml_limits for both loads. */
+	const struct keelson_desired_state *previous;
 };
 
 void keelson_layout_options_init(struct keelson_layout_options *options);

@@ -7,6 +7,9 @@ libkeelson_core_la_SOURCES += \
 	reconciler/layout/dir_source.c reconciler/layout/dir_source.h \
 	reconciler/layout/layout.c reconciler/layout/layout.h \
 	reconciler/cli/cmd_validate.c
+# SHA-256 of each file decides whether an earlier revision's parse is reused.
+libkeelson_core_la_CFLAGS += $(CRYPTO_CFLAGS)
+libkeelson_core_la_LIBADD += $(CRYPTO_LIBS)
 
 LAYOUT_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON_CFLAGS)
 LAYOUT_TEST_LDADD = libkeelson-core.la $(CHECK_LIBS) $(CJSON_LIBS)

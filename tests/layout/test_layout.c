@@ -174,6 +174,40 @@ START_TEST(test_example_loads)
 }
 END_TEST
 
+/* A second load with the first as `previous` parses nothing that did not
+ * change, and the two states are independent of each other's lifetime. */
+START_TEST(test_reuse_previous)
+{
+	char *dir = srcdir_path("repo-layout/example");
+	struct keelson_desired_state *first = NULL, *second = NULL;
+	struct keelson_problem_list *problems = NULL;
+	ck_assert_int_eq(load_dir(&first, &problems, dir, NULL), 0);
+	ck_assert_uint_eq(first->files_reused, 0);
+	keelson_problem_list_free(problems);
+
+	struct keelson_layout_options options;
+	keelson_layout_options_init(&options);
+	options.previous = first;
+	ck_assert_int_eq(load_dir(&second, &problems, dir, &options), 0);
+	keelson_problem_list_free(problems);
+	ck_assert_uint_eq(second->files_reused, 29);
+	ck_assert_uint_eq(second->object_count, first->object_count);
+	const struct keelson_system *a = keelson_cluster_system(&first->clusters[0], "kafka-events");
+	const struct keelson_system *b = keelson_cluster_system(&second->clusters[0], "kafka-events");
+	ck_assert_ptr_eq(a->objects[0].body, b->objects[0].body); /* shared, not re-parsed */
+	ck_assert_ptr_ne(a->objects, b->objects);
+
+	/* Freeing the earlier state first leaves the later one whole. */
+	keelson_desired_state_free(first);
+	char *text = cJSON_PrintUnformatted(b->objects[0].body);
+	ck_assert_ptr_nonnull(text);
+	free(text);
+	ck_assert_ptr_nonnull(keelson_yaml_position(b->objects[0].stream, b->objects[0].body));
+	keelson_desired_state_free(second);
+	free(dir);
+}
+END_TEST
+
 /* ---- the broken corpus ------------------------------------------------ */
 
 static char *read_text(const char *path)
@@ -503,6 +537,50 @@ START_TEST(test_mutations)
 }
 END_TEST
 
+START_TEST(test_reuse_changed_file)
+{
+	static const char configmap_v2[] =
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm2\n  namespace: ns\n";
+	static const struct mem_file v1[] = {
+		{"clusters/c/cluster.yaml", cluster_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/cm.yaml", configmap_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/system.yaml", system_yaml, KEELSON_FILE_REGULAR},
+		{"keelson.yaml", repository_yaml, KEELSON_FILE_REGULAR},
+	};
+	static const struct mem_file v2[] = {
+		{"clusters/c/cluster.yaml", cluster_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/cm.yaml", configmap_v2, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/system.yaml", system_yaml, KEELSON_FILE_REGULAR},
+		{"keelson.yaml", repository_yaml, KEELSON_FILE_REGULAR},
+	};
+	struct mem_source s1 = MEM_SOURCE(v1), s2 = MEM_SOURCE(v2);
+	struct keelson_desired_state *first = NULL, *second = NULL, *third = NULL;
+	struct keelson_problem_list *problems = NULL;
+	struct keelson_layout_options options;
+	keelson_layout_options_init(&options);
+
+	ck_assert_int_eq(keelson_layout_load(&first, &problems, &s1.base, &options), 0);
+	keelson_problem_list_free(problems);
+	options.previous = first;
+	ck_assert_int_eq(keelson_layout_load(&second, &problems, &s2.base, &options), 0);
+	keelson_problem_list_free(problems);
+	ck_assert_uint_eq(second->files_reused, 3);
+	ck_assert_str_eq(second->clusters[0].systems[0].objects[0].name, "cm2");
+	ck_assert_str_eq(first->clusters[0].systems[0].objects[0].name, "cm");
+
+	/* Back to v1 from v2: the ConfigMap is parsed again (v2 never had v1's). */
+	options.previous = second;
+	ck_assert_int_eq(keelson_layout_load(&third, &problems, &s1.base, &options), 0);
+	keelson_problem_list_free(problems);
+	ck_assert_uint_eq(third->files_reused, 3);
+	ck_assert_str_eq(third->clusters[0].systems[0].objects[0].name, "cm");
+	keelson_desired_state_free(second);
+	keelson_desired_state_free(first);
+	ck_assert_str_eq(third->clusters[0].systems[0].objects[0].name, "cm");
+	keelson_desired_state_free(third);
+}
+END_TEST
+
 /* ---- the directory source --------------------------------------------- */
 
 static void write_file(const char *dir, const char *relative, const char *text)
@@ -602,6 +680,8 @@ static Suite *suite_layout(void)
 	tcase_add_test(tc, test_paths_leaving_the_repository);
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_mutations);
+	tcase_add_test(tc, test_reuse_previous);
+	tcase_add_test(tc, test_reuse_changed_file);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("keelson_dir_source_open");
 	tcase_add_test(tc, test_dir_source);
