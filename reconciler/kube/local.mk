@@ -27,7 +27,8 @@ tests_kube_test_kube_ratelimit_LDADD = $(KUBE_TEST_LDADD)
 
 # Client tests against a small HTTPS server (libmicrohttpd, GnuTLS) with
 # certificates made at start (libcrypto). -lgnutls: the test server checks
-# client certificates through the GnuTLS session MHD exposes.
+# client certificates through the GnuTLS session MHD exposes; -lssl: a raw
+# OpenSSL server checks that the client offers HTTP/2 in ALPN.
 kube_server_tests = tests/kube/test_kube_client tests/kube/test_kube_cache
 check_PROGRAMS += $(kube_server_tests)
 TESTS += $(kube_server_tests)
@@ -37,7 +38,7 @@ KUBE_SERVER_SOURCES = \
 	tests/kube/tls_fixture.c tests/kube/tls_fixture.h \
 	tests/unit/check_main.h
 KUBE_SERVER_CFLAGS = $(KUBE_TEST_CFLAGS) $(MHD_CFLAGS) $(CRYPTO_CFLAGS)
-KUBE_SERVER_LDADD = $(KUBE_TEST_LDADD) $(MHD_LIBS) $(CRYPTO_LIBS) -lgnutls
+KUBE_SERVER_LDADD = $(KUBE_TEST_LDADD) $(MHD_LIBS) $(CRYPTO_LIBS) -lgnutls -lssl
 
 tests_kube_test_kube_client_SOURCES = tests/kube/test_kube_client.c $(KUBE_SERVER_SOURCES)
 tests_kube_test_kube_client_CFLAGS = $(KUBE_SERVER_CFLAGS)

@@ -7,7 +7,13 @@
 #include "tests/unit/check_main.h"
 #include "tls_fixture.h"
 
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -852,6 +858,115 @@ START_TEST(watch_stop_flag)
 }
 END_TEST
 
+/* --- HTTP/2 offer -------------------------------------------------------- */
+
+/* A one-shot TLS server (OpenSSL) that records the ALPN protocols the client
+ * offers, picks http/1.1 (no HTTP/2 server is available here) and answers
+ * one request: the client must offer h2 and fall back cleanly. */
+struct alpn_server {
+	int listen_fd;
+	unsigned short port;
+	pthread_t thread;
+	unsigned char offered[256];
+	unsigned offered_len;
+	char selected[32];
+};
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+	unsigned int inlen, void *arg)
+{
+	struct alpn_server *as = arg;
+	static const unsigned char http11[] = "\x08http/1.1";
+	(void)ssl;
+	as->offered_len = inlen < sizeof(as->offered) ? inlen : sizeof(as->offered);
+	memcpy(as->offered, in, as->offered_len);
+	if (SSL_select_next_proto((unsigned char **)out, outlen, http11, sizeof(http11) - 1, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	snprintf(as->selected, sizeof(as->selected), "%.*s", (int)*outlen, (const char *)*out);
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static void *alpn_serve(void *arg)
+{
+	struct alpn_server *as = arg;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	BIO *cert_bio = BIO_new_mem_buf(tls.server_cert_pem, -1);
+	BIO *key_bio = BIO_new_mem_buf(tls.server_key_pem, -1);
+	X509 *cert = PEM_read_bio_X509(cert_bio, NULL, NULL, NULL);
+	EVP_PKEY *key = PEM_read_bio_PrivateKey(key_bio, NULL, NULL, NULL);
+	SSL_CTX_use_certificate(ctx, cert);
+	SSL_CTX_use_PrivateKey(ctx, key);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, as);
+	int fd = accept(as->listen_fd, NULL, NULL);
+	if (fd >= 0) {
+		SSL *ssl = SSL_new(ctx);
+		SSL_set_fd(ssl, fd);
+		if (SSL_accept(ssl) == 1) {
+			char req[4096];
+			size_t len = 0;
+			while (len < sizeof(req) - 1) {
+				int n = SSL_read(ssl, req + len, (int)(sizeof(req) - 1 - len));
+				if (n <= 0)
+					break;
+				len += (size_t)n;
+				req[len] = '\0';
+				if (strstr(req, "\r\n\r\n"))
+					break;
+			}
+			static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+						    "Content-Length: 16\r\nConnection: close\r\n\r\n{\"major\":\"1\"}\n\n\n";
+			SSL_write(ssl, reply, (int)strlen(reply));
+			SSL_shutdown(ssl);
+		}
+		SSL_free(ssl);
+		close(fd);
+	}
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	BIO_free(cert_bio);
+	BIO_free(key_bio);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+START_TEST(offers_http2)
+{
+	struct alpn_server as = {0};
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(addr);
+
+	as.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(as.listen_fd, 0);
+	ck_assert_int_eq(bind(as.listen_fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	ck_assert_int_eq(listen(as.listen_fd, 1), 0);
+	ck_assert_int_eq(getsockname(as.listen_fd, (struct sockaddr *)&addr, &alen), 0);
+	as.port = ntohs(addr.sin_port);
+	ck_assert_int_eq(pthread_create(&as.thread, NULL, alpn_serve, &as), 0);
+
+	char url[64];
+	snprintf(url, sizeof(url), "https://127.0.0.1:%u", as.port);
+	struct keelson_kube_config cfg = {.server = url, .ca_data = tls.ca_pem, .ca_data_len = strlen(tls.ca_pem)};
+	struct keelson_kube_client *client = NULL;
+	ck_assert_int_eq(keelson_kube_client_new(&client, &cfg, NULL), 0);
+	struct keelson_kube_request req = {.version = KEELSON_KUBE_REQUEST_VERSION, .method = "GET", .path = "/version"};
+	struct keelson_kube_response resp;
+	ck_assert_msg(keelson_kube_request(&resp, client, &req) == 0, "%s", keelson_error_last()->message);
+	ck_assert_str_eq(resp.body, "{\"major\":\"1\"}\n\n\n");
+	keelson_kube_response_dispose(&resp);
+	keelson_kube_client_free(client);
+	pthread_join(as.thread, NULL);
+	close(as.listen_fd);
+	/* ALPN wire format: length-prefixed names; h2 must be among them. */
+	bool h2 = false;
+	for (unsigned i = 0; i < as.offered_len; i += 1u + as.offered[i])
+		if (as.offered[i] == 2 && i + 3 <= as.offered_len && memcmp(as.offered + i + 1, "h2", 2) == 0)
+			h2 = true;
+	ck_assert_msg(h2, "the client did not offer HTTP/2 (h2) in ALPN");
+	ck_assert_str_eq(as.selected, "http/1.1");
+}
+END_TEST
+
 Suite *suite_kube_client(void);
 Suite *suite_kube_client(void)
 {
@@ -872,6 +987,7 @@ Suite *suite_kube_client(void)
 	tcase_add_test(tc, tls_verification);
 	tcase_add_test(tc, connection_refused_names_server);
 	NEW_TCASE("keelson_kube_request");
+	tcase_add_test(tc, offers_http2);
 	tcase_add_test(tc, status_codes_map_to_errors);
 	tcase_add_test(tc, retry_429_honours_retry_after);
 	tcase_add_test(tc, retry_5xx_with_backoff);
