@@ -124,7 +124,7 @@ int keelson_json_pointer_get(cJSON **out, const cJSON *root, const char *pointer
 					"JSON pointer \"%s\": \"%s\" is not a valid array index", pointer, tokens[i]);
 				goto cleanup;
 			}
-			if (index > (size_t)cJSON_GetArraySize(node))
+			if (index >= (size_t)cJSON_GetArraySize(node))
 				node = NULL;
 			else
 				node = cJSON_GetArrayItem(node, (int)index);
