@@ -767,6 +767,12 @@ bool keelson_desired_state_is_cluster_scoped(const struct keelson_desired_state 
 	return is_cluster_scoped(state->impl, group, kind);
 }
 
+static int is_path_segment_name(const char *name)
+{
+	return strcmp(name, ".") != 0 && strcmp(name, "..") != 0 && strpbrk(name, "/%") == NULL &&
+	       strlen(name) <= 253;
+}
+
 /* Check one manifest document; returns 1 when it is a valid object and
  * *out is filled, 0 when problems were recorded, or an error. */
 static int check_manifest(struct build *b, struct file_rec *rec, size_t doc_index,
@@ -825,6 +831,13 @@ static int check_manifest(struct build *b, struct file_rec *rec, size_t doc_inde
 		CHECK(keelson_problem_add_node(problems, KEELSON_PROBLEM_WRONG_TYPE, stream, rec->path, name, 0,
 			"metadata.name must be a non-empty string"));
 		bad = 1;
+	} else if (!is_path_segment_name(name->valuestring)) {
+		/* The API server puts every name in a URL path: it refuses these
+		 * for every kind, so a revision holding one could not be applied. */
+		CHECK(keelson_problem_add_node(problems, KEELSON_PROBLEM_WRONG_TYPE, stream, rec->path, name, 0,
+			"metadata.name \"%s\" cannot be a Kubernetes name: it must not be \".\" or \"..\", contain "
+			"'/' or '%%', or be longer than 253 characters", name->valuestring));
+		bad = 1;
 	}
 	if (bad)
 		return 0;
@@ -840,6 +853,12 @@ static int check_manifest(struct build *b, struct file_rec *rec, size_t doc_inde
 	if (ns != NULL && (!cJSON_IsString(ns) || ns->valuestring[0] == '\0')) {
 		CHECK(keelson_problem_add_node(problems, KEELSON_PROBLEM_WRONG_TYPE, stream, rec->path, ns, 0,
 			"metadata.namespace must be a non-empty string"));
+		return 0;
+	}
+	if (ns != NULL && !keelson_layout_format_check(KEELSON_FORMAT_DNS_LABEL, ns->valuestring)) {
+		CHECK(keelson_problem_add_node(problems, KEELSON_PROBLEM_WRONG_TYPE, stream, rec->path, ns, 0,
+			"metadata.namespace \"%s\" is not a namespace name: lower-case letters, digits and '-', "
+			"at most 63 characters, starting and ending with a letter or digit", ns->valuestring));
 		return 0;
 	}
 	if (cluster_scoped && ns != NULL) {

@@ -85,6 +85,11 @@ EXTRA_DIST += \
 	tests/layout/broken/not-object/clusters/prod/cluster.yaml \
 	tests/layout/broken/not-object/expected-problems \
 	tests/layout/broken/not-object/keelson.yaml \
+	tests/layout/broken/object-names/clusters/prod/app/objects.yaml \
+	tests/layout/broken/object-names/clusters/prod/app/system.yaml \
+	tests/layout/broken/object-names/clusters/prod/cluster.yaml \
+	tests/layout/broken/object-names/expected-problems \
+	tests/layout/broken/object-names/keelson.yaml \
 	tests/layout/broken/plugin-parameters/clusters/prod/app/configmap.yaml \
 	tests/layout/broken/plugin-parameters/clusters/prod/app/system.yaml \
 	tests/layout/broken/plugin-parameters/clusters/prod/cluster.yaml \
