@@ -25,7 +25,7 @@
 /* Deepest object the walkers accept; real objects stay well below 30. */
 #define KS_TYPE_MAX_DEPTH 100
 /* Longest "*"-pointer tracked; longer paths are refused with KEELSON_ELIMIT. */
-#define KS_TYPE_POINTER_MAX 2048
+#define KS_TYPE_POINTER_MAX 8192
 
 struct ks_type_scope {
 	const char *group;       /* "" for the core group */
