@@ -298,6 +298,13 @@ static int visit_file(const struct keelson_file *file, void *payload)
 				"manifest is a symbolic link (to \"%.*s\"); links are not followed, so one file "
 				"cannot appear under two paths: replace the link with the file itself",
 				(int)(file->size > 200 ? 200 : file->size), file->data);
+		/* A linked directory under clusters/ would silently contribute
+		 * nothing (links are not followed): say so. */
+		if (strncmp(file->path, CLUSTERS_DIR "/", strlen(CLUSTERS_DIR "/")) == 0)
+			return keelson_problem_add(l->problems, KEELSON_PROBLEM_PATH_ESCAPE, file->path, 0, 0,
+				"symbolic link (to \"%.*s\") under clusters/ is not followed, so whatever it points "
+				"to is not part of any system: replace the link with the directory or file itself",
+				(int)(file->size > 200 ? 200 : file->size), file->data);
 		return 0;
 	}
 	if (!has_yaml_extension(file->path))

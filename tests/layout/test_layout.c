@@ -365,8 +365,9 @@ START_TEST(test_paths_leaving_the_repository)
 		{"clusters/c/s/escape.yaml", "../../../../etc/kubernetes/admin.yaml", KEELSON_FILE_SYMLINK},
 		{"clusters/c/s/inside.yaml", "cm.yaml", KEELSON_FILE_SYMLINK},
 		{"clusters/c/s/notes", "/home/someone/notes", KEELSON_FILE_SYMLINK},
-		{"clusters/c/s/readme", "../../../README.md", KEELSON_FILE_SYMLINK},
 		{"clusters/c/s/system.yaml", system_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/t", "s", KEELSON_FILE_SYMLINK},
+		{"docs/readme", "../README.md", KEELSON_FILE_SYMLINK},
 		{"keelson.yaml", repository_yaml, KEELSON_FILE_REGULAR},
 	};
 	struct mem_source source = MEM_SOURCE(files);
@@ -374,10 +375,11 @@ START_TEST(test_paths_leaving_the_repository)
 	struct keelson_problem_list *problems = NULL;
 	ck_assert_int_eq(keelson_layout_load(&state, &problems, &source.base, NULL), KEELSON_EINVALID);
 	ck_assert_ptr_null(state);
-	/* Sorted by file; "readme" stays inside and is not YAML: no problem. */
+	/* Sorted by file; docs/readme stays inside, outside clusters/ and is
+	 * not YAML: no problem. The linked system directory clusters/c/t is. */
 	static const char *const expected_files[] = {
 		"../etc/passwd.yaml", "/abs/x.yaml", "clusters/c/./s/y.yaml", "clusters/c/s//z.yaml",
-		"clusters/c/s/escape.yaml", "clusters/c/s/inside.yaml", "clusters/c/s/notes",
+		"clusters/c/s/escape.yaml", "clusters/c/s/inside.yaml", "clusters/c/s/notes", "clusters/c/t",
 	};
 	ck_assert_uint_eq(problems->count, sizeof(expected_files) / sizeof(expected_files[0]));
 	for (size_t i = 0; i < problems->count; i++) {
@@ -387,6 +389,7 @@ START_TEST(test_paths_leaving_the_repository)
 	}
 	ck_assert_ptr_nonnull(strstr(problems->items[4].message, "leaves the repository"));
 	ck_assert_ptr_nonnull(strstr(problems->items[5].message, "links are not followed"));
+	ck_assert_ptr_nonnull(strstr(problems->items[7].message, "is not part of any system"));
 	keelson_problem_list_free(problems);
 }
 END_TEST
