@@ -82,5 +82,20 @@ if command -v git > /dev/null 2>&1; then
     || fail "broken commit: exit $status: $(cat "$tmp/out")"
   "$keelson" validate --cache-dir "$tmp/cache3" "file://$repo@$sha" > "$tmp/out" \
     || fail "URL at a commit: $(cat "$tmp/out")"
+  # Symbolic links read from a commit: the same problems as from a checkout.
+  git -C "$repo" checkout -q "$sha" -- keelson.yaml
+  ln -s /etc/passwd "$repo/clusters/staging/spark-etl/passwd.yaml"
+  ln -s ../prod-chicago/platform "$repo/clusters/staging/platform"
+  (cd "$repo" && git -c user.name=t -c user.email=t@example.com add -A &&
+   git -c user.name=t -c user.email=t@example.com commit -q -m links)
+  status=0
+  "$keelson" validate --cache-dir "$tmp/cache4" "file://$repo" > "$tmp/out-git" || status=$?
+  [ "$status" -eq 1 ] || fail "symlinks in a commit: exit $status: $(cat "$tmp/out-git")"
+  status=0
+  "$keelson" validate "$repo" > "$tmp/out-dir" || status=$?
+  [ "$status" -eq 1 ] || fail "symlinks in a checkout: exit $status"
+  grep -c '\[path-escape\]$' "$tmp/out-git" | grep -qx 2 || fail "symlink problems: $(cat "$tmp/out-git")"
+  head -n 2 "$tmp/out-git" > "$tmp/a"; head -n 2 "$tmp/out-dir" > "$tmp/b"
+  cmp -s "$tmp/a" "$tmp/b" || fail "commit and checkout disagree: $(cat "$tmp/a" "$tmp/b")"
 fi
 echo "validate-cli: ok"
