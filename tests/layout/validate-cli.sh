@@ -97,5 +97,26 @@ if command -v git > /dev/null 2>&1; then
   grep -c '\[path-escape\]$' "$tmp/out-git" | grep -qx 2 || fail "symlink problems: $(cat "$tmp/out-git")"
   head -n 2 "$tmp/out-git" > "$tmp/a"; head -n 2 "$tmp/out-dir" > "$tmp/b"
   cmp -s "$tmp/a" "$tmp/b" || fail "commit and checkout disagree: $(cat "$tmp/a" "$tmp/b")"
+
+  # Every broken repository gives the same problems from a commit as from
+  # a checkout: the two file sources feed the loader the same revision.
+  for case_dir in "$top"/tests/layout/broken/*/; do
+    name=$(basename "$case_dir")
+    work="$tmp/case-$name"
+    mkdir "$work"
+    cp -R "$case_dir." "$work/"
+    chmod -R u+w "$work"
+    (cd "$work" && git init -q -b main && git -c user.name=t -c user.email=t@example.com add -A &&
+     git -c user.name=t -c user.email=t@example.com commit -q -m "$name")
+    "$keelson" validate -o json "$work" > "$tmp/dir.json" || true
+    "$keelson" --log-level warn validate -o json --cache-dir "$tmp/cache-$name" "file://$work" \
+      > "$tmp/git.json" || true
+    python3 - "$tmp/dir.json" "$tmp/git.json" "$name" <<'PY' || fail "broken/$name: commit and checkout disagree"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["valid"] is False and b["valid"] is False, sys.argv[3]
+assert a["problems"] == b["problems"], (a["problems"], b["problems"])
+PY
+  done
 fi
 echo "validate-cli: ok"
