@@ -237,6 +237,9 @@ static int credentials_cb(git_credential **out, const char *url, const char *use
 {
 	struct keelson_git_source *src = payload;
 	(void)url;
+	/* SSH without a user in the URL: libgit2 first asks for the name. */
+	if (allowed_types & GIT_CREDENTIAL_USERNAME)
+		return git_credential_username_new(out, src->ssh_username ? src->ssh_username : "git");
 	/* libgit2 asks again after each rejection; one attempt is enough to
 	 * know the configured credentials are wrong. */
 	if (++src->credential_attempts > 1) {

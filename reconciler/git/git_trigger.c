@@ -48,6 +48,13 @@ static struct keelson_git_trigger *registered;
  * and names through the library but reads events from the descriptor with
  * poll(), to honour millisecond deadlines and let several threads wait. */
 static int watch_fd = -1;
+/* Watches the kernel dropped (their directory was removed; `git pack-refs`
+ * and branch deletion remove empty ref directories). libinotifytools cannot
+ * forget them (its removal fails once the kernel watch is gone), so their
+ * names stay taken; see add_watch. */
+#define DEAD_WDS_MAX 1024
+static int dead_wds[DEAD_WDS_MAX];
+static size_t dead_count;
 
 static int64_t now_ms(void)
 {
@@ -106,6 +113,25 @@ static char *find_git_dir(const char *path)
 	return NULL;
 }
 
+static bool wd_is_dead(int wd)
+{
+	for (size_t i = 0; i < dead_count; i++)
+		if (dead_wds[i] == wd)
+			return true;
+	return false;
+}
+
+static void forget_name(struct keelson_git_trigger *t, const char *name)
+{
+	for (size_t i = 0; i < t->watched_count; i++) {
+		if (strcmp(t->watched[i], name) == 0) {
+			free(t->watched[i]);
+			t->watched[i] = t->watched[--t->watched_count];
+			return;
+		}
+	}
+}
+
 /* Caller holds watch_lock. */
 static int add_watch(struct keelson_git_trigger *t, const char *dir)
 {
@@ -116,20 +142,44 @@ static int add_watch(struct keelson_git_trigger *t, const char *dir)
 	if (!w)
 		return KEELSON_ENOMEM;
 	t->watched = w;
-	if (!inotifytools_watch_file(dir, WATCH_EVENTS))
-		return keelson_error_set(KEELSON_ERROR, "cannot watch %s: %s", dir,
-					 strerror(inotifytools_error()));
-	/* libinotifytools names directories with a trailing '/'; removal by
-	 * name needs the same spelling. */
-	size_t len = strlen(dir);
-	t->watched[t->watched_count] = malloc(len + 2);
-	if (t->watched[t->watched_count])
-		snprintf(t->watched[t->watched_count], len + 2, "%s%s", dir,
-			 len > 0 && dir[len - 1] == '/' ? "" : "/");
-	if (!t->watched[t->watched_count]) {
-		inotifytools_remove_watch_by_filename(dir);
-		return KEELSON_ENOMEM;
+	/* libinotifytools names directories with a trailing '/'; lookups and
+	 * removal by name need the same spelling. A name still held by a dead
+	 * watch is spelled differently ("parent/./dir"), which the kernel
+	 * resolves to the same directory. */
+	char path[4096], name[4100];
+	snprintf(path, sizeof(path), "%s", dir);
+	size_t len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
+	for (int attempt = 0;; attempt++) {
+		snprintf(name, sizeof(name), "%s/", path);
+		int wd = inotifytools_wd_from_filename(name);
+		if (wd >= 0 && !wd_is_dead(wd)) {
+			/* Already watched, by this or another trigger: inotify has
+			 * one watch per inode, so it is shared (adding it again would
+			 * replace and leak the library's record). */
+			break;
+		}
+		if (wd < 0) {
+			if (!inotifytools_watch_file(path, WATCH_EVENTS))
+				return keelson_error_set(KEELSON_ERROR, "cannot watch %s: %s", path,
+							 strerror(inotifytools_error()));
+			break;
+		}
+		char *slash = strrchr(path, '/');
+		if (attempt >= 8 || !slash || len + 2 >= sizeof(path))
+			return keelson_error_set(KEELSON_ELIMIT,
+				"%s was removed and re-created too often to watch", dir);
+		memmove(slash + 2, slash, strlen(slash) + 1);
+		slash[1] = '.';
+		len += 2;
 	}
+	for (size_t i = 0; i < t->watched_count; i++)
+		if (strcmp(t->watched[i], name) == 0)
+			return 0;
+	t->watched[t->watched_count] = strdup(name);
+	if (!t->watched[t->watched_count])
+		return KEELSON_ENOMEM;
 	t->watched_count++;
 	return 0;
 }
@@ -159,10 +209,23 @@ static int add_watch_tree(struct keelson_git_trigger *t, const char *dir, int de
 	return rc;
 }
 
+static bool watched_by_registered(const char *path)
+{
+	for (struct keelson_git_trigger *o = registered; o; o = o->next_registered)
+		for (size_t i = 0; i < o->watched_count; i++)
+			if (strcmp(o->watched[i], path) == 0)
+				return true;
+	return false;
+}
+
+/* Caller holds watch_lock and has unregistered t. inotify gives one watch
+ * per inode, shared by every trigger on the same repository, so a watch
+ * goes only when no other trigger still uses it. */
 static void remove_watches(struct keelson_git_trigger *t)
 {
 	for (size_t i = 0; i < t->watched_count; i++) {
-		inotifytools_remove_watch_by_filename(t->watched[i]);
+		if (!watched_by_registered(t->watched[i]))
+			inotifytools_remove_watch_by_filename(t->watched[i]);
 		free(t->watched[i]);
 	}
 	free(t->watched);
@@ -242,6 +305,20 @@ static void dispatch(struct inotify_event *ev)
 		/* Events were lost: anything may have changed. */
 		for (struct keelson_git_trigger *t = registered; t; t = t->next_registered)
 			t->pending = true;
+		return;
+	}
+	if (ev->mask & IN_IGNORED) {
+		/* The kernel dropped the watch: its directory is gone. */
+		const char *name = inotifytools_filename_from_wd(ev->wd);
+		if (!name || wd_is_dead(ev->wd))
+			return;
+		for (struct keelson_git_trigger *t = registered; t; t = t->next_registered)
+			forget_name(t, name);
+		if (dead_count == DEAD_WDS_MAX)
+			memmove(dead_wds, dead_wds + 1, (DEAD_WDS_MAX - 1) * sizeof(*dead_wds));
+		else
+			dead_count++;
+		dead_wds[dead_count - 1] = ev->wd;
 		return;
 	}
 	const char *dir = inotifytools_filename_from_wd(ev->wd);
@@ -422,6 +499,7 @@ void keelson_git_trigger_free(struct keelson_git_trigger *t)
 			inotifytools_cleanup();
 			watch_initialized = false;
 			watch_fd = -1;
+			dead_count = 0;
 		}
 		pthread_mutex_unlock(&watch_lock);
 		free(t->git_dir);

@@ -920,6 +920,18 @@ START_TEST(poll_ssh_checks_the_host_key)
 	ck_assert(!rev.fetched);
 	keelson_git_source_free(src);
 
+	/* No user in the URL: ssh_username is used. */
+	char url_nouser[1024];
+	snprintf(url_nouser, sizeof(url_nouser), "ssh://127.0.0.1:%d%s/repo.git", server_port, srv);
+	o = options(url_nouser, "cache-nouser");
+	o.ssh_key_file = key;
+	o.ssh_username = pw->pw_name;
+	o.known_hosts_file = kh;
+	src = open_ok(&o);
+	ck_assert_msg(ssh_poll(&rev, &changed, src) == 0, "%s", keelson_error_last()->message);
+	ck_assert_str_eq(rev.sha, sha1);
+	keelson_git_source_free(src);
+
 	/* A key the server does not accept: an authentication failure. */
 	o = options(url, "cache-stranger");
 	o.ssh_key_file = stranger;
@@ -1295,7 +1307,51 @@ START_TEST(trigger_wakes_on_a_local_commit)
 	ck_assert_int_eq(WEXITSTATUS(status), 0);
 	ck_assert_int_eq(why, KEELSON_GIT_TRIGGER_WATCH);
 	ck_assert_msg(took < 3000, "took %ld ms", took);
+
+	/* Two triggers on one repository share inotify's watch: freeing one
+	 * leaves the other working. A new branch directory is watched too. */
+	struct keelson_git_trigger *t2 = NULL;
+	ck_assert_int_eq(keelson_git_trigger_new(&t2, &to), 0);
 	keelson_git_trigger_free(t);
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd), "cd %s && git push -q origin HEAD:refs/heads/team/feature 2>/dev/null", work);
+	sh_ok(cmd);
+	ck_assert_int_eq(keelson_git_trigger_wait(&why, t2, 2000), 0);
+	ck_assert_int_eq(why, KEELSON_GIT_TRIGGER_WATCH);
+	/* Coalesced: the events of that push do not wake the next wait. */
+	ck_assert_int_eq(keelson_git_trigger_wait(&why, t2, 100), 0);
+	if (why == KEELSON_GIT_TRIGGER_WATCH) /* late events of the same push */
+		ck_assert_int_eq(keelson_git_trigger_wait(&why, t2, 100), 0);
+	ck_assert_int_eq(why, KEELSON_GIT_TRIGGER_TIMEOUT);
+	snprintf(cmd, sizeof(cmd), "cd %s && printf 3 > a.yaml && git commit -qam three && "
+		 "git push -q origin HEAD:refs/heads/team/feature 2>/dev/null", work);
+	sh_ok(cmd);
+	ck_assert_int_eq(keelson_git_trigger_wait(&why, t2, 2000), 0);
+	ck_assert_int_eq(why, KEELSON_GIT_TRIGGER_WATCH);
+
+	/* The branch directory goes away with its branch and comes back. */
+	snprintf(cmd, sizeof(cmd), "git -C %s/repo.git update-ref -d refs/heads/team/feature && "
+		 "(rmdir %s/repo.git/refs/heads/team 2>/dev/null; test ! -d %s/repo.git/refs/heads/team)",
+		 srv, srv, srv);
+	sh_ok(cmd);
+	ck_assert_int_eq(keelson_git_trigger_wait(&why, t2, 2000), 0);
+	ck_assert_int_eq(why, KEELSON_GIT_TRIGGER_WATCH);
+	sleep_ms(100);
+	while (keelson_git_trigger_wait(&why, t2, 0) == 0 && why == KEELSON_GIT_TRIGGER_WATCH)
+		; /* drain the deletion's events */
+	snprintf(cmd, sizeof(cmd), "cd %s && git push -q origin HEAD:refs/heads/team/feature 2>/dev/null", work);
+	sh_ok(cmd);
+	ck_assert_int_eq(keelson_git_trigger_wait(&why, t2, 2000), 0);
+	ck_assert_int_eq(why, KEELSON_GIT_TRIGGER_WATCH);
+	snprintf(cmd, sizeof(cmd), "cd %s && printf 4 > a.yaml && git commit -qam four && "
+		 "git push -q origin HEAD:refs/heads/team/feature 2>/dev/null", work);
+	sleep_ms(100);
+	while (keelson_git_trigger_wait(&why, t2, 0) == 0 && why == KEELSON_GIT_TRIGGER_WATCH)
+		;
+	sh_ok(cmd);
+	ck_assert_int_eq(keelson_git_trigger_wait(&why, t2, 2000), 0);
+	ck_assert_int_eq(why, KEELSON_GIT_TRIGGER_WATCH);
+	keelson_git_trigger_free(t2);
 }
 END_TEST
 
