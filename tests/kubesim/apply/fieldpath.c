@@ -812,6 +812,8 @@ static int build_object_fields(struct ks_fieldset *node, const cJSON *object, st
 		free(element);
 		if (child == NULL)
 			return oom("building a field set");
+		if (ks_type_field_is_map_entry(&b->cursor, m->string))
+			leaf(child, m);
 		struct ks_type_mark mark;
 		rc = ks_type_cursor_enter_field(&b->cursor, m->string, &mark);
 		if (rc != 0)

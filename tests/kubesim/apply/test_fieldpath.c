@@ -376,6 +376,10 @@ START_TEST(test_from_object_crd_schema)
 	ck_assert(has(s, "f:spec", "f:sel", NULL));
 	ck_assert(!has(s, "f:spec", "f:sel", "f:k", NULL));
 	ck_assert(has(s, "f:spec", "f:extra", "f:one", "f:v", NULL));
+	/* An entry of a map of objects is owned itself, a declared field not. */
+	ck_assert(has(s, "f:spec", "f:extra", "f:one", NULL));
+	ck_assert(!has(s, "f:spec", "f:extra", NULL));
+	ck_assert(!has(s, "f:spec", NULL));
 	ck_assert(has(s, "f:metadata", "f:finalizers", "v:\"x\"", NULL));
 	ks_fieldset_free(s);
 	cJSON_Delete(obj);

@@ -189,6 +189,28 @@ START_TEST(test_owned_when_added)
 }
 END_TEST
 
+START_TEST(test_field_is_map_entry)
+{
+	struct ks_type_cursor c;
+	cJSON *schema = test_json(schema_text);
+	const struct ks_type_scope cr = { "example.com", "Widget", schema };
+	walk(&c, &cr, "");
+	ck_assert(!ks_type_field_is_map_entry(&c, "spec"));
+	ck_assert(!ks_type_field_is_map_entry(&c, "metadata"));
+	ck_assert(ks_type_field_is_map_entry(&c, "undeclared"));
+	walk(&c, &cr, "spec/opts");
+	ck_assert(ks_type_field_is_map_entry(&c, "anything"));
+	walk(&c, &cr, "spec");
+	ck_assert(!ks_type_field_is_map_entry(&c, "keyed"));
+	walk(&c, &cr, "metadata/labels");
+	ck_assert(!ks_type_field_is_map_entry(&c, "app"));
+	/* Built-ins never need it. */
+	walk(&c, &sts, "spec/template/metadata/labels");
+	ck_assert(!ks_type_field_is_map_entry(&c, "app"));
+	cJSON_Delete(schema);
+}
+END_TEST
+
 static Suite *suite_typeinfo(void)
 {
 	Suite *s = suite_create("typeinfo");
@@ -205,6 +227,9 @@ static Suite *suite_typeinfo(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("ks_type_key_default");
 	tcase_add_test(tc, test_key_default);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("ks_type_field_is_map_entry");
+	tcase_add_test(tc, test_field_is_map_entry);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("ks_type_owned_when_added");
 	tcase_add_test(tc, test_owned_when_added);

@@ -244,6 +244,17 @@ bool ks_type_owned_when_added(const struct ks_type_cursor *cursor, bool is_list)
 	return false;
 }
 
+bool ks_type_field_is_map_entry(const struct ks_type_cursor *cursor, const char *name)
+{
+	if (!is_custom_resource(cursor) || under_metadata(cursor))
+		return false;
+	if (cursor->length == 0 && (strcmp(name, "apiVersion") == 0 || strcmp(name, "kind") == 0 ||
+				    strcmp(name, "metadata") == 0))
+		return false;
+	const cJSON *declared = schema_member(schema_member(cursor->schema, "properties"), name);
+	return !cJSON_IsObject(declared);
+}
+
 int ks_type_key_default(cJSON **out, const struct ks_type_cursor *cursor, const char *key)
 {
 	*out = NULL;

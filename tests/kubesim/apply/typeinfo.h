@@ -73,6 +73,13 @@ bool ks_type_object_is_atomic(const struct ks_type_cursor *cursor);
  * unstructured, so everything is. */
 bool ks_type_owned_when_added(const struct ks_type_cursor *cursor, bool is_list);
 
+/* Whether member `name` of the object at the cursor is an entry of a map
+ * rather than a declared field, so that a set owns the entry itself too
+ * (structured-merge-diff inserts such paths). Only custom resources say
+ * so: their schemas have additionalProperties and unknown-field regions;
+ * built-in maps hold scalars, where it makes no difference. */
+bool ks_type_field_is_map_entry(const struct ks_type_cursor *cursor, const char *name);
+
 /* Default of key field `key` for items of the list at the cursor
  * (containerPort lists: protocol "TCP"; CRs: the schema's `default`).
  * *out is a new value the caller deletes, or NULL when there is none. */
