@@ -20,13 +20,15 @@ kubesim_SOURCES = tests/kubesim/main.c \
 	tests/kubesim/server.c tests/kubesim/server.h \
 	tests/kubesim/discovery.c tests/kubesim/crd.c \
 	tests/kubesim/tls.c tests/kubesim/tls.h
-kubesim_CFLAGS = $(KUBESIM_CFLAGS) -DKUBESIM_HAVE_SMP -DKUBESIM_HAVE_SSA -DKUBESIM_HAVE_CONTROLLERS
+KUBESIM_FEATURES = -DKUBESIM_HAVE_SMP -DKUBESIM_HAVE_SSA
+kubesim_CFLAGS = $(KUBESIM_CFLAGS) $(KUBESIM_FEATURES) -DKUBESIM_HAVE_CONTROLLERS
 kubesim_LDADD = libkubesim-controllers.la libkubesim-apply.la libkubesim-patch.la \
 	libkubesim.la libkeelson-core.la \
 	$(MHD_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
 
 kubesim_unit_tests = \
-	tests/kubesim/unit/test_store
+	tests/kubesim/unit/test_store \
+	tests/kubesim/unit/test_server
 check_PROGRAMS += $(kubesim_unit_tests)
 TESTS += $(kubesim_unit_tests)
 
@@ -37,3 +39,13 @@ tests_kubesim_unit_test_store_LDADD = libkubesim.la libkeelson-core.la $(CHECK_L
 # The real kubectl against kubesim (skipped when configure found no kubectl).
 TESTS += tests/kubesim/kubectl-proof.sh
 dist_noinst_SCRIPTS += tests/kubesim/kubectl-proof.sh
+
+# The HTTP layer in-process, driven with libcurl.
+tests_kubesim_unit_test_server_SOURCES = tests/kubesim/unit/test_server.c \
+	tests/kubesim/server.c tests/kubesim/server.h \
+	tests/kubesim/discovery.c tests/kubesim/crd.c \
+	tests/kubesim/tls.c tests/kubesim/tls.h
+tests_kubesim_unit_test_server_CFLAGS = $(KUBESIM_CFLAGS) $(KUBESIM_FEATURES) $(CHECK_CFLAGS) $(CURL_CFLAGS)
+tests_kubesim_unit_test_server_LDADD = libkubesim-apply.la libkubesim-patch.la libkubesim.la \
+	libkeelson-core.la $(CHECK_LIBS) $(CURL_LIBS) $(MHD_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) \
+	$(PTHREAD_LIBS) -lm

@@ -266,16 +266,43 @@ struct ks_store {
  * Status objects
  * ------------------------------------------------------------------------- */
 
-static __thread cJSON *last_status;
+/* The last Status per thread. Kept behind a pthread key so it is freed when
+ * a thread ends (the HTTP server runs one thread per connection). */
+static pthread_key_t status_key;
+static pthread_once_t status_once = PTHREAD_ONCE_INIT;
+
+static void status_destroy(void *p)
+{
+	cJSON_Delete(p);
+}
+
+static void status_key_init(void)
+{
+	pthread_key_create(&status_key, status_destroy);
+}
+
+static cJSON *status_get(void)
+{
+	pthread_once(&status_once, status_key_init);
+	return pthread_getspecific(status_key);
+}
+
+static void status_put(cJSON *status)
+{
+	pthread_once(&status_once, status_key_init);
+	cJSON_Delete(pthread_getspecific(status_key));
+	pthread_setspecific(status_key, status);
+}
 
 const cJSON *ks_status_last(void)
 {
-	return last_status;
+	return status_get();
 }
 
 int ks_status_last_code(void)
 {
-	const cJSON *c = last_status ? cJSON_GetObjectItemCaseSensitive(last_status, "code") : NULL;
+	const cJSON *st = status_get();
+	const cJSON *c = st ? cJSON_GetObjectItemCaseSensitive(st, "code") : NULL;
 	return cJSON_IsNumber(c) ? c->valueint : 500;
 }
 
@@ -306,16 +333,15 @@ cJSON *ks_status_new(int http_code, const char *reason, const char *message,
 
 int ks_status_set(int code, cJSON *status)
 {
-	cJSON_Delete(last_status);
-	last_status = status;
+	status_put(status);
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(status, "message");
 	return keelson_error_set(code, "%s", cJSON_IsString(m) ? m->valuestring : "error");
 }
 
 static void status_clear(void)
 {
-	cJSON_Delete(last_status);
-	last_status = NULL;
+	if (status_get())
+		status_put(NULL);
 }
 
 static int fail(int code, int http, const char *reason, const struct ks_resource_type *t,

@@ -1,0 +1,449 @@
+#include "config.h"
+
+#include <check.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "tests/kubesim/server.h"
+#include "tests/kubesim/store.h"
+#include "tests/unit/check_main.h"
+
+#define TOKEN "test-token-0123456789"
+
+static struct ks_store *store;
+static struct ks_server *server;
+static struct ks_controller *crd_ctl;
+static char base[64];
+
+struct resp {
+	long code;
+	char *body;
+	size_t len;
+	char warning[512];
+};
+
+static size_t on_body(char *data, size_t size, size_t n, void *cls)
+{
+	struct resp *r = cls;
+	size_t add = size * n;
+	char *nb = realloc(r->body, r->len + add + 1);
+	if (!nb)
+		return 0;
+	r->body = nb;
+	memcpy(r->body + r->len, data, add);
+	r->len += add;
+	r->body[r->len] = 0;
+	return add;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *cls)
+{
+	struct resp *r = cls;
+	if (!strncasecmp(data, "Warning:", 8))
+		snprintf(r->warning, sizeof(r->warning), "%.*s", (int)(size * n - 8), data + 8);
+	return size * n;
+}
+
+/* One request; `token` NULL sends none. Returns the parsed body (or NULL
+ * for non-JSON) and fills *code. */
+static cJSON *request(const char *method, const char *path, const char *content_type,
+	const char *body, const char *token, long *code, struct resp *keep)
+{
+	CURL *c = curl_easy_init();
+	ck_assert_ptr_nonnull(c);
+	char url[2048], auth[128], ct[160];
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	struct curl_slist *h = NULL;
+	if (token) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		h = curl_slist_append(h, auth);
+	}
+	if (content_type) {
+		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+		h = curl_slist_append(h, ct);
+	}
+	struct resp r = {0};
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	if (body)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	CURLcode rc = curl_easy_perform(c);
+	ck_assert_msg(rc == CURLE_OK, "curl %s %s: %s", method, path, curl_easy_strerror(rc));
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	cJSON *j = r.body ? cJSON_Parse(r.body) : NULL;
+	if (keep) {
+		*keep = r;
+		keep->code = *code;
+	} else {
+		free(r.body);
+	}
+	return j;
+}
+
+static cJSON *req(const char *method, const char *path, const char *body, long *code)
+{
+	return request(method, path, body ? "application/json" : NULL, body, TOKEN, code, NULL);
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void setup(void)
+{
+	ck_assert_int_eq(ks_store_new(&store), 0);
+	ck_assert_int_eq(ks_crd_controller_start(store, &crd_ctl), 0);
+	struct ks_server_config cfg = {.version = KS_SERVER_CONFIG_VERSION,
+		.listen_address = "127.0.0.1", .port = 0, .insecure_http = true, .token = TOKEN,
+		.log_level = 0};
+	ck_assert_int_eq(ks_server_start(store, &cfg, &server), 0);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d", ks_server_port(server));
+}
+
+static void teardown(void)
+{
+	ks_server_stop(server);
+	ks_controller_stop(crd_ctl);
+	ks_store_free(store);
+}
+
+START_TEST(test_auth)
+{
+	long code;
+	cJSON *j = request("GET", "/version", NULL, NULL, NULL, &code, NULL);
+	ck_assert_int_eq(code, 401);
+	ck_assert_str_eq(str(j, "reason"), "Unauthorized");
+	ck_assert_str_eq(str(j, "kind"), "Status");
+	cJSON_Delete(j);
+	j = request("GET", "/version", NULL, NULL, "wrong", &code, NULL);
+	ck_assert_int_eq(code, 401);
+	cJSON_Delete(j);
+	j = req("GET", "/version", NULL, &code);
+	ck_assert_int_eq(code, 200);
+	ck_assert_str_eq(str(j, "gitVersion"), "v1.32.9");
+	cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_crud_and_errors)
+{
+	long code;
+	const char *cm = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"a\",\"labels\":{\"app\":\"x\"}},\"data\":{\"k\":\"v\"}}";
+	cJSON *j = req("POST", "/api/v1/namespaces/default/configmaps", cm, &code);
+	ck_assert_int_eq(code, 201);
+	char rv[32];
+	snprintf(rv, sizeof(rv), "%s", ks_meta_string(j, "resourceVersion"));
+	cJSON_Delete(j);
+	j = req("POST", "/api/v1/namespaces/default/configmaps", cm, &code);
+	ck_assert_int_eq(code, 409);
+	ck_assert_str_eq(str(j, "reason"), "AlreadyExists");
+	cJSON_Delete(j);
+	j = req("POST", "/api/v1/namespaces/nope/configmaps", cm, &code);
+	ck_assert_int_eq(code, 404);
+	ck_assert_str_eq(str(j, "message"), "namespaces \"nope\" not found");
+	cJSON_Delete(j);
+	j = req("GET", "/api/v1/namespaces/default/configmaps/missing", NULL, &code);
+	ck_assert_int_eq(code, 404);
+	ck_assert_str_eq(str(j, "message"), "configmaps \"missing\" not found");
+	ck_assert_str_eq(str(cJSON_GetObjectItem(j, "details"), "kind"), "configmaps");
+	cJSON_Delete(j);
+
+	/* PUT with the current RV works, then the same RV is stale. */
+	char put[512];
+	snprintf(put, sizeof(put),
+		"{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"%s\"},\"data\":{\"k\":\"w\"}}",
+		rv);
+	j = req("PUT", "/api/v1/namespaces/default/configmaps/a", put, &code);
+	ck_assert_int_eq(code, 200);
+	cJSON_Delete(j);
+	j = req("PUT", "/api/v1/namespaces/default/configmaps/a", put, &code);
+	ck_assert_int_eq(code, 409);
+	ck_assert_str_eq(str(j, "message"),
+		"Operation cannot be fulfilled on configmaps \"a\": the object has been modified; please apply your changes to the latest version and try again");
+	cJSON_Delete(j);
+
+	/* dry run persists nothing */
+	j = req("POST", "/api/v1/namespaces/default/configmaps?dryRun=All",
+		"{\"metadata\":{\"name\":\"dry\"}}", &code);
+	ck_assert_int_eq(code, 201);
+	ck_assert_ptr_nonnull(ks_meta_string(j, "uid"));
+	cJSON_Delete(j);
+	j = req("GET", "/api/v1/namespaces/default/configmaps/dry", NULL, &code);
+	ck_assert_int_eq(code, 404);
+	cJSON_Delete(j);
+
+	/* unknown patch type: 415 */
+	j = request("PATCH", "/api/v1/namespaces/default/configmaps/a", "text/plain", "{}", TOKEN,
+		&code, NULL);
+	ck_assert_int_eq(code, 415);
+	ck_assert_str_eq(str(j, "reason"), "UnsupportedMediaType");
+	cJSON_Delete(j);
+
+	/* delete: Success Status for configmaps */
+	j = req("DELETE", "/api/v1/namespaces/default/configmaps/a", NULL, &code);
+	ck_assert_int_eq(code, 200);
+	ck_assert_str_eq(str(j, "status"), "Success");
+	ck_assert_str_eq(str(cJSON_GetObjectItem(j, "details"), "name"), "a");
+	cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_list_selectors_paging)
+{
+	long code;
+	for (int i = 0; i < 5; i++) {
+		char body[256];
+		snprintf(body, sizeof(body),
+			"{\"metadata\":{\"name\":\"c%d\",\"labels\":{\"tier\":\"%s\"}}}", i,
+			i % 2 ? "odd" : "even");
+		cJSON_Delete(req("POST", "/api/v1/namespaces/default/configmaps", body, &code));
+		ck_assert_int_eq(code, 201);
+	}
+	cJSON *j = req("GET", "/api/v1/namespaces/default/configmaps?labelSelector=tier%3Deven", NULL,
+		&code);
+	ck_assert_int_eq(code, 200);
+	ck_assert_str_eq(str(j, "kind"), "ConfigMapList");
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")), 3);
+	cJSON_Delete(j);
+	j = req("GET", "/api/v1/configmaps?fieldSelector=metadata.name%3Dc3", NULL, &code);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")), 1);
+	cJSON_Delete(j);
+	/* paging: 2 + 2 + 1 */
+	char path[1024] = "/api/v1/namespaces/default/configmaps?limit=2";
+	int seen = 0, pages = 0;
+	for (;;) {
+		j = req("GET", path, NULL, &code);
+		ck_assert_int_eq(code, 200);
+		seen += cJSON_GetArraySize(cJSON_GetObjectItem(j, "items"));
+		pages++;
+		const char *cont = str(cJSON_GetObjectItem(j, "metadata"), "continue");
+		if (!cont) {
+			cJSON_Delete(j);
+			break;
+		}
+		char *esc = curl_easy_escape(NULL, cont, 0);
+		snprintf(path, sizeof(path), "/api/v1/namespaces/default/configmaps?limit=2&continue=%s",
+			esc);
+		curl_free(esc);
+		cJSON_Delete(j);
+		ck_assert_int_lt(pages, 10);
+	}
+	ck_assert_int_eq(seen, 5);
+	ck_assert_int_eq(pages, 3);
+}
+END_TEST
+
+struct bg_write {
+	useconds_t delay;
+};
+
+static void *write_later(void *arg)
+{
+	struct bg_write *w = arg;
+	usleep(w->delay);
+	long code;
+	cJSON_Delete(req("POST", "/api/v1/namespaces/default/configmaps",
+		"{\"metadata\":{\"name\":\"late\",\"labels\":{\"sel\":\"yes\"}}}", &code));
+	cJSON_Delete(request("PATCH", "/api/v1/namespaces/default/configmaps/late",
+		"application/merge-patch+json", "{\"metadata\":{\"labels\":{\"sel\":\"no\"}}}",
+		TOKEN, &code, NULL));
+	return NULL;
+}
+
+START_TEST(test_watch)
+{
+	long code;
+	/* synthetic ADDED for existing objects, then live events with a
+	 * selector: the object leaving the selection arrives as DELETED. */
+	cJSON_Delete(req("POST", "/api/v1/namespaces/default/configmaps",
+		"{\"metadata\":{\"name\":\"early\",\"labels\":{\"sel\":\"yes\"}}}", &code));
+	pthread_t t;
+	struct bg_write w = {.delay = 300000};
+	pthread_create(&t, NULL, write_later, &w);
+	struct resp r;
+	cJSON *j = request("GET",
+		"/api/v1/namespaces/default/configmaps?watch=1&labelSelector=sel%3Dyes&timeoutSeconds=2",
+		NULL, NULL, TOKEN, &code, &r);
+	pthread_join(t, NULL);
+	cJSON_Delete(j);
+	ck_assert_int_eq(code, 200);
+	ck_assert_ptr_nonnull(r.body);
+	/* expected lines: ADDED early, ADDED late, DELETED late (label change) */
+	char *line = r.body;
+	const char *want[] = {"ADDED", "ADDED", "DELETED"};
+	const char *names[] = {"early", "late", "late"};
+	for (int i = 0; i < 3; i++) {
+		char *nl = strchr(line, '\n');
+		ck_assert_msg(nl != NULL, "watch body too short: %s", r.body);
+		*nl = 0;
+		cJSON *ev = cJSON_Parse(line);
+		ck_assert_ptr_nonnull(ev);
+		ck_assert_str_eq(str(ev, "type"), want[i]);
+		ck_assert_str_eq(ks_meta_string(cJSON_GetObjectItem(ev, "object"), "name"), names[i]);
+		cJSON_Delete(ev);
+		line = nl + 1;
+	}
+	ck_assert_str_eq(line, "");
+	free(r.body);
+
+	/* too old resource version: 200 + one ERROR event (Expired, 410) */
+	cJSON_Delete(request("POST", "/_sim/reset", NULL, NULL, TOKEN, &code, NULL));
+	ck_assert_int_eq(code, 200);
+	j = request("GET", "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=2",
+		NULL, NULL, TOKEN, &code, &r);
+	ck_assert_int_eq(code, 200);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_str_eq(str(j, "type"), "ERROR");
+	cJSON *st = cJSON_GetObjectItem(j, "object");
+	ck_assert_str_eq(str(st, "reason"), "Expired");
+	ck_assert_int_eq(cJSON_GetObjectItem(st, "code")->valueint, 410);
+	ck_assert(strncmp(str(st, "message"), "too old resource version: 2 (", 29) == 0);
+	cJSON_Delete(j);
+	free(r.body);
+}
+END_TEST
+
+START_TEST(test_namespaces_and_pods)
+{
+	long code;
+	cJSON_Delete(req("POST", "/api/v1/namespaces", "{\"metadata\":{\"name\":\"gone\"}}", &code));
+	ck_assert_int_eq(code, 201);
+	cJSON *j = req("DELETE", "/api/v1/namespaces/gone", NULL, &code);
+	ck_assert_int_eq(code, 200);
+	ck_assert_str_eq(str(cJSON_GetObjectItem(j, "status"), "phase"), "Terminating");
+	cJSON_Delete(j);
+	j = req("POST", "/api/v1/namespaces/gone/configmaps", "{\"metadata\":{\"name\":\"x\"}}", &code);
+	ck_assert_int_eq(code, 403);
+	ck_assert_str_eq(str(j, "reason"), "Forbidden");
+	cJSON_Delete(j);
+
+	/* a scheduled pod gets graceful deletion and the object back */
+	j = req("POST", "/api/v1/namespaces/default/pods",
+		"{\"metadata\":{\"name\":\"p\"},\"spec\":{\"nodeName\":\"n1\",\"containers\":[{\"name\":\"c\",\"image\":\"i:1\"}]}}",
+		&code);
+	ck_assert_int_eq(code, 201);
+	ck_assert_str_eq(str(cJSON_GetObjectItem(j, "status"), "phase"), "Pending");
+	cJSON_Delete(j);
+	j = req("DELETE", "/api/v1/namespaces/default/pods/p", "{\"gracePeriodSeconds\":20}", &code);
+	ck_assert_int_eq(code, 200);
+	ck_assert_str_eq(str(j, "kind"), "Pod");
+	ck_assert_ptr_nonnull(ks_meta_string(j, "deletionTimestamp"));
+	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metadata"),
+		"deletionGracePeriodSeconds")->valueint, 20);
+	cJSON_Delete(j);
+	j = req("DELETE", "/api/v1/namespaces/default/pods/p?gracePeriodSeconds=0", NULL, &code);
+	ck_assert_int_eq(code, 200);
+	cJSON_Delete(j);
+	j = req("GET", "/api/v1/namespaces/default/pods/p", NULL, &code);
+	ck_assert_int_eq(code, 404);
+	cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_crd)
+{
+	long code;
+	const char *crd =
+		"{\"apiVersion\":\"apiextensions.k8s.io/v1\",\"kind\":\"CustomResourceDefinition\","
+		"\"metadata\":{\"name\":\"foos.example.com\"},\"spec\":{\"group\":\"example.com\","
+		"\"scope\":\"Namespaced\",\"names\":{\"plural\":\"foos\",\"kind\":\"Foo\"},"
+		"\"versions\":[{\"name\":\"v1\",\"served\":true,\"storage\":true,"
+		"\"subresources\":{\"status\":{}},\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\","
+		"\"properties\":{\"spec\":{\"type\":\"object\",\"properties\":{\"size\":{\"type\":\"integer\"}}},"
+		"\"status\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true}}}}}]}}";
+	cJSON *j = req("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd, &code);
+	ck_assert_int_eq(code, 201);
+	const cJSON *conds = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "status"), "conditions");
+	ck_assert_int_eq(cJSON_GetArraySize(conds), 2);
+	ck_assert_str_eq(str(cJSON_GetArrayItem(conds, 1), "type"), "Established");
+	ck_assert_str_eq(str(cJSON_GetArrayItem(conds, 1), "status"), "True");
+	cJSON_Delete(j);
+	j = req("GET", "/apis/example.com/v1", NULL, &code);
+	ck_assert_int_eq(code, 200);
+	cJSON_Delete(j);
+
+	struct resp r;
+	j = request("POST", "/apis/example.com/v1/namespaces/default/foos", "application/json",
+		"{\"apiVersion\":\"example.com/v1\",\"kind\":\"Foo\",\"metadata\":{\"name\":\"f\"},\"spec\":{\"size\":1,\"junk\":2},\"status\":{\"x\":1}}",
+		TOKEN, &code, &r);
+	ck_assert_int_eq(code, 201);
+	ck_assert_ptr_nonnull(strstr(r.warning, "unknown field"));
+	ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "spec"), "junk"));
+	ck_assert_ptr_null(cJSON_GetObjectItem(j, "status"));
+	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metadata"), "generation")->valueint, 1);
+	free(r.body);
+	cJSON_Delete(j);
+	/* PUT without resourceVersion on a CR: 422 */
+	j = req("PUT", "/apis/example.com/v1/namespaces/default/foos/f",
+		"{\"apiVersion\":\"example.com/v1\",\"kind\":\"Foo\",\"metadata\":{\"name\":\"f\"},\"spec\":{\"size\":2}}",
+		&code);
+	ck_assert_int_eq(code, 422);
+	ck_assert_str_eq(str(j, "message"),
+		"Foo.example.com \"f\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update");
+	cJSON_Delete(j);
+	/* Strict validation: 400 */
+	j = req("POST", "/apis/example.com/v1/namespaces/default/foos?fieldValidation=Strict",
+		"{\"apiVersion\":\"example.com/v1\",\"kind\":\"Foo\",\"metadata\":{\"name\":\"g\"},\"spec\":{\"junk\":2}}",
+		&code);
+	ck_assert_int_eq(code, 400);
+	cJSON_Delete(j);
+	/* SMP on a CR: 415 */
+	j = request("PATCH", "/apis/example.com/v1/namespaces/default/foos/f",
+		"application/strategic-merge-patch+json", "{\"spec\":{\"size\":3}}", TOKEN, &code, NULL);
+	ck_assert_int_eq(code, 415);
+	cJSON_Delete(j);
+	/* CRD deletion removes the CRs and the type */
+	cJSON_Delete(req("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/foos.example.com",
+		NULL, &code));
+	ck_assert_int_eq(code, 200);
+	for (int i = 0; i < 100; i++) {
+		cJSON_Delete(req("GET", "/apis/example.com/v1/namespaces/default/foos/f", NULL, &code));
+		if (code == 404)
+			break;
+		usleep(50000);
+	}
+	ck_assert_int_eq(code, 404);
+}
+END_TEST
+
+Suite *suite_server(void);
+Suite *suite_server(void)
+{
+	Suite *s = suite_create("kubesim_server");
+	struct {
+		const char *name;
+		const TTest *test;
+	} cases[] = {
+		{"auth", test_auth},
+		{"crud", test_crud_and_errors},
+		{"list", test_list_selectors_paging},
+		{"watch", test_watch},
+		{"namespaces_pods", test_namespaces_and_pods},
+		{"crd", test_crd},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		TCase *tc = tcase_create(cases[i].name);
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_set_timeout(tc, 30);
+		tcase_add_test(tc, cases[i].test);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+KEELSON_CHECK_MAIN(suite_server)
