@@ -119,6 +119,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 static void stream_free(void *cls)
 {
 	struct stream_state *st = cls;
+	if (st->reply.next_free != NULL)
+		st->reply.next_free(st->reply.next_payload);
 	free(st->generated);
 	free(st);
 }
@@ -175,7 +177,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
 		resp = MHD_create_response_from_buffer(strlen(st->reply.body), st->reply.body, MHD_RESPMEM_MUST_COPY);
 	}
 	if (resp == NULL) {
-		free(st);
+		stream_free(st);
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, "Content-Type", "application/json");

@@ -50,6 +50,7 @@ struct mini_reply {
 	 * must return NULL soon once *stopping is true. */
 	char *(*next)(void *payload, unsigned *cursor, enum mini_stream_end *end, const atomic_bool *stopping);
 	void *next_payload;
+	void (*next_free)(void *next_payload); /* called when the stream is freed, or NULL */
 	unsigned cursor;
 };
 

@@ -73,6 +73,10 @@ static void fake_write_locked(struct fake_api *api, const char *name, bool delet
 		if (!api->present[i] && free_slot < 0)
 			free_slot = i;
 	}
+	if (delete && slot < 0) { /* nothing to delete */
+		api->rv--;
+		return;
+	}
 	const char *type = delete ? "DELETED" : slot >= 0 ? "MODIFIED" : "ADDED";
 	if (slot < 0 && !delete) {
 		slot = free_slot;
@@ -114,13 +118,11 @@ static char *fake_next(void *payload, unsigned *cursor, enum mini_stream_end *en
 		}
 		if (*cursor == UINT32_MAX - 1) {
 			pthread_mutex_unlock(&api->lock);
-			free(wc);
 			*end = MINI_END_CLEAN;
 			return NULL;
 		}
 		if (api->drop_generation != wc->drop_generation) {
 			pthread_mutex_unlock(&api->lock);
-			free(wc);
 			*end = MINI_END_DROP;
 			return NULL;
 		}
@@ -132,7 +134,6 @@ static char *fake_next(void *payload, unsigned *cursor, enum mini_stream_end *en
 		}
 		pthread_mutex_unlock(&api->lock);
 		if (atomic_load(stopping)) {
-			free(wc);
 			*end = MINI_END_DROP;
 			return NULL;
 		}
@@ -184,6 +185,7 @@ static void fake_handler(const struct mini_request *req, struct mini_reply *r, v
 	r->stream = true;
 	r->next = fake_next;
 	r->next_payload = wc;
+	r->next_free = free;
 	if (from < api->compacted_rv) {
 		r->cursor = UINT32_MAX;
 	} else {
@@ -364,6 +366,68 @@ START_TEST(expired_watch_relists)
 }
 END_TEST
 
+struct reader {
+	struct keelson_kube_cache *cache;
+	atomic_bool *stop;
+	unsigned long reads;
+	int failures;
+};
+
+static void *read_loop(void *arg)
+{
+	struct reader *r = arg;
+	while (!atomic_load(r->stop)) {
+		cJSON *list = NULL, *pod = NULL;
+		if (keelson_kube_cache_list(&list, r->cache, "v1", "Pod", "kafka") != 0)
+			r->failures++;
+		/* Every object read is whole: a name and a resourceVersion. */
+		const cJSON *item;
+		cJSON_ArrayForEach(item, list) {
+			const cJSON *meta = cJSON_GetObjectItem(item, "metadata");
+			if (!cJSON_IsString(cJSON_GetObjectItem(meta, "name")) ||
+			    !cJSON_IsString(cJSON_GetObjectItem(meta, "resourceVersion")))
+				r->failures++;
+		}
+		cJSON_Delete(list);
+		int rc = keelson_kube_cache_get(&pod, r->cache, "v1", "Pod", "kafka", "kafka-0");
+		if (rc != 0 && rc != KEELSON_ENOTFOUND)
+			r->failures++;
+		cJSON_Delete(pod);
+		r->reads++;
+	}
+	return NULL;
+}
+
+START_TEST(concurrent_reads_during_updates)
+{
+	struct env e;
+	atomic_bool stop = false;
+	struct reader readers[4];
+	pthread_t threads[4];
+
+	env_start(&e);
+	for (int i = 0; i < 4; i++) {
+		readers[i] = (struct reader){.cache = e.cache, .stop = &stop};
+		ck_assert_int_eq(pthread_create(&threads[i], NULL, read_loop, &readers[i]), 0);
+	}
+	char name[32];
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "kafka-%d", i % 6);
+		fake_write(&e.api, name, i % 5 == 4);
+		usleep(2000);
+	}
+	/* The last write: kafka-3 (i = 39, 39 % 6 == 3), a delete (39 % 5 == 4). */
+	ck_assert(wait_for(e.cache, "kafka-3", ""));
+	atomic_store(&stop, true);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(threads[i], NULL);
+		ck_assert_int_eq(readers[i].failures, 0);
+		ck_assert_uint_gt(readers[i].reads, 0);
+	}
+	env_stop(&e);
+}
+END_TEST
+
 START_TEST(sync_timeout_names_type)
 {
 	struct keelson_kube_config cfg = {.server = "https://127.0.0.1:9", .token = "t", .insecure_skip_tls_verify = true};
@@ -401,6 +465,7 @@ Suite *suite_kube_cache(void)
 	tcase_add_test(tc, follows_watch_events);
 	tcase_add_test(tc, dropped_watch_resumes_without_relist);
 	tcase_add_test(tc, expired_watch_relists);
+	tcase_add_test(tc, concurrent_reads_during_updates);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("keelson_kube_cache_wait_synced");
 	tcase_add_test(tc, sync_timeout_names_type);

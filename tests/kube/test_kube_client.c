@@ -858,6 +858,50 @@ START_TEST(watch_stop_flag)
 }
 END_TEST
 
+/* --- concurrency ------------------------------------------------------ */
+
+struct getter {
+	struct keelson_kube_client *client;
+	int failures;
+};
+
+static void *get_many(void *arg)
+{
+	struct getter *g = arg;
+	for (int i = 0; i < 25; i++) {
+		cJSON *pod = NULL;
+		if (keelson_kube_get(&pod, g->client, "v1", "Pod", "kafka", "web-0") != 0)
+			g->failures++;
+		else if (strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "metadata"), "name")->valuestring, "web-0") != 0)
+			g->failures++;
+		cJSON_Delete(pod);
+	}
+	return NULL;
+}
+
+START_TEST(concurrent_requests_share_client)
+{
+	struct server_env env;
+	struct getter g[6];
+	pthread_t threads[6];
+
+	env_start(&env, auth_handler, NULL, false);
+	env_client(&env, NULL);
+	for (int i = 0; i < 6; i++) {
+		g[i] = (struct getter){env.client, 0};
+		ck_assert_int_eq(pthread_create(&threads[i], NULL, get_many, &g[i]), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(threads[i], NULL);
+		ck_assert_int_eq(g[i].failures, 0);
+	}
+	/* 150 GETs plus discovery (fetched at least once, at most once per thread). */
+	ck_assert_uint_ge(keelson_kube_client_request_count(env.client), 151);
+	ck_assert_uint_le(keelson_kube_client_request_count(env.client), 156);
+	env_stop(&env);
+}
+END_TEST
+
 /* --- HTTP/2 offer -------------------------------------------------------- */
 
 /* A one-shot TLS server (OpenSSL) that records the ALPN protocols the client
@@ -988,6 +1032,7 @@ Suite *suite_kube_client(void)
 	tcase_add_test(tc, connection_refused_names_server);
 	NEW_TCASE("keelson_kube_request");
 	tcase_add_test(tc, offers_http2);
+	tcase_add_test(tc, concurrent_requests_share_client);
 	tcase_add_test(tc, status_codes_map_to_errors);
 	tcase_add_test(tc, retry_429_honours_retry_after);
 	tcase_add_test(tc, retry_5xx_with_backoff);
