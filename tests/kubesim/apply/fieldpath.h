@@ -95,7 +95,8 @@ bool ks_fieldset_is_member(const struct ks_fieldset *node);
  * The fields `object` specifies, as server-side apply sees them: scalars,
  * atomic lists and objects, and empty objects and lists are leaves; items
  * of associative lists and sets are members themselves, and an associative
- * item's own fields are below it. Types come from `scope`.
+ * item's own fields are below it; so are entries of a custom resource's
+ * maps (ks_type_field_is_map_entry). Types come from `scope`.
  *
  * strict (applied configurations): an associative item without a key (and
  * no default) or a duplicate key is KEELSON_EINVALID, with the message SSA
