@@ -173,9 +173,27 @@ static int parse_ssh_host(struct keelson_git_source *src)
 	return src->ssh_host ? 0 : KEELSON_ENOMEM;
 }
 
+/* "scheme://user:password@host/...": a secret in configuration, where it
+ * would be copied into logs, flags and process listings. */
+static bool url_has_password(const char *url)
+{
+	const char *p = strstr(url, "://");
+	if (!p)
+		return false;
+	p += 3;
+	size_t authority = strcspn(p, "/?#");
+	const char *at = memchr(p, '@', authority);
+	return at && memchr(p, ':', (size_t)(at - p)) != NULL;
+}
+
 static int classify_url(struct keelson_git_source *src)
 {
 	const char *url = src->url;
+	if (url_has_password(url))
+		return keelson_error_set(KEELSON_EINVALID,
+			"the Git URL %s carries a password; remove it from the URL and put the "
+			"token in a file (token_file) or an environment variable (token_env)",
+			src->display_url);
 	if (has_prefix(url, "file://")) {
 		src->local_path = strdup(url + 7);
 		return src->local_path ? 0 : KEELSON_ENOMEM;

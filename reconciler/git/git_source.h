@@ -9,8 +9,9 @@
  *
  * URLs: local paths, file://, git://, http(s):// (smart protocol) and ssh://
  * or scp-like "user@host:path". Credentials come from files or environment
- * variables named in the options, never from the URL or the command line;
- * every message and log line shows the URL with credentials redacted.
+ * variables named in the options, never from the URL (a URL with a password
+ * is refused) or the command line; every message and log line shows the URL
+ * with credentials redacted.
  *
  * A source is not thread-safe: one thread polls it at a time.
  */
