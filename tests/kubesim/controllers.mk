@@ -66,3 +66,5 @@ tests_kubesim_controllers_test_deployment_LDADD = $(KS_CTL_TEST_LDADD)
 # Real kubectl against the kubesim binary (skipped, exit 77, without either).
 TESTS += tests/kubesim/kubectl-controllers.sh
 dist_noinst_SCRIPTS += tests/kubesim/kubectl-controllers.sh
+
+EXTRA_DIST += tests/kubesim/controllers/README.md

@@ -389,6 +389,49 @@ START_TEST(test_adopts_orphans)
 }
 END_TEST
 
+START_TEST(test_claim_retention_delete)
+{
+	cJSON *set = make_set(2, "\"persistentVolumeClaimRetentionPolicy\":{\"whenDeleted\":\"Delete\","
+		"\"whenScaled\":\"Delete\"},\"volumeClaimTemplates\":[{\"metadata\":{\"name\":\"data\"},"
+		"\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],"
+		"\"resources\":{\"requests\":{\"storage\":\"1Gi\"}}}}]", "");
+	ck_assert(TH_WAIT(settled(2), TH_TIMEOUT_MS));
+	ck_assert(th_exists("", "persistentvolumeclaims", NS, "data-web-1"));
+	/* whenScaled: Delete -> the claim of the removed pod goes with it. */
+	th_patch("apps", "statefulsets", NS, "web", "{\"spec\":{\"replicas\":1}}", NULL);
+	ck_assert(TH_WAIT(!th_exists("", "persistentvolumeclaims", NS, "data-web-1"), TH_TIMEOUT_MS));
+	ck_assert(th_exists("", "persistentvolumeclaims", NS, "data-web-0"));
+	/* whenDeleted: Delete -> the set owns its claims. */
+	ck_assert_int_eq(ks_ctl_delete(th_store, th_type("apps", "statefulsets"), NS, "web", NULL,
+		KS_PROPAGATION_BACKGROUND, -1), 0);
+	ck_assert(TH_WAIT(!th_exists("", "persistentvolumeclaims", NS, "data-web-0"), TH_TIMEOUT_MS));
+	cJSON_Delete(set);
+}
+END_TEST
+
+START_TEST(test_claim_retention_retain)
+{
+	cJSON_Delete(make_set(2, "\"volumeClaimTemplates\":[{\"metadata\":{\"name\":\"data\"},"
+		"\"spec\":{\"accessModes\":[\"ReadWriteOnce\"]}}]", ""));
+	ck_assert(TH_WAIT(settled(2), TH_TIMEOUT_MS));
+	th_patch("apps", "statefulsets", NS, "web", "{\"spec\":{\"replicas\":1}}", NULL);
+	ck_assert(TH_WAIT(settled(1), TH_TIMEOUT_MS));
+	ck_assert(!TH_WAIT(!th_exists("", "persistentvolumeclaims", NS, "data-web-1"), 300));
+}
+END_TEST
+
+START_TEST(test_ordinals_start)
+{
+	cJSON_Delete(make_set(2, "\"ordinals\":{\"start\":5}", ""));
+	ck_assert(TH_WAIT(settled(2), TH_TIMEOUT_MS));
+	ck_assert(pod_exists(5) && pod_exists(6));
+	ck_assert(!pod_exists(0));
+	cJSON *p = pod_get(6);
+	ck_assert_str_eq(ks_ctl_label(p, "apps.kubernetes.io/pod-index"), "6");
+	cJSON_Delete(p);
+}
+END_TEST
+
 static Suite *suite_statefulset(void)
 {
 	Suite *s = suite_create("kubesim_statefulset");
@@ -408,6 +451,9 @@ static Suite *suite_statefulset(void)
 		{"failed_pod", test_failed_pod_replaced},
 		{"revision_history_limit", test_revision_history_limit},
 		{"adoption", test_adopts_orphans},
+		{"claims_retention_delete", test_claim_retention_delete},
+		{"claims_retention_retain", test_claim_retention_retain},
+		{"ordinals_start", test_ordinals_start},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
