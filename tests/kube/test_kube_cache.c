@@ -270,7 +270,9 @@ START_TEST(lists_then_serves_reads_without_requests)
 	cJSON *pod = NULL, *list = NULL;
 
 	env_start(&e);
+	pthread_mutex_lock(&e.api.lock);
 	ck_assert_str_eq(e.api.last_label_selector, "app.kubernetes.io/managed-by=keelson");
+	pthread_mutex_unlock(&e.api.lock);
 	ck_assert_int_eq(keelson_kube_cache_get(&pod, e.cache, "v1", "Pod", "kafka", "kafka-1"), 0);
 	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "metadata"), "resourceVersion")->valuestring, "102");
 	cJSON_Delete(pod);
