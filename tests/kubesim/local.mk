@@ -49,3 +49,13 @@ tests_kubesim_unit_test_server_CFLAGS = $(KUBESIM_CFLAGS) $(KUBESIM_FEATURES) $(
 tests_kubesim_unit_test_server_LDADD = libkubesim-apply.la libkubesim-patch.la libkubesim.la \
 	libkeelson-core.la $(CHECK_LIBS) $(CURL_LIBS) $(MHD_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) \
 	$(PTHREAD_LIBS) -lm
+
+# GET throughput benchmark (run by hand; never a timed test).
+noinst_PROGRAMS += bench/kubesim-get
+bench_kubesim_get_SOURCES = bench/kubesim-get.c \
+	tests/kubesim/server.c tests/kubesim/server.h \
+	tests/kubesim/discovery.c tests/kubesim/crd.c \
+	tests/kubesim/tls.c tests/kubesim/tls.h
+bench_kubesim_get_CFLAGS = $(KUBESIM_CFLAGS) $(KUBESIM_FEATURES) $(CURL_CFLAGS)
+bench_kubesim_get_LDADD = libkubesim-apply.la libkubesim-patch.la libkubesim.la \
+	libkeelson-core.la $(CURL_LIBS) $(MHD_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm

@@ -185,6 +185,13 @@ static void field_manager(struct MHD_Connection *conn, char *buf, size_t size)
 
 static cJSON *parse_body(struct rctx *c, enum MHD_Result *ret)
 {
+	const char *ct = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Content-Type");
+	if (ct && (strstr(ct, "protobuf") || strstr(ct, "cbor"))) {
+		/* M1: JSON only. client-go falls back to JSON after a 415. */
+		*ret = send_status(c->conn, 415, "UnsupportedMediaType",
+			"the body of the request was in an unknown format - accepted media types include: application/json (kubesim does not decode protobuf; use kubectl create -f or apply with a manifest)");
+		return NULL;
+	}
 	if (!c->body || c->body_len == 0) {
 		*ret = send_status(c->conn, 400, "BadRequest", "the request body is empty: send a JSON object");
 		return NULL;
