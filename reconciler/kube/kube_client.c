@@ -509,6 +509,7 @@ static int setup_handle(struct keelson_kube_client *c, CURL *h, const char *path
 	free(url);
 	curl_easy_setopt(h, CURLOPT_SHARE, c->share);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L); /* never squash dot segments */
 	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 #if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85 */
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -860,14 +861,24 @@ int keelson_kube_request(struct keelson_kube_response *out, struct keelson_kube_
 
 /* --- paths ------------------------------------------------------------- */
 
+static int append_str(struct buffer *b, const char *s)
+{
+	return buffer_append(b, s, strlen(s));
+}
+
 static bool unreserved(unsigned char ch)
 {
 	return isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~';
 }
 
-/* Append `s` percent-encoded (everything but unreserved characters). */
+/* Append `s` as one path segment, percent-encoded (everything but
+ * unreserved characters). "." and ".." are encoded whole: as literal dot
+ * segments they would climb the path ("configmaps/.." is the namespace),
+ * so a malformed name in a manifest could address another object. */
 static int append_escaped(struct buffer *b, const char *s)
 {
+	if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return append_str(b, s[1] ? "%2E%2E" : "%2E");
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
 		if (unreserved(ch)) {
@@ -881,11 +892,6 @@ static int append_escaped(struct buffer *b, const char *s)
 		}
 	}
 	return 0;
-}
-
-static int append_str(struct buffer *b, const char *s)
-{
-	return buffer_append(b, s, strlen(s));
 }
 
 /* Append "&key=value" (or "?key=value" for the first parameter). */
@@ -934,6 +940,13 @@ static int split_api_version(char *group, size_t gsize, char *version, size_t vs
 	if (api_version[0] == '\0' || (slash && (slash == api_version || slash[1] == '\0' || strchr(slash + 1, '/'))))
 		return keelson_error_set(KEELSON_EINVALID, "invalid apiVersion \"%s\": expected \"v1\" or \"group/version\"",
 			api_version);
+	/* Groups are DNS subdomains, versions DNS labels: anything else
+	 * cannot be served and must not reach a URL path. */
+	for (const char *p = api_version; *p; p++)
+		if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '-' || *p == '.' || *p == '/'))
+			return keelson_error_set(KEELSON_EINVALID,
+				"invalid apiVersion \"%s\": only lower-case letters, digits, '-', '.' and one '/' are allowed",
+				api_version);
 	if (slash == NULL) {
 		group[0] = '\0';
 		snprintf(version, vsize, "%s", api_version);
@@ -978,10 +991,16 @@ static int fetch_gv(struct keelson_kube_resource **out, size_t *out_count, bool 
 	*out = NULL;
 	*out_count = 0;
 	*served = true;
-	if (group[0])
-		snprintf(path, sizeof(path), "/apis/%s/%s", group, version);
-	else
-		snprintf(path, sizeof(path), "/api/%s", version);
+	struct buffer pb = {.max = sizeof(path) - 1};
+	int rc = group[0] ? (append_str(&pb, "/apis/") | append_escaped(&pb, group) | append_str(&pb, "/"))
+			  : append_str(&pb, "/api/");
+	rc |= append_escaped(&pb, version);
+	if (rc) {
+		free(pb.data);
+		return keelson_error_set(KEELSON_EINVALID, "invalid apiVersion \"%s\"", api_version);
+	}
+	snprintf(path, sizeof(path), "%s", pb.data);
+	free(pb.data);
 	req.path = path;
 	error = keelson_kube_request(&resp, c, &req);
 	if (error == KEELSON_ENOTFOUND) {
@@ -1531,6 +1550,16 @@ int keelson_kube_proxy(struct keelson_kube_response *out, struct keelson_kube_cl
 		return keelson_error_set(KEELSON_EINVALID, "proxy: a namespace and a name are required");
 	if (path == NULL || path[0] != '/')
 		return keelson_error_set(KEELSON_EINVALID, "proxy: the path must start with '/'");
+	/* A dot segment would leave the proxy prefix and address the API
+	 * itself with keelson's credentials. */
+	for (const char *p = path; *p && *p != '?'; p++) {
+		if (p[0] == '/' && p[1] == '.' &&
+		    (p[2] == '/' || p[2] == '\0' || p[2] == '?' || (p[2] == '.' && (p[3] == '/' || p[3] == '\0' || p[3] == '?'))))
+			return keelson_error_set(KEELSON_EINVALID, "proxy: the path \"%s\" has a '.' or '..' segment", path);
+		if (p[0] == '%')
+			return keelson_error_set(KEELSON_EINVALID,
+				"proxy: the path \"%s\" is percent-encoded; pass it decoded", path);
+	}
 	/* "name:port" or "scheme:name:port": the ':' separators stay literal. */
 	int rc = append_str(&b, "/api/v1/namespaces/") | append_escaped(&b, ns) |
 		append_str(&b, target == KEELSON_KUBE_PROXY_SERVICE ? "/services/" : "/pods/") |

@@ -546,6 +546,17 @@ START_TEST(discovery_resolves_and_refreshes)
 	ck_assert_int_eq(keelson_kube_resolve(&res, env.client, "apps/v1", "Deployment"), KEELSON_ENOTFOUND);
 	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "no kind Deployment"));
 	ck_assert_int_eq(keelson_kube_resolve(&res, env.client, "a/b/c", "X"), KEELSON_EINVALID);
+	ck_assert_int_eq(keelson_kube_resolve(&res, env.client, "Apps/v1", "X"), KEELSON_EINVALID);
+	ck_assert_int_eq(keelson_kube_resolve(&res, env.client, "apps/v1?x=1", "X"), KEELSON_EINVALID);
+
+	/* Dot segments never climb: ".." as a name is sent encoded. */
+	ck_assert_int_eq(keelson_kube_resolve(&res, env.client, "v1", "Pod"), 0);
+	path = keelson_kube_resource_path(&res, "kafka", "..");
+	ck_assert_str_eq(path, "/api/v1/namespaces/kafka/pods/%2E%2E");
+	free(path);
+	path = keelson_kube_resource_path(&res, ".", "a b/c");
+	ck_assert_str_eq(path, "/api/v1/namespaces/%2E/pods/a%20b%2Fc");
+	free(path);
 	env_stop(&env);
 }
 END_TEST
@@ -710,6 +721,14 @@ START_TEST(proxy_paths)
 	keelson_kube_response_dispose(&resp);
 	ck_assert_int_eq(keelson_kube_proxy(&resp, env.client, KEELSON_KUBE_PROXY_POD, "kafka", "web-0", "9404",
 		"GET", "metrics", NULL, 0, 2000), KEELSON_EINVALID);
+	static const char *const bad[] = {"/../../secrets", "/a/..", "/./x", "/%2e%2e/x", "/a/../b?x"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_int_eq(keelson_kube_proxy(&resp, env.client, KEELSON_KUBE_PROXY_POD, "kafka", "web-0", NULL,
+			"GET", bad[i], NULL, 0, 2000), KEELSON_EINVALID);
+	/* Dots inside names are fine. */
+	ck_assert_int_eq(keelson_kube_proxy(&resp, env.client, KEELSON_KUBE_PROXY_POD, "kafka", "web-0", "9404",
+		"GET", "/.well-known/x..y", NULL, 0, 2000), KEELSON_ENOTFOUND);
+	keelson_kube_response_dispose(&resp);
 	env_stop(&env);
 }
 END_TEST
