@@ -520,6 +520,8 @@ static int setup_handle(struct keelson_kube_client *c, CURL *h, const char *path
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* compression if the server offers it */
+	if (cfg->proxy_url != NULL)
+		curl_easy_setopt(h, CURLOPT_PROXY, cfg->proxy_url);
 	if (c->connect_to != NULL) {
 		if ((l->connect_to = curl_slist_append(NULL, c->connect_to)) == NULL)
 			return keelson_error_set(KEELSON_ENOMEM, "out of memory");
@@ -768,6 +770,8 @@ int keelson_kube_request(struct keelson_kube_response *out, struct keelson_kube_
 	if (req->version != KEELSON_KUBE_REQUEST_VERSION)
 		return keelson_error_set(KEELSON_EINVALID, "kube request: version %u, expected %u",
 			req->version, KEELSON_KUBE_REQUEST_VERSION);
+	if (req->path == NULL || req->path[0] != '/')
+		return keelson_error_set(KEELSON_EINVALID, "kube request: the path must start with '/'");
 	snprintf(what, sizeof(what), "%s %s", method, req->path);
 
 	for (unsigned attempt = 0;; attempt++) {
@@ -1720,6 +1724,8 @@ int keelson_kube_watch(struct keelson_kube_client *c, const struct keelson_kube_
 	if (opts->version != KEELSON_KUBE_WATCH_OPTIONS_VERSION)
 		return keelson_error_set(KEELSON_EINVALID, "kube watch options: version %u, expected %u",
 			opts->version, KEELSON_KUBE_WATCH_OPTIONS_VERSION);
+	if (res == NULL || cb == NULL)
+		return keelson_error_set(KEELSON_EINVALID, "kube watch: a resource and a callback are required");
 	unsigned timeout_s = opts->timeout_seconds ? opts->timeout_seconds : 300;
 	snprintf(timeout, sizeof(timeout), "%u", timeout_s);
 	if (append_base(&path, res, ns) < 0 || append_query(&path, "watch", "true") < 0 ||

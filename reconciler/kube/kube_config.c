@@ -40,6 +40,7 @@ void keelson_kube_config_free(struct keelson_kube_config *cfg)
 	free(cfg->user);
 	free(cfg->namespace);
 	free(cfg->tls_server_name);
+	free(cfg->proxy_url);
 	free(cfg->ca_file);
 	free(cfg->ca_data);
 	wipe_free(cfg->token, cfg->token ? strlen(cfg->token) : 0);
@@ -91,6 +92,7 @@ int keelson_kube_config_dup(struct keelson_kube_config **out, const struct keels
 	    (error = dup_str(&c->user, cfg->user)) < 0 ||
 	    (error = dup_str(&c->namespace, cfg->namespace)) < 0 ||
 	    (error = dup_str(&c->tls_server_name, cfg->tls_server_name)) < 0 ||
+	    (error = dup_str(&c->proxy_url, cfg->proxy_url)) < 0 ||
 	    (error = dup_str(&c->ca_file, cfg->ca_file)) < 0 ||
 	    (error = dup_mem(&c->ca_data, cfg->ca_data, cfg->ca_data_len)) < 0 ||
 	    (error = dup_str(&c->token, cfg->token)) < 0 ||
@@ -261,7 +263,8 @@ static int parse_kubeconfig(struct keelson_kube_config *c, const cJSON *root, co
 
 	const cJSON *insecure = cJSON_GetObjectItemCaseSensitive(cluster, "insecure-skip-tls-verify");
 	c->insecure_skip_tls_verify = cJSON_IsTrue(insecure);
-	if ((error = dup_str(&c->tls_server_name, get_string(cluster, "tls-server-name"))) < 0)
+	if ((error = dup_str(&c->tls_server_name, get_string(cluster, "tls-server-name"))) < 0 ||
+	    (error = dup_str(&c->proxy_url, get_string(cluster, "proxy-url"))) < 0)
 		return error;
 	if ((s = get_string(cluster, "certificate-authority-data")) != NULL) {
 		if ((error = decode_field(&c->ca_data, &c->ca_data_len, s, file_name,

@@ -30,6 +30,8 @@ struct keelson_kube_config {
 	char *user;             /* user name ("" in-cluster) */
 	char *namespace;        /* context namespace, default "default" */
 	char *tls_server_name;  /* SNI/verification name override, or NULL */
+	char *proxy_url;        /* cluster proxy-url, or NULL (then curl follows
+	                           HTTPS_PROXY/NO_PROXY like kubectl) */
 	bool insecure_skip_tls_verify;
 
 	char *ca_file;          /* PEM file, or NULL */

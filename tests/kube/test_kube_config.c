@@ -30,6 +30,7 @@ static const char kubeconfig[] =
 	"    server: https://prod.example:443\n"
 	"    certificate-authority: certs/ca.pem\n"
 	"    tls-server-name: kubernetes\n"
+	"    proxy-url: http://proxy.corp:3128\n"
 	"- name: lab-cluster\n"
 	"  cluster:\n"
 	"    server: https://lab:6443\n"
@@ -88,6 +89,7 @@ START_TEST(current_context_token_and_ca_data)
 	ck_assert_uint_eq(cfg->ca_data_len, strlen(CA_TEXT));
 	ck_assert_mem_eq(cfg->ca_data, CA_TEXT, cfg->ca_data_len);
 	ck_assert_ptr_null(cfg->ca_file);
+	ck_assert_ptr_null(cfg->proxy_url);
 	ck_assert(!cfg->insecure_skip_tls_verify);
 	keelson_kube_config_free(cfg);
 }
@@ -104,6 +106,7 @@ START_TEST(named_context_files_relative_to_kubeconfig)
 	ck_assert_str_eq(cfg->client_cert_file, "/etc/keelson/client.crt");
 	ck_assert_str_eq(cfg->client_key_file, "/home/u/.kube/client.key");
 	ck_assert_str_eq(cfg->tls_server_name, "kubernetes");
+	ck_assert_str_eq(cfg->proxy_url, "http://proxy.corp:3128");
 	ck_assert_ptr_null(cfg->token);
 	keelson_kube_config_free(cfg);
 }
