@@ -16,8 +16,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* Rotating service-account tokens are re-read this often (client-go: 1 min). */
-#define TOKEN_REFRESH_NS (60ull * 1000000000ull)
 #define RETRY_AFTER_CAP_MS 60000
 #define ERROR_BODY_MAX (1u << 20)
 #define TOKEN_MAX_BYTES (64u * 1024u)
@@ -72,6 +70,7 @@ void keelson_kube_client_options_init(struct keelson_kube_client_options *opts)
 	opts->backoff_max_ms = 16000;
 	opts->max_response_bytes = 256u * 1024u * 1024u;
 	opts->user_agent = NULL;
+	opts->token_refresh_ms = 60000; /* rotating service-account tokens (client-go: 1 min) */
 }
 
 void keelson_kube_list_options_init(struct keelson_kube_list_options *opts)
@@ -167,6 +166,8 @@ int keelson_kube_client_new(struct keelson_kube_client **out, const struct keels
 		c->opts.backoff_initial_ms = 250;
 	if (c->opts.backoff_max_ms < c->opts.backoff_initial_ms)
 		c->opts.backoff_max_ms = c->opts.backoff_initial_ms;
+	if (c->opts.token_refresh_ms == 0)
+		c->opts.token_refresh_ms = 60000;
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&c->share_locks[i], NULL);
 	pthread_mutex_init(&c->pool_lock, NULL);
@@ -368,7 +369,7 @@ static int auth_header(char **out, struct keelson_kube_client *c)
 	pthread_mutex_lock(&c->token_lock);
 	if (c->cfg->token_file != NULL) {
 		uint64_t now = keelson_kube_now_ns();
-		if (c->token == NULL || now - c->token_read_ns > TOKEN_REFRESH_NS) {
+		if (c->token == NULL || now - c->token_read_ns > (uint64_t)c->opts.token_refresh_ms * 1000000u) {
 			char *fresh = NULL;
 			if (read_token_file(&fresh, c->cfg->token_file) == 0) {
 				if (c->token) {

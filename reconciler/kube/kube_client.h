@@ -64,6 +64,7 @@ struct keelson_kube_client_options {
 	unsigned backoff_max_ms;    /* default 16000; Retry-After is capped at 60 s */
 	size_t max_response_bytes;  /* default 256 MiB (a big list) */
 	const char *user_agent;     /* default "keelson/VERSION" */
+	unsigned token_refresh_ms;  /* re-read a token file this often; default 60000 */
 };
 
 void keelson_kube_client_options_init(struct keelson_kube_client_options *opts);

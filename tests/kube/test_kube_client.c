@@ -161,7 +161,33 @@ START_TEST(token_auth_over_tls)
 	ck_assert_int_eq(keelson_kube_get(&pod, env.client, "v1", "Pod", NULL, "web-0"), 0);
 	cJSON_Delete(pod);
 	keelson_kube_client_free(env.client);
+
+	/* A rotated token is picked up after the refresh interval. */
+	struct keelson_kube_client_options o;
+	keelson_kube_client_options_init(&o);
+	o.token_refresh_ms = 100;
+	o.max_retries = 0;
+	env_client(&env, &o);
+	ck_assert_int_eq(keelson_kube_get(&pod, env.client, "v1", "Pod", NULL, "web-0"), 0);
+	cJSON_Delete(pod);
+	FILE *tf = fopen(token_path, "w");
+	fputs("rotated-but-wrong", tf);
+	fclose(tf);
+	usleep(150000);
+	ck_assert_int_eq(keelson_kube_get(&pod, env.client, "v1", "Pod", NULL, "web-0"), KEELSON_ERROR);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "401"));
+	tf = fopen(token_path, "w");
+	fputs(TOKEN, tf);
+	fclose(tf);
+	usleep(150000);
+	ck_assert_int_eq(keelson_kube_get(&pod, env.client, "v1", "Pod", NULL, "web-0"), 0);
+	cJSON_Delete(pod);
+	/* A file that disappears keeps the last token (rotation in progress). */
 	unlink(token_path);
+	usleep(150000);
+	ck_assert_int_eq(keelson_kube_get(&pod, env.client, "v1", "Pod", NULL, "web-0"), 0);
+	cJSON_Delete(pod);
+	keelson_kube_client_free(env.client);
 	env_client(&env, NULL);
 	ck_assert_int_eq(keelson_kube_get(&pod, env.client, "v1", "Pod", NULL, "web-0"), KEELSON_ERROR);
 	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "token file"));
