@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "tests/kubesim/patch/json_patch.h"
 #include "tests/kubesim/patch/merge_patch.h"
+#include "tests/kubesim/proto.h"
 #include "tests/kubesim/selector.h"
 #include "tests/kubesim/sim.h"
 #ifdef KUBESIM_HAVE_SMP
@@ -186,10 +187,18 @@ static void field_manager(struct MHD_Connection *conn, char *buf, size_t size)
 static cJSON *parse_body(struct rctx *c, enum MHD_Result *ret)
 {
 	const char *ct = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Content-Type");
+	if (ct && strstr(ct, "protobuf") && c->body) {
+		/* kubectl's imperative create commands send protobuf. */
+		cJSON *obj = NULL;
+		if (ks_proto_decode(&obj, (const unsigned char *)c->body, c->body_len) == 0)
+			return obj;
+		*ret = send_status(c->conn, 415, "UnsupportedMediaType", "%s",
+			keelson_error_last()->message);
+		return NULL;
+	}
 	if (ct && (strstr(ct, "protobuf") || strstr(ct, "cbor"))) {
-		/* M1: JSON only. client-go falls back to JSON after a 415. */
 		*ret = send_status(c->conn, 415, "UnsupportedMediaType",
-			"the body of the request was in an unknown format - accepted media types include: application/json (kubesim does not decode protobuf; use kubectl create -f or apply with a manifest)");
+			"the body of the request was in an unknown format - accepted media types include: application/json");
 		return NULL;
 	}
 	if (!c->body || c->body_len == 0) {
