@@ -29,14 +29,9 @@ struct objinfo {
 	char name_buf[];
 };
 
-struct deplist {
-	size_t n, cap;
-	char **uids;
-};
-
 struct gc {
 	struct ks_ctl_map *objects;    /* uid -> objinfo */
-	struct ks_ctl_map *dependents; /* owner uid -> deplist */
+	struct ks_ctl_map *dependents; /* owner uid -> map of dependent uids */
 	struct ks_ctl_map *check;      /* dependent uids to attempt to delete */
 	struct ks_ctl_map *owners;     /* owner uids with a deletion finalizer */
 };
@@ -46,52 +41,31 @@ static const char *const gc_resources[] = {"*", NULL};
 
 static void deplist_free(void *p)
 {
-	struct deplist *d = p;
-	for (size_t i = 0; i < d->n; i++)
-		free(d->uids[i]);
-	free(d->uids);
-	free(d);
+	ks_ctl_map_free(p);
 }
 
+/* A map per owner: an owner with many dependents (a big ReplicaSet) costs
+ * O(1) per dependent change, not a list scan. */
 static void deplist_add(struct gc *g, const char *owner, const char *uid)
 {
-	struct deplist *d = ks_ctl_map_get(g->dependents, owner);
+	struct ks_ctl_map *d = ks_ctl_map_get(g->dependents, owner);
 	if (!d) {
-		d = calloc(1, sizeof(*d));
+		d = ks_ctl_map_new(NULL);
 		if (!d || ks_ctl_map_put(g->dependents, owner, d)) {
-			free(d);
+			ks_ctl_map_free(d);
 			return;
 		}
 	}
-	for (size_t i = 0; i < d->n; i++)
-		if (!strcmp(d->uids[i], uid))
-			return;
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 4;
-		char **u = realloc(d->uids, cap * sizeof(*u));
-		if (!u)
-			return;
-		d->uids = u;
-		d->cap = cap;
-	}
-	char *copy = strdup(uid);
-	if (copy)
-		d->uids[d->n++] = copy;
+	ks_ctl_map_put(d, uid, MARK);
 }
 
 static void deplist_remove(struct gc *g, const char *owner, const char *uid)
 {
-	struct deplist *d = ks_ctl_map_get(g->dependents, owner);
+	struct ks_ctl_map *d = ks_ctl_map_get(g->dependents, owner);
 	if (!d)
 		return;
-	for (size_t i = 0; i < d->n; i++) {
-		if (!strcmp(d->uids[i], uid)) {
-			free(d->uids[i]);
-			d->uids[i] = d->uids[--d->n];
-			break;
-		}
-	}
-	if (d->n == 0)
+	ks_ctl_map_remove(d, uid);
+	if (ks_ctl_map_count(d) == 0)
 		ks_ctl_map_remove(g->dependents, owner);
 }
 
@@ -141,9 +115,14 @@ static void gc_event(struct ks_store *store, const struct ks_event *ev, void *pa
 			if (oi && oi->deleting_fg)
 				ks_ctl_map_put(g->owners, o, MARK);
 		}
-		struct deplist *d = ks_ctl_map_get(g->dependents, uid);
-		for (size_t i = 0; d && i < d->n; i++)
-			ks_ctl_map_put(g->check, d->uids[i], MARK);
+		struct ks_ctl_map *d = ks_ctl_map_get(g->dependents, uid);
+		if (d) {
+			size_t n;
+			char **deps = ks_ctl_map_keys(d, &n);
+			for (size_t i = 0; i < n; i++)
+				ks_ctl_map_put(g->check, deps[i], MARK);
+			ks_ctl_keys_free(deps, n);
+		}
 		return;
 	}
 	struct objinfo *info = ks_ctl_map_get(g->objects, uid);
@@ -343,17 +322,9 @@ static void attempt_delete(struct gc *g, struct ks_store *store, const char *uid
 
 static char **dependents_copy(struct gc *g, const char *uid, size_t *n)
 {
-	struct deplist *d = ks_ctl_map_get(g->dependents, uid);
+	struct ks_ctl_map *d = ks_ctl_map_get(g->dependents, uid);
 	*n = 0;
-	if (!d || d->n == 0)
-		return NULL;
-	char **out = calloc(d->n, sizeof(char *));
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < d->n; i++)
-		if ((out[*n] = strdup(d->uids[i])))
-			(*n)++;
-	return out;
+	return d ? ks_ctl_map_keys(d, n) : NULL;
 }
 
 static void process_owner(struct gc *g, struct ks_store *store, const char *uid)

@@ -631,9 +631,14 @@ static void truncate_history(struct sync *s, const cJSON *pods)
 	free(history);
 }
 
+struct condemned {
+	long ord;
+	const cJSON *pod;
+};
+
 static int ordinal_desc(const void *a, const void *b)
 {
-	long x = *(const long *)a, y = *(const long *)b;
+	long x = ((const struct condemned *)a)->ord, y = ((const struct condemned *)b)->ord;
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
@@ -652,9 +657,8 @@ static void reconcile(struct sync *s, cJSON *pods)
 
 	const cJSON **slot = calloc((size_t)replicas + 1, sizeof(*slot));
 	int npods = cJSON_GetArraySize(pods);
-	const cJSON **condemned = calloc((size_t)npods + 1, sizeof(*condemned));
-	long *cord = calloc((size_t)npods + 1, sizeof(*cord));
-	if (!slot || !condemned || !cord)
+	struct condemned *cd = calloc((size_t)npods + 1, sizeof(*cd));
+	if (!slot || !cd)
 		goto out;
 	size_t ncondemned = 0;
 	const cJSON *p;
@@ -662,19 +666,14 @@ static void reconcile(struct sync *s, cJSON *pods)
 		long ord = parse_ordinal(ks_meta_string(p, "name"), s->name);
 		if (ord < 0)
 			continue;
-		if (ord >= start && ord < start + replicas)
+		if (ord >= start && ord < start + replicas) {
 			slot[ord - start] = p;
-		else
-			cord[ncondemned++] = ord;
+		} else {
+			cd[ncondemned].ord = ord;
+			cd[ncondemned++].pod = p;
+		}
 	}
-	qsort(cord, ncondemned, sizeof(long), ordinal_desc);
-	for (size_t i = 0; i < ncondemned; i++) {
-		char name[400];
-		snprintf(name, sizeof(name), "%s-%ld", s->name, cord[i]);
-		cJSON_ArrayForEach(p, pods)
-			if (!strcmp(ks_meta_string(p, "name"), name))
-				condemned[i] = p;
-	}
+	qsort(cd, ncondemned, sizeof(*cd), ordinal_desc);
 	const cJSON *first_unhealthy = NULL;
 	bool first_is_missing = false;
 	for (long long i = 0; i < replicas && !first_unhealthy && !first_is_missing; i++) {
@@ -684,8 +683,8 @@ static void reconcile(struct sync *s, cJSON *pods)
 			first_unhealthy = slot[i];
 	}
 	for (size_t i = ncondemned; i-- > 0 && !first_unhealthy && !first_is_missing;)
-		if (is_unavailable(s, condemned[i]))
-			first_unhealthy = condemned[i];
+		if (is_unavailable(s, cd[i].pod))
+			first_unhealthy = cd[i].pod;
 
 	/* Replicas, in ordinal order. */
 	for (long long i = 0; i < replicas; i++) {
@@ -715,7 +714,7 @@ static void reconcile(struct sync *s, cJSON *pods)
 
 	/* Condemned, highest ordinal first. */
 	for (size_t i = 0; i < ncondemned; i++) {
-		const cJSON *pod = condemned[i];
+		const cJSON *pod = cd[i].pod;
 		if (ks_ctl_terminating(pod)) {
 			if (monotonic)
 				goto out;
@@ -723,7 +722,7 @@ static void reconcile(struct sync *s, cJSON *pods)
 		}
 		if (monotonic && pod != first_unhealthy && is_unavailable(s, pod))
 			goto out;
-		claims_follow_pod(s, pod, cord[i]);
+		claims_follow_pod(s, pod, cd[i].ord);
 		delete_pod(s, pod);
 		if (monotonic)
 			goto out;
@@ -749,8 +748,7 @@ static void reconcile(struct sync *s, cJSON *pods)
 	}
 out:
 	free(slot);
-	free(condemned);
-	free(cord);
+	free(cd);
 }
 
 static void sync_set(struct stsctl *c, struct ks_store *store, const char *ns, const char *name)
