@@ -40,13 +40,17 @@
  *  exit-code       exit code for fail and run-ms (default 0, 1 for fail)
  *  ready           "false": a Running pod reports Ready=False until the
  *                  annotation is removed or set to "true" (simulates a
- *                  failing readiness probe at run time) */
+ *                  failing readiness probe at run time)
+ *  stop-delay-ms   once deleted, the containers exit after this long and the
+ *                  pod goes then, if that is before the grace period ends
+ *                  (default: they use the whole grace period) */
 #define KS_ANN_START_DELAY "kubesim.keelson.dev/start-delay-ms"
 #define KS_ANN_READY_DELAY "kubesim.keelson.dev/ready-delay-ms"
 #define KS_ANN_FAIL "kubesim.keelson.dev/fail"
 #define KS_ANN_RUN_MS "kubesim.keelson.dev/run-ms"
 #define KS_ANN_EXIT_CODE "kubesim.keelson.dev/exit-code"
 #define KS_ANN_READY "kubesim.keelson.dev/ready"
+#define KS_ANN_STOP_DELAY "kubesim.keelson.dev/stop-delay-ms"
 
 struct ks_controllers;
 

@@ -604,6 +604,9 @@ static void kubelet_event(struct ks_store *store, const struct ks_event *ev, voi
 		const char *dts = ks_meta_string(ev->object, "deletionTimestamp");
 		if (!dts || ks_clock_parse(dts, &at))
 			at = now;
+		long long stop = ann_ms(ev->object, KS_ANN_STOP_DELAY, -1);
+		if (stop >= 0 && now + (double)stop / 1000.0 < at)
+			at = now + (double)stop / 1000.0; /* the containers exited early */
 		st->delete_at = at;
 		if (advance(k, store, ev->object, st, now))
 			set_active(k, st);
