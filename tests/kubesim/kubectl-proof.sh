@@ -89,6 +89,11 @@ contains "configmap/proof created" "create"
 k create -f "$work/cm.yaml" && fail "second create succeeded"
 contains 'configmaps "proof" already exists' "create twice"
 
+step="get (Table)"
+ok get configmap proof
+contains "^NAME *DATA *AGE" "table header"
+contains "^proof *1 " "table row"
+
 step="get -o yaml"
 ok get configmap proof -o yaml
 contains "^kind: ConfigMap" "get -o yaml"

@@ -19,7 +19,7 @@ libkubesim_la_LIBADD = libkeelson-core.la $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
 noinst_PROGRAMS += kubesim
 kubesim_SOURCES = tests/kubesim/main.c \
 	tests/kubesim/server.c tests/kubesim/server.h \
-	tests/kubesim/discovery.c tests/kubesim/crd.c \
+	tests/kubesim/discovery.c tests/kubesim/crd.c tests/kubesim/table.c \
 	tests/kubesim/tls.c tests/kubesim/tls.h
 KUBESIM_FEATURES = -DKUBESIM_HAVE_SMP -DKUBESIM_HAVE_SSA
 kubesim_CFLAGS = $(KUBESIM_CFLAGS) $(KUBESIM_FEATURES) -DKUBESIM_HAVE_CONTROLLERS
@@ -44,7 +44,7 @@ dist_noinst_SCRIPTS += tests/kubesim/kubectl-proof.sh
 # The HTTP layer in-process, driven with libcurl.
 tests_kubesim_unit_test_server_SOURCES = tests/kubesim/unit/test_server.c \
 	tests/kubesim/server.c tests/kubesim/server.h \
-	tests/kubesim/discovery.c tests/kubesim/crd.c \
+	tests/kubesim/discovery.c tests/kubesim/crd.c tests/kubesim/table.c \
 	tests/kubesim/tls.c tests/kubesim/tls.h
 tests_kubesim_unit_test_server_CFLAGS = $(KUBESIM_CFLAGS) $(KUBESIM_FEATURES) $(CHECK_CFLAGS) $(CURL_CFLAGS)
 tests_kubesim_unit_test_server_LDADD = libkubesim-apply.la libkubesim-patch.la libkubesim.la \
@@ -55,7 +55,7 @@ tests_kubesim_unit_test_server_LDADD = libkubesim-apply.la libkubesim-patch.la l
 noinst_PROGRAMS += bench/kubesim-get
 bench_kubesim_get_SOURCES = bench/kubesim-get.c \
 	tests/kubesim/server.c tests/kubesim/server.h \
-	tests/kubesim/discovery.c tests/kubesim/crd.c \
+	tests/kubesim/discovery.c tests/kubesim/crd.c tests/kubesim/table.c \
 	tests/kubesim/tls.c tests/kubesim/tls.h
 bench_kubesim_get_CFLAGS = $(KUBESIM_CFLAGS) $(KUBESIM_FEATURES) $(CURL_CFLAGS)
 bench_kubesim_get_LDADD = libkubesim-apply.la libkubesim-patch.la libkubesim.la \

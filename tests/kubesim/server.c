@@ -264,8 +264,29 @@ static int filter_parse(struct rctx *c, struct filter *f, enum MHD_Result *ret)
  * GET / LIST
  * ------------------------------------------------------------------------- */
 
+/* S6: kubectl get asks for meta.k8s.io/v1 Tables. */
+static bool wants_table(struct MHD_Connection *conn)
+{
+	const char *a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept");
+	return a && strstr(a, "as=Table") && strstr(a, "g=meta.k8s.io") &&
+		(strstr(a, "v=v1;") || strstr(a, "v=v1,") ||
+			(strlen(a) >= 4 && !strcmp(a + strlen(a) - 4, "v=v1")));
+}
+
 static enum MHD_Result handle_get(struct rctx *c)
 {
+	if (wants_table(c->conn) && !c->sub[0]) {
+		cJSON *obj = NULL;
+		if (ks_store_get(c->srv->store, c->type, c->namespace, c->name, &obj))
+			return send_last_status(c->conn);
+		cJSON *t = ks_table_new(c->type, true);
+		cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(t, "metadata"),
+			"resourceVersion", ks_meta_string(obj, "resourceVersion"));
+		cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(t, "rows"),
+			ks_table_row(c->type, obj));
+		cJSON_Delete(obj);
+		return send_json(c->conn, 200, t);
+	}
 	char *text = NULL;
 	if (ks_store_get_text(c->srv->store, c->type, c->namespace, c->name, &text))
 		return send_last_status(c->conn);
@@ -337,12 +358,16 @@ static enum MHD_Result handle_list(struct rctx *c)
 	free(after);
 	if (rc)
 		return send_last_status(c->conn);
-	cJSON *list = cJSON_CreateObject();
+	bool table = wants_table(c->conn);
+	cJSON *list = table ? ks_table_new(c->type, true) : cJSON_CreateObject();
 	char av[160];
 	ks_resource_type_api_version(c->type, av, sizeof(av));
-	cJSON_AddStringToObject(list, "kind", c->type->list_kind);
-	cJSON_AddStringToObject(list, "apiVersion", av);
-	cJSON *meta = cJSON_AddObjectToObject(list, "metadata");
+	if (!table) {
+		cJSON_AddStringToObject(list, "kind", c->type->list_kind);
+		cJSON_AddStringToObject(list, "apiVersion", av);
+	}
+	cJSON *meta = table ? cJSON_GetObjectItemCaseSensitive(list, "metadata")
+			    : cJSON_AddObjectToObject(list, "metadata");
 	char rvs[24];
 	snprintf(rvs, sizeof(rvs), "%" PRIu64, res.resource_version);
 	cJSON_AddStringToObject(meta, "resourceVersion", rvs);
@@ -353,8 +378,15 @@ static enum MHD_Result handle_list(struct rctx *c)
 		free(tok);
 		cJSON_AddNumberToObject(meta, "remainingItemCount", (double)res.remaining);
 	}
-	cJSON_AddItemToObject(list, "items", res.items);
-	res.items = NULL;
+	if (table) {
+		cJSON *rows = cJSON_GetObjectItemCaseSensitive(list, "rows");
+		cJSON *item;
+		cJSON_ArrayForEach(item, res.items)
+			cJSON_AddItemToArray(rows, ks_table_row(c->type, item));
+	} else {
+		cJSON_AddItemToObject(list, "items", res.items);
+		res.items = NULL;
+	}
 	ks_list_result_clear(&res);
 	return send_json(c->conn, 200, list);
 }
@@ -376,6 +408,8 @@ struct watch_stream {
 	size_t len, off, cap;
 	int fd;
 	bool done;
+	bool table;         /* events carry one-row Tables (S6) */
+	bool columns_sent;
 };
 
 static double mono_ms(void)
@@ -402,6 +436,26 @@ static void ws_append(struct watch_stream *w, const char *type, const char *obje
 	}
 	w->len += (size_t)snprintf(w->buf + w->len, w->cap - w->len,
 		"{\"type\":\"%s\",\"object\":%s}\n", type, object_text);
+}
+
+static void ws_append_json(struct watch_stream *w, const char *type, cJSON *obj);
+
+/* An event about `object`: the object itself, or a one-row Table. */
+static void ws_append_object(struct watch_stream *w, const char *type, const cJSON *object,
+	const char *object_text)
+{
+	if (!w->table) {
+		ws_append(w, type, object_text);
+		return;
+	}
+	cJSON *t = ks_table_new(w->type, !w->columns_sent);
+	w->columns_sent = true;
+	const char *rv = ks_meta_string(object, "resourceVersion");
+	cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(t, "metadata"), "resourceVersion",
+		rv ? rv : "");
+	cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(t, "rows"), ks_table_row(w->type, object));
+	ws_append_json(w, type, t);
+	cJSON_Delete(t);
 }
 
 static void ws_append_json(struct watch_stream *w, const char *type, cJSON *obj)
@@ -474,7 +528,7 @@ static ssize_t watch_reader(void *cls, uint64_t pos, char *out, size_t max)
 				type = ks_event_type_name(ev.type);
 			}
 			if (type) {
-				ws_append(w, type, ev.object_text);
+				ws_append_object(w, type, ev.object, ev.object_text);
 				if (ks_faults_drop_watches())
 					w->done = true;
 			}
@@ -534,6 +588,7 @@ static enum MHD_Result handle_watch(struct rctx *c)
 		return ret;
 	}
 	w->bookmarks = qbool(c->conn, "allowWatchBookmarks");
+	w->table = wants_table(c->conn);
 	int64_t timeout = 0;
 	const char *ts = qparam(c->conn, "timeoutSeconds");
 	if (!ts || !parse_int64(ts, &timeout) || timeout <= 0)
@@ -560,9 +615,15 @@ static enum MHD_Result handle_watch(struct rctx *c)
 		}
 		since = (int64_t)res.resource_version;
 		cJSON *item;
-		cJSON_ArrayForEach(item, res.items)
-			if (ws_matches(w, item))
+		cJSON_ArrayForEach(item, res.items) {
+			if (!ws_matches(w, item))
+				continue;
+			if (w->table) {
+				ws_append_object(w, "ADDED", item, NULL);
+			} else {
 				ws_append_json(w, "ADDED", item);
+			}
+		}
 		ks_list_result_clear(&res);
 	}
 	struct ks_watch_options wo = {.version = KS_WATCH_OPTIONS_VERSION, .type = c->type,

@@ -46,6 +46,13 @@ cJSON *ks_openapi_v3_index(struct ks_store *store);
 /* The OpenAPI v3 document of "api/v1" or "apis/<g>/<v>"; NULL if unknown. */
 cJSON *ks_openapi_v3_document(struct ks_store *store, const char *group, const char *version);
 
+/* Table output for kubectl get (S6, table.c): a Table with (or without)
+ * column definitions and no rows; one row (cells + PartialObjectMetadata)
+ * for an object. */
+cJSON *ks_table_new(const struct ks_resource_type *type, bool with_columns);
+cJSON *ks_table_columns(const struct ks_resource_type *type);
+cJSON *ks_table_row(const struct ks_resource_type *type, const cJSON *object);
+
 /* CustomResourceDefinition support (crd.c): after a CRD write, (re)register
  * its type and set status (acceptedNames, NamesAccepted, Established,
  * storedVersions). Returns the updated CRD in *out when non-NULL. */

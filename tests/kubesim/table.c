@@ -1,0 +1,229 @@
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tests/kubesim/server.h"
+
+/* Column sets after the real server's printers (K pkg/printers/
+ * internalversion/printers.go), reduced to what the cells below fill. */
+struct column {
+	const char *name, *type, *format;
+	int priority;
+};
+
+static const struct column name_col = {"Name", "string", "name", 0};
+static const struct column age_col = {"Age", "string", "", 0};
+
+static const struct column pod_cols[] = {{"Ready", "string", "", 0},
+	{"Status", "string", "", 0}, {"Restarts", "string", "", 0}, {NULL, NULL, NULL, 0}};
+static const struct column ready_cols[] = {{"Ready", "string", "", 0}, {NULL, NULL, NULL, 0}};
+static const struct column deploy_cols[] = {{"Ready", "string", "", 0},
+	{"Up-to-date", "integer", "", 0}, {"Available", "integer", "", 0}, {NULL, NULL, NULL, 0}};
+static const struct column status_cols[] = {{"Status", "string", "", 0}, {NULL, NULL, NULL, 0}};
+static const struct column data_cols[] = {{"Data", "integer", "", 0}, {NULL, NULL, NULL, 0}};
+static const struct column secret_cols[] = {{"Type", "string", "", 0},
+	{"Data", "integer", "", 0}, {NULL, NULL, NULL, 0}};
+static const struct column svc_cols[] = {{"Type", "string", "", 0},
+	{"Cluster-IP", "string", "", 0}, {"External-IP", "string", "", 0},
+	{"Port(s)", "string", "", 0}, {NULL, NULL, NULL, 0}};
+static const struct column lease_cols[] = {{"Holder", "string", "", 0}, {NULL, NULL, NULL, 0}};
+static const struct column none_cols[] = {{NULL, NULL, NULL, 0}};
+
+static bool is(const struct ks_resource_type *t, const char *group, const char *resource)
+{
+	return !strcmp(t->group, group) && !strcmp(t->resource, resource);
+}
+
+static const struct column *extra_columns(const struct ks_resource_type *t)
+{
+	if (is(t, "", "pods"))
+		return pod_cols;
+	if (is(t, "apps", "statefulsets") || is(t, "apps", "replicasets"))
+		return ready_cols;
+	if (is(t, "apps", "deployments"))
+		return deploy_cols;
+	if (is(t, "", "namespaces") || is(t, "", "persistentvolumeclaims"))
+		return status_cols;
+	if (is(t, "", "configmaps"))
+		return data_cols;
+	if (is(t, "", "secrets"))
+		return secret_cols;
+	if (is(t, "", "services"))
+		return svc_cols;
+	if (is(t, "coordination.k8s.io", "leases"))
+		return lease_cols;
+	return none_cols;
+}
+
+static void add_column(cJSON *cols, const struct column *c)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", c->name);
+	cJSON_AddStringToObject(o, "type", c->type);
+	cJSON_AddStringToObject(o, "format", c->format);
+	cJSON_AddStringToObject(o, "description", "");
+	cJSON_AddNumberToObject(o, "priority", c->priority);
+	cJSON_AddItemToArray(cols, o);
+}
+
+cJSON *ks_table_columns(const struct ks_resource_type *type)
+{
+	cJSON *cols = cJSON_CreateArray();
+	add_column(cols, &name_col);
+	for (const struct column *c = extra_columns(type); c->name; c++)
+		add_column(cols, c);
+	add_column(cols, &age_col);
+	return cols;
+}
+
+/* apimachinery duration.HumanDuration. */
+static void human_duration(double secs, char *buf, size_t size)
+{
+	if (secs < 0)
+		secs = 0;
+	long s = (long)secs;
+	if (s < 120)
+		snprintf(buf, size, "%lds", s);
+	else if (s < 600)
+		snprintf(buf, size, s % 60 ? "%ldm%lds" : "%ldm", s / 60, s % 60);
+	else if (s < 3 * 3600)
+		snprintf(buf, size, "%ldm", s / 60);
+	else if (s < 8 * 3600)
+		snprintf(buf, size, (s % 3600) / 60 ? "%ldh%ldm" : "%ldh", s / 3600, (s % 3600) / 60);
+	else if (s < 48 * 3600)
+		snprintf(buf, size, "%ldh", s / 3600);
+	else if (s < 8 * 86400)
+		snprintf(buf, size, (s % 86400) / 3600 ? "%ldd%ldh" : "%ldd", s / 86400,
+			(s % 86400) / 3600);
+	else
+		snprintf(buf, size, "%ldd", s / 86400);
+}
+
+static const cJSON *at(const cJSON *o, const char *a, const char *b)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, a);
+	return b ? cJSON_GetObjectItemCaseSensitive(x, b) : x;
+}
+
+static long num(const cJSON *v)
+{
+	return cJSON_IsNumber(v) ? (long)v->valuedouble : 0;
+}
+
+static const char *text(const cJSON *v, const char *def)
+{
+	return cJSON_IsString(v) ? v->valuestring : def;
+}
+
+static void pod_cells(cJSON *cells, const cJSON *pod)
+{
+	const cJSON *containers = at(pod, "spec", "containers");
+	const cJSON *statuses = at(pod, "status", "containerStatuses");
+	int total = cJSON_GetArraySize(containers), ready = 0;
+	long restarts = 0;
+	const cJSON *cs;
+	const char *reason = text(at(pod, "status", "phase"), "Pending");
+	cJSON_ArrayForEach(cs, statuses) {
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cs, "ready")))
+			ready++;
+		restarts += num(cJSON_GetObjectItemCaseSensitive(cs, "restartCount"));
+		const cJSON *waiting = at(cJSON_GetObjectItemCaseSensitive(cs, "state"), "waiting",
+			"reason");
+		if (cJSON_IsString(waiting))
+			reason = waiting->valuestring;
+	}
+	if (ks_meta_string(pod, "deletionTimestamp"))
+		reason = "Terminating";
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%d/%d", ready, total);
+	cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
+	cJSON_AddItemToArray(cells, cJSON_CreateString(reason));
+	cJSON_AddItemToArray(cells, cJSON_CreateNumber((double)restarts));
+}
+
+static void service_cells(cJSON *cells, const cJSON *svc)
+{
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(svc, "spec");
+	cJSON_AddItemToArray(cells, cJSON_CreateString(text(at(spec, "type", NULL), "ClusterIP")));
+	cJSON_AddItemToArray(cells, cJSON_CreateString(text(at(spec, "clusterIP", NULL), "<none>")));
+	cJSON_AddItemToArray(cells, cJSON_CreateString("<none>"));
+	char ports[256] = "";
+	size_t off = 0;
+	const cJSON *p;
+	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(spec, "ports")) {
+		int w = snprintf(ports + off, sizeof(ports) - off, "%s%ld/%s", off ? "," : "",
+			num(cJSON_GetObjectItemCaseSensitive(p, "port")),
+			text(cJSON_GetObjectItemCaseSensitive(p, "protocol"), "TCP"));
+		if (w < 0 || (size_t)w >= sizeof(ports) - off)
+			break;
+		off += (size_t)w;
+	}
+	cJSON_AddItemToArray(cells, cJSON_CreateString(off ? ports : "<none>"));
+}
+
+cJSON *ks_table_row(const struct ks_resource_type *t, const cJSON *obj)
+{
+	cJSON *row = cJSON_CreateObject();
+	cJSON *cells = cJSON_AddArrayToObject(row, "cells");
+	const char *name = ks_meta_string(obj, "name");
+	cJSON_AddItemToArray(cells, cJSON_CreateString(name ? name : ""));
+	char buf[64];
+	if (is(t, "", "pods")) {
+		pod_cells(cells, obj);
+	} else if (is(t, "apps", "statefulsets") || is(t, "apps", "replicasets")) {
+		snprintf(buf, sizeof(buf), "%ld/%ld", num(at(obj, "status", "readyReplicas")),
+			num(at(obj, "spec", "replicas")));
+		cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
+	} else if (is(t, "apps", "deployments")) {
+		snprintf(buf, sizeof(buf), "%ld/%ld", num(at(obj, "status", "readyReplicas")),
+			num(at(obj, "spec", "replicas")));
+		cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
+		cJSON_AddItemToArray(cells, cJSON_CreateNumber(
+			(double)num(at(obj, "status", "updatedReplicas"))));
+		cJSON_AddItemToArray(cells, cJSON_CreateNumber(
+			(double)num(at(obj, "status", "availableReplicas"))));
+	} else if (is(t, "", "namespaces") || is(t, "", "persistentvolumeclaims")) {
+		cJSON_AddItemToArray(cells, cJSON_CreateString(text(at(obj, "status", "phase"), "")));
+	} else if (is(t, "", "configmaps")) {
+		int n = cJSON_GetArraySize(at(obj, "data", NULL)) +
+			cJSON_GetArraySize(at(obj, "binaryData", NULL));
+		cJSON_AddItemToArray(cells, cJSON_CreateNumber(n));
+	} else if (is(t, "", "secrets")) {
+		cJSON_AddItemToArray(cells, cJSON_CreateString(text(at(obj, "type", NULL), "Opaque")));
+		cJSON_AddItemToArray(cells, cJSON_CreateNumber(cJSON_GetArraySize(at(obj, "data", NULL))));
+	} else if (is(t, "", "services")) {
+		service_cells(cells, obj);
+	} else if (is(t, "coordination.k8s.io", "leases")) {
+		cJSON_AddItemToArray(cells, cJSON_CreateString(
+			text(at(obj, "spec", "holderIdentity"), "")));
+	}
+	double created = 0;
+	const char *ct = ks_meta_string(obj, "creationTimestamp");
+	if (ct && ks_clock_parse(ct, &created) == 0)
+		human_duration(ks_clock_now() - created, buf, sizeof(buf));
+	else
+		snprintf(buf, sizeof(buf), "<unknown>");
+	cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
+	cJSON *pom = cJSON_AddObjectToObject(row, "object");
+	cJSON_AddStringToObject(pom, "kind", "PartialObjectMetadata");
+	cJSON_AddStringToObject(pom, "apiVersion", "meta.k8s.io/v1");
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+	cJSON *m = meta ? cJSON_Duplicate(meta, 1) : cJSON_CreateObject();
+	cJSON_DeleteItemFromObjectCaseSensitive(m, "managedFields");
+	cJSON_AddItemToObject(pom, "metadata", m);
+	return row;
+}
+
+cJSON *ks_table_new(const struct ks_resource_type *type, bool with_columns)
+{
+	cJSON *t = cJSON_CreateObject();
+	cJSON_AddStringToObject(t, "kind", "Table");
+	cJSON_AddStringToObject(t, "apiVersion", "meta.k8s.io/v1");
+	cJSON_AddObjectToObject(t, "metadata");
+	cJSON_AddItemToObject(t, "columnDefinitions",
+		with_columns ? ks_table_columns(type) : cJSON_CreateArray());
+	cJSON_AddArrayToObject(t, "rows");
+	return t;
+}
