@@ -1,0 +1,397 @@
+/*
+ * `keelson diff`: the desired state of a repository checkout against the
+ * live objects of its clusters, printed as a unified diff (like
+ * `kubectl diff`) or as JSON.
+ */
+#include "config.h"
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "diff/diff.h"
+#include "json/json_canonical.h"
+#include "kube/kube_client.h"
+#include "kube/kube_config.h"
+#include "layout/dir_source.h"
+#include "layout/layout.h"
+#include "yaml/yaml_load.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char keelson_cmd_diff_usage[] =
+	"Usage: keelson diff [--repo PATH] [--cluster C] [--system S] [--kubeconfig FILE]\n"
+	"                    [--context NAME] [--output text|json] [--no-color]\n"
+	"\n"
+	"Compare every object of the repository checkout at PATH with the live object\n"
+	"in its cluster. Only fields the repository sets are compared (server defaults,\n"
+	"status and metadata the server adds are not drift); quantities compare by\n"
+	"value; fields keelson applied before and the repository no longer has are\n"
+	"drift. Ignore rules come from spec.ignoreDifferences of each system.yaml.\n"
+	"\n"
+	"  --repo PATH        repository checkout (default: the current directory)\n"
+	"  --cluster C        only cluster C (a directory under clusters/)\n"
+	"  --system S         only systems named S\n"
+	"  --kubeconfig FILE  kubeconfig (default: $KUBECONFIG, in-cluster, ~/.kube/config)\n"
+	"  --context NAME     kubeconfig context (default: spec.kubeContext of the\n"
+	"                     cluster; needs a single cluster, see --cluster)\n"
+	"  --output FORMAT    text (default): for each object that differs, one line per\n"
+	"                     field (FILE:LINE:COLUMN: POINTER) and a unified diff of live\n"
+	"                     (---) against the repository (+++); json: one document\n"
+	"  --no-color         no colours (also when NO_COLOR is set; colours are only\n"
+	"                     used when standard output is a terminal)\n"
+	"\n"
+	"Exit status: 0 when everything is in sync, 1 when something differs or is\n"
+	"missing, 2 on error (bad usage, invalid repository, unreachable cluster).\n";
+
+#define EXIT_DIFF_ERROR 2
+/* Longest value shown inline on a field line; the diff shows it whole. */
+#define MAX_INLINE_VALUE 80
+
+struct diff_cli {
+	const char *repo;
+	const char *cluster;
+	const char *system;
+	const char *kubeconfig;
+	const char *context;
+	int json;
+	int color;
+	cJSON *json_objects;
+	size_t in_sync, drifted, missing, errors;
+};
+
+static const char *option_value(int argc, char **argv, int *i, const char *name, int *bad)
+{
+	size_t n = strlen(name);
+	if (strncmp(argv[*i], name, n) != 0)
+		return NULL;
+	if (argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (argv[*i][n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc) {
+		fprintf(stderr, "keelson diff: %s needs a value\n", name);
+		*bad = 1;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+static void print_value(FILE *out, const cJSON *v)
+{
+	char *text = v ? keelson_json_canonical(v) : NULL;
+	if (text == NULL) {
+		fputs(v ? "?" : "(absent)", out);
+		return;
+	}
+	if (strlen(text) > MAX_INLINE_VALUE)
+		fprintf(out, "%.*s...", MAX_INLINE_VALUE, text);
+	else
+		fputs(text, out);
+	free(text);
+}
+
+static void print_object_text(struct diff_cli *cli, const struct keelson_diff_object *d,
+			      const struct keelson_cluster *cluster, const struct keelson_system *system)
+{
+	const char *ns = d->namespace_, *slash = d->namespace_[0] ? "/" : "";
+	if (d->state == KEELSON_DIFF_MISSING) {
+		printf("# %s %s%s%s (cluster %s, system %s, %s:%u): not in the cluster\n", d->kind, ns,
+		       slash, d->name, cluster->name, system->name, d->file ? d->file : "?", d->line);
+	} else {
+		printf("# %s %s%s%s (cluster %s, system %s): %zu field%s differ%s", d->kind, ns, slash,
+		       d->name, cluster->name, system->name, d->field_count, d->field_count == 1 ? "" : "s",
+		       d->field_count == 1 ? "s" : "");
+		if (d->ignored_count)
+			printf(" (%zu more ignored by ignoreDifferences)", d->ignored_count);
+		printf("\n");
+		for (size_t i = 0; i < d->field_count; i++) {
+			const struct keelson_diff_field *f = &d->fields[i];
+			printf("#   %s:%u:%u: %s: ", f->file ? f->file : "?", f->line, f->column, f->pointer);
+			switch (f->change) {
+			case KEELSON_DIFF_CHANGED:
+				printf("repository ");
+				print_value(stdout, f->desired);
+				printf(", live ");
+				print_value(stdout, f->live);
+				break;
+			case KEELSON_DIFF_NOT_LIVE:
+				printf("repository ");
+				print_value(stdout, f->desired);
+				printf(", not set live");
+				break;
+			case KEELSON_DIFF_REMOVED:
+				printf("removed from the repository, still set live: ");
+				print_value(stdout, f->live);
+				break;
+			}
+			printf("\n");
+		}
+	}
+	if (keelson_diff_render_unified(stdout, d, cli->color != 0) < 0) {
+		fprintf(stderr, "keelson diff: %s\n", keelson_error_last()->message);
+		cli->errors++;
+	}
+}
+
+/* spec.ignoreDifferences of the system's own document. */
+static int load_ignore_rules(struct keelson_diff_ignore_rules **out, const char *repo,
+			     const struct keelson_system *system)
+{
+	struct keelson_yaml_stream *stream = NULL;
+	char path[4096];
+	*out = NULL;
+	if (system->file == NULL)
+		return keelson_diff_ignore_rules_parse(out, NULL, NULL);
+	if (system->file[0] == '/')
+		snprintf(path, sizeof(path), "%s", system->file);
+	else
+		snprintf(path, sizeof(path), "%s/%s", repo, system->file);
+	int rc = keelson_yaml_load_file(&stream, path, NULL);
+	if (rc < 0)
+		return keelson_error_wrap(rc, "reading the ignore rules of system %s", system->name);
+	const cJSON *doc = keelson_yaml_document(stream, 0);
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(doc, "spec");
+	rc = keelson_diff_ignore_rules_parse(out, cJSON_GetObjectItemCaseSensitive(spec, "ignoreDifferences"),
+					     stream);
+	keelson_yaml_stream_free(stream);
+	return rc;
+}
+
+static void diff_one(struct diff_cli *cli, struct keelson_kube_client *client,
+		     const struct keelson_cluster *cluster, const struct keelson_system *system,
+		     const struct keelson_object *o, const struct keelson_diff_ignore_rules *rules)
+{
+	cJSON *live = NULL;
+	struct keelson_diff_object *d = NULL;
+	struct keelson_diff_options opts;
+	int rc = keelson_kube_get(&live, client, o->api_version, o->kind,
+				  o->namespace_[0] ? o->namespace_ : NULL, o->name);
+	if (rc == KEELSON_ENOTFOUND) {
+		live = NULL; /* the object, or its kind (a CRD not created yet) */
+	} else if (rc < 0) {
+		fprintf(stderr, "keelson diff: %s:%u: %s %s: reading the live object from cluster %s: %s\n",
+			o->file, o->line, o->kind, o->name, cluster->name, keelson_error_last()->message);
+		cli->errors++;
+		return;
+	}
+	keelson_diff_options_init(&opts);
+	opts.ignore = rules;
+	rc = keelson_diff_object(&d, o, live, &opts);
+	cJSON_Delete(live);
+	if (rc < 0) {
+		fprintf(stderr, "keelson diff: %s:%u: %s %s: %s\n", o->file, o->line, o->kind, o->name,
+			keelson_error_last()->message);
+		cli->errors++;
+		return;
+	}
+	switch (d->state) {
+	case KEELSON_DIFF_IN_SYNC:
+		cli->in_sync++;
+		break;
+	case KEELSON_DIFF_MISSING:
+		cli->missing++;
+		break;
+	default:
+		cli->drifted++;
+		break;
+	}
+	if (cli->json) {
+		cJSON *j = keelson_diff_object_to_json(d);
+		if (j != NULL) {
+			cJSON_AddStringToObject(j, "cluster", cluster->name);
+			cJSON_AddStringToObject(j, "system", system->name);
+			cJSON_AddItemToArray(cli->json_objects, j);
+		} else {
+			cli->errors++;
+		}
+	} else if (d->state != KEELSON_DIFF_IN_SYNC) {
+		print_object_text(cli, d, cluster, system);
+	}
+	keelson_diff_object_free(d);
+}
+
+static int diff_cluster(struct diff_cli *cli, const struct keelson_cluster *cluster)
+{
+	struct keelson_kube_config *cfg = NULL;
+	struct keelson_kube_client *client = NULL;
+	struct keelson_kube_config_options copts;
+	int rc;
+
+	keelson_kube_config_options_init(&copts);
+	copts.context = cli->context ? cli->context : cluster->kube_context;
+	if (cli->kubeconfig != NULL)
+		rc = keelson_kube_config_load_file(&cfg, cli->kubeconfig, &copts);
+	else
+		rc = keelson_kube_config_load_default(&cfg, &copts);
+	if (rc == 0)
+		rc = keelson_kube_client_new(&client, cfg, NULL);
+	if (rc < 0) {
+		fprintf(stderr, "keelson diff: cluster %s (%s): %s\n", cluster->name, cluster->file,
+			keelson_error_last()->message);
+		keelson_kube_config_free(cfg);
+		cli->errors++;
+		return rc;
+	}
+	for (size_t i = 0; i < cluster->system_count; i++) {
+		const struct keelson_system *system = &cluster->systems[i];
+		struct keelson_diff_ignore_rules *rules = NULL;
+		if (cli->system != NULL && strcmp(system->name, cli->system) != 0)
+			continue;
+		if (load_ignore_rules(&rules, cli->repo, system) < 0) {
+			fprintf(stderr, "keelson diff: %s\n", keelson_error_last()->message);
+			cli->errors++;
+			continue;
+		}
+		for (size_t j = 0; j < system->object_count; j++)
+			diff_one(cli, client, cluster, system, &system->objects[j], rules);
+		keelson_diff_ignore_rules_free(rules);
+	}
+	keelson_kube_client_free(client);
+	keelson_kube_config_free(cfg);
+	return 0;
+}
+
+static int load_state(struct keelson_desired_state **out, const char *repo)
+{
+	struct keelson_file_source *source = NULL;
+	struct keelson_problem_list *problems = NULL;
+	int rc = keelson_dir_source_open(&source, repo);
+	if (rc < 0) {
+		fprintf(stderr, "keelson diff: %s\n", keelson_error_last()->message);
+		return rc;
+	}
+	rc = keelson_layout_load(out, &problems, source, NULL);
+	if (rc == KEELSON_EINVALID) {
+		for (size_t i = 0; i < problems->count; i++) {
+			const struct keelson_problem *p = &problems->items[i];
+			fprintf(stderr, "%s:%u:%u: %s [%s]\n", p->file, p->line, p->column, p->message,
+				keelson_problem_code_name(p->code));
+		}
+		fprintf(stderr, "keelson diff: %s is not a valid revision (%zu problem%s); see keelson validate\n",
+			repo, problems->count, problems->count == 1 ? "" : "s");
+	} else if (rc < 0) {
+		fprintf(stderr, "keelson diff: %s\n", keelson_error_last()->message);
+	}
+	keelson_problem_list_free(problems);
+	source->free(source);
+	return rc;
+}
+
+int keelson_cmd_diff(int argc, char **argv)
+{
+	struct diff_cli cli = {.repo = "."};
+	const char *output = "text";
+	int no_color = getenv("NO_COLOR") != NULL && getenv("NO_COLOR")[0] != '\0';
+	int bad = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *v;
+		if ((v = option_value(argc, argv, &i, "--repo", &bad)) != NULL)
+			cli.repo = v;
+		else if ((v = option_value(argc, argv, &i, "--cluster", &bad)) != NULL)
+			cli.cluster = v;
+		else if ((v = option_value(argc, argv, &i, "--system", &bad)) != NULL)
+			cli.system = v;
+		else if ((v = option_value(argc, argv, &i, "--kubeconfig", &bad)) != NULL)
+			cli.kubeconfig = v;
+		else if ((v = option_value(argc, argv, &i, "--context", &bad)) != NULL)
+			cli.context = v;
+		else if ((v = option_value(argc, argv, &i, "--output", &bad)) != NULL)
+			output = v;
+		else if (strcmp(argv[i], "--no-color") == 0)
+			no_color = 1;
+		else if (!bad) {
+			fprintf(stderr, "keelson diff: unknown argument \"%s\"\n\n%s", argv[i], keelson_cmd_diff_usage);
+			return EXIT_DIFF_ERROR;
+		}
+		if (bad)
+			return EXIT_DIFF_ERROR;
+	}
+	if (strcmp(output, "text") == 0) {
+		cli.json = 0;
+	} else if (strcmp(output, "json") == 0) {
+		cli.json = 1;
+	} else {
+		fprintf(stderr, "keelson diff: --output must be text or json, not \"%s\"\n", output);
+		return EXIT_DIFF_ERROR;
+	}
+	cli.color = !no_color && !cli.json && isatty(STDOUT_FILENO);
+
+	struct keelson_desired_state *state = NULL;
+	if (load_state(&state, cli.repo) < 0)
+		return EXIT_DIFF_ERROR;
+
+	int exit_code = EXIT_DIFF_ERROR;
+	size_t clusters = 0, systems = 0;
+	for (size_t i = 0; i < state->cluster_count; i++) {
+		const struct keelson_cluster *c = &state->clusters[i];
+		if (cli.cluster != NULL && strcmp(c->name, cli.cluster) != 0)
+			continue;
+		clusters++;
+		if (cli.system != NULL && keelson_cluster_system(c, cli.system) != NULL)
+			systems++;
+	}
+	if (cli.cluster != NULL && clusters == 0) {
+		fprintf(stderr, "keelson diff: no cluster \"%s\" in %s (clusters are the directories under clusters/)\n",
+			cli.cluster, cli.repo);
+		goto out;
+	}
+	if (cli.system != NULL && systems == 0) {
+		fprintf(stderr, "keelson diff: no system \"%s\" in the selected cluster%s\n", cli.system,
+			clusters == 1 ? "" : "s");
+		goto out;
+	}
+	if (cli.context != NULL && clusters > 1) {
+		fprintf(stderr, "keelson diff: --context applies to one cluster; add --cluster (the repository has %zu)\n",
+			clusters);
+		goto out;
+	}
+	if (cli.json && (cli.json_objects = cJSON_CreateArray()) == NULL) {
+		fprintf(stderr, "keelson diff: out of memory\n");
+		goto out;
+	}
+	for (size_t i = 0; i < state->cluster_count; i++) {
+		const struct keelson_cluster *c = &state->clusters[i];
+		if (cli.cluster != NULL && strcmp(c->name, cli.cluster) != 0)
+			continue;
+		if (cli.system != NULL && keelson_cluster_system(c, cli.system) == NULL)
+			continue;
+		diff_cluster(&cli, c);
+	}
+	if (cli.json) {
+		cJSON *doc = cJSON_CreateObject();
+		if (doc != NULL) {
+			cJSON_AddBoolToObject(doc, "inSync", cli.drifted == 0 && cli.missing == 0 && cli.errors == 0);
+			cJSON *counts = cJSON_AddObjectToObject(doc, "counts");
+			cJSON_AddNumberToObject(counts, "inSync", (double)cli.in_sync);
+			cJSON_AddNumberToObject(counts, "drifted", (double)cli.drifted);
+			cJSON_AddNumberToObject(counts, "missing", (double)cli.missing);
+			cJSON_AddNumberToObject(counts, "errors", (double)cli.errors);
+			cJSON_AddItemToObject(doc, "objects", cli.json_objects);
+			cli.json_objects = NULL;
+			char *text = cJSON_Print(doc);
+			if (text != NULL)
+				printf("%s\n", text);
+			else
+				cli.errors++;
+			free(text);
+			cJSON_Delete(doc);
+		} else {
+			cli.errors++;
+		}
+	} else {
+		fprintf(stderr, "keelson diff: %zu in sync, %zu drifted, %zu missing%s\n", cli.in_sync,
+			cli.drifted, cli.missing, cli.errors ? ", with errors (see above)" : "");
+	}
+	if (cli.errors)
+		exit_code = EXIT_DIFF_ERROR;
+	else
+		exit_code = cli.drifted || cli.missing ? 1 : 0;
+out:
+	cJSON_Delete(cli.json_objects);
+	keelson_desired_state_free(state);
+	return exit_code;
+}

@@ -1,0 +1,170 @@
+/*
+ * Desired vs live: is what the repository says in force in the live object?
+ *
+ * Only fields set in the desired object are compared, with server-side
+ * apply semantics: maps merge, lists keyed by merge keys (containers by
+ * name) are matched by key whatever their order, sets (finalizers) by
+ * value, other lists as a whole. So what the server adds (defaults,
+ * status, metadata.uid, resourceVersion, managedFields, annotations of
+ * other tools, items other managers added to keyed lists) is never drift.
+ * Values are normalised the way the API server normalises them:
+ * quantities compare by value ("1024Mi" = "1Gi", `cpu: 1` = "1"), and a
+ * zero value the server's JSON encoding omits (false, 0, "", {}, [] of an
+ * omitempty field) equals an absent one.
+ *
+ * The other direction: a field keelson applied earlier (owned by field
+ * manager "keelson" in metadata.managedFields) that the repository no
+ * longer sets, but that is still set live, is drift too: the next apply
+ * would remove it.
+ *
+ * Each difference carries the JSON pointer of the field, both values and
+ * the file:line:column of the desired value (or of its nearest existing
+ * parent when the repository no longer has it). Per-system ignore rules
+ * drop differences by pointer, optionally per group/kind.
+ *
+ * See docs/internals/diff.md.
+ */
+#ifndef KEELSON_DIFF_DIFF_H
+#define KEELSON_DIFF_DIFF_H
+
+#include "layout/layout.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* --- Ignore rules -------------------------------------------------------- */
+
+/* One rule: differences at `pointer` or below it are not drift, for objects
+ * of `group`/`kind` (NULL: any). A token "*" in the pointer matches any one
+ * token (any list index, any map key). */
+struct keelson_diff_ignore_rule {
+	char *group;
+	char *kind;
+	char *pointer;
+};
+
+struct keelson_diff_ignore_rules {
+	struct keelson_diff_ignore_rule *items;
+	size_t count;
+};
+
+/* Most rules a system may declare; a repository needs a handful. */
+#define KEELSON_DIFF_MAX_IGNORE_RULES 1000
+
+/* Parse the `ignoreDifferences` list of a System document:
+ *   - group: apps            # optional ("" is the core group)
+ *     kind: StatefulSet      # optional
+ *     jsonPointers: [/spec/replicas, /metadata/annotations/x~1y]
+ * `value` NULL gives an empty rule set. KEELSON_EINVALID with a message
+ * naming the entry (and "file:line:column" when `stream` has the node)
+ * for a malformed list. Free with keelson_diff_ignore_rules_free. */
+struct keelson_yaml_stream;
+int keelson_diff_ignore_rules_parse(struct keelson_diff_ignore_rules **out, const cJSON *value,
+				    const struct keelson_yaml_stream *stream);
+
+void keelson_diff_ignore_rules_free(struct keelson_diff_ignore_rules *rules);
+
+/* Whether a rule of `rules` covers `pointer` in an object of group/kind. */
+bool keelson_diff_ignore_rules_match(const struct keelson_diff_ignore_rules *rules,
+				     const char *group, const char *kind, const char *pointer);
+
+/* --- Results ------------------------------------------------------------- */
+
+enum keelson_diff_change {
+	KEELSON_DIFF_CHANGED = 0,    /* set in both, different values */
+	KEELSON_DIFF_NOT_LIVE,       /* set in the repository, absent live */
+	KEELSON_DIFF_REMOVED,        /* removed from the repository, still set live */
+};
+
+const char *keelson_diff_change_name(enum keelson_diff_change change);
+
+struct keelson_diff_field {
+	enum keelson_diff_change change;
+	/* Where the field is in the desired object; for REMOVED, where it
+	 * is in the live object (the repository no longer has it). */
+	char *pointer;
+	/* Where it is in the live object (list items matched by key may sit
+	 * at another index); NULL for NOT_LIVE. */
+	char *live_pointer;
+	cJSON *desired;          /* NULL when absent (REMOVED) */
+	cJSON *live;             /* NULL when absent (NOT_LIVE) */
+	/* The desired value's position, or for REMOVED its nearest parent
+	 * still in the repository (exact false). file NULL when unknown. */
+	const char *file;
+	unsigned line, column;
+	bool position_exact;
+};
+
+enum keelson_diff_state {
+	KEELSON_DIFF_IN_SYNC = 0,
+	KEELSON_DIFF_DRIFTED,        /* differences in `fields` */
+	KEELSON_DIFF_MISSING,        /* in the repository, not in the cluster */
+	KEELSON_DIFF_NOT_IN_REPO,    /* in the cluster and owned (inventory), no longer in the repository */
+};
+
+const char *keelson_diff_state_name(enum keelson_diff_state state);
+
+struct keelson_diff_object {
+	enum keelson_diff_state state;
+	/* Identity, owned copies. namespace_ is "" for cluster-scoped. */
+	char *api_version, *group, *kind, *namespace_, *name;
+	/* Where the object is written (NULL for NOT_IN_REPO). */
+	const char *file;
+	unsigned line, column;
+	/* Borrowed: the desired object (NULL for NOT_IN_REPO); lives as long
+	 * as the desired state. */
+	const cJSON *desired;
+	cJSON *live;   /* owned copy of the live object; NULL when MISSING */
+	/* The live object with the repository's fields applied (what a
+	 * server-side apply would make of it, as far as the diff knows);
+	 * NULL when MISSING or NOT_IN_REPO. Used to render the diff. */
+	cJSON *merged;
+	struct keelson_diff_field *fields;
+	size_t field_count;
+	size_t ignored_count;    /* differences dropped by ignore rules */
+};
+
+#define KEELSON_DIFF_OPTIONS_VERSION 1
+
+struct keelson_diff_options {
+	unsigned version;                 /* KEELSON_DIFF_OPTIONS_VERSION */
+	const char *field_manager;        /* NULL: "keelson" */
+	const struct keelson_diff_ignore_rules *ignore; /* or NULL */
+	size_t max_fields;                /* differences kept per object (default 10,000) */
+};
+
+void keelson_diff_options_init(struct keelson_diff_options *opts);
+
+/* Compare `desired` (an object of a loaded desired state, or one built by
+ * the caller with body, group, kind and optionally stream/file) with
+ * `live` (NULL: not in the cluster, state MISSING). `live` is copied.
+ * Free *out with keelson_diff_object_free. */
+int keelson_diff_object(struct keelson_diff_object **out, const struct keelson_object *desired,
+			const cJSON *live, const struct keelson_diff_options *opts);
+
+/* An object in the cluster that keelson owns (per the system's inventory)
+ * and the repository no longer has: state NOT_IN_REPO. */
+int keelson_diff_not_in_repo(struct keelson_diff_object **out, const cJSON *live);
+
+void keelson_diff_object_free(struct keelson_diff_object *obj);
+
+/* The object as JSON for machines: identity, state, file/line, fields
+ * ({pointer, livePointer, change, desired, live, file, line, column,
+ * exact}), ignored. NULL on allocation failure. */
+cJSON *keelson_diff_object_to_json(const struct keelson_diff_object *obj);
+
+/* --- Rendering ----------------------------------------------------------- */
+
+/* Print a unified diff of the object, live ("---") against what the
+ * repository would make of it ("+++"), as YAML with managedFields, status,
+ * resourceVersion, uid, creationTimestamp and generation hidden, like
+ * `kubectl diff`. Nothing is printed for an object in sync. `color`: ANSI
+ * colours (red removed, green added, cyan hunk headers). */
+int keelson_diff_render_unified(FILE *out, const struct keelson_diff_object *obj, bool color);
+
+/* `value` as block YAML (keys sorted), in a newly allocated string. */
+char *keelson_diff_yaml(const cJSON *value);
+
+#endif

@@ -1,0 +1,32 @@
+# Diff: desired vs live per field, quantities, managedFields, ignore rules,
+# unified/JSON rendering, `keelson diff` (keelson issue 5, "Diff").
+libkeelson_core_la_SOURCES += \
+	reconciler/diff/quantity.c reconciler/diff/quantity.h \
+	reconciler/diff/list_semantics.c reconciler/diff/list_semantics.h \
+	reconciler/diff/diff.c reconciler/diff/diff.h \
+	reconciler/diff/render.c \
+	reconciler/cli/cmd_diff.c
+
+DIFF_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON_CFLAGS)
+DIFF_TEST_LDADD = libkeelson-core.la $(CHECK_LIBS) $(CJSON_LIBS)
+
+diff_unit_tests = \
+	tests/diff/test_quantity \
+	tests/diff/test_diff \
+	tests/diff/test_render
+check_PROGRAMS += $(diff_unit_tests)
+TESTS += $(diff_unit_tests) tests/diff/diff-kubesim.sh
+
+tests_diff_test_quantity_SOURCES = tests/diff/test_quantity.c tests/unit/check_main.h
+tests_diff_test_quantity_CFLAGS = $(DIFF_TEST_CFLAGS)
+tests_diff_test_quantity_LDADD = $(DIFF_TEST_LDADD)
+
+tests_diff_test_diff_SOURCES = tests/diff/test_diff.c tests/unit/check_main.h
+tests_diff_test_diff_CFLAGS = $(DIFF_TEST_CFLAGS)
+tests_diff_test_diff_LDADD = $(DIFF_TEST_LDADD)
+
+tests_diff_test_render_SOURCES = tests/diff/test_render.c tests/unit/check_main.h
+tests_diff_test_render_CFLAGS = $(DIFF_TEST_CFLAGS)
+tests_diff_test_render_LDADD = $(DIFF_TEST_LDADD)
+
+EXTRA_DIST += tests/diff/diff-kubesim.sh
