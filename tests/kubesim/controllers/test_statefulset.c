@@ -102,7 +102,7 @@ START_TEST(test_create_identity)
 	ck_assert_int_eq(strncmp(rev, "web-", 4), 0);
 	for (int i = 0; i < 3; i++) {
 		cJSON *p = pod_get(i);
-		char name[16], idx[8], claim[32];
+		char name[24], idx[16], claim[32];
 		snprintf(name, sizeof(name), "web-%d", i);
 		snprintf(idx, sizeof(idx), "%d", i);
 		snprintf(claim, sizeof(claim), "data-web-%d", i);
