@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "yaml/yaml_load.h"
 #include "tests/kubesim/patch/json_patch.h"
 #include "tests/kubesim/patch/merge_patch.h"
 #include "tests/kubesim/proto.h"
@@ -206,6 +207,25 @@ static cJSON *parse_body(struct rctx *c, enum MHD_Result *ret)
 		return NULL;
 	}
 	cJSON *j = cJSON_ParseWithLength(c->body, c->body_len);
+	if (!j && ct && strstr(ct, "yaml")) {
+		/* apply-patch+yaml and application/yaml bodies. */
+		struct keelson_yaml_stream *ys = NULL;
+		if (keelson_yaml_load_buffer(&ys, c->body, c->body_len, "request body", NULL)) {
+			*ret = send_status(c->conn, 400, "BadRequest", "error decoding YAML: %s",
+				keelson_error_last()->message);
+			return NULL;
+		}
+		if (keelson_yaml_document_count(ys) != 1) {
+			keelson_yaml_stream_free(ys);
+			*ret = send_status(c->conn, 400, "BadRequest",
+				"error decoding YAML: the body must hold exactly one document");
+			return NULL;
+		}
+		j = cJSON_Duplicate(keelson_yaml_document(ys, 0), 1);
+		keelson_yaml_stream_free(ys);
+		if (j)
+			return j;
+	}
 	if (!j) {
 		*ret = send_status(c->conn, 400, "BadRequest",
 			"the body of the request could not be decoded as JSON (near byte %ld)",
@@ -972,7 +992,7 @@ static enum MHD_Result handle_patch(struct rctx *c)
 		if (!cJSON_IsObject(patch)) {
 			cJSON_Delete(patch);
 			return send_status(c->conn, 400, "BadRequest",
-				"error decoding YAML: the apply patch must be a JSON object (kubesim accepts JSON-formatted YAML)");
+				"error decoding YAML: the apply patch must be an object");
 		}
 	}
 	p.manager = fm;

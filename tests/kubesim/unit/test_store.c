@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "tests/kubesim/store.h"
@@ -208,6 +209,201 @@ START_TEST(test_watch_events)
 }
 END_TEST
 
+START_TEST(test_watch_expired_after_reset)
+{
+	uint64_t old = ks_store_current_rv(store);
+	ks_store_reset(store);
+	struct ks_watch_options wo = {.version = KS_WATCH_OPTIONS_VERSION, .since_rv = old - 1};
+	struct ks_watch *w = NULL;
+	ck_assert_int_eq(ks_watch_open(store, &wo, &w), KEELSON_ELIMIT);
+	ck_assert_int_eq(ks_status_last_code(), 410);
+	ck_assert(strncmp(keelson_error_last()->message, "too old resource version: ", 26) == 0);
+	/* namespaces are back after a reset */
+	cJSON *ns = NULL;
+	ck_assert_int_eq(ks_store_get(store, type("", "namespaces"), NULL, "default", &ns), 0);
+	cJSON_Delete(ns);
+}
+END_TEST
+
+static int set_replicas(cJSON *obj, void *payload)
+{
+	cJSON *spec = cJSON_GetObjectItem(obj, "spec");
+	cJSON_ReplaceItemInObject(spec, "replicas", cJSON_CreateNumber(*(int *)payload));
+	return 0;
+}
+
+START_TEST(test_modify_and_dry_run)
+{
+	const struct ks_resource_type *t = type("apps", "statefulsets");
+	cJSON_Delete(create("apps", "statefulsets", "default",
+		"{\"metadata\":{\"name\":\"m\"},\"spec\":{\"replicas\":1}}"));
+	uint64_t rv = ks_store_current_rv(store);
+	int five = 5;
+	struct ks_write_options dry = {.version = KS_WRITE_OPTIONS_VERSION, .dry_run = true};
+	cJSON *out = NULL;
+	ck_assert_int_eq(ks_store_modify(store, t, "default", "m", set_replicas, &five, &dry, &out), 0);
+	ck_assert_int_eq(num_at(out, "spec", "replicas"), 5);
+	ck_assert_int_eq(num_at(out, "metadata", "generation"), 2);
+	ck_assert_int_eq(ks_store_current_rv(store), rv);
+	cJSON_Delete(out);
+	ck_assert_int_eq(ks_store_modify(store, t, "default", "m", set_replicas, &five, NULL, &out), 0);
+	ck_assert_int_eq(ks_store_current_rv(store), rv + 1);
+	cJSON_Delete(out);
+	/* the same change again is a no-op */
+	ck_assert_int_eq(ks_store_modify(store, t, "default", "m", set_replicas, &five, NULL, NULL), 0);
+	ck_assert_int_eq(ks_store_current_rv(store), rv + 1);
+	/* dry-run create returns uid but stores nothing */
+	cJSON *in = parse("{\"metadata\":{\"name\":\"d\"}}");
+	ck_assert_int_eq(ks_store_create(store, type("", "configmaps"), "default", in, &dry, &out), 0);
+	ck_assert_ptr_nonnull(ks_meta_string(out, "uid"));
+	ck_assert_ptr_null(ks_meta_string(out, "resourceVersion"));
+	cJSON_Delete(out);
+	cJSON_Delete(in);
+	ck_assert_int_eq(ks_store_get(store, type("", "configmaps"), "default", "d", &out),
+		KEELSON_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(test_pod_grace)
+{
+	const struct ks_resource_type *t = type("", "pods");
+	cJSON_Delete(create("", "pods", "default",
+		"{\"metadata\":{\"name\":\"unscheduled\"},\"spec\":{\"containers\":[]}}"));
+	cJSON_Delete(create("", "pods", "default",
+		"{\"metadata\":{\"name\":\"p\"},\"spec\":{\"nodeName\":\"n\",\"containers\":[]}}"));
+	bool removed = false;
+	/* unscheduled pods go at once */
+	ck_assert_int_eq(ks_store_delete(store, t, "default", "unscheduled", NULL, NULL, &removed), 0);
+	ck_assert(removed);
+	/* scheduled: default grace 30 from the spec default */
+	cJSON *out = NULL;
+	ck_assert_int_eq(ks_store_delete(store, t, "default", "p", NULL, &out, &removed), 0);
+	ck_assert(!removed);
+	ck_assert_int_eq(num_at(out, "metadata", "deletionGracePeriodSeconds"), 30);
+	cJSON_Delete(out);
+	/* grace 0 finishes it (what the kubelet does) */
+	struct ks_delete_options now = {.version = KS_DELETE_OPTIONS_VERSION,
+		.has_grace_period = true, .grace_period_seconds = 0};
+	ck_assert_int_eq(ks_store_delete(store, t, "default", "p", &now, NULL, &removed), 0);
+	ck_assert(removed);
+}
+END_TEST
+
+START_TEST(test_custom_generation)
+{
+	struct ks_resource_type ct;
+	memset(&ct, 0, sizeof(ct));
+	ct.version = KS_RESOURCE_TYPE_VERSION;
+	strcpy(ct.group, "example.com");
+	strcpy(ct.api_version, "v1");
+	strcpy(ct.resource, "foos");
+	strcpy(ct.kind, "Foo");
+	ct.namespaced = true;
+	ct.custom = true;
+	ct.generation = KS_GEN_CUSTOM;
+	ct.subresources = KS_SUB_STATUS;
+	ck_assert_int_eq(ks_store_type_register(store, &ct), 0);
+	const struct ks_resource_type *t = type("example.com", "foos");
+	cJSON *f = create("example.com", "foos", "default",
+		"{\"metadata\":{\"name\":\"f\"},\"spec\":{\"a\":1},\"extra\":1,\"status\":{\"s\":1}}");
+	ck_assert_ptr_null(cJSON_GetObjectItem(f, "status"));
+	ck_assert_int_eq(num_at(f, "metadata", "generation"), 1);
+	/* a change outside spec and metadata bumps generation for CRs */
+	cJSON_ReplaceItemInObject(f, "extra", cJSON_CreateNumber(2));
+	cJSON *out = NULL;
+	ck_assert_int_eq(ks_store_update(store, t, "default", f, NULL, &out), 0);
+	ck_assert_int_eq(num_at(out, "metadata", "generation"), 2);
+	/* status writes take only status, metadata changes dropped, no bump */
+	cJSON *labels = cJSON_AddObjectToObject(cJSON_GetObjectItem(out, "metadata"), "labels");
+	cJSON_AddStringToObject(labels, "l", "v");
+	cJSON_AddItemToObject(out, "status", parse("{\"s\":2}"));
+	struct ks_write_options so = {.version = KS_WRITE_OPTIONS_VERSION, .subresource = "status"};
+	cJSON *out2 = NULL;
+	ck_assert_int_eq(ks_store_update(store, t, "default", out, &so, &out2), 0);
+	ck_assert_int_eq(num_at(out2, "status", "s"), 2);
+	ck_assert_int_eq(num_at(out2, "metadata", "generation"), 2);
+	ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetObjectItem(out2, "metadata"), "labels"));
+	/* PUT without resourceVersion: 422 for custom resources */
+	cJSON_DeleteItemFromObject(cJSON_GetObjectItem(out2, "metadata"), "resourceVersion");
+	ck_assert_int_eq(ks_store_update(store, t, "default", out2, NULL, NULL), KEELSON_EINVALID);
+	ck_assert_int_eq(ks_status_last_code(), 422);
+	cJSON_Delete(f);
+	cJSON_Delete(out);
+	cJSON_Delete(out2);
+}
+END_TEST
+
+struct seen {
+	int added, modified, deleted;
+	int ticks;
+};
+
+static void count_event(struct ks_store *s, const struct ks_event *ev, void *payload)
+{
+	(void)s;
+	struct seen *seen = payload;
+	if (strcmp(ev->resource_type->resource, "configmaps"))
+		return;
+	if (ev->type == KS_EVENT_ADDED)
+		seen->added++;
+	else if (ev->type == KS_EVENT_MODIFIED)
+		seen->modified++;
+	else
+		seen->deleted++;
+}
+
+static void count_tick(struct ks_store *s, void *payload)
+{
+	(void)s;
+	((struct seen *)payload)->ticks++;
+}
+
+START_TEST(test_controller_runtime)
+{
+	cJSON_Delete(create("", "configmaps", "default", "{\"metadata\":{\"name\":\"before\"}}"));
+	static const char *const resources[] = {"/configmaps", NULL};
+	struct seen seen = {0};
+	struct ks_controller_def def = {.version = KS_CONTROLLER_DEF_VERSION, .name = "counter",
+		.resources = resources, .on_event = count_event, .tick_ms = 10, .on_tick = count_tick};
+	struct ks_controller *c = NULL;
+	ck_assert_int_eq(ks_controller_start(store, &def, &seen, &c), 0);
+	cJSON_Delete(create("", "configmaps", "default", "{\"metadata\":{\"name\":\"after\"}}"));
+	cJSON_Delete(create("", "secrets", "default", "{\"metadata\":{\"name\":\"ignored\"}}"));
+	ck_assert_int_eq(ks_store_delete(store, type("", "configmaps"), "default", "before", NULL,
+		NULL, NULL), 0);
+	ck_assert_int_eq(ks_controller_sync(c, 5000), 0);
+	usleep(50000);
+	ks_controller_stop(c);
+	ck_assert_int_eq(seen.added, 2); /* initial "before" + live "after" */
+	ck_assert_int_eq(seen.deleted, 1);
+	ck_assert_int_eq(seen.modified, 0);
+	ck_assert_int_gt(seen.ticks, 0);
+}
+END_TEST
+
+START_TEST(test_save_load)
+{
+	cJSON_Delete(create("", "configmaps", "default", "{\"metadata\":{\"name\":\"kept\"},\"data\":{\"a\":\"b\"}}"));
+	uint64_t rv = ks_store_current_rv(store);
+	char path[] = "/tmp/kubesim-state-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(ks_store_save(store, path), 0);
+	struct ks_store *other = NULL;
+	ck_assert_int_eq(ks_store_new(&other), 0);
+	ck_assert_int_eq(ks_store_load(other, path), 0);
+	unlink(path);
+	cJSON *cm = NULL;
+	const struct ks_resource_type *t = ks_store_type_find(other, "", "configmaps");
+	ck_assert_int_eq(ks_store_get(other, t, "default", "kept", &cm), 0);
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(cm, "data"), "a")->valuestring, "b");
+	ck_assert_uint_ge(ks_store_current_rv(other), rv);
+	cJSON_Delete(cm);
+	ks_store_free(other);
+}
+END_TEST
+
 Suite *suite_store(void);
 Suite *suite_store(void)
 {
@@ -221,6 +417,12 @@ Suite *suite_store(void)
 		{"update", test_update_rv_and_generation},
 		{"delete", test_delete_finalizers},
 		{"watch", test_watch_events},
+		{"watch_expired", test_watch_expired_after_reset},
+		{"modify", test_modify_and_dry_run},
+		{"pod_grace", test_pod_grace},
+		{"custom_generation", test_custom_generation},
+		{"controller", test_controller_runtime},
+		{"save_load", test_save_load},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
