@@ -1376,6 +1376,35 @@ static enum MHD_Result handle_deletecollection(struct rctx *c)
 	return send_json(c->conn, 200, list);
 }
 
+/* ---- pods/eviction (kubectl drain): a graceful delete; PodDisruptionBudgets
+ * are not evaluated. ---- */
+
+static enum MHD_Result handle_eviction(struct rctx *c)
+{
+	enum MHD_Result ret;
+	cJSON *body = parse_body(c, &ret);
+	if (!body)
+		return ret;
+	struct ks_delete_options o = {.version = KS_DELETE_OPTIONS_VERSION,
+		.dry_run = dry_run(c->conn)};
+	const cJSON *opts = cJSON_GetObjectItemCaseSensitive(body, "deleteOptions");
+	const cJSON *g = cJSON_GetObjectItemCaseSensitive(opts, "gracePeriodSeconds");
+	if (cJSON_IsNumber(g)) {
+		o.has_grace_period = true;
+		o.grace_period_seconds = (int64_t)g->valuedouble;
+	}
+	cJSON_Delete(body);
+	if (ks_store_delete(c->srv->store, c->type, c->namespace, c->name, &o, NULL, NULL))
+		return send_last_status(c->conn);
+	cJSON *s = cJSON_CreateObject();
+	cJSON_AddStringToObject(s, "kind", "Status");
+	cJSON_AddStringToObject(s, "apiVersion", "v1");
+	cJSON_AddObjectToObject(s, "metadata");
+	cJSON_AddStringToObject(s, "status", "Success");
+	cJSON_AddNumberToObject(s, "code", 201);
+	return send_json(c->conn, 201, s);
+}
+
 /* ---- pods/log and proxies (S8) ---- */
 
 static enum MHD_Result handle_log(struct rctx *c)
@@ -1703,6 +1732,9 @@ static enum MHD_Result route_resource(struct ks_server *srv, struct MHD_Connecti
 			return handle_patch(&c);
 		return handle_scale(&c);
 	}
+	if (!strcmp(c.sub, "eviction") && (c.type->subresources & KS_SUB_EVICTION) &&
+	    !strcmp(method, "POST"))
+		return handle_eviction(&c);
 	if (!strcmp(c.sub, "log") && (c.type->subresources & KS_SUB_LOG) && !strcmp(method, "GET"))
 		return handle_log(&c);
 	if (!strcmp(c.sub, "proxy") && (c.type->subresources & KS_SUB_PROXY))
@@ -1717,16 +1749,36 @@ static bool wants_aggregated(struct MHD_Connection *conn)
 		strstr(accept, "g=apidiscovery.k8s.io");
 }
 
+/* S1: aggregated discovery carries an ETag (hash of the document) and
+ * answers a matching If-None-Match with 304. */
 static enum MHD_Result send_aggregated(struct MHD_Connection *conn, cJSON *doc)
 {
 	char *text = cJSON_PrintUnformatted(doc);
 	cJSON_Delete(doc);
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text,
-		MHD_RESPMEM_MUST_FREE);
+	if (!text)
+		return send_status(conn, 500, "InternalError", "out of memory");
+	uint64_t h = 1469598103934665603ULL;
+	for (const char *p = text; *p; p++) {
+		h ^= (unsigned char)*p;
+		h *= 1099511628211ULL;
+	}
+	char etag[40];
+	snprintf(etag, sizeof(etag), "\"%016" PRIX64 "\"", h);
+	const char *inm = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match");
+	struct MHD_Response *r;
+	unsigned code = 200;
+	if (inm && !strcmp(inm, etag)) {
+		free(text);
+		r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		code = 304;
+	} else {
+		r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	}
 	MHD_add_response_header(r, "Content-Type",
 		"application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
 	MHD_add_response_header(r, "Vary", "Accept");
-	enum MHD_Result ret = MHD_queue_response(conn, 200, r);
+	MHD_add_response_header(r, "ETag", etag);
+	enum MHD_Result ret = MHD_queue_response(conn, code, r);
 	MHD_destroy_response(r);
 	return ret;
 }
