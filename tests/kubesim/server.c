@@ -1788,22 +1788,26 @@ static enum MHD_Result route(struct ks_server *srv, struct MHD_Connection *conn,
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s", url);
-	/* The proxy remainder keeps its slashes; cut it off first. */
-	const char *proxy_rest = NULL;
-	char *px = strstr(path, "/proxy");
-	char rest_buf[4096];
-	if (px && (px[6] == '/' || px[6] == 0)) {
-		snprintf(rest_buf, sizeof(rest_buf), "%s", px[6] ? px + 6 : "/");
-		proxy_rest = rest_buf;
-		px[6] = 0;
-	}
 	char *seg[KS_MAX_SEGMENTS];
+	size_t seg_off[KS_MAX_SEGMENTS];
 	int nseg = 0;
 	char *save = NULL;
+	const char *proxy_rest = NULL;
+	char rest_buf[4096];
 	for (char *t = strtok_r(path, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
 		if (nseg == KS_MAX_SEGMENTS)
 			return send_not_found_path(conn);
+		seg_off[nseg] = (size_t)(t - path);
 		seg[nseg++] = t;
+		/* .../pods|services/{name}/proxy/<rest>: the rest keeps its
+		 * slashes and is not routed further. */
+		if (nseg >= 3 && !strcmp(t, "proxy") && (!strcmp(seg[nseg - 3], "pods") ||
+			!strcmp(seg[nseg - 3], "services"))) {
+			const char *rest = url + seg_off[nseg - 1] + strlen("proxy");
+			snprintf(rest_buf, sizeof(rest_buf), "%s", *rest ? rest : "/");
+			proxy_rest = rest_buf;
+			break;
+		}
 	}
 	bool get = !strcmp(method, "GET");
 	if (nseg == 0)

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "tests/kubesim/server.h"
+#include "tests/kubesim/sim.h"
 #include "tests/kubesim/store.h"
 #include "tests/unit/check_main.h"
 
@@ -455,6 +456,50 @@ START_TEST(test_protobuf_create)
 }
 END_TEST
 
+static int echo_proxy(const struct ks_proxy_request *rq, struct ks_proxy_response *resp,
+	void *payload)
+{
+	(void)payload;
+	char buf[512];
+	snprintf(buf, sizeof(buf), "%s %s %s %d %s %s", rq->method, rq->kind, rq->name, rq->port,
+		rq->path, rq->query);
+	resp->status = 200;
+	snprintf(resp->content_type, sizeof(resp->content_type), "text/plain");
+	resp->body = strdup(buf);
+	resp->body_len = strlen(buf);
+	return 0;
+}
+
+START_TEST(test_proxy)
+{
+	long code;
+	cJSON_Delete(req("POST", "/api/v1/namespaces/default/pods",
+		"{\"metadata\":{\"name\":\"broker-0\"},\"spec\":{\"containers\":[]}}", &code));
+	ck_assert_int_eq(code, 201);
+	cJSON *j = req("GET", "/api/v1/namespaces/default/pods/broker-0:8080/proxy/metrics", NULL,
+		&code);
+	ck_assert_int_eq(code, 503);
+	ck_assert_str_eq(str(j, "reason"), "ServiceUnavailable");
+	cJSON_Delete(j);
+	ck_assert_int_eq(ks_proxy_register("default", "pods", "broker-", 8080, echo_proxy, NULL), 0);
+	struct resp r;
+	j = request("GET", "/api/v1/namespaces/default/pods/broker-0:8080/proxy/a/b?x=1", NULL, NULL,
+		TOKEN, &code, &r);
+	ck_assert_int_eq(code, 200);
+	ck_assert_str_eq(r.body, "GET pods broker-0 8080 /a/b x=1");
+	free(r.body);
+	cJSON_Delete(j);
+	/* wrong port and missing pod */
+	j = req("GET", "/api/v1/namespaces/default/pods/broker-0:9090/proxy/", NULL, &code);
+	ck_assert_int_eq(code, 503);
+	cJSON_Delete(j);
+	j = req("GET", "/api/v1/namespaces/default/pods/broker-9:8080/proxy/", NULL, &code);
+	ck_assert_int_eq(code, 404);
+	cJSON_Delete(j);
+	ks_proxy_unregister(echo_proxy, NULL);
+}
+END_TEST
+
 Suite *suite_server(void);
 Suite *suite_server(void)
 {
@@ -470,6 +515,7 @@ Suite *suite_server(void)
 		{"namespaces_pods", test_namespaces_and_pods},
 		{"crd", test_crd},
 		{"protobuf", test_protobuf_create},
+		{"proxy", test_proxy},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
