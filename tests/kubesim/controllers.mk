@@ -1,5 +1,6 @@
 # kubesim controllers: StatefulSet, ReplicaSet, Deployment, Job, simulated
-# kubelet, garbage collector, namespace termination (controllers/controllers.h).
+# kubelet, garbage collector, namespace termination, PodDisruptionBudget
+# status (controllers/controllers.h, controllers/README.md).
 # kubesim's server links libkubesim-controllers.la and calls
 # ks_controllers_start() after creating the store.
 KS_CTL_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS)
@@ -15,9 +16,10 @@ libkubesim_controllers_la_SOURCES = \
 	tests/kubesim/controllers/statefulset.c \
 	tests/kubesim/controllers/replicaset.c \
 	tests/kubesim/controllers/deployment.c \
-	tests/kubesim/controllers/job.c
+	tests/kubesim/controllers/job.c \
+	tests/kubesim/controllers/disruption.c
 libkubesim_controllers_la_CFLAGS = $(KS_CTL_CFLAGS)
-libkubesim_controllers_la_LIBADD = libkubesim.la libkeelson-core.la $(CJSON_LIBS) $(PTHREAD_LIBS)
+libkubesim_controllers_la_LIBADD = libkubesim.la libkeelson-core.la $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
 
 KS_CTL_TEST_CFLAGS = $(KS_CTL_CFLAGS) $(CHECK_CFLAGS)
 KS_CTL_TEST_LDADD = libkubesim-controllers.la libkubesim.la libkeelson-core.la \
@@ -29,7 +31,8 @@ ks_ctl_tests = \
 	tests/kubesim/controllers/test_statefulset \
 	tests/kubesim/controllers/test_gc \
 	tests/kubesim/controllers/test_namespace \
-	tests/kubesim/controllers/test_deployment
+	tests/kubesim/controllers/test_deployment \
+	tests/kubesim/controllers/test_disruption
 check_PROGRAMS += $(ks_ctl_tests)
 TESTS += $(ks_ctl_tests)
 
@@ -61,6 +64,11 @@ tests_kubesim_controllers_test_deployment_SOURCES = tests/kubesim/controllers/te
 	tests/kubesim/controllers/test_harness.c tests/kubesim/controllers/test_harness.h
 tests_kubesim_controllers_test_deployment_CFLAGS = $(KS_CTL_TEST_CFLAGS)
 tests_kubesim_controllers_test_deployment_LDADD = $(KS_CTL_TEST_LDADD)
+
+tests_kubesim_controllers_test_disruption_SOURCES = tests/kubesim/controllers/test_disruption.c \
+	tests/kubesim/controllers/test_harness.c tests/kubesim/controllers/test_harness.h
+tests_kubesim_controllers_test_disruption_CFLAGS = $(KS_CTL_TEST_CFLAGS)
+tests_kubesim_controllers_test_disruption_LDADD = $(KS_CTL_TEST_LDADD)
 
 
 # Real kubectl against the kubesim binary (skipped, exit 77, without either).

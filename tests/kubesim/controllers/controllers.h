@@ -16,7 +16,9 @@
  *  - garbage collector: ownerReferences with Background, Foreground and
  *    Orphan propagation (M13);
  *  - namespace: deletes the contents of a terminating namespace, then
- *    removes its "kubernetes" finalizer so the store drops it.
+ *    removes its "kubernetes" finalizer so the store drops it;
+ *  - disruption: PodDisruptionBudget status (currentHealthy, desiredHealthy,
+ *    expectedPods, disruptionsAllowed, DisruptionAllowed condition).
  */
 #ifndef KUBESIM_CONTROLLERS_H
 #define KUBESIM_CONTROLLERS_H
