@@ -69,12 +69,17 @@ void keelson_diff_ignore_rules_free(struct keelson_diff_ignore_rules *rules)
 	free(rules);
 }
 
-static int rule_error(const struct keelson_yaml_stream *stream, const cJSON *node, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* `node` NULL: no position. A member's error points at its key when
+ * `at_key`. */
+static int rule_error(const struct keelson_yaml_stream *stream, const cJSON *node, int at_key,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static int rule_error(const struct keelson_yaml_stream *stream, const cJSON *node, const char *fmt, ...)
+static int rule_error(const struct keelson_yaml_stream *stream, const cJSON *node, int at_key,
+		      const char *fmt, ...)
 {
-	const struct keelson_source_pos *pos = stream ? keelson_yaml_position(stream, node) : NULL;
+	const struct keelson_source_pos *pos = NULL;
+	if (stream != NULL && node != NULL)
+		pos = at_key ? keelson_yaml_key_position(stream, node) : keelson_yaml_position(stream, node);
 	char what[256];
 	va_list ap;
 	va_start(ap, fmt);
@@ -94,7 +99,7 @@ static int optional_string(char **out, const cJSON *entry, const char *key,
 	if (v == NULL || cJSON_IsNull(v))
 		return 0;
 	if (!cJSON_IsString(v))
-		return rule_error(stream, v, "%s must be a string", key);
+		return rule_error(stream, v, 0, "%s must be a string", key);
 	*out = strdup(v->valuestring);
 	return *out ? 0 : keelson_error_set(KEELSON_ENOMEM, "out of memory");
 }
@@ -110,7 +115,7 @@ int keelson_diff_ignore_rules_parse(struct keelson_diff_ignore_rules **out, cons
 	if (value == NULL || cJSON_IsNull(value))
 		goto done;
 	if (!cJSON_IsArray(value)) {
-		rc = rule_error(stream, value, "%s", "must be a list of {group, kind, jsonPointers}");
+		rc = rule_error(stream, value, 0, "%s", "must be a list of {group, kind, jsonPointers}");
 		goto done;
 	}
 	size_t total = 0;
@@ -118,7 +123,7 @@ int keelson_diff_ignore_rules_parse(struct keelson_diff_ignore_rules **out, cons
 	cJSON_ArrayForEach(entry, value) {
 		const cJSON *pointers = cJSON_GetObjectItemCaseSensitive(entry, "jsonPointers");
 		if (!cJSON_IsObject(entry) || !cJSON_IsArray(pointers) || cJSON_GetArraySize(pointers) == 0) {
-			rc = rule_error(stream, entry, "%s",
+			rc = rule_error(stream, entry, 0, "%s",
 					"each entry needs a non-empty jsonPointers list (group and kind are optional)");
 			goto done;
 		}
@@ -126,7 +131,7 @@ int keelson_diff_ignore_rules_parse(struct keelson_diff_ignore_rules **out, cons
 		cJSON_ArrayForEach(member, entry) {
 			if (strcmp(member->string, "group") != 0 && strcmp(member->string, "kind") != 0 &&
 			    strcmp(member->string, "jsonPointers") != 0) {
-				rc = rule_error(stream, member, "unknown key \"%s\" (known: group, kind, jsonPointers)",
+				rc = rule_error(stream, member, 1, "unknown key \"%s\" (known: group, kind, jsonPointers)",
 						member->string);
 				goto done;
 			}
@@ -134,7 +139,7 @@ int keelson_diff_ignore_rules_parse(struct keelson_diff_ignore_rules **out, cons
 		total += (size_t)cJSON_GetArraySize(pointers);
 	}
 	if (total > KEELSON_DIFF_MAX_IGNORE_RULES) {
-		rc = rule_error(stream, value, "%s", "more than 1000 pointers");
+		rc = rule_error(stream, value, 0, "%s", "more than 1000 pointers");
 		goto done;
 	}
 	rules->items = calloc(total ? total : 1, sizeof(*rules->items));
@@ -155,7 +160,7 @@ int keelson_diff_ignore_rules_parse(struct keelson_diff_ignore_rules **out, cons
 			char **tokens = NULL;
 			size_t n = 0;
 			if (!cJSON_IsString(p) || keelson_json_pointer_parse(&tokens, &n, p->valuestring) < 0) {
-				rc = rule_error(stream, p, "%s",
+				rc = rule_error(stream, p, 0, "%s",
 						"a JSON pointer (RFC 6901) such as /spec/replicas is expected");
 				free(group);
 				free(kind);
@@ -913,6 +918,16 @@ int keelson_diff_object(struct keelson_diff_object **out, const struct keelson_o
 			*slash = '\0';
 			if (keelson_json_pointer_get(&parent, obj->merged, c.removals[i]) == 0)
 				cJSON_Delete(cJSON_DetachItemViaPointer(parent, node));
+			/* A map left empty is gone after an apply too (labels). */
+			while (parent != NULL && cJSON_IsObject(parent) && parent->child == NULL &&
+			       (slash = strrchr(c.removals[i], '/')) != NULL) {
+				cJSON *grand = NULL;
+				*slash = '\0';
+				if (keelson_json_pointer_get(&grand, obj->merged, c.removals[i]) < 0)
+					break;
+				cJSON_Delete(cJSON_DetachItemViaPointer(grand, parent));
+				parent = grand;
+			}
 		}
 		free(c.removals[i]);
 	}

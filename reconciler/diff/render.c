@@ -388,8 +388,17 @@ static void print_hunks(FILE *out, const struct edit *e, size_t n, const struct 
 				b_count++;
 		}
 		size_t a_start = e[start].a + (a_count ? 1 : 0), b_start = e[start].b + (b_count ? 1 : 0);
-		fprintf(out, "%s@@ -%zu,%zu +%zu,%zu @@%s\n", color ? CYAN : "", a_start, a_count, b_start,
-			b_count, color ? RESET : "");
+		/* diff -u leaves out a count of 1. */
+		char a_range[48], b_range[48];
+		if (a_count == 1)
+			snprintf(a_range, sizeof(a_range), "%zu", a_start);
+		else
+			snprintf(a_range, sizeof(a_range), "%zu,%zu", a_start, a_count);
+		if (b_count == 1)
+			snprintf(b_range, sizeof(b_range), "%zu", b_start);
+		else
+			snprintf(b_range, sizeof(b_range), "%zu,%zu", b_start, b_count);
+		fprintf(out, "%s@@ -%s +%s @@%s\n", color ? CYAN : "", a_range, b_range, color ? RESET : "");
 		for (size_t j = start; j < end; j++) {
 			const struct lines *side = e[j].op == '+' ? b : a;
 			size_t idx = e[j].op == '+' ? e[j].b : e[j].a;
