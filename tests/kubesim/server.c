@@ -1407,6 +1407,59 @@ static enum MHD_Result handle_eviction(struct rctx *c)
 
 /* ---- pods/log and proxies (S8) ---- */
 
+/* pods/log?follow=true: stream new lines until the pod goes away. */
+struct log_stream {
+	struct ks_server *srv;
+	const struct ks_resource_type *type;
+	char namespace[256], pod[256], container[256];
+	char *uid;
+	uint64_t cursor;
+	long tail;
+	char *pending;
+	size_t len, off;
+	int fd;
+};
+
+static void log_free(void *cls)
+{
+	struct log_stream *ls = cls;
+	free(ls->pending);
+	free(ls->uid);
+	free(ls);
+}
+
+static ssize_t log_reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+	(void)pos;
+	struct log_stream *ls = cls;
+	for (;;) {
+		if (ls->pending && ls->off < ls->len) {
+			size_t n = ls->len - ls->off;
+			if (n > max)
+				n = max;
+			memcpy(out, ls->pending + ls->off, n);
+			ls->off += n;
+			return (ssize_t)n;
+		}
+		free(ls->pending);
+		ls->pending = ks_pod_log_follow(ls->namespace, ls->pod, ls->container, ls->tail,
+			&ls->cursor);
+		ls->len = ls->pending ? strlen(ls->pending) : 0;
+		ls->off = 0;
+		if (ls->len)
+			continue;
+		if (ls->srv->stopping || client_gone(ls->fd))
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		cJSON *pod = NULL;
+		bool alive = ks_store_get(ls->srv->store, ls->type, ls->namespace, ls->pod, &pod) == 0 &&
+			!strcmp(ks_meta_string(pod, "uid") ? ks_meta_string(pod, "uid") : "", ls->uid);
+		cJSON_Delete(pod);
+		if (!alive)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		usleep(200000);
+	}
+}
+
 static enum MHD_Result handle_log(struct rctx *c)
 {
 	cJSON *pod = NULL;
@@ -1430,9 +1483,38 @@ static enum MHD_Result handle_log(struct rctx *c)
 	const char *tl = qparam(c->conn, "tailLines");
 	if (tl)
 		parse_int64(tl, &tail);
-	char *text = ks_pod_log_get(c->namespace, c->name, container, (long)tail);
+	if (!qbool(c->conn, "follow")) {
+		char *text = ks_pod_log_get(c->namespace, c->name, container, (long)tail);
+		cJSON_Delete(pod);
+		return send_text(c->conn, 200, text, "text/plain", NULL);
+	}
+	struct log_stream *ls = calloc(1, sizeof(*ls));
+	if (!ls) {
+		cJSON_Delete(pod);
+		return send_status(c->conn, 500, "InternalError", "out of memory");
+	}
+	ls->srv = c->srv;
+	ls->type = c->type;
+	ls->cursor = UINT64_MAX;
+	ls->tail = (long)tail;
+	ls->uid = strdup(ks_meta_string(pod, "uid") ? ks_meta_string(pod, "uid") : "");
+	snprintf(ls->namespace, sizeof(ls->namespace), "%s", c->namespace);
+	snprintf(ls->pod, sizeof(ls->pod), "%s", c->name);
+	snprintf(ls->container, sizeof(ls->container), "%s", container ? container : "");
 	cJSON_Delete(pod);
-	return send_text(c->conn, 200, text, "text/plain", NULL);
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c->conn,
+		MHD_CONNECTION_INFO_CONNECTION_FD);
+	ls->fd = ci ? ci->connect_fd : -1;
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+		log_reader, ls, log_free);
+	if (!r) {
+		log_free(ls);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/plain");
+	enum MHD_Result ret = MHD_queue_response(c->conn, 200, r);
+	MHD_destroy_response(r);
+	return ret;
 }
 
 struct qbuild {

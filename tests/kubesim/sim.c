@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +139,7 @@ size_t ks_violations_count(void)
 	return n;
 }
 
-/* ---- pod logs: {"ns/pod": {"container": ["line", ...]}} ---- */
+/* ---- pod logs: {"ns/pod": {"container": {"lines": [...], "total": N}}} ---- */
 
 static cJSON *logs;
 
@@ -154,43 +155,78 @@ void ks_pod_log_append(const char *namespace, const char *pod, const char *conta
 	if (!p)
 		p = cJSON_AddObjectToObject(logs, key);
 	const char *c = container ? container : "";
-	cJSON *lines = cJSON_GetObjectItemCaseSensitive(p, c);
-	if (!lines)
-		lines = cJSON_AddArrayToObject(p, c);
+	cJSON *entry = cJSON_GetObjectItemCaseSensitive(p, c);
+	if (!entry) {
+		entry = cJSON_AddObjectToObject(p, c);
+		cJSON_AddArrayToObject(entry, "lines");
+		cJSON_AddNumberToObject(entry, "total", 0);
+	}
+	cJSON *lines = cJSON_GetObjectItemCaseSensitive(entry, "lines");
+	cJSON *total = cJSON_GetObjectItemCaseSensitive(entry, "total");
 	cJSON_AddItemToArray(lines, cJSON_CreateString(line));
+	cJSON_SetNumberValue(total, total->valuedouble + 1);
 	if (cJSON_GetArraySize(lines) > KS_MAX_LOG_LINES)
 		cJSON_DeleteItemFromArray(lines, 0);
 	pthread_mutex_unlock(&sim_lock);
 }
 
-char *ks_pod_log_get(const char *namespace, const char *pod, const char *container,
-	long tail_lines)
+/* Lines with absolute index >= *cursor (or the last tail_lines when
+ * *cursor is UINT64_MAX); *cursor becomes the total. Under sim_lock. */
+static char *log_since_locked(const char *namespace, const char *pod, const char *container,
+	long tail_lines, uint64_t *cursor)
 {
 	char key[600];
 	snprintf(key, sizeof(key), "%s/%s", namespace, pod);
-	pthread_mutex_lock(&sim_lock);
 	cJSON *p = logs ? cJSON_GetObjectItemCaseSensitive(logs, key) : NULL;
-	cJSON *lines = NULL;
+	cJSON *entry = NULL;
 	if (p)
-		lines = container && *container ? cJSON_GetObjectItemCaseSensitive(p, container)
+		entry = container && *container ? cJSON_GetObjectItemCaseSensitive(p, container)
 						: p->child;
-	size_t total = 1;
+	cJSON *lines = cJSON_GetObjectItemCaseSensitive(entry, "lines");
+	const cJSON *tot = cJSON_GetObjectItemCaseSensitive(entry, "total");
+	uint64_t total = cJSON_IsNumber(tot) ? (uint64_t)tot->valuedouble : 0;
 	int n = lines ? cJSON_GetArraySize(lines) : 0;
-	int start = tail_lines >= 0 && tail_lines < n ? n - (int)tail_lines : 0;
-	for (int i = start; i < n; i++)
-		total += strlen(cJSON_GetArrayItem(lines, i)->valuestring) + 1;
-	char *out = malloc(total);
-	if (out) {
-		size_t off = 0;
-		for (int i = start; i < n; i++) {
-			const char *l = cJSON_GetArrayItem(lines, i)->valuestring;
-			size_t len = strlen(l);
-			memcpy(out + off, l, len);
-			off += len;
-			out[off++] = '\n';
-		}
-		out[off] = 0;
+	uint64_t first_index = total - (uint64_t)n; /* absolute index of lines[0] */
+	int start = 0;
+	if (*cursor == UINT64_MAX) {
+		start = tail_lines >= 0 && tail_lines < n ? n - (int)tail_lines : 0;
+	} else if (*cursor > first_index) {
+		start = *cursor - first_index > (uint64_t)n ? n : (int)(*cursor - first_index);
 	}
+	*cursor = total;
+	size_t size = 1;
+	for (int i = start; i < n; i++)
+		size += strlen(cJSON_GetArrayItem(lines, i)->valuestring) + 1;
+	char *out = malloc(size);
+	if (!out)
+		return NULL;
+	size_t off = 0;
+	for (int i = start; i < n; i++) {
+		const char *l = cJSON_GetArrayItem(lines, i)->valuestring;
+		size_t len = strlen(l);
+		memcpy(out + off, l, len);
+		off += len;
+		out[off++] = '\n';
+	}
+	out[off] = 0;
+	return out;
+}
+
+char *ks_pod_log_get(const char *namespace, const char *pod, const char *container,
+	long tail_lines)
+{
+	uint64_t cursor = UINT64_MAX;
+	pthread_mutex_lock(&sim_lock);
+	char *out = log_since_locked(namespace, pod, container, tail_lines, &cursor);
+	pthread_mutex_unlock(&sim_lock);
+	return out;
+}
+
+char *ks_pod_log_follow(const char *namespace, const char *pod, const char *container,
+	long tail_lines, uint64_t *cursor)
+{
+	pthread_mutex_lock(&sim_lock);
+	char *out = log_since_locked(namespace, pod, container, tail_lines, cursor);
 	pthread_mutex_unlock(&sim_lock);
 	return out;
 }

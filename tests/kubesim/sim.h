@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct ks_proxy_request {
 	const char *method;     /* "GET", "POST", ... */
@@ -79,6 +80,12 @@ void ks_pod_log_append(const char *namespace, const char *pod, const char *conta
  * "" when nothing was logged. */
 char *ks_pod_log_get(const char *namespace, const char *pod, const char *container,
 	long tail_lines);
+
+/* For pods/log?follow=true: with *cursor == UINT64_MAX the last
+ * `tail_lines` (all when < 0), otherwise the lines appended since the
+ * cursor; *cursor is then advanced. Caller frees; "" when nothing new. */
+char *ks_pod_log_follow(const char *namespace, const char *pod, const char *container,
+	long tail_lines, uint64_t *cursor);
 
 /* Count one request ("get", "list", "watch", "create", "update", "patch",
  * "delete", "deletecollection" and resource "statefulsets.apps"). */

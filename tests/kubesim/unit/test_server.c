@@ -500,6 +500,43 @@ START_TEST(test_proxy)
 }
 END_TEST
 
+static void *log_later(void *arg)
+{
+	(void)arg;
+	usleep(400000);
+	ks_pod_log_append("default", "logger", "main", "third");
+	usleep(400000);
+	long code;
+	cJSON_Delete(req("DELETE", "/api/v1/namespaces/default/pods/logger", NULL, &code));
+	return NULL;
+}
+
+START_TEST(test_pod_log)
+{
+	long code;
+	cJSON_Delete(req("POST", "/api/v1/namespaces/default/pods",
+		"{\"metadata\":{\"name\":\"logger\"},\"spec\":{\"containers\":[{\"name\":\"main\",\"image\":\"x:1\"}]}}",
+		&code));
+	ck_assert_int_eq(code, 201);
+	ks_pod_log_append("default", "logger", "main", "first");
+	ks_pod_log_append("default", "logger", "main", "second");
+	struct resp r;
+	cJSON_Delete(request("GET", "/api/v1/namespaces/default/pods/logger/log?tailLines=1", NULL,
+		NULL, TOKEN, &code, &r));
+	ck_assert_int_eq(code, 200);
+	ck_assert_str_eq(r.body, "second\n");
+	free(r.body);
+	pthread_t t;
+	pthread_create(&t, NULL, log_later, NULL);
+	cJSON_Delete(request("GET", "/api/v1/namespaces/default/pods/logger/log?follow=true", NULL,
+		NULL, TOKEN, &code, &r));
+	pthread_join(t, NULL);
+	ck_assert_int_eq(code, 200);
+	ck_assert_str_eq(r.body, "first\nsecond\nthird\n");
+	free(r.body);
+}
+END_TEST
+
 Suite *suite_server(void);
 Suite *suite_server(void)
 {
@@ -516,6 +553,7 @@ Suite *suite_server(void)
 		{"crd", test_crd},
 		{"protobuf", test_protobuf_create},
 		{"proxy", test_proxy},
+		{"pod_log", test_pod_log},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
