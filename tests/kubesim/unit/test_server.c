@@ -537,6 +537,58 @@ START_TEST(test_pod_log)
 }
 END_TEST
 
+START_TEST(test_admin)
+{
+	long code;
+	/* counters are process-wide: start clean (CK_FORK=no runs share them) */
+	cJSON_Delete(req("POST", "/_sim/reset", NULL, &code));
+	cJSON *j = req("POST", "/_sim/faults", "{\"throttleRate\":1,\"retryAfterSeconds\":2}", &code);
+	ck_assert_int_eq(code, 200);
+	cJSON_Delete(j);
+	j = req("GET", "/api/v1/namespaces/default/configmaps", NULL, &code);
+	ck_assert_int_eq(code, 429);
+	ck_assert_str_eq(str(j, "reason"), "TooManyRequests");
+	cJSON_Delete(j);
+	j = req("POST", "/_sim/faults", "{\"errorRate\":{\"list\":1}}", &code);
+	cJSON_Delete(j);
+	j = req("GET", "/api/v1/namespaces/default/configmaps", NULL, &code);
+	ck_assert_int_eq(code, 500);
+	cJSON_Delete(j);
+	j = req("GET", "/api/v1/namespaces/default/configmaps/x", NULL, &code);
+	ck_assert_int_eq(code, 404); /* "get" is not faulted */
+	cJSON_Delete(j);
+	j = req("POST", "/_sim/faults", "{\"bogus\":1}", &code);
+	ck_assert_int_eq(code, 400);
+	cJSON_Delete(j);
+	cJSON_Delete(req("POST", "/_sim/faults", "{}", &code));
+	j = req("GET", "/api/v1/namespaces/default/configmaps", NULL, &code);
+	ck_assert_int_eq(code, 200);
+	cJSON_Delete(j);
+
+	j = req("GET", "/_sim/counters", NULL, &code);
+	ck_assert_int_eq(code, 200);
+	const cJSON *byres = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "byResource"), "configmaps");
+	ck_assert_int_eq(cJSON_GetObjectItem(byres, "list")->valueint, 3);
+	ck_assert_int_eq(cJSON_GetObjectItem(byres, "get")->valueint, 1);
+	cJSON_Delete(j);
+
+	j = req("POST", "/_sim/clock", "{\"factor\":100}", &code);
+	ck_assert_int_eq(code, 200);
+	ck_assert_int_eq(cJSON_GetObjectItem(j, "factor")->valueint, 100);
+	cJSON_Delete(j);
+	ks_violation_record("test", "pod/x", "broke rule %d", 7);
+	j = req("GET", "/_sim/violations", NULL, &code);
+	const cJSON *v = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "violations"), 0);
+	ck_assert_str_eq(str(v, "message"), "broke rule 7");
+	ck_assert_str_eq(str(v, "object"), "pod/x");
+	cJSON_Delete(j);
+	cJSON_Delete(req("POST", "/_sim/reset", NULL, &code));
+	ck_assert_int_eq(code, 200);
+	ck_assert(ks_clock_factor() == 1.0);
+	ck_assert_int_eq((int)ks_violations_count(), 0);
+}
+END_TEST
+
 Suite *suite_server(void);
 Suite *suite_server(void)
 {
@@ -554,6 +606,7 @@ Suite *suite_server(void)
 		{"protobuf", test_protobuf_create},
 		{"proxy", test_proxy},
 		{"pod_log", test_pod_log},
+		{"admin", test_admin},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
