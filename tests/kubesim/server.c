@@ -359,10 +359,28 @@ static enum MHD_Result handle_list(struct rctx *c)
 		.filter = filter_match, .filter_payload = &f};
 	int64_t limit = 0;
 	const char *lim = qparam(c->conn, "limit");
-	if (lim && parse_int64(lim, &limit) && limit > 0)
+	const char *rvq = qparam(c->conn, "resourceVersion");
+	const char *rvm = qparam(c->conn, "resourceVersionMatch");
+	const char *cont = qparam(c->conn, "continue");
+	/* S4 list validation */
+	const char *invalid = NULL;
+	if (rvm && *rvm && (!rvq || !*rvq))
+		invalid = "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided";
+	else if (rvm && *rvm && cont && *cont)
+		invalid = "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided";
+	else if (rvm && !strcmp(rvm, "Exact") && rvq && !strcmp(rvq, "0"))
+		invalid = "resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"";
+	else if (rvm && *rvm && strcmp(rvm, "Exact") && strcmp(rvm, "NotOlderThan"))
+		invalid = "resourceVersionMatch: Unsupported value: supported values: \"Exact\", \"NotOlderThan\"";
+	if (invalid) {
+		filter_clear(&f);
+		return send_status(c->conn, 422, "Invalid", "ListOptions.meta.k8s.io \"\" is invalid: %s",
+			invalid);
+	}
+	/* RV "0" is served from the watch cache, which ignores limit (M8). */
+	if (lim && parse_int64(lim, &limit) && limit > 0 && !(rvq && !strcmp(rvq, "0")))
 		lo.limit = (size_t)limit;
 	char *after = NULL;
-	const char *cont = qparam(c->conn, "continue");
 	if (cont && *cont) {
 		after = decode_continue(cont);
 		if (!after) {

@@ -250,6 +250,14 @@ START_TEST(test_list_selectors_paging)
 	}
 	ck_assert_int_eq(seen, 5);
 	ck_assert_int_eq(pages, 3);
+	/* resourceVersion=0 is served whole (watch-cache semantics) */
+	j = req("GET", "/api/v1/namespaces/default/configmaps?limit=2&resourceVersion=0", NULL, &code);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")), 5);
+	ck_assert_ptr_null(str(cJSON_GetObjectItem(j, "metadata"), "continue"));
+	cJSON_Delete(j);
+	j = req("GET", "/api/v1/namespaces/default/configmaps?resourceVersionMatch=Exact", NULL, &code);
+	ck_assert_int_eq(code, 422);
+	cJSON_Delete(j);
 }
 END_TEST
 
