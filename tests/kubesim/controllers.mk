@@ -1,6 +1,6 @@
 # kubesim controllers: StatefulSet, ReplicaSet, Deployment, Job, simulated
 # kubelet, garbage collector, namespace termination, PodDisruptionBudget
-# status (controllers/controllers.h, controllers/README.md).
+# status, Endpoints (controllers/controllers.h, controllers/README.md).
 # kubesim's server links libkubesim-controllers.la and calls
 # ks_controllers_start() after creating the store.
 KS_CTL_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS)
@@ -17,7 +17,8 @@ libkubesim_controllers_la_SOURCES = \
 	tests/kubesim/controllers/replicaset.c \
 	tests/kubesim/controllers/deployment.c \
 	tests/kubesim/controllers/job.c \
-	tests/kubesim/controllers/disruption.c
+	tests/kubesim/controllers/disruption.c \
+	tests/kubesim/controllers/endpoints.c
 libkubesim_controllers_la_CFLAGS = $(KS_CTL_CFLAGS)
 libkubesim_controllers_la_LIBADD = libkubesim.la libkeelson-core.la $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
 
@@ -32,7 +33,8 @@ ks_ctl_tests = \
 	tests/kubesim/controllers/test_gc \
 	tests/kubesim/controllers/test_namespace \
 	tests/kubesim/controllers/test_deployment \
-	tests/kubesim/controllers/test_disruption
+	tests/kubesim/controllers/test_disruption \
+	tests/kubesim/controllers/test_endpoints
 check_PROGRAMS += $(ks_ctl_tests)
 TESTS += $(ks_ctl_tests)
 
@@ -69,6 +71,11 @@ tests_kubesim_controllers_test_disruption_SOURCES = tests/kubesim/controllers/te
 	tests/kubesim/controllers/test_harness.c tests/kubesim/controllers/test_harness.h
 tests_kubesim_controllers_test_disruption_CFLAGS = $(KS_CTL_TEST_CFLAGS)
 tests_kubesim_controllers_test_disruption_LDADD = $(KS_CTL_TEST_LDADD)
+
+tests_kubesim_controllers_test_endpoints_SOURCES = tests/kubesim/controllers/test_endpoints.c \
+	tests/kubesim/controllers/test_harness.c tests/kubesim/controllers/test_harness.h
+tests_kubesim_controllers_test_endpoints_CFLAGS = $(KS_CTL_TEST_CFLAGS)
+tests_kubesim_controllers_test_endpoints_LDADD = $(KS_CTL_TEST_LDADD)
 
 
 # Real kubectl against the kubesim binary (skipped, exit 77, without either).

@@ -10,7 +10,7 @@
 #include "tests/kubesim/controllers/ctl_internal.h"
 #include "tests/kubesim/controllers/ctl_util.h"
 
-#define NCONTROLLERS 8
+#define NCONTROLLERS 9
 
 struct ks_controllers {
 	struct ks_controller *running[NCONTROLLERS];
@@ -75,6 +75,7 @@ int ks_controllers_start(struct ks_store *store, struct ks_controllers **out)
 		ks_ctl_deployment_start,
 		ks_ctl_job_start,
 		ks_ctl_disruption_start,
+		ks_ctl_endpoints_start,
 	};
 	struct ks_controllers *c = calloc(1, sizeof(*c));
 	if (!c)

@@ -18,7 +18,9 @@
  *  - namespace: deletes the contents of a terminating namespace, then
  *    removes its "kubernetes" finalizer so the store drops it;
  *  - disruption: PodDisruptionBudget status (currentHealthy, desiredHealthy,
- *    expectedPods, disruptionsAllowed, DisruptionAllowed condition).
+ *    expectedPods, disruptionsAllowed, DisruptionAllowed condition);
+ *  - endpoints: an Endpoints object per Service with a selector (ready and
+ *    not-ready pod addresses, hostnames, resolved target ports).
  */
 #ifndef KUBESIM_CONTROLLERS_H
 #define KUBESIM_CONTROLLERS_H

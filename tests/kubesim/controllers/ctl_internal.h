@@ -16,5 +16,6 @@ int ks_ctl_kubelet_start(struct ks_store *store, struct ks_controller **out);
 int ks_ctl_gc_start(struct ks_store *store, struct ks_controller **out);
 int ks_ctl_namespace_start(struct ks_store *store, struct ks_controller **out);
 int ks_ctl_disruption_start(struct ks_store *store, struct ks_controller **out);
+int ks_ctl_endpoints_start(struct ks_store *store, struct ks_controller **out);
 
 #endif
