@@ -20,6 +20,7 @@ static int cmd_version(int argc, char **argv)
 }
 
 static const struct keelson_command commands[] = {
+	{"diff", "compare the repository with the live cluster", keelson_cmd_diff_usage, keelson_cmd_diff},
 	{"validate", "check a revision of the configuration repository", keelson_cmd_validate_usage,
 	 keelson_cmd_validate},
 	{"version", "print the version", "Usage: keelson version\n", cmd_version},

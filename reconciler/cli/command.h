@@ -19,6 +19,9 @@ struct keelson_command {
 	int (*run)(int argc, char **argv); /* argv[0] is the command name */
 };
 
+int keelson_cmd_diff(int argc, char **argv);
+extern const char keelson_cmd_diff_usage[];
+
 int keelson_cmd_validate(int argc, char **argv);
 extern const char keelson_cmd_validate_usage[];
 
