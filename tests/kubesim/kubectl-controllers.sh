@@ -1,7 +1,8 @@
 #!/bin/sh
 # The real kubectl against kubesim's controllers: pods become Ready,
 # `rollout status` prints what it prints against a real API server (M16),
-# `rollout restart` replaces pods highest ordinal first, `scale` works both
+# `rollout restart` replaces pods highest ordinal first, `rollout undo` goes
+# back through the ControllerRevisions, `scale` works both
 # ways in OrderedReady order, `delete --cascade=foreground` removes the pods
 # first, deleting a namespace removes what is in it, and Deployments roll out.
 # Skips (77) when kubectl or the kubesim binary is missing.
@@ -166,6 +167,17 @@ grep -q "partitioned roll out complete: 3 new pods have been updated..." "$tmp/o
 [ "$(sts_field .status.currentRevision)" = "$new_rev" ] ||
 	fail "currentRevision $(sts_field .status.currentRevision), want $new_rev"
 [ "$(revisions | grep -c "=$new_rev\$")" = 3 ] || fail "pods not all at $new_rev: $(revisions)"
+
+# --- rollout undo: the previous ControllerRevision becomes the newest ---------
+k rollout undo statefulset/web >"$tmp/out" 2>&1 || fail "rollout undo: $(cat "$tmp/out")"
+grep -q "statefulset.apps/web rolled back" "$tmp/out" || fail "undo output: $(cat "$tmp/out")"
+k rollout status statefulset/web --timeout=60s >"$tmp/out" 2>&1 ||
+	fail "rollout status after undo: $(cat "$tmp/out")"
+[ "$(sts_field .status.updateRevision)" = "$old_rev" ] ||
+	fail "updateRevision after undo $(sts_field .status.updateRevision), want $old_rev"
+[ "$(k get controllerrevision "$old_rev" -o 'jsonpath={.revision}')" = 3 ] ||
+	fail "revision number of $old_rev after undo: $(k get controllerrevision "$old_rev" -o 'jsonpath={.revision}')"
+[ "$(revisions | grep -c "=$old_rev\$")" = 3 ] || fail "pods not back at $old_rev: $(revisions)"
 
 # --- scale up and down (OrderedReady) ---------------------------------------
 k scale statefulset web --replicas=5 >"$tmp/out" 2>&1 || fail "scale up: $(cat "$tmp/out")"
