@@ -588,14 +588,14 @@ static void kubelet_event(struct ks_store *store, const struct ks_event *ev, voi
 	if (!st && !(st = state_new(k, ev->object, now)))
 		return;
 	if (ks_ctl_terminating(ev->object)) {
-		if (st->terminating)
+		if (st->delete_sent)
 			return;
-		st->terminating = true;
 		const cJSON *fin = ks_ctl_at(ev->object, "metadata", "finalizers", NULL);
 		long long grace = ks_ctl_num(ks_ctl_at(ev->object, "metadata",
 			"deletionGracePeriodSeconds", NULL), 0);
 		if (cJSON_GetArraySize(fin) > 0 && grace == 0) {
 			/* Only finalizers hold it; deleting again would change nothing. */
+			st->terminating = true;
 			st->delete_sent = true;
 			ks_ctl_map_remove(k->active, uid);
 			return;
@@ -607,7 +607,10 @@ static void kubelet_event(struct ks_store *store, const struct ks_event *ev, voi
 		long long stop = ann_ms(ev->object, KS_ANN_STOP_DELAY, -1);
 		if (stop >= 0 && now + (double)stop / 1000.0 < at)
 			at = now + (double)stop / 1000.0; /* the containers exited early */
-		st->delete_at = at;
+		/* A second delete may shorten the grace period, never extend it. */
+		if (!st->terminating || at < st->delete_at)
+			st->delete_at = at;
+		st->terminating = true;
 		if (advance(k, store, ev->object, st, now))
 			set_active(k, st);
 		else

@@ -213,6 +213,24 @@ START_TEST(test_stop_delay)
 }
 END_TEST
 
+START_TEST(test_grace_shortened)
+{
+	/* Deleted with 600 s of grace, then again with 2 s: the shorter wins. */
+	make_pod("twice", "", "\"terminationGracePeriodSeconds\":600");
+	ck_assert(TH_WAIT(is_ready("twice"), TH_TIMEOUT_MS));
+	double start = ks_clock_now();
+	ck_assert_int_eq(ks_store_delete(th_store, th_type("", "pods"), "default", "twice", NULL,
+		NULL, NULL), 0);
+	struct ks_delete_options o = {.version = KS_DELETE_OPTIONS_VERSION,
+		.has_grace_period = true, .grace_period_seconds = 2};
+	ck_assert_int_eq(ks_store_delete(th_store, th_type("", "pods"), "default", "twice", &o,
+		NULL, NULL), 0);
+	ck_assert(TH_WAIT(!th_exists("", "pods", "default", "twice"), TH_TIMEOUT_MS));
+	double took = ks_clock_now() - start;
+	ck_assert_msg(took >= 1.0 && took < 300.0, "deleted after %.1f simulated seconds", took);
+}
+END_TEST
+
 START_TEST(test_qos_classes)
 {
 	make_pod("g", "", "\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"resources\":"
@@ -265,6 +283,7 @@ static Suite *suite_kubelet(void)
 		{"run_to_completion", test_run_to_completion},
 		{"grace_period", test_grace_period},
 		{"stop_delay", test_stop_delay},
+		{"grace_shortened", test_grace_shortened},
 		{"qos_class", test_qos_classes},
 		{"ready_annotation", test_ready_annotation},
 		{"node_object", test_node_object},
