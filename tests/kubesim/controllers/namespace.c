@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +41,16 @@ struct sweep {
 	struct ks_store *store;
 	const char *ns;
 	size_t remaining;
-	char blocker[300]; /* one object still there, for the condition */
+	char content[1024];    /* "pods has 2 resource instances, ..." */
+	struct ks_ctl_map *finalizers; /* finalizer -> count (as a pointer) */
 };
+
+static void append(char *buf, size_t size, const char *text)
+{
+	size_t n = strlen(buf);
+	if (n + 1 < size)
+		snprintf(buf + n, size - n, "%s%s", n ? ", " : "", text);
+}
 
 static int sweep_type(const struct ks_resource_type *type, void *payload)
 {
@@ -49,14 +58,22 @@ static int sweep_type(const struct ks_resource_type *type, void *payload)
 	if (!type->namespaced)
 		return 0;
 	cJSON *items = ks_ctl_list(s->store, type, s->ns, NULL, NULL);
-	const cJSON *obj;
+	int n = cJSON_GetArraySize(items);
+	if (n > 0) {
+		/* The real controller's wording (GroupResource, then count). */
+		char q[160], text[256];
+		ks_resource_type_qualified(type, q, sizeof(q));
+		snprintf(text, sizeof(text), "%s has %d resource instances", q, n);
+		append(s->content, sizeof(s->content), text);
+		s->remaining += (size_t)n;
+	}
+	const cJSON *obj, *f;
 	cJSON_ArrayForEach(obj, items) {
-		s->remaining++;
-		if (!s->blocker[0]) {
-			char q[160];
-			ks_resource_type_qualified(type, q, sizeof(q));
-			snprintf(s->blocker, sizeof(s->blocker), "%.100s/%.180s", q,
-				ks_meta_string(obj, "name"));
+		cJSON_ArrayForEach(f, ks_ctl_at(obj, "metadata", "finalizers", NULL)) {
+			if (!cJSON_IsString(f) || !s->finalizers)
+				continue;
+			uintptr_t count = (uintptr_t)ks_ctl_map_get(s->finalizers, f->valuestring);
+			ks_ctl_map_put(s->finalizers, f->valuestring, (void *)(count + 1));
 		}
 		if (!ks_ctl_terminating(obj))
 			ks_ctl_delete(s->store, type, s->ns, ks_meta_string(obj, "name"),
@@ -78,17 +95,37 @@ static int drop_kubernetes_finalizer(cJSON *ns, void *payload)
 	return 0;
 }
 
-static void set_content_condition(struct ks_store *store, struct nsctl *c, const cJSON *ns,
+static void set_content_conditions(struct ks_store *store, struct nsctl *c, const cJSON *ns,
 	const struct sweep *s)
 {
 	cJSON *status = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(ns, "status"), 1);
 	if (!status)
 		status = cJSON_CreateObject();
-	char msg[600];
-	snprintf(msg, sizeof(msg), "Some resources are remaining: %zu objects, e.g. %s",
-		s->remaining, s->blocker);
+	double now = ks_clock_now();
+	char msg[1200];
+	snprintf(msg, sizeof(msg), "Some resources are remaining: %s", s->content);
 	ks_ctl_set_condition(status, "NamespaceContentRemaining", "True", "SomeResourcesRemain",
-		msg, ks_clock_now(), false, false);
+		msg, now, false, false);
+	char fins[1024] = "";
+	size_t n = 0;
+	char **keys = s->finalizers ? ks_ctl_map_keys(s->finalizers, &n) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		char text[300];
+		snprintf(text, sizeof(text), "%.200s in %lu resource instances", keys[i],
+			(unsigned long)(uintptr_t)ks_ctl_map_get(s->finalizers, keys[i]));
+		append(fins, sizeof(fins), text);
+	}
+	ks_ctl_keys_free(keys, n);
+	if (fins[0]) {
+		snprintf(msg, sizeof(msg), "Some content in the namespace has finalizers remaining: %s",
+			fins);
+		ks_ctl_set_condition(status, "NamespaceFinalizersRemaining", "True",
+			"SomeFinalizersRemain", msg, now, false, false);
+	} else {
+		ks_ctl_set_condition(status, "NamespaceFinalizersRemaining", "False",
+			"ContentHasNoFinalizers", "All content-preserving finalizers finished", now,
+			false, false);
+	}
 	ks_ctl_put_status(store, c->namespaces, NULL, ks_meta_string(ns, "name"),
 		ks_meta_string(ns, "uid"), status);
 	cJSON_Delete(status);
@@ -106,10 +143,12 @@ static void finish(struct ks_store *store, struct nsctl *c, const char *name)
 		cJSON_Delete(ns);
 		return;
 	}
-	struct sweep s = {.store = store, .ns = name};
+	struct sweep s = {.store = store, .ns = name, .finalizers = ks_ctl_map_new(NULL)};
 	ks_store_type_foreach(store, sweep_type, &s);
+	if (s.remaining > 0)
+		set_content_conditions(store, c, ns, &s);
+	ks_ctl_map_free(s.finalizers);
 	if (s.remaining > 0) {
-		set_content_condition(store, c, ns, &s);
 		cJSON_Delete(ns);
 		return;
 	}

@@ -62,6 +62,17 @@ START_TEST(test_waits_for_finalizers)
 	ck_assert(TH_WAIT((cJSON_Delete(ns), ns = th_get("", "namespaces", NULL, "fin"),
 		ks_ctl_condition(cJSON_GetObjectItem(ns, "status"), "NamespaceContentRemaining")),
 		TH_TIMEOUT_MS));
+	const cJSON *st = cJSON_GetObjectItem(ns, "status");
+	ck_assert_str_eq(ks_ctl_condition(st, "NamespaceFinalizersRemaining"), "True");
+	const cJSON *cond;
+	cJSON_ArrayForEach(cond, cJSON_GetObjectItem(st, "conditions")) {
+		const char *type = th_str(cond, "type", NULL);
+		const char *msg = th_str(cond, "message", NULL);
+		if (!strcmp(type, "NamespaceContentRemaining"))
+			ck_assert_str_eq(msg, "Some resources are remaining: configmaps has 1 resource instances");
+		if (!strcmp(type, "NamespaceFinalizersRemaining"))
+			ck_assert_str_eq(msg, "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances");
+	}
 	cJSON_Delete(ns);
 	ck_assert(!TH_WAIT(!th_exists("", "namespaces", NULL, "fin"), 300));
 	th_patch("", "configmaps", "fin", "held", "{\"metadata\":{\"finalizers\":null}}", NULL);
