@@ -113,6 +113,19 @@ contains '"file":	"clusters/sim/web/statefulset.yaml"'
 contains '"line":	9'
 contains '"state":	"drifted"'
 
+step="colours on a terminal only"
+if command -v script >/dev/null 2>&1; then
+	esc=$(printf '\033')
+	script -qec "'$KEELSON' diff --repo '$work/repo' --kubeconfig '$KUBECONFIG'" /dev/null >"$work/out" 2>&1
+	grep -q "${esc}\[31m-  replicas: 5" "$work/out" || fail "no red removed line on a terminal"
+	grep -q "${esc}\[32m+  replicas: 2" "$work/out" || fail "no green added line on a terminal"
+	script -qec "'$KEELSON' diff --no-color --repo '$work/repo' --kubeconfig '$KUBECONFIG'" /dev/null >"$work/out" 2>&1
+	lacks "$esc"
+	contains "-  replicas: 5"
+else
+	echo "diff-kubesim: no script(1), terminal colours not checked"
+fi
+
 step="drift in a keyed list item"
 k patch statefulset web -n web --type json \
 	-p '[{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"debug"}]'
