@@ -1403,6 +1403,44 @@ START_TEST(trigger_wakes_on_a_local_commit)
 }
 END_TEST
 
+START_TEST(trigger_watches_a_work_tree_but_not_its_index)
+{
+	commit_file("a.yaml", "1", "one");
+	struct keelson_git_trigger_options to = {
+		.version = KEELSON_GIT_TRIGGER_OPTIONS_VERSION,
+		.interval_ms = 60000,
+		.watch_path = work,
+	};
+	struct keelson_git_trigger *t = NULL;
+	ck_assert_int_eq(keelson_git_trigger_new(&t, &to), 0);
+	enum keelson_git_trigger_reason why;
+	char cmd[2048];
+
+	/* Staging touches only the index: no wake-up. */
+	snprintf(cmd, sizeof(cmd), "cd %s && printf 2 > a.yaml && git add a.yaml", work);
+	sh_ok(cmd);
+	ck_assert_int_eq(keelson_git_trigger_wait(&why, t, 300), 0);
+	ck_assert_int_eq(why, KEELSON_GIT_TRIGGER_TIMEOUT);
+
+	/* A commit moves refs/heads/main. */
+	snprintf(cmd, sizeof(cmd), "cd %s && git commit -qm two", work);
+	sh_ok(cmd);
+	ck_assert_int_eq(keelson_git_trigger_wait(&why, t, 2000), 0);
+	ck_assert_int_eq(why, KEELSON_GIT_TRIGGER_WATCH);
+
+	/* So does `git pack-refs`, which rewrites packed-refs and removes the
+	 * loose ref. */
+	sleep_ms(100);
+	while (keelson_git_trigger_wait(&why, t, 0) == 0 && why == KEELSON_GIT_TRIGGER_WATCH)
+		;
+	snprintf(cmd, sizeof(cmd), "git -C %s pack-refs --all", work);
+	sh_ok(cmd);
+	ck_assert_int_eq(keelson_git_trigger_wait(&why, t, 2000), 0);
+	ck_assert_int_eq(why, KEELSON_GIT_TRIGGER_WATCH);
+	keelson_git_trigger_free(t);
+}
+END_TEST
+
 START_TEST(trigger_interval_with_jitter)
 {
 	struct keelson_git_trigger_options to = {
@@ -1555,6 +1593,7 @@ static Suite *suite_git_source(void)
 
 	tc = tcase("keelson_git_trigger_wait");
 	tcase_add_test(tc, trigger_wakes_on_a_local_commit);
+	tcase_add_test(tc, trigger_watches_a_work_tree_but_not_its_index);
 	tcase_add_test(tc, trigger_interval_with_jitter);
 	suite_add_tcase(s, tc);
 
