@@ -179,6 +179,28 @@ ok scale statefulset web --replicas=3
 contains "statefulset.apps/web scaled" "scale"
 expect "3" "$(jp sts/web '{.spec.replicas}')" "replicas after scale"
 
+step="exec"
+cat >"$work/pod.yaml" <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: shell
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: main
+    image: registry.example/shell:1
+EOF
+ok apply -f "$work/pod.yaml"
+ok wait --for=condition=Ready pod/shell --timeout=30s
+ok exec shell -- echo hello from kubesim
+contains "^hello from kubesim$" "exec output"
+k exec shell -- false; rc=$?
+expect 1 "$rc" "exec exit status"
+printf 'piped\n' >"$work/stdin.txt"
+"$KUBECTL" --request-timeout=20s exec -i shell -- cat <"$work/stdin.txt" >"$work/last" 2>&1 || fail "exec -i failed"
+contains "^piped$" "exec stdin"
+
 step="get -w"
 "$KUBECTL" get configmap proof -w --request-timeout=15s >"$work/watch.out" 2>&1 &
 watch_pid=$!

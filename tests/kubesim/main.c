@@ -19,7 +19,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kubesim [--listen 127.0.0.1:PORT] [--kubeconfig-out FILE] [--state FILE]\n"
-		"               [--tls-cert FILE --tls-key FILE [--ca-cert FILE]] [--insecure-http]\n"
+		"               [--tls-cert FILE --tls-key FILE [--ca-cert FILE]]\n"
+		"               [--insecure-http (plain HTTP, no authentication)]\n"
 		"               [--pid-file FILE] [--log-level error|info|debug] [--clock-factor N]\n"
 		"\n"
 		"A Kubernetes API server simulator. PORT 0 picks a free port; the kubeconfig\n"
@@ -187,9 +188,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 #endif
+	/* kubectl does not send bearer tokens over plain HTTP, so the
+	 * explicitly requested insecure mode runs without authentication. */
+	if (insecure)
+		fprintf(stderr, "kubesim: --insecure-http: plain HTTP without authentication\n");
 	struct ks_server_config cfg = {.version = KS_SERVER_CONFIG_VERSION,
 		.listen_address = host, .port = port, .insecure_http = insecure, .tls = &tls,
-		.token = token, .log_level = log_level};
+		.token = insecure ? NULL : token, .log_level = log_level};
 	struct ks_server *srv = NULL;
 	rc = ks_server_start(store, &cfg, &srv);
 	if (rc == 0) {

@@ -3,12 +3,16 @@
 #include "tests/kubesim/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +45,10 @@ struct ks_server {
 	char *token;
 	int log_level;
 	volatile int stopping;
+	/* exec sessions run on their own threads; stop waits for them */
+	pthread_mutex_t exec_lock;
+	pthread_cond_t exec_done;
+	struct exec_session *exec_sessions;
 };
 
 struct req {
@@ -1423,6 +1431,392 @@ static enum MHD_Result handle_eviction(struct rctx *c)
 	return send_json(c->conn, 201, s);
 }
 
+/* ---- pods/exec over WebSocket (S8): v5.channel.k8s.io / v4.channel.k8s.io.
+ * Frames carry a channel byte: 0 stdin, 1 stdout, 2 stderr, 3 status;
+ * v5 adds [255, channel] to close a channel. The command runs once stdin
+ * is complete (or at once without stdin). ---- */
+
+#define KS_EXEC_MAX_STDIN (4L * 1024 * 1024)
+#define KS_EXEC_MAX_ARGS 64
+
+struct exec_session {
+	struct ks_server *srv;
+	struct exec_session *next;
+	bool registered;
+	char namespace[256], pod[256], container[256];
+	char *argv[KS_EXEC_MAX_ARGS];
+	int argc;
+	bool want_stdin;
+	bool v5;
+	char *extra;
+	size_t extra_len;
+	MHD_socket sock;
+	struct MHD_UpgradeResponseHandle *urh;
+};
+
+static void exec_session_free(struct exec_session *es)
+{
+	if (es->registered) {
+		pthread_mutex_lock(&es->srv->exec_lock);
+		for (struct exec_session **pp = &es->srv->exec_sessions; *pp; pp = &(*pp)->next)
+			if (*pp == es) {
+				*pp = es->next;
+				break;
+			}
+		pthread_cond_broadcast(&es->srv->exec_done);
+		pthread_mutex_unlock(&es->srv->exec_lock);
+	}
+	for (int i = 0; i < es->argc; i++)
+		free(es->argv[i]);
+	free(es->extra);
+	free(es);
+}
+
+static int sock_write_all(MHD_socket s, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(s, p, n, MSG_NOSIGNAL);
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int ws_send(MHD_socket s, unsigned opcode, int channel, const char *data, size_t len)
+{
+	unsigned char hdr[16];
+	size_t plen = len + (channel >= 0 ? 1 : 0), h = 0;
+	hdr[h++] = (unsigned char)(0x80 | opcode);
+	if (plen < 126) {
+		hdr[h++] = (unsigned char)plen;
+	} else if (plen < 65536) {
+		hdr[h++] = 126;
+		hdr[h++] = (unsigned char)(plen >> 8);
+		hdr[h++] = (unsigned char)plen;
+	} else {
+		hdr[h++] = 127;
+		for (int i = 7; i >= 0; i--)
+			hdr[h++] = (unsigned char)((uint64_t)plen >> (8 * i));
+	}
+	if (channel >= 0)
+		hdr[h++] = (unsigned char)channel;
+	if (sock_write_all(s, hdr, h))
+		return -1;
+	return len ? sock_write_all(s, (const unsigned char *)data, len) : 0;
+}
+
+/* Buffered reader over the upgraded socket, starting with extra_in. */
+struct ws_reader {
+	MHD_socket sock;
+	const char *extra;
+	size_t extra_len, extra_off;
+};
+
+static int ws_read_exact(struct ws_reader *r, unsigned char *buf, size_t n)
+{
+	while (n > 0) {
+		if (r->extra_off < r->extra_len) {
+			size_t k = r->extra_len - r->extra_off;
+			if (k > n)
+				k = n;
+			memcpy(buf, r->extra + r->extra_off, k);
+			r->extra_off += k;
+			buf += k;
+			n -= k;
+			continue;
+		}
+		ssize_t got = recv(r->sock, buf, n, 0);
+		if (got <= 0)
+			return -1;
+		buf += got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
+/* One client frame (masked); returns opcode or -1. *out is malloc'ed;
+ * *fin tells whether it ends its message. */
+static int ws_read_frame(struct ws_reader *r, unsigned char **out, size_t *out_len, bool *fin)
+{
+	unsigned char h[2], mask[4], ext[8];
+	if (ws_read_exact(r, h, 2))
+		return -1;
+	uint64_t len = h[1] & 0x7f;
+	if (len == 126) {
+		if (ws_read_exact(r, ext, 2))
+			return -1;
+		len = ((uint64_t)ext[0] << 8) | ext[1];
+	} else if (len == 127) {
+		if (ws_read_exact(r, ext, 8))
+			return -1;
+		len = 0;
+		for (int i = 0; i < 8; i++)
+			len = (len << 8) | ext[i];
+	}
+	if (len > (uint64_t)KS_EXEC_MAX_STDIN)
+		return -1;
+	bool masked = h[1] & 0x80;
+	if (masked && ws_read_exact(r, mask, 4))
+		return -1;
+	unsigned char *p = malloc((size_t)len + 1);
+	if (!p || ws_read_exact(r, p, (size_t)len)) {
+		free(p);
+		return -1;
+	}
+	if (masked)
+		for (uint64_t i = 0; i < len; i++)
+			p[i] ^= mask[i % 4];
+	*out = p;
+	*out_len = (size_t)len;
+	*fin = (h[0] & 0x80) != 0;
+	return h[0] & 0x0f;
+}
+
+/* One whole data message (fragments joined; pings answered). Returns the
+ * message opcode (1 or 2), 8 for close, -1 on error. */
+static int ws_read_message(struct ws_reader *r, MHD_socket sock, unsigned char **out,
+	size_t *out_len)
+{
+	unsigned char *msg = NULL;
+	size_t len = 0;
+	int msg_op = -1;
+	for (;;) {
+		unsigned char *f = NULL;
+		size_t flen = 0;
+		bool fin = false;
+		int op = ws_read_frame(r, &f, &flen, &fin);
+		if (op < 0 || op == 8) {
+			free(f);
+			free(msg);
+			return op;
+		}
+		if (op == 9) {
+			ws_send(sock, 10, -1, (const char *)f, flen);
+			free(f);
+			continue;
+		}
+		if (op == 10) {
+			free(f);
+			continue;
+		}
+		if (op != 0)
+			msg_op = op;
+		if (len + flen > (size_t)KS_EXEC_MAX_STDIN) {
+			free(f);
+			free(msg);
+			return -1;
+		}
+		unsigned char *nm = realloc(msg, len + flen + 1);
+		if (!nm) {
+			free(f);
+			free(msg);
+			return -1;
+		}
+		msg = nm;
+		memcpy(msg + len, f, flen);
+		len += flen;
+		free(f);
+		if (fin) {
+			*out = msg;
+			*out_len = len;
+			return msg_op < 0 ? 2 : msg_op;
+		}
+	}
+}
+
+static void *exec_thread(void *arg)
+{
+	struct exec_session *es = arg;
+	/* MHD hands over a non-blocking socket (a socketpair under TLS). */
+	int flags = fcntl(es->sock, F_GETFL, 0);
+	if (flags >= 0)
+		fcntl(es->sock, F_SETFL, flags & ~O_NONBLOCK);
+	struct ws_reader rd = {.sock = es->sock, .extra = es->extra, .extra_len = es->extra_len};
+	char *in = NULL;
+	size_t in_len = 0;
+	bool ok = true;
+	while (es->want_stdin) {
+		unsigned char *f = NULL;
+		size_t flen = 0;
+		int op = ws_read_message(&rd, es->sock, &f, &flen);
+		if (op < 0 || op == 8) {
+			free(f);
+			break; /* peer closed: stdin is complete */
+		}
+		if (flen >= 1 && f[0] == 255) {
+			free(f);
+			break; /* v5: a channel was closed (stdin) */
+		}
+		if (flen > 1 && f[0] == 0) {
+			if (in_len + flen - 1 > (size_t)KS_EXEC_MAX_STDIN) {
+				free(f);
+				ok = false;
+				break;
+			}
+			char *ni = realloc(in, in_len + flen);
+			if (!ni) {
+				free(f);
+				ok = false;
+				break;
+			}
+			in = ni;
+			memcpy(in + in_len, f + 1, flen - 1);
+			in_len += flen - 1;
+		}
+		free(f);
+	}
+	if (ok) {
+		struct ks_exec_request rq = {.namespace = es->namespace, .pod = es->pod,
+			.container = es->container, .argv = (const char *const *)es->argv,
+			.argc = es->argc, .stdin_data = in, .stdin_len = in_len};
+		struct ks_exec_result res;
+		ks_exec_run(&rq, &res);
+		if (res.out_len)
+			ws_send(es->sock, 2, 1, res.out, res.out_len);
+		if (res.err_len)
+			ws_send(es->sock, 2, 2, res.err, res.err_len);
+		char status[512];
+		if (res.exit_code == 0)
+			snprintf(status, sizeof(status), "{\"metadata\":{},\"status\":\"Success\"}");
+		else
+			snprintf(status, sizeof(status),
+				"{\"metadata\":{},\"status\":\"Failure\",\"message\":\"command terminated with non-zero exit code: exit status %d\",\"reason\":\"NonZeroExitCode\",\"details\":{\"causes\":[{\"reason\":\"ExitCode\",\"message\":\"%d\"}]}}",
+				res.exit_code, res.exit_code);
+		ws_send(es->sock, 2, 3, status, strlen(status));
+		free(res.out);
+		free(res.err);
+	}
+	free(in);
+	static const char close_normal[] = {0x03, (char)0xe8};
+	ws_send(es->sock, 8, -1, close_normal, 2);
+	/* Closing handshake: wait (bounded) for the client's close frame so
+	 * the status frame is read before the connection goes away. */
+	struct timeval tv = {.tv_sec = 2};
+	setsockopt(es->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (int i = 0; i < 64; i++) {
+		unsigned char *f = NULL;
+		size_t flen = 0;
+		int op = ws_read_message(&rd, es->sock, &f, &flen);
+		free(f);
+		if (op < 0 || op == 8)
+			break;
+	}
+	MHD_upgrade_action(es->urh, MHD_UPGRADE_ACTION_CLOSE);
+	exec_session_free(es);
+	return NULL;
+}
+
+static void exec_upgraded(void *cls, struct MHD_Connection *connection, void *con_cls,
+	const char *extra_in, size_t extra_in_size, MHD_socket sock,
+	struct MHD_UpgradeResponseHandle *urh)
+{
+	(void)connection;
+	(void)con_cls;
+	struct exec_session *es = cls;
+	es->sock = sock;
+	es->urh = urh;
+	if (extra_in_size) {
+		es->extra = malloc(extra_in_size);
+		if (es->extra) {
+			memcpy(es->extra, extra_in, extra_in_size);
+			es->extra_len = extra_in_size;
+		}
+	}
+	pthread_mutex_lock(&es->srv->exec_lock);
+	es->next = es->srv->exec_sessions;
+	es->srv->exec_sessions = es;
+	es->registered = true;
+	pthread_mutex_unlock(&es->srv->exec_lock);
+	/* MHD forwards TLS data only after this returns: work elsewhere. */
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, exec_thread, es) != 0) {
+		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+		exec_session_free(es);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+static enum MHD_Result collect_command(void *cls, enum MHD_ValueKind kind, const char *key,
+	const char *value)
+{
+	(void)kind;
+	struct exec_session *es = cls;
+	if (!strcmp(key, "command") && value && es->argc < KS_EXEC_MAX_ARGS)
+		es->argv[es->argc++] = strdup(value);
+	return MHD_YES;
+}
+
+static enum MHD_Result handle_exec(struct rctx *c)
+{
+	const char *upgrade = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Upgrade");
+	const char *key = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Sec-WebSocket-Key");
+	const char *protos = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
+		"Sec-WebSocket-Protocol");
+	if (!upgrade || strcasecmp(upgrade, "websocket") || !key)
+		return send_status(c->conn, 400, "BadRequest",
+			"kubesim serves pods/exec over WebSocket only (v5.channel.k8s.io or v4.channel.k8s.io); SPDY is not supported");
+	const char *proto = NULL;
+	if (protos && strstr(protos, "v5.channel.k8s.io"))
+		proto = "v5.channel.k8s.io";
+	else if (protos && strstr(protos, "v4.channel.k8s.io"))
+		proto = "v4.channel.k8s.io";
+	if (!proto)
+		return send_status(c->conn, 400, "BadRequest",
+			"unsupported exec subprotocol: offer v5.channel.k8s.io or v4.channel.k8s.io");
+	cJSON *pod = NULL;
+	if (ks_store_get(c->srv->store, c->type, c->namespace, c->name, &pod))
+		return send_last_status(c->conn);
+	const char *phase = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(pod, "status"), "phase"));
+	bool running = phase && !strcmp(phase, "Running");
+	cJSON_Delete(pod);
+	if (!running)
+		return send_status(c->conn, 400, "BadRequest",
+			"unable to upgrade connection: container not found (pod %s is not running)", c->name);
+	struct exec_session *es = calloc(1, sizeof(*es));
+	if (!es)
+		return send_status(c->conn, 500, "InternalError", "out of memory");
+	es->srv = c->srv;
+	snprintf(es->namespace, sizeof(es->namespace), "%s", c->namespace);
+	snprintf(es->pod, sizeof(es->pod), "%s", c->name);
+	const char *container = qparam(c->conn, "container");
+	snprintf(es->container, sizeof(es->container), "%s", container ? container : "");
+	MHD_get_connection_values(c->conn, MHD_GET_ARGUMENT_KIND, collect_command, es);
+	es->want_stdin = qbool(c->conn, "stdin");
+	es->v5 = !strcmp(proto, "v5.channel.k8s.io");
+	if (es->argc == 0) {
+		exec_session_free(es);
+		return send_status(c->conn, 400, "BadRequest", "you must specify at least 1 command");
+	}
+	char concat[256];
+	snprintf(concat, sizeof(concat), "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
+	unsigned char digest[20];
+	unsigned int dlen = 0;
+	EVP_Digest(concat, strlen(concat), digest, &dlen, EVP_sha1(), NULL);
+	char *accept = ks_base64_encode(digest, dlen);
+	struct MHD_Response *r = MHD_create_response_for_upgrade(exec_upgraded, es);
+	if (!r || !accept) {
+		free(accept);
+		if (r)
+			MHD_destroy_response(r);
+		exec_session_free(es);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Upgrade", "websocket");
+	MHD_add_response_header(r, "Connection", "Upgrade");
+	MHD_add_response_header(r, "Sec-WebSocket-Accept", accept);
+	MHD_add_response_header(r, "Sec-WebSocket-Protocol", proto);
+	free(accept);
+	enum MHD_Result ret = MHD_queue_response(c->conn, MHD_HTTP_SWITCHING_PROTOCOLS, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 /* ---- pods/log and proxies (S8) ---- */
 
 /* pods/log?follow=true: stream new lines until the pod goes away. */
@@ -1835,6 +2229,9 @@ static enum MHD_Result route_resource(struct ks_server *srv, struct MHD_Connecti
 	if (!strcmp(c.sub, "eviction") && (c.type->subresources & KS_SUB_EVICTION) &&
 	    !strcmp(method, "POST"))
 		return handle_eviction(&c);
+	if (!strcmp(c.sub, "exec") && (c.type->subresources & KS_SUB_EXEC) &&
+	    (!strcmp(method, "GET") || !strcmp(method, "POST")))
+		return handle_exec(&c);
 	if (!strcmp(c.sub, "log") && (c.type->subresources & KS_SUB_LOG) && !strcmp(method, "GET"))
 		return handle_log(&c);
 	if (!strcmp(c.sub, "proxy") && (c.type->subresources & KS_SUB_PROXY))
@@ -2112,6 +2509,8 @@ int ks_server_start(struct ks_store *store, const struct ks_server_config *confi
 		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
 	srv->store = store;
 	srv->log_level = config->log_level;
+	pthread_mutex_init(&srv->exec_lock, NULL);
+	pthread_cond_init(&srv->exec_done, NULL);
 	if (config->token)
 		srv->token = strdup(config->token);
 	struct sockaddr_in addr;
@@ -2127,7 +2526,7 @@ int ks_server_start(struct ks_store *store, const struct ks_server_config *confi
 			config->listen_address);
 	}
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-		MHD_USE_POLL | MHD_USE_ERROR_LOG;
+		MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
 	if (!config->insecure_http) {
 		if (!config->tls || !config->tls->cert_pem || !config->tls->key_pem) {
 			free(srv->token);
@@ -2179,7 +2578,21 @@ void ks_server_stop(struct ks_server *server)
 	if (!server)
 		return;
 	server->stopping = 1;
+	/* End exec sessions (a blocked stdin read returns) and wait for them:
+	 * MHD must not stop under an upgraded connection. */
+	pthread_mutex_lock(&server->exec_lock);
+	for (struct exec_session *es = server->exec_sessions; es; es = es->next)
+		shutdown(es->sock, SHUT_RDWR);
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 5;
+	while (server->exec_sessions &&
+	       pthread_cond_timedwait(&server->exec_done, &server->exec_lock, &deadline) == 0)
+		;
+	pthread_mutex_unlock(&server->exec_lock);
 	MHD_stop_daemon(server->daemon);
+	pthread_mutex_destroy(&server->exec_lock);
+	pthread_cond_destroy(&server->exec_done);
 	free(server->token);
 	free(server);
 }

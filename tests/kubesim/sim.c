@@ -94,6 +94,129 @@ int ks_proxy_lookup(const char *namespace, const char *kind, const char *name, i
 	return rc;
 }
 
+/* ---- exec handlers ---- */
+
+struct exec_reg {
+	char *namespace, *prefix;
+	ks_exec_handler_fn handler;
+	void *payload;
+	struct exec_reg *next;
+};
+static struct exec_reg *execs;
+
+int ks_exec_register(const char *namespace, const char *pod_prefix, ks_exec_handler_fn handler,
+	void *payload)
+{
+	if (!namespace || !pod_prefix || !handler)
+		return keelson_error_set(KEELSON_EINVALID,
+			"ks_exec_register needs a namespace, a pod name prefix and a handler");
+	struct exec_reg *r = calloc(1, sizeof(*r));
+	if (!r || !(r->namespace = strdup(namespace)) || !(r->prefix = strdup(pod_prefix))) {
+		if (r)
+			free(r->namespace);
+		free(r);
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	}
+	r->handler = handler;
+	r->payload = payload;
+	pthread_mutex_lock(&sim_lock);
+	r->next = execs;
+	execs = r;
+	pthread_mutex_unlock(&sim_lock);
+	return 0;
+}
+
+void ks_exec_unregister(ks_exec_handler_fn handler, void *payload)
+{
+	pthread_mutex_lock(&sim_lock);
+	struct exec_reg **pp = &execs;
+	while (*pp) {
+		struct exec_reg *r = *pp;
+		if (r->handler == handler && r->payload == payload) {
+			*pp = r->next;
+			free(r->namespace);
+			free(r->prefix);
+			free(r);
+		} else {
+			pp = &r->next;
+		}
+	}
+	pthread_mutex_unlock(&sim_lock);
+}
+
+static void set_out(char **dst, size_t *len, const char *data, size_t n)
+{
+	*dst = malloc(n + 1);
+	if (!*dst) {
+		*len = 0;
+		return;
+	}
+	memcpy(*dst, data, n);
+	(*dst)[n] = 0;
+	*len = n;
+}
+
+static void exec_builtin(const struct ks_exec_request *rq, struct ks_exec_result *res)
+{
+	const char *cmd = rq->argc > 0 ? rq->argv[0] : "";
+	const char *base = strrchr(cmd, '/') ? strrchr(cmd, '/') + 1 : cmd;
+	char buf[4096];
+	if (!strcmp(base, "echo")) {
+		size_t off = 0;
+		for (int i = 1; i < rq->argc && off < sizeof(buf) - 2; i++) {
+			int w = snprintf(buf + off, sizeof(buf) - off - 1, "%s%s", i > 1 ? " " : "",
+				rq->argv[i]);
+			if (w < 0)
+				break;
+			off += (size_t)w < sizeof(buf) - off - 1 ? (size_t)w : sizeof(buf) - off - 2;
+		}
+		buf[off++] = '\n';
+		set_out(&res->out, &res->out_len, buf, off);
+	} else if (!strcmp(base, "true")) {
+		res->exit_code = 0;
+	} else if (!strcmp(base, "false")) {
+		res->exit_code = 1;
+	} else if (!strcmp(base, "cat") && rq->argc == 1) {
+		set_out(&res->out, &res->out_len, rq->stdin_data ? rq->stdin_data : "", rq->stdin_len);
+	} else if (!strcmp(base, "hostname")) {
+		int w = snprintf(buf, sizeof(buf), "%s\n", rq->pod);
+		set_out(&res->out, &res->out_len, buf, (size_t)w < sizeof(buf) ? (size_t)w : 0);
+	} else if (!strcmp(base, "env")) {
+		int w = snprintf(buf, sizeof(buf),
+			"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nHOSTNAME=%s\n",
+			rq->pod);
+		set_out(&res->out, &res->out_len, buf, (size_t)w < sizeof(buf) ? (size_t)w : 0);
+	} else {
+		int w = snprintf(buf, sizeof(buf),
+			"kubesim: %s: command not found (register a handler with ks_exec_register)\n",
+			cmd);
+		set_out(&res->err, &res->err_len, buf, (size_t)w < sizeof(buf) ? (size_t)w : 0);
+		res->exit_code = 127;
+	}
+}
+
+void ks_exec_run(const struct ks_exec_request *request, struct ks_exec_result *result)
+{
+	memset(result, 0, sizeof(*result));
+	ks_exec_handler_fn fn = NULL;
+	void *payload = NULL;
+	pthread_mutex_lock(&sim_lock);
+	for (struct exec_reg *r = execs; r; r = r->next)
+		if (!strcmp(r->namespace, request->namespace) &&
+		    !strncmp(r->prefix, request->pod, strlen(r->prefix))) {
+			fn = r->handler;
+			payload = r->payload;
+			break;
+		}
+	pthread_mutex_unlock(&sim_lock);
+	if (fn && fn(request, result, payload) >= 0)
+		return;
+	free(result->out);
+	free(result->err);
+	memset(result, 0, sizeof(*result));
+	exec_builtin(request, result);
+}
+
 /* ---- violations ---- */
 
 static cJSON *violations;

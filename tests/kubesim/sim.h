@@ -58,6 +58,40 @@ void ks_proxy_unregister(ks_proxy_handler_fn handler, void *payload);
 int ks_proxy_lookup(const char *namespace, const char *kind, const char *name, int port,
 	ks_proxy_handler_fn *out_handler, void **out_payload);
 
+/* pods/exec (kubectl exec over WebSocket, v4/v5.channel.k8s.io). A model
+ * registers a handler for pods in `namespace` whose name starts with
+ * `pod_prefix`; it receives the command and all of stdin and fills the
+ * result (stdout/stderr malloc'ed, freed by kubesim). Returning a negative
+ * value means "not mine": kubesim then runs its built-ins (echo, true,
+ * false, cat, hostname, env; anything else exits 127). */
+struct ks_exec_request {
+	const char *namespace;
+	const char *pod;
+	const char *container;
+	const char *const *argv;
+	int argc;
+	const char *stdin_data;
+	size_t stdin_len;
+};
+
+struct ks_exec_result {
+	int exit_code;
+	char *out;
+	size_t out_len;
+	char *err;
+	size_t err_len;
+};
+
+typedef int (*ks_exec_handler_fn)(const struct ks_exec_request *request,
+	struct ks_exec_result *result, void *payload);
+
+int ks_exec_register(const char *namespace, const char *pod_prefix, ks_exec_handler_fn handler,
+	void *payload);
+void ks_exec_unregister(ks_exec_handler_fn handler, void *payload);
+
+/* Run `request` through the registered handlers, then the built-ins. */
+void ks_exec_run(const struct ks_exec_request *request, struct ks_exec_result *result);
+
 /* Append an invariant violation ("broker deleted while partitions were
  * under-replicated"): `source` names the model ("kafka"), `object` the
  * object concerned ("kafka/broker-1"), message is printf-style. Listed by

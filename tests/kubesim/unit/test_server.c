@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "core/error.h"
 #include "tests/kubesim/server.h"
@@ -597,6 +600,79 @@ START_TEST(test_admin)
 }
 END_TEST
 
+static int set_running(cJSON *pod, void *payload)
+{
+	(void)payload;
+	cJSON *st = cJSON_GetObjectItem(pod, "status");
+	cJSON_ReplaceItemInObject(st, "phase", cJSON_CreateString("Running"));
+	return 0;
+}
+
+/* Read one server frame: returns opcode, payload in buf (len in *n). */
+static int read_frame(int fd, unsigned char *buf, size_t cap, size_t *n)
+{
+	unsigned char h[2];
+	if (recv(fd, h, 2, MSG_WAITALL) != 2)
+		return -1;
+	size_t len = h[1] & 0x7f;
+	if (len == 126) {
+		unsigned char e[2];
+		if (recv(fd, e, 2, MSG_WAITALL) != 2)
+			return -1;
+		len = ((size_t)e[0] << 8) | e[1];
+	}
+	if (len > cap || (len && recv(fd, buf, len, MSG_WAITALL) != (ssize_t)len))
+		return -1;
+	*n = len;
+	return h[0] & 0x0f;
+}
+
+START_TEST(test_exec_websocket)
+{
+	long code;
+	cJSON_Delete(req("POST", "/api/v1/namespaces/default/pods",
+		"{\"metadata\":{\"name\":\"sh\"},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"x:1\"}]}}",
+		&code));
+	ck_assert_int_eq(code, 201);
+	struct ks_write_options so = {.version = KS_WRITE_OPTIONS_VERSION, .subresource = "status"};
+	ck_assert_int_eq(ks_store_modify(store, ks_store_type_find(store, "", "pods"), "default", "sh",
+		set_running, NULL, &so, NULL), 0);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)ks_server_port(server))};
+	inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	const char *hs =
+		"GET /api/v1/namespaces/default/pods/sh/exec?command=echo&command=hi&stdout=true HTTP/1.1\r\n"
+		"Host: 127.0.0.1\r\nAuthorization: Bearer " TOKEN "\r\nUpgrade: websocket\r\n"
+		"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: v4.channel.k8s.io, v5.channel.k8s.io\r\n\r\n";
+	ck_assert_int_eq(send(fd, hs, strlen(hs), 0), (ssize_t)strlen(hs));
+	char head[2048];
+	size_t hl = 0;
+	while (hl < sizeof(head) - 1 && !(hl >= 4 && !memcmp(head + hl - 4, "\r\n\r\n", 4))) {
+		ck_assert_int_eq(recv(fd, head + hl, 1, 0), 1);
+		hl++;
+	}
+	head[hl] = 0;
+	ck_assert_msg(strstr(head, " 101 ") != NULL, "handshake: %s", head);
+	/* RFC 6455's example key and accept value */
+	ck_assert_ptr_nonnull(strstr(head, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+	ck_assert_ptr_nonnull(strstr(head, "v5.channel.k8s.io"));
+	unsigned char buf[1024];
+	size_t n;
+	ck_assert_int_eq(read_frame(fd, buf, sizeof(buf), &n), 2);
+	ck_assert_int_eq(buf[0], 1);
+	ck_assert_int_eq(n, 4);
+	ck_assert(memcmp(buf + 1, "hi\n", 3) == 0);
+	ck_assert_int_eq(read_frame(fd, buf, sizeof(buf) - 1, &n), 2);
+	ck_assert_int_eq(buf[0], 3);
+	buf[n] = 0;
+	ck_assert_ptr_nonnull(strstr((char *)buf + 1, "\"status\":\"Success\""));
+	ck_assert_int_eq(read_frame(fd, buf, sizeof(buf), &n), 8);
+	close(fd);
+}
+END_TEST
+
 Suite *suite_server(void);
 Suite *suite_server(void)
 {
@@ -615,6 +691,7 @@ Suite *suite_server(void)
 		{"proxy", test_proxy},
 		{"pod_log", test_pod_log},
 		{"admin", test_admin},
+		{"exec", test_exec_websocket},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
