@@ -79,8 +79,12 @@ static const char *option_value(int argc, char **argv, int *i, const char *name,
 	return argv[++*i];
 }
 
-static void print_value(FILE *out, const cJSON *v)
+static void print_value(FILE *out, const cJSON *v, int secret)
 {
+	if (secret && v != NULL) {
+		fputs(KEELSON_DIFF_REDACTED, out);
+		return;
+	}
 	char *text = v ? keelson_json_canonical(v) : NULL;
 	if (text == NULL) {
 		fputs(v ? "?" : "(absent)", out);
@@ -109,22 +113,23 @@ static void print_object_text(struct diff_cli *cli, const struct keelson_diff_ob
 		printf("\n");
 		for (size_t i = 0; i < d->field_count; i++) {
 			const struct keelson_diff_field *f = &d->fields[i];
+			int secret = keelson_diff_is_secret_value(d->group, d->kind, f->pointer);
 			printf("#   %s:%u:%u: %s: ", f->file ? f->file : "?", f->line, f->column, f->pointer);
 			switch (f->change) {
 			case KEELSON_DIFF_CHANGED:
 				printf("repository ");
-				print_value(stdout, f->desired);
+				print_value(stdout, f->desired, secret);
 				printf(", live ");
-				print_value(stdout, f->live);
+				print_value(stdout, f->live, secret);
 				break;
 			case KEELSON_DIFF_NOT_LIVE:
 				printf("repository ");
-				print_value(stdout, f->desired);
+				print_value(stdout, f->desired, secret);
 				printf(", not set live");
 				break;
 			case KEELSON_DIFF_REMOVED:
 				printf("removed from the repository, still set live: ");
-				print_value(stdout, f->live);
+				print_value(stdout, f->live, secret);
 				break;
 			}
 			printf("\n");

@@ -7,6 +7,7 @@
 #include "diff/quantity.h"
 #include "json/json_canonical.h"
 #include "json/json_pointer.h"
+#include "kube/kube_config.h"
 #include "yaml/yaml_load.h"
 
 #include <stdarg.h>
@@ -602,6 +603,100 @@ static void compare(struct ctx *c, const cJSON *d, cJSON *l, cJSON *l_parent, co
 		replace_in_merged(c, l_parent, l, d);
 }
 
+/* A Secret's stringData is write-only: the API server merges it into
+ * data (base64) and drops it. A key is in force when data holds the same
+ * bytes (or, on servers that keep stringData, stringData holds the text). */
+static bool secret_string_in_force(const cJSON *merged, const char *key, const char *want)
+{
+	const cJSON *sd = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(merged, "stringData"), key);
+	if (cJSON_IsString(sd) && strcmp(sd->valuestring, want) == 0)
+		return true;
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(merged, "data"), key);
+	if (!cJSON_IsString(d))
+		return false;
+	char *bytes = NULL;
+	size_t len = 0;
+	bool same = false;
+	if (keelson_kube_base64_decode(&bytes, &len, d->valuestring) == 0)
+		same = len == strlen(want) && memcmp(bytes, want, len) == 0;
+	else
+		keelson_error_clear();
+	if (bytes != NULL)
+		memset(bytes, 0, len);
+	free(bytes);
+	return same;
+}
+
+static char *base64_encode(const char *text)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *in = (const unsigned char *)text;
+	size_t n = strlen(text), o = 0;
+	char *out = malloc((n + 2) / 3 * 4 + 1);
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)in[i] << 16;
+		if (i + 1 < n)
+			v |= (unsigned)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= in[i + 2];
+		out[o++] = alphabet[(v >> 18) & 63];
+		out[o++] = alphabet[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? alphabet[v & 63] : '=';
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static void compare_string_data(struct ctx *c, const cJSON *string_data, cJSON *merged)
+{
+	const cJSON *m;
+	if (!cJSON_IsObject(string_data))
+		return;
+	cJSON_ArrayForEach(m, string_data) {
+		if (!cJSON_IsString(m) || secret_string_in_force(merged, m->string, m->valuestring))
+			continue;
+		char *dp = keelson_json_pointer_append("/stringData", m->string);
+		char *lp = keelson_json_pointer_append("/data", m->string);
+		const cJSON *live = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(merged, "data"), m->string);
+		if (dp == NULL || lp == NULL) {
+			fail(c, keelson_error_set(KEELSON_ENOMEM, "out of memory"));
+		} else if (record(c, live ? KEELSON_DIFF_CHANGED : KEELSON_DIFF_NOT_LIVE, dp, live ? lp : NULL, m,
+				  live, m, true)) {
+			/* What the server would store: data[key] = base64(value),
+			 * and stringData too where the server keeps it. */
+			cJSON *sd = cJSON_GetObjectItemCaseSensitive(merged, "stringData");
+			cJSON *old = cJSON_GetObjectItemCaseSensitive(sd, m->string);
+			if (old != NULL)
+				replace_in_merged(c, sd, old, m);
+			char *encoded = base64_encode(m->valuestring);
+			cJSON *value = encoded ? cJSON_CreateString(encoded) : NULL;
+			cJSON *data = cJSON_GetObjectItemCaseSensitive(merged, "data");
+			if (data == NULL)
+				data = cJSON_AddObjectToObject(merged, "data");
+			if (value == NULL || data == NULL)
+				fail(c, keelson_error_set(KEELSON_ENOMEM, "out of memory"));
+			else if (cJSON_GetObjectItemCaseSensitive(data, m->string) != NULL)
+				replace_in_merged(c, data, cJSON_GetObjectItemCaseSensitive(data, m->string), value);
+			else
+				add_to_merged(c, data, m->string, value);
+			cJSON_Delete(value);
+			free(encoded);
+		}
+		free(dp);
+		free(lp);
+	}
+}
+
+bool keelson_diff_is_secret_value(const char *group, const char *kind, const char *pointer)
+{
+	if (group == NULL || kind == NULL || pointer == NULL || group[0] != '\0' || strcmp(kind, "Secret") != 0)
+		return false;
+	return strncmp(pointer, "/data", 5) == 0 || strncmp(pointer, "/stringData", 11) == 0;
+}
+
 /* --- Fields keelson applied before (managedFields) ------------------------ */
 
 static const cJSON *keelson_fields(const cJSON *live, const char *manager)
@@ -895,6 +990,11 @@ int keelson_diff_object(struct keelson_diff_object **out, const struct keelson_o
 		if (strcmp(m->string, "status") == 0 || strcmp(m->string, "apiVersion") == 0 ||
 		    strcmp(m->string, "kind") == 0)
 			continue;
+		if (strcmp(m->string, "stringData") == 0 && strcmp(obj->group, "") == 0 &&
+		    strcmp(obj->kind, "Secret") == 0) {
+			compare_string_data(&c, m, obj->merged);
+			continue;
+		}
 		char *p = keelson_json_pointer_append("", m->string);
 		if (p == NULL) {
 			fail(&c, keelson_error_set(KEELSON_ENOMEM, "out of memory"));
@@ -996,10 +1096,17 @@ cJSON *keelson_diff_object_to_json(const struct keelson_diff_object *obj)
 		if (f->live_pointer != NULL)
 			cJSON_AddStringToObject(j, "livePointer", f->live_pointer);
 		cJSON_AddStringToObject(j, "change", keelson_diff_change_name(f->change));
-		if (f->desired != NULL)
-			cJSON_AddItemToObject(j, "desired", cJSON_Duplicate(f->desired, 1));
-		if (f->live != NULL)
-			cJSON_AddItemToObject(j, "live", cJSON_Duplicate(f->live, 1));
+		if (keelson_diff_is_secret_value(obj->group, obj->kind, f->pointer)) {
+			if (f->desired != NULL)
+				cJSON_AddStringToObject(j, "desired", KEELSON_DIFF_REDACTED);
+			if (f->live != NULL)
+				cJSON_AddStringToObject(j, "live", KEELSON_DIFF_REDACTED);
+		} else {
+			if (f->desired != NULL)
+				cJSON_AddItemToObject(j, "desired", cJSON_Duplicate(f->desired, 1));
+			if (f->live != NULL)
+				cJSON_AddItemToObject(j, "live", cJSON_Duplicate(f->live, 1));
+		}
 		if (f->file != NULL) {
 			cJSON_AddStringToObject(j, "file", f->file);
 			cJSON_AddNumberToObject(j, "line", f->line);

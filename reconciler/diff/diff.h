@@ -7,7 +7,9 @@
  * value, other lists as a whole. So what the server adds (defaults,
  * status, metadata.uid, resourceVersion, managedFields, annotations of
  * other tools, items other managers added to keyed lists) is never drift.
- * Values are normalised the way the API server normalises them:
+ * A Secret's stringData counts as in force when data holds the same bytes
+ * (the server moves it there). Values are normalised the way the API
+ * server normalises them:
  * quantities compare by value ("1024Mi" = "1Gi", `cpu: 1` = "1"), and a
  * zero value the server's JSON encoding omits (false, 0, "", {}, [] of an
  * omitempty field) equals an absent one.
@@ -154,6 +156,13 @@ void keelson_diff_object_free(struct keelson_diff_object *obj);
  * ({pointer, livePointer, change, desired, live, file, line, column,
  * exact}), ignored. NULL on allocation failure. */
 cJSON *keelson_diff_object_to_json(const struct keelson_diff_object *obj);
+
+/* Whether `pointer` names a Secret value (data, stringData). Rendered
+ * output and JSON never show these: they print KEELSON_DIFF_REDACTED, and
+ * the unified diff "*** (before)" / "*** (after)" as kubectl diff does. */
+bool keelson_diff_is_secret_value(const char *group, const char *kind, const char *pointer);
+
+#define KEELSON_DIFF_REDACTED "*** (redacted)"
 
 /* --- Rendering ----------------------------------------------------------- */
 

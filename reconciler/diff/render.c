@@ -429,13 +429,43 @@ static cJSON *without_server_fields(const cJSON *obj)
 	return copy;
 }
 
-static char *yaml_of(const cJSON *obj, int *failed)
+static void set_string(cJSON *obj, const char *key, const char *value)
 {
-	if (obj == NULL)
+	cJSON *v = cJSON_CreateString(value);
+	if (v != NULL && !cJSON_ReplaceItemInObjectCaseSensitive(obj, key, v))
+		cJSON_Delete(v);
+}
+
+/* Secret values never reach a terminal or a CI log: equal values show as
+ * "***", changed ones as "*** (before)" / "*** (after)", as kubectl diff. */
+static void mask_secret(cJSON *left, cJSON *right)
+{
+	static const char *const sections[] = {"data", "stringData"};
+	for (size_t i = 0; i < 2; i++) {
+		cJSON *l = cJSON_GetObjectItemCaseSensitive(left, sections[i]);
+		cJSON *r = cJSON_GetObjectItemCaseSensitive(right, sections[i]);
+		cJSON *m, *next;
+		/* Right first: its values are compared with the left's
+		 * originals. `next` is read first: set_string frees `m`. */
+		for (m = r ? r->child : NULL; m != NULL; m = next) {
+			next = m->next;
+			cJSON *other = cJSON_GetObjectItemCaseSensitive(l, m->string);
+			set_string(r, m->string, other != NULL && cJSON_Compare(m, other, 1) ? "***" : "*** (after)");
+		}
+		for (m = l ? l->child : NULL; m != NULL; m = next) {
+			next = m->next;
+			cJSON *other = cJSON_GetObjectItemCaseSensitive(r, m->string);
+			int same = cJSON_IsString(other) && strcmp(other->valuestring, "***") == 0;
+			set_string(l, m->string, same ? "***" : "*** (before)");
+		}
+	}
+}
+
+static char *yaml_of(const cJSON *shown, int *failed)
+{
+	if (shown == NULL)
 		return strdup("");
-	cJSON *shown = without_server_fields(obj);
-	char *text = shown ? keelson_diff_yaml(shown) : NULL;
-	cJSON_Delete(shown);
+	char *text = keelson_diff_yaml(shown);
 	if (text == NULL)
 		*failed = 1;
 	return text;
@@ -459,7 +489,14 @@ int keelson_diff_render_unified(FILE *out, const struct keelson_diff_object *obj
 		break;
 	}
 	int failed = 0, rc = 0;
-	char *a_text = yaml_of(left, &failed), *b_text = yaml_of(right, &failed);
+	cJSON *left_shown = without_server_fields(left), *right_shown = without_server_fields(right);
+	if ((left != NULL && left_shown == NULL) || (right != NULL && right_shown == NULL))
+		failed = 1;
+	if (strcmp(obj->group, "") == 0 && strcmp(obj->kind, "Secret") == 0)
+		mask_secret(left_shown, right_shown);
+	char *a_text = yaml_of(left_shown, &failed), *b_text = yaml_of(right_shown, &failed);
+	cJSON_Delete(left_shown);
+	cJSON_Delete(right_shown);
 	struct lines a = {0}, b = {0};
 	struct edit *e = NULL;
 	size_t n = 0;

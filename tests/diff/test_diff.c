@@ -554,6 +554,60 @@ START_TEST(test_list_semantics_table)
 }
 END_TEST
 
+static const char secret_yaml[] =
+	"apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: a}\n"
+	"stringData:\n  password: hunter2\ndata:\n  user: YWRtaW4=\n";
+
+START_TEST(test_secret_string_data)
+{
+	struct desired d;
+	/* A real API server moves stringData into data, base64-encoded. */
+	struct keelson_diff_object *obj =
+		run(&d, secret_yaml,
+		    "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\",\"namespace\":\"a\"},"
+		    "\"type\":\"Opaque\",\"data\":{\"user\":\"YWRtaW4=\",\"password\":\"aHVudGVyMg==\"}}",
+		    NULL);
+	ck_assert_int_eq(obj->state, KEELSON_DIFF_IN_SYNC);
+	done(&d, obj);
+
+	obj = run(&d, secret_yaml,
+		  "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\",\"namespace\":\"a\"},"
+		  "\"data\":{\"user\":\"YWRtaW4=\",\"password\":\"b3RoZXI=\"}}",
+		  NULL);
+	ck_assert_uint_eq(obj->field_count, 1);
+	const struct keelson_diff_field *f = field(obj, "/stringData/password");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_str_eq(f->live_pointer, "/data/password");
+	ck_assert_uint_eq(f->line, 5);
+	ck_assert(keelson_diff_is_secret_value(obj->group, obj->kind, f->pointer));
+	ck_assert(!keelson_diff_is_secret_value("", "ConfigMap", "/data/x"));
+	/* Machines get no secret values either. */
+	cJSON *j = keelson_diff_object_to_json(obj);
+	char *text = canonical(j);
+	ck_assert_ptr_null(strstr(text, "hunter2"));
+	ck_assert_ptr_null(strstr(text, "b3RoZXI="));
+	ck_assert_ptr_nonnull(strstr(text, KEELSON_DIFF_REDACTED));
+	free(text);
+	cJSON_Delete(j);
+	/* Nor people. */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	ck_assert_int_eq(keelson_diff_render_unified(out, obj, false), 0);
+	fclose(out);
+	ck_assert_ptr_null(strstr(buf, "hunter2"));
+	ck_assert_ptr_null(strstr(buf, "b3RoZXI="));
+	ck_assert_ptr_null(strstr(buf, "YWRtaW4="));
+	ck_assert_ptr_nonnull(strstr(buf, "-  password: \"*** (before)\""));
+	ck_assert_ptr_nonnull(strstr(buf, "+  password: \"*** (after)\""));
+	ck_assert_ptr_nonnull(strstr(buf, "   user: \"***\""));
+	free(buf);
+	/* merged holds what the server would store. */
+	assert_json(cJSON_GetObjectItem(cJSON_GetObjectItem(obj->merged, "data"), "password"), "\"aHVudGVyMg==\"");
+	done(&d, obj);
+}
+END_TEST
+
 Suite *suite_diff(void);
 Suite *suite_diff(void)
 {
@@ -572,6 +626,7 @@ Suite *suite_diff(void)
 	tcase_add_test(tc, test_other_field_manager);
 	tcase_add_test(tc, test_missing_and_not_in_repo);
 	tcase_add_test(tc, test_ignore_rules_applied);
+	tcase_add_test(tc, test_secret_string_data);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("keelson_diff_ignore_rules_parse");
 	tcase_add_test(tc, test_ignore_rules_parse_and_match);
