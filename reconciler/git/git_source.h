@@ -83,6 +83,15 @@ struct keelson_git_source_options {
 	/* A fetch that receives more than this is aborted with KEELSON_ELIMIT
 	 * (0: 1 GiB). Guards the cache's disk against a runaway remote. */
 	uint64_t max_fetch_bytes;
+
+	/* A poll that has not finished after this long is abandoned with
+	 * KEELSON_ETIMEOUT (0: 120 s). libgit2 1.5 has no network timeout of
+	 * its own: keelson interrupts the polling thread's blocking calls with
+	 * the real-time signal SIGRTMIN+3, whose process-wide handler (installed
+	 * on first use, without SA_RESTART) does nothing. This covers file://,
+	 * git:// and HTTP(S); libssh2 retries interrupted waits, so an SSH
+	 * server that stops answering still blocks the poll. */
+	unsigned timeout_ms;
 };
 
 /* Fixed-size fields: a revision is a plain value, copied and compared freely. */
@@ -118,7 +127,8 @@ void keelson_git_source_free(struct keelson_git_source *src);
  * what to do. Codes: KEELSON_EUNAVAILABLE (remote unreachable), KEELSON_EINVALID
  * (authentication or host key refused, bad or missing signature),
  * KEELSON_ENOTFOUND (ref or commit not on the remote), KEELSON_ELIMIT (the
- * fetch exceeded max_fetch_bytes). */
+ * fetch exceeded max_fetch_bytes), KEELSON_ETIMEOUT (no answer within
+ * timeout_ms). */
 int keelson_git_source_poll(struct keelson_git_revision *out_rev, bool *out_changed,
 			    struct keelson_git_source *src);
 

@@ -657,6 +657,60 @@ START_TEST(poll_stops_a_fetch_over_the_size_limit)
 }
 END_TEST
 
+static long elapsed_ms(const struct timespec *start);
+
+/* A TCP port on which the kernel completes connections that nobody ever
+ * accepts or answers: the silent server. */
+static int silent_listener(int *out_port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(fd, 16), 0);
+	socklen_t len = sizeof(a);
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	*out_port = ntohs(a.sin_port);
+	return fd;
+}
+
+START_TEST(poll_times_out_on_a_silent_server)
+{
+	int port;
+	int fd = silent_listener(&port);
+	/* Not ssh: libssh2 retries its interrupted waits, see git_source.h. */
+	const char *schemes[] = {"http", "https", "git"};
+	for (size_t i = 0; i < 3; i++) {
+		char url[256], cache[64];
+		snprintf(url, sizeof(url), "%s://127.0.0.1:%d/repo.git", schemes[i], port);
+		snprintf(cache, sizeof(cache), "cache-%s", schemes[i]);
+		struct keelson_git_source_options o = options(url, cache);
+		o.timeout_ms = 400;
+		o.insecure_skip_host_key_check = true;
+		struct keelson_git_source *src = open_ok(&o);
+		struct keelson_git_revision rev;
+		bool changed;
+		struct timespec start;
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		int rc = keelson_git_source_poll(&rev, &changed, src);
+		long took = elapsed_ms(&start);
+		ck_assert_msg(rc == KEELSON_ETIMEOUT, "%s: rc %d: %s", schemes[i], rc,
+			      keelson_error_last()->message);
+		ck_assert_msg(took >= 390 && took < 3000, "%s: took %ld ms", schemes[i], took);
+		const char *msg = keelson_error_last()->message;
+		ck_assert_msg(strstr(msg, url) && strstr(msg, "400 ms") && strstr(msg, "timeout_ms"),
+			      "%s", msg);
+		keelson_git_source_free(src);
+	}
+	close(fd);
+
+	/* The watchdog is gone after a poll: a later sleep is not cut short. */
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	sleep_ms(300);
+	ck_assert_int_ge(elapsed_ms(&start), 290);
+}
+END_TEST
+
 /* ---- smart HTTP ------------------------------------------------------- */
 
 START_TEST(poll_http_no_change_transfers_no_pack)
@@ -1574,6 +1628,7 @@ static Suite *suite_git_source(void)
 	tcase_add_test(tc, poll_reports_a_missing_branch);
 	tcase_add_test(tc, poll_git_daemon_incremental_and_unreachable);
 	tcase_add_test(tc, poll_stops_a_fetch_over_the_size_limit);
+	tcase_add_test(tc, poll_times_out_on_a_silent_server);
 	tcase_add_test(tc, poll_http_no_change_transfers_no_pack);
 	tcase_add_test(tc, poll_http_basic_auth_from_file_and_env);
 	tcase_add_test(tc, poll_ssh_checks_the_host_key);
