@@ -1051,14 +1051,13 @@ int keelson_git_source_poll(struct keelson_git_revision *out_rev, bool *out_chan
 	if (rc < 0)
 		goto failed;
 
-	if (git_commit_lookup(&commit, src->repo, &target) < 0) {
-		rc = set_redacted(KEELSON_EINVALID, "%s of %s: %s is not a commit: %s", src->ref,
-				  src->display_url, src->track == KEELSON_GIT_TRACK_COMMIT ? src->ref : "target",
-				  git_message());
-		goto failed;
-	}
 	char sha[41];
 	git_oid_tostr(sha, sizeof(sha), &target);
+	if (git_commit_lookup(&commit, src->repo, &target) < 0) {
+		rc = set_redacted(KEELSON_EINVALID, "%s of %s points to %s, which is not a commit: %s",
+				  src->ref, src->display_url, sha, git_message());
+		goto failed;
+	}
 
 	if ((rc = check_signature(src, &target, sha)) < 0)
 		goto cleanup;

@@ -557,6 +557,18 @@ START_TEST(poll_tracks_a_tag_and_a_pinned_commit)
 	ck_assert(!rev.fetched);
 	keelson_git_source_free(src);
 
+	/* An id that names a blob, not a commit. */
+	char blob[41];
+	sh_out(blob, sizeof(blob), "git -C %s rev-parse HEAD:a.yaml", work);
+	o = options(url, "cache-blob");
+	o.track = KEELSON_GIT_TRACK_COMMIT;
+	o.ref = blob;
+	src = open_ok(&o);
+	ck_assert_int_eq(keelson_git_source_poll(&rev, &changed, src), KEELSON_EINVALID);
+	ck_assert_msg(strstr(keelson_error_last()->message, "not a commit"), "%s",
+		      keelson_error_last()->message);
+	keelson_git_source_free(src);
+
 	o = options(url, "cache-missing");
 	o.track = KEELSON_GIT_TRACK_COMMIT;
 	o.ref = "0123456789abcdef0123456789abcdef01234567";
