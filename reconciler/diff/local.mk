@@ -29,4 +29,15 @@ tests_diff_test_render_SOURCES = tests/diff/test_render.c tests/unit/check_main.
 tests_diff_test_render_CFLAGS = $(DIFF_TEST_CFLAGS)
 tests_diff_test_render_LDADD = $(DIFF_TEST_LDADD)
 
-EXTRA_DIST += tests/diff/diff-kubesim.sh
+# The repository the kubesim test diffs (explicit list, no wildcards).
+EXTRA_DIST += \
+	tests/diff/diff-kubesim.sh \
+	tests/diff/repo/clusters/sim/cluster.yaml \
+	tests/diff/repo/clusters/sim/web/configmap.yaml \
+	tests/diff/repo/clusters/sim/web/namespace.yaml \
+	tests/diff/repo/clusters/sim/web/secret.yaml \
+	tests/diff/repo/clusters/sim/web/service.yaml \
+	tests/diff/repo/clusters/sim/web/statefulset.yaml \
+	tests/diff/repo/clusters/sim/web/system.yaml \
+	tests/diff/repo/keelson.yaml
+
