@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/log.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -75,6 +76,10 @@ int main(int argc, char **argv)
 	enum keelson_log_level level = KEELSON_LOG_INFO;
 	enum keelson_log_format format = KEELSON_LOG_LOGFMT;
 	int i = 1;
+
+	/* libcurl runs without its own signal handling (threads), so a write to a
+	 * connection the server reset must not kill the daemon with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *value;
