@@ -1342,6 +1342,78 @@ cleanup:
 	return rc;
 }
 
+int keelson_git_source_read_file(char **out_data, size_t *out_size, enum keelson_file_kind *out_kind,
+				 struct keelson_git_source *src, const char *sha, const char *path,
+				 size_t max_file_size)
+{
+	*out_data = NULL;
+	*out_size = 0;
+	git_tree *tree = NULL;
+	git_tree_entry *entry = NULL;
+	git_odb *odb = NULL;
+	git_blob *blob = NULL;
+	int rc = lookup_commit_tree(&tree, src->repo, sha, src);
+	if (rc < 0)
+		return rc;
+	if (!path || !*path || path[0] == '/') {
+		rc = keelson_error_set(KEELSON_EINVALID, "\"%s\" is not a repository-relative path",
+				       path ? path : "(null)");
+		goto cleanup;
+	}
+	if (git_tree_entry_bypath(&entry, tree, path) < 0) {
+		rc = set_redacted(KEELSON_ENOTFOUND, "%s@%.12s: %s does not exist", src->display_url,
+				  sha, path);
+		goto cleanup;
+	}
+	switch (git_tree_entry_filemode(entry)) {
+	case GIT_FILEMODE_BLOB:
+		*out_kind = KEELSON_FILE_REGULAR;
+		break;
+	case GIT_FILEMODE_BLOB_EXECUTABLE:
+		*out_kind = KEELSON_FILE_EXECUTABLE;
+		break;
+	case GIT_FILEMODE_LINK:
+		*out_kind = KEELSON_FILE_SYMLINK;
+		break;
+	default:
+		rc = set_redacted(KEELSON_ENOTFOUND, "%s@%.12s: %s is not a file", src->display_url,
+				  sha, path);
+		goto cleanup;
+	}
+	size_t size = 0;
+	git_object_t type;
+	if (git_repository_odb(&odb, src->repo) < 0 ||
+	    git_odb_read_header(&size, &type, odb, git_tree_entry_id(entry)) < 0) {
+		rc = keelson_error_set(KEELSON_ERROR, "%s: cannot read the blob: %s", path, git_message());
+		goto cleanup;
+	}
+	if (size > max_file_size) {
+		rc = set_redacted(KEELSON_ELIMIT,
+			"%s@%.12s: %s is %zu bytes, over the limit of %zu bytes; make the file smaller "
+			"or raise the limit", src->display_url, sha, path, size, max_file_size);
+		goto cleanup;
+	}
+	if (git_blob_lookup(&blob, src->repo, git_tree_entry_id(entry)) < 0) {
+		rc = keelson_error_set(KEELSON_ERROR, "%s: cannot read the blob: %s", path, git_message());
+		goto cleanup;
+	}
+	size = (size_t)git_blob_rawsize(blob);
+	*out_data = malloc(size + 1);
+	if (!*out_data) {
+		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory reading %s", path);
+		goto cleanup;
+	}
+	memcpy(*out_data, git_blob_rawcontent(blob), size);
+	(*out_data)[size] = '\0';
+	*out_size = size;
+cleanup:
+	git_blob_free(blob);
+	git_odb_free(odb);
+	git_tree_entry_free(entry);
+	git_tree_free(tree);
+	return rc;
+}
+
 /* ---- changed paths ---------------------------------------------------- */
 
 static int change_cmp(const void *a, const void *b)

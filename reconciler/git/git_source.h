@@ -149,6 +149,15 @@ const char *keelson_git_source_local_path(const struct keelson_git_source *src);
 int keelson_git_source_files(struct keelson_file_source **out, struct keelson_git_source *src,
 			     const char *sha);
 
+/* One file of commit `sha` (40 hex) by its repository path, for re-reading
+ * only what keelson_git_changed_paths() reported. *out_data is malloc'd
+ * (NUL-terminated for convenience; *out_size excludes the NUL); a symlink
+ * yields its target. KEELSON_ENOTFOUND when the path is not a file in that
+ * commit, KEELSON_ELIMIT when it is larger than max_file_size. */
+int keelson_git_source_read_file(char **out_data, size_t *out_size, enum keelson_file_kind *out_kind,
+				 struct keelson_git_source *src, const char *sha, const char *path,
+				 size_t max_file_size);
+
 enum keelson_git_change_kind {
 	KEELSON_GIT_CHANGE_ADDED = 0,
 	KEELSON_GIT_CHANGE_MODIFIED = 1,

@@ -1185,6 +1185,36 @@ START_TEST(changed_paths_between_commits)
 	ck_assert_int_eq(ch.items[3].kind, KEELSON_GIT_CHANGE_TYPECHANGE);
 	keelson_git_changes_free(&ch);
 
+	/* Only the changed files need reading again. */
+	char *data = NULL;
+	size_t size = 0;
+	enum keelson_file_kind kind;
+	ck_assert_int_eq(keelson_git_source_read_file(&data, &size, &kind, src, b, "x.yaml", 100), 0);
+	ck_assert_uint_eq(size, 1);
+	ck_assert_str_eq(data, "2");
+	ck_assert_int_eq(kind, KEELSON_FILE_REGULAR);
+	free(data);
+	ck_assert_int_eq(keelson_git_source_read_file(&data, &size, &kind, src, a, "x.yaml", 100), 0);
+	ck_assert_str_eq(data, "1");
+	free(data);
+	ck_assert_int_eq(keelson_git_source_read_file(&data, &size, &kind, src, b, "z.yaml", 100), 0);
+	ck_assert_int_eq(kind, KEELSON_FILE_SYMLINK);
+	ck_assert_str_eq(data, "x.yaml");
+	free(data);
+	ck_assert_int_eq(keelson_git_source_read_file(&data, &size, &kind, src, b, "new/w.yaml", 100), 0);
+	free(data);
+	ck_assert_int_eq(keelson_git_source_read_file(&data, &size, &kind, src, b, "y.yaml", 100),
+			 KEELSON_ENOTFOUND);
+	ck_assert_ptr_null(data);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "y.yaml"));
+	ck_assert_int_eq(keelson_git_source_read_file(&data, &size, &kind, src, b, "new", 100),
+			 KEELSON_ENOTFOUND);
+	ck_assert_int_eq(keelson_git_source_read_file(&data, &size, &kind, src, b, "x.yaml", 0),
+			 KEELSON_ELIMIT);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "x.yaml"));
+	ck_assert_int_eq(keelson_git_source_read_file(&data, &size, &kind, src, b, "/x.yaml", 100),
+			 KEELSON_EINVALID);
+
 	ck_assert_int_eq(keelson_git_changed_paths(&ch, src, b, b), 0);
 	ck_assert_uint_eq(ch.count, 0);
 
