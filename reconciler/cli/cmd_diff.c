@@ -165,57 +165,27 @@ static int load_ignore_rules(struct keelson_diff_ignore_rules **out, const char 
 	return rc;
 }
 
-static void diff_one(struct diff_cli *cli, struct keelson_kube_client *client,
-		     const struct keelson_cluster *cluster, const struct keelson_system *system,
-		     const struct keelson_object *o, const struct keelson_diff_ignore_rules *rules)
+static void output_report(struct diff_cli *cli, const struct keelson_cluster *cluster,
+			  const struct keelson_system *system, const struct keelson_diff_report *report)
 {
-	cJSON *live = NULL;
-	struct keelson_diff_object *d = NULL;
-	struct keelson_diff_options opts;
-	int rc = keelson_kube_get(&live, client, o->api_version, o->kind,
-				  o->namespace_[0] ? o->namespace_ : NULL, o->name);
-	if (rc == KEELSON_ENOTFOUND) {
-		live = NULL; /* the object, or its kind (a CRD not created yet) */
-	} else if (rc < 0) {
-		fprintf(stderr, "keelson diff: %s:%u: %s %s: reading the live object from cluster %s: %s\n",
-			o->file, o->line, o->kind, o->name, cluster->name, keelson_error_last()->message);
-		cli->errors++;
-		return;
-	}
-	keelson_diff_options_init(&opts);
-	opts.ignore = rules;
-	rc = keelson_diff_object(&d, o, live, &opts);
-	cJSON_Delete(live);
-	if (rc < 0) {
-		fprintf(stderr, "keelson diff: %s:%u: %s %s: %s\n", o->file, o->line, o->kind, o->name,
-			keelson_error_last()->message);
-		cli->errors++;
-		return;
-	}
-	switch (d->state) {
-	case KEELSON_DIFF_IN_SYNC:
-		cli->in_sync++;
-		break;
-	case KEELSON_DIFF_MISSING:
-		cli->missing++;
-		break;
-	default:
-		cli->drifted++;
-		break;
-	}
-	if (cli->json) {
-		cJSON *j = keelson_diff_object_to_json(d);
-		if (j != NULL) {
+	cli->in_sync += report->in_sync;
+	cli->drifted += report->drifted + report->not_in_repo;
+	cli->missing += report->missing;
+	for (size_t i = 0; i < report->count; i++) {
+		const struct keelson_diff_object *d = report->objects[i];
+		if (cli->json) {
+			cJSON *j = keelson_diff_object_to_json(d);
+			if (j == NULL) {
+				cli->errors++;
+				continue;
+			}
 			cJSON_AddStringToObject(j, "cluster", cluster->name);
 			cJSON_AddStringToObject(j, "system", system->name);
 			cJSON_AddItemToArray(cli->json_objects, j);
-		} else {
-			cli->errors++;
+		} else if (d->state != KEELSON_DIFF_IN_SYNC) {
+			print_object_text(cli, d, cluster, system);
 		}
-	} else if (d->state != KEELSON_DIFF_IN_SYNC) {
-		print_object_text(cli, d, cluster, system);
 	}
-	keelson_diff_object_free(d);
 }
 
 static int diff_cluster(struct diff_cli *cli, const struct keelson_cluster *cluster)
@@ -250,8 +220,18 @@ static int diff_cluster(struct diff_cli *cli, const struct keelson_cluster *clus
 			cli->errors++;
 			continue;
 		}
-		for (size_t j = 0; j < system->object_count; j++)
-			diff_one(cli, client, cluster, system, &system->objects[j], rules);
+		struct keelson_diff_options opts;
+		struct keelson_diff_report *report = NULL;
+		keelson_diff_options_init(&opts);
+		opts.ignore = rules;
+		if (keelson_diff_system(&report, system, keelson_diff_live_from_client, client, &opts) < 0) {
+			fprintf(stderr, "keelson diff: cluster %s, system %s: %s\n", cluster->name, system->name,
+				keelson_error_last()->message);
+			cli->errors++;
+		} else {
+			output_report(cli, cluster, system, report);
+		}
+		keelson_diff_report_free(report);
 		keelson_diff_ignore_rules_free(rules);
 	}
 	keelson_kube_client_free(client);

@@ -7,6 +7,8 @@
 #include "diff/quantity.h"
 #include "json/json_canonical.h"
 #include "json/json_pointer.h"
+#include "kube/kube_cache.h"
+#include "kube/kube_client.h"
 #include "kube/kube_config.h"
 #include "yaml/yaml_load.h"
 
@@ -1116,4 +1118,122 @@ cJSON *keelson_diff_object_to_json(const struct keelson_diff_object *obj)
 	}
 	cJSON_AddNumberToObject(o, "ignored", (double)obj->ignored_count);
 	return o;
+}
+
+/* --- Systems -------------------------------------------------------------- */
+
+int keelson_diff_live_from_client(cJSON **out, const struct keelson_object *desired, void *payload)
+{
+	*out = NULL;
+	int rc = keelson_kube_get(out, payload, desired->api_version, desired->kind,
+				  desired->namespace_ && desired->namespace_[0] ? desired->namespace_ : NULL,
+				  desired->name);
+	if (rc == KEELSON_ENOTFOUND) {
+		keelson_error_clear();
+		*out = NULL;
+		return 0;
+	}
+	return rc;
+}
+
+int keelson_diff_live_from_cache(cJSON **out, const struct keelson_object *desired, void *payload)
+{
+	*out = NULL;
+	int rc = keelson_kube_cache_get(out, payload, desired->api_version, desired->kind,
+					desired->namespace_, desired->name);
+	if (rc == KEELSON_ENOTFOUND) {
+		keelson_error_clear();
+		*out = NULL;
+		return 0;
+	}
+	return rc;
+}
+
+int keelson_diff_report_new(struct keelson_diff_report **out, const struct keelson_system *system)
+{
+	*out = calloc(1, sizeof(**out));
+	if (*out == NULL)
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	(*out)->system = system;
+	return 0;
+}
+
+int keelson_diff_report_add(struct keelson_diff_report *report, struct keelson_diff_object *obj)
+{
+	if (report->count == report->capacity) {
+		size_t cap = report->capacity ? report->capacity * 2 : 16;
+		void *p = realloc(report->objects, cap * sizeof(*report->objects));
+		if (p == NULL) {
+			keelson_diff_object_free(obj);
+			return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		}
+		report->objects = p;
+		report->capacity = cap;
+	}
+	report->objects[report->count++] = obj;
+	switch (obj->state) {
+	case KEELSON_DIFF_IN_SYNC:
+		report->in_sync++;
+		break;
+	case KEELSON_DIFF_DRIFTED:
+		report->drifted++;
+		break;
+	case KEELSON_DIFF_MISSING:
+		report->missing++;
+		break;
+	case KEELSON_DIFF_NOT_IN_REPO:
+		report->not_in_repo++;
+		break;
+	}
+	return 0;
+}
+
+bool keelson_diff_report_in_sync(const struct keelson_diff_report *report)
+{
+	return report->drifted == 0 && report->missing == 0 && report->not_in_repo == 0;
+}
+
+void keelson_diff_report_free(struct keelson_diff_report *report)
+{
+	if (report == NULL)
+		return;
+	for (size_t i = 0; i < report->count; i++)
+		keelson_diff_object_free(report->objects[i]);
+	free(report->objects);
+	free(report);
+}
+
+int keelson_diff_system(struct keelson_diff_report **out, const struct keelson_system *system,
+			keelson_diff_live_fn live, void *payload, const struct keelson_diff_options *opts)
+{
+	struct keelson_diff_report *report = NULL;
+	int rc = keelson_diff_report_new(&report, system);
+	*out = NULL;
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < system->object_count; i++) {
+		const struct keelson_object *o = &system->objects[i];
+		cJSON *object = NULL;
+		struct keelson_diff_object *d = NULL;
+		rc = live(&object, o, payload);
+		if (rc < 0) {
+			rc = keelson_error_wrap(rc, "%s:%u: %s %s%s%s: reading the live object", o->file ? o->file : "?",
+						o->line, o->kind, o->namespace_ ? o->namespace_ : "",
+						o->namespace_ && o->namespace_[0] ? "/" : "", o->name);
+			goto fail;
+		}
+		rc = keelson_diff_object(&d, o, object, opts);
+		cJSON_Delete(object);
+		if (rc < 0) {
+			rc = keelson_error_wrap(rc, "%s:%u: %s %s", o->file ? o->file : "?", o->line, o->kind, o->name);
+			goto fail;
+		}
+		if ((rc = keelson_diff_report_add(report, d)) < 0)
+			goto fail;
+	}
+	*out = report;
+	return 0;
+fail:
+	keelson_diff_report_free(report);
+	return rc;
 }

@@ -164,6 +164,49 @@ bool keelson_diff_is_secret_value(const char *group, const char *kind, const cha
 
 #define KEELSON_DIFF_REDACTED "*** (redacted)"
 
+/* --- Systems -------------------------------------------------------------- */
+
+/* Where live objects come from. Set *out to a new object (the diff frees
+ * it) or to NULL when it does not exist. A negative return stops the diff
+ * of the system with that error. */
+typedef int (*keelson_diff_live_fn)(cJSON **out, const struct keelson_object *desired, void *payload);
+
+/* GET through the client (`payload` is a struct keelson_kube_client *):
+ * one request per object, for the CLI. A kind the server does not serve
+ * (a CRD not created yet) is a missing object. */
+int keelson_diff_live_from_client(cJSON **out, const struct keelson_object *desired, void *payload);
+
+/* From the watch cache (`payload` is a struct keelson_kube_cache * with
+ * the object's type added): no request, for the daemon. */
+int keelson_diff_live_from_cache(cJSON **out, const struct keelson_object *desired, void *payload);
+
+/* The diff of every object of one system, in the system's object order. */
+struct keelson_diff_report {
+	const struct keelson_system *system; /* borrowed; NULL when built by hand */
+	struct keelson_diff_object **objects;
+	size_t count;
+	size_t in_sync, drifted, missing, not_in_repo;
+	size_t capacity;
+};
+
+/* Diff each object of `system` against what `live` returns. On error *out
+ * is NULL and the message names the object (file:line, kind, name). */
+int keelson_diff_system(struct keelson_diff_report **out, const struct keelson_system *system,
+			keelson_diff_live_fn live, void *payload, const struct keelson_diff_options *opts);
+
+/* An empty report (for NOT_IN_REPO objects from an inventory, or a report
+ * assembled by the caller). */
+int keelson_diff_report_new(struct keelson_diff_report **out, const struct keelson_system *system);
+
+/* Append `obj`; the report takes ownership (also on failure, when it is
+ * freed). */
+int keelson_diff_report_add(struct keelson_diff_report *report, struct keelson_diff_object *obj);
+
+/* Nothing drifted, missing or left the repository. */
+bool keelson_diff_report_in_sync(const struct keelson_diff_report *report);
+
+void keelson_diff_report_free(struct keelson_diff_report *report);
+
 /* --- Rendering ----------------------------------------------------------- */
 
 /* Print a unified diff of the object, live ("---") against what the

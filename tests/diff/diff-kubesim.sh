@@ -196,6 +196,6 @@ kill "$pid"
 wait "$pid" 2>/dev/null
 pid=
 kdiff 2
-grep -q "reading the live object from cluster sim" "$work/err" || fail "unreachable cluster message"
+grep -q "cluster sim, system web: .*reading the live object" "$work/err" || fail "unreachable cluster message"
 
 echo "diff-kubesim: all steps passed"

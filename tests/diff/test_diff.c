@@ -608,6 +608,98 @@ START_TEST(test_secret_string_data)
 }
 END_TEST
 
+struct fake_cluster {
+	const char *live_by_name[3];
+	int fail_name_index;
+	int calls;
+};
+
+static int fake_live(cJSON **out, const struct keelson_object *desired, void *payload)
+{
+	struct fake_cluster *fc = payload;
+	fc->calls++;
+	*out = NULL;
+	for (int i = 0; i < 3; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "c%d", i);
+		if (strcmp(desired->name, name) != 0)
+			continue;
+		if (i == fc->fail_name_index)
+			return keelson_error_set(KEELSON_EUNAVAILABLE, "server down");
+		if (fc->live_by_name[i] != NULL)
+			*out = cJSON_Parse(fc->live_by_name[i]);
+	}
+	return 0;
+}
+
+START_TEST(test_diff_system)
+{
+	const char *yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c0, namespace: a}\ndata: {k: v}\n"
+			   "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c1, namespace: a}\ndata: {k: v}\n"
+			   "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c2, namespace: a}\ndata: {k: v}\n";
+	struct keelson_yaml_stream *stream = NULL;
+	ck_assert_int_eq(keelson_yaml_load_buffer(&stream, yaml, strlen(yaml), "s.yaml", NULL), 0);
+	struct keelson_object objects[3];
+	const char *names[] = {"c0", "c1", "c2"};
+	memset(objects, 0, sizeof(objects));
+	for (size_t i = 0; i < 3; i++) {
+		objects[i].api_version = "v1";
+		objects[i].group = "";
+		objects[i].kind = "ConfigMap";
+		objects[i].namespace_ = "a";
+		objects[i].name = names[i];
+		objects[i].body = keelson_yaml_document(stream, i);
+		objects[i].stream = stream;
+		objects[i].file = "s.yaml";
+		objects[i].line = 1 + 5 * (unsigned)i;
+	}
+	struct keelson_system system = {.name = "app", .objects = objects, .object_count = 3};
+	struct fake_cluster fc = {
+		{"{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c0\",\"namespace\":\"a\"},\"data\":{\"k\":\"v\"}}",
+		 "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c1\",\"namespace\":\"a\"},\"data\":{\"k\":\"w\"}}",
+		 NULL},
+		-1, 0};
+	struct keelson_diff_report *report = NULL;
+	ck_assert_int_eq(keelson_diff_system(&report, &system, fake_live, &fc, NULL), 0);
+	ck_assert_ptr_eq(report->system, &system);
+	ck_assert_uint_eq(report->count, 3);
+	ck_assert_uint_eq(report->in_sync, 1);
+	ck_assert_uint_eq(report->drifted, 1);
+	ck_assert_uint_eq(report->missing, 1);
+	ck_assert(!keelson_diff_report_in_sync(report));
+	ck_assert_int_eq(report->objects[1]->state, KEELSON_DIFF_DRIFTED);
+	ck_assert_str_eq(report->objects[1]->fields[0].pointer, "/data/k");
+	ck_assert_uint_eq(report->objects[1]->fields[0].line, 9);
+	ck_assert_int_eq(report->objects[2]->state, KEELSON_DIFF_MISSING);
+
+	/* An owned object that left the repository counts too. */
+	cJSON *orphan = cJSON_Parse(fc.live_by_name[0]);
+	struct keelson_diff_object *o = NULL;
+	ck_assert_int_eq(keelson_diff_not_in_repo(&o, orphan), 0);
+	ck_assert_int_eq(keelson_diff_report_add(report, o), 0);
+	ck_assert_uint_eq(report->not_in_repo, 1);
+	cJSON_Delete(orphan);
+	keelson_diff_report_free(report);
+
+	/* A live read that fails fails the system, naming the object. */
+	fc.fail_name_index = 1;
+	ck_assert_int_eq(keelson_diff_system(&report, &system, fake_live, &fc, NULL), KEELSON_EUNAVAILABLE);
+	ck_assert_ptr_null(report);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "s.yaml:6: ConfigMap a/c1"));
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "server down"));
+
+	/* All in sync. */
+	fc.fail_name_index = -1;
+	fc.live_by_name[1] = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c1\",\"namespace\":\"a\"},\"data\":{\"k\":\"v\"}}";
+	fc.live_by_name[2] = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c2\",\"namespace\":\"a\"},\"data\":{\"k\":\"v\",\"x\":\"y\"}}";
+	ck_assert_int_eq(keelson_diff_system(&report, &system, fake_live, &fc, NULL), 0);
+	ck_assert(keelson_diff_report_in_sync(report));
+	ck_assert_uint_eq(report->in_sync, 3);
+	keelson_diff_report_free(report);
+	keelson_yaml_stream_free(stream);
+}
+END_TEST
+
 Suite *suite_diff(void);
 Suite *suite_diff(void)
 {
@@ -631,6 +723,9 @@ Suite *suite_diff(void)
 	tc = tcase_create("keelson_diff_ignore_rules_parse");
 	tcase_add_test(tc, test_ignore_rules_parse_and_match);
 	tcase_add_test(tc, test_ignore_rules_errors);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("keelson_diff_system");
+	tcase_add_test(tc, test_diff_system);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("keelson_diff_object_to_json");
 	tcase_add_test(tc, test_object_to_json);
