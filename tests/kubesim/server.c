@@ -852,7 +852,8 @@ static enum MHD_Result handle_update(struct rctx *c)
 	field_manager(c->conn, fm, sizeof(fm));
 	struct ks_write_options wo = {.version = KS_WRITE_OPTIONS_VERSION,
 		.dry_run = dry_run(c->conn), .field_manager = fm, .operation = "Update",
-		.subresource = c->sub[0] ? c->sub : NULL};
+		.subresource = c->sub[0] ? c->sub : NULL,
+		.validate = true};
 	cJSON *out = NULL;
 	int rc = ks_store_update(c->srv->store, c->type, c->namespace, body, &wo, &out);
 	cJSON_Delete(body);
@@ -1029,7 +1030,8 @@ static enum MHD_Result handle_patch(struct rctx *c)
 	struct ks_write_options wo = {.version = KS_WRITE_OPTIONS_VERSION,
 		.dry_run = dry_run(c->conn), .field_manager = fm,
 		.operation = p.kind == PATCH_APPLY ? "Apply" : "Update",
-		.subresource = c->sub[0] ? c->sub : NULL};
+		.subresource = c->sub[0] ? c->sub : NULL,
+		.validate = true};
 	cJSON *out = NULL;
 	int rc = ks_store_modify(c->srv->store, c->type, c->namespace, c->name, patch_mutate, &p,
 		&wo, &out);

@@ -1509,6 +1509,14 @@ static int commit_update_locked(struct ks_store *s, const struct ks_resource_typ
 		}
 	}
 
+	if (o->validate && !status_sub) {
+		char field[64], detail[600];
+		if (ks_validate_update(t, old, nw, field, sizeof(field), detail, sizeof(detail))) {
+			rc = fail_invalid(t, name, field, "FieldValueForbidden", detail);
+			goto out;
+		}
+	}
+
 	if (!status_sub && t->generation != KS_GEN_NONE && generation_changes(t, old, nw))
 		set_number(meta, "generation", (double)(get_int(old_meta, "generation", 0) + 1));
 

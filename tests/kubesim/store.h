@@ -255,6 +255,11 @@ struct ks_write_options {
 	const char *subresource; /* NULL (main resource) or "status" */
 	const char *field_manager; /* for managedFields bookkeeping; may be NULL */
 	const char *operation;   /* "Update" (default) or "Apply", same purpose */
+	/* Apply the API server's update validation (immutable StatefulSet and
+	 * Pod spec fields, 422). The HTTP layer sets it; in-process
+	 * controllers leave it false, as they act with the privileges of
+	 * kube-controller-manager, the scheduler and the kubelet. */
+	bool validate;
 };
 
 /* Create `object` (borrowed). Sets uid, creationTimestamp, resourceVersion,

@@ -480,3 +480,81 @@ int ks_crd_register_types(struct ks_store *store, const cJSON *crd)
 	t.schema = (cJSON *)schema; /* copied by register */
 	return ks_store_type_register(store, &t);
 }
+
+/* ---------------------------------------------------------------------------
+ * Update validation
+ * ------------------------------------------------------------------------- */
+
+static bool spec_equal_except(const cJSON *old_spec, const cJSON *new_spec,
+	const char *const *allowed)
+{
+	cJSON *a = old_spec ? cJSON_Duplicate(old_spec, 1) : cJSON_CreateObject();
+	cJSON *b = new_spec ? cJSON_Duplicate(new_spec, 1) : cJSON_CreateObject();
+	for (const char *const *k = allowed; *k; k++) {
+		cJSON_DeleteItemFromObjectCaseSensitive(a, *k);
+		cJSON_DeleteItemFromObjectCaseSensitive(b, *k);
+	}
+	bool eq = cJSON_Compare(a, b, 1);
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	return eq;
+}
+
+/* Pods: only container images, activeDeadlineSeconds, tolerations and
+ * terminationGracePeriodSeconds may change. */
+static bool pod_spec_update_allowed(const cJSON *old_spec, const cJSON *new_spec)
+{
+	cJSON *a = old_spec ? cJSON_Duplicate(old_spec, 1) : cJSON_CreateObject();
+	cJSON *b = new_spec ? cJSON_Duplicate(new_spec, 1) : cJSON_CreateObject();
+	static const char *const free_fields[] = {"activeDeadlineSeconds", "tolerations",
+		"terminationGracePeriodSeconds", NULL};
+	for (const char *const *k = free_fields; *k; k++) {
+		cJSON_DeleteItemFromObjectCaseSensitive(a, *k);
+		cJSON_DeleteItemFromObjectCaseSensitive(b, *k);
+	}
+	/* nodeName may be set once (binding); it is never cleared. */
+	const cJSON *on = cJSON_GetObjectItemCaseSensitive(a, "nodeName");
+	if (!cJSON_IsString(on) || !*on->valuestring) {
+		cJSON_DeleteItemFromObjectCaseSensitive(a, "nodeName");
+		cJSON_DeleteItemFromObjectCaseSensitive(b, "nodeName");
+	}
+	static const char *const lists[] = {"containers", "initContainers", NULL};
+	for (const char *const *l = lists; *l; l++) {
+		cJSON *c;
+		cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(a, *l))
+			cJSON_DeleteItemFromObjectCaseSensitive(c, "image");
+		cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(b, *l))
+			cJSON_DeleteItemFromObjectCaseSensitive(c, "image");
+	}
+	bool eq = cJSON_Compare(a, b, 1);
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	return eq;
+}
+
+int ks_validate_update(const struct ks_resource_type *type, const cJSON *old_object,
+	const cJSON *new_object, char *field, size_t field_size, char *detail,
+	size_t detail_size)
+{
+	const cJSON *os = cJSON_GetObjectItemCaseSensitive(old_object, "spec");
+	const cJSON *ns = cJSON_GetObjectItemCaseSensitive(new_object, "spec");
+	if (!strcmp(type->group, "apps") && !strcmp(type->resource, "statefulsets")) {
+		static const char *const allowed[] = {"replicas", "ordinals", "template",
+			"updateStrategy", "revisionHistoryLimit", "persistentVolumeClaimRetentionPolicy",
+			"minReadySeconds", NULL};
+		if (!spec_equal_except(os, ns, allowed)) {
+			snprintf(field, field_size, "spec");
+			snprintf(detail, detail_size,
+				"Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden");
+			return KEELSON_EINVALID;
+		}
+	} else if (!type->group[0] && !strcmp(type->resource, "pods")) {
+		if (!pod_spec_update_allowed(os, ns)) {
+			snprintf(field, field_size, "spec");
+			snprintf(detail, detail_size,
+				"Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)");
+			return KEELSON_EINVALID;
+		}
+	}
+	return 0;
+}

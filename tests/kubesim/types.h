@@ -17,6 +17,13 @@ int ks_builtin_types_register(struct ks_store *store);
  * message naming the missing field. */
 int ks_crd_register_types(struct ks_store *store, const cJSON *crd);
 
+/* Update validation of immutable fields (M14 StatefulSet spec, Pod spec).
+ * Returns 0, or fills `field` and `detail` (the part after "<field>: ") and
+ * returns KEELSON_EINVALID. */
+int ks_validate_update(const struct ks_resource_type *type, const cJSON *old_object,
+	const cJSON *new_object, char *field, size_t field_size, char *detail,
+	size_t detail_size);
+
 /* Pod spec defaults (also used for templates). */
 void ks_defaults_pod_spec(cJSON *spec);
 

@@ -404,6 +404,46 @@ START_TEST(test_save_load)
 }
 END_TEST
 
+static int change_service_name(cJSON *obj, void *payload)
+{
+	(void)payload;
+	cJSON *spec = cJSON_GetObjectItem(obj, "spec");
+	cJSON_ReplaceItemInObject(spec, "serviceName", cJSON_CreateString("other"));
+	return 0;
+}
+
+static int set_node(cJSON *obj, void *payload)
+{
+	cJSON *spec = cJSON_GetObjectItem(obj, "spec");
+	cJSON_DeleteItemFromObject(spec, "nodeName");
+	cJSON_AddStringToObject(spec, "nodeName", (const char *)payload);
+	return 0;
+}
+
+START_TEST(test_update_validation)
+{
+	const struct ks_resource_type *sts = type("apps", "statefulsets");
+	cJSON_Delete(create("apps", "statefulsets", "default",
+		"{\"metadata\":{\"name\":\"v\"},\"spec\":{\"serviceName\":\"a\",\"replicas\":1}}"));
+	struct ks_write_options api = {.version = KS_WRITE_OPTIONS_VERSION, .validate = true};
+	ck_assert_int_eq(ks_store_modify(store, sts, "default", "v", change_service_name, NULL, &api,
+		NULL), KEELSON_EINVALID);
+	ck_assert_int_eq(ks_status_last_code(), 422);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message,
+		"StatefulSet.apps \"v\" is invalid: spec: Forbidden: updates to statefulset spec for fields other than 'replicas'"));
+	/* controllers (no validate) are not restricted */
+	ck_assert_int_eq(ks_store_modify(store, sts, "default", "v", change_service_name, NULL, NULL,
+		NULL), 0);
+	/* pods: binding a node once is allowed, moving it is not */
+	const struct ks_resource_type *pods = type("", "pods");
+	cJSON_Delete(create("", "pods", "default",
+		"{\"metadata\":{\"name\":\"pv\"},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i:1\"}]}}"));
+	ck_assert_int_eq(ks_store_modify(store, pods, "default", "pv", set_node, "n1", &api, NULL), 0);
+	ck_assert_int_eq(ks_store_modify(store, pods, "default", "pv", set_node, "n2", &api, NULL),
+		KEELSON_EINVALID);
+}
+END_TEST
+
 Suite *suite_store(void);
 Suite *suite_store(void)
 {
@@ -423,6 +463,7 @@ Suite *suite_store(void)
 		{"custom_generation", test_custom_generation},
 		{"controller", test_controller_runtime},
 		{"save_load", test_save_load},
+		{"validation", test_update_validation},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
