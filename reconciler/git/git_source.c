@@ -537,6 +537,14 @@ static int remote_failure(struct keelson_git_source *src, const char *doing, int
 		return set_redacted(KEELSON_EINVALID, "%s %s (ref %s): %s; last good revision %s stays",
 			doing, src->display_url, src->ref,
 			src->callback_error[0] ? src->callback_error : git_message(), good_or_none(src));
+	const char *m = git_message();
+	if (src->local_path && (strstr(m, "safe.directory") || strstr(m, "not owned by current user")))
+		return set_redacted(KEELSON_EINVALID,
+			"%s %s (ref %s): the repository belongs to another user, and libgit2 opens "
+			"such a repository only when its exact path is listed as safe; run `git config "
+			"--global --add safe.directory %s` as the user keelson runs as (libgit2 said: "
+			"%s); last good revision %s stays",
+			doing, src->display_url, src->ref, src->local_path, m, good_or_none(src));
 	if (git_rc == GIT_EAUTH)
 		return set_redacted(KEELSON_EINVALID,
 			"%s %s (ref %s): authentication failed: %s; check the configured "

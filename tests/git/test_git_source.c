@@ -597,6 +597,36 @@ START_TEST(poll_reports_a_missing_branch)
 }
 END_TEST
 
+START_TEST(poll_explains_a_repository_of_another_user)
+{
+	if (geteuid() != 0 || !getpwnam("nobody")) {
+		fprintf(stderr, "SKIP ownership: needs root and a user 'nobody'\n");
+		return;
+	}
+	char url[600], sha1[41], cmd[2048];
+	snprintf(url, sizeof(url), "%s/repo.git", srv);
+	commit_file("a.yaml", "v: 1\n", "one");
+	head_sha(sha1);
+	snprintf(cmd, sizeof(cmd), "chown -R nobody %s/repo.git", srv);
+	sh_ok(cmd);
+	struct keelson_git_source_options o = options(url, "cache");
+	struct keelson_git_source *src = open_ok(&o);
+	struct keelson_git_revision rev;
+	bool changed;
+	ck_assert_int_eq(keelson_git_source_poll(&rev, &changed, src), KEELSON_EINVALID);
+	const char *msg = keelson_error_last()->message;
+	ck_assert_msg(strstr(msg, "belongs to another user") && strstr(msg, "safe.directory") &&
+		      strstr(msg, url), "%s", msg);
+
+	/* Doing what the message says fixes it. */
+	snprintf(cmd, sizeof(cmd), "git config --global --add safe.directory %s", url);
+	sh_ok(cmd);
+	poll_ok(src, &rev, &changed);
+	ck_assert_str_eq(rev.sha, sha1);
+	keelson_git_source_free(src);
+}
+END_TEST
+
 /* ---- git daemon ------------------------------------------------------- */
 
 START_TEST(poll_git_daemon_incremental_and_unreachable)
@@ -1668,6 +1698,7 @@ static Suite *suite_git_source(void)
 	tcase_add_test(tc, poll_takes_a_force_push_and_logs_it);
 	tcase_add_test(tc, poll_tracks_a_tag_and_a_pinned_commit);
 	tcase_add_test(tc, poll_reports_a_missing_branch);
+	tcase_add_test(tc, poll_explains_a_repository_of_another_user);
 	tcase_add_test(tc, poll_git_daemon_incremental_and_unreachable);
 	tcase_add_test(tc, poll_stops_a_fetch_over_the_size_limit);
 	tcase_add_test(tc, poll_times_out_on_a_silent_server);
