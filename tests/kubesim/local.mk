@@ -60,3 +60,4 @@ bench_kubesim_get_SOURCES = bench/kubesim-get.c \
 bench_kubesim_get_CFLAGS = $(KUBESIM_CFLAGS) $(KUBESIM_FEATURES) $(CURL_CFLAGS)
 bench_kubesim_get_LDADD = libkubesim-apply.la libkubesim-patch.la libkubesim.la \
 	libkeelson-core.la $(CURL_LIBS) $(MHD_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
+EXTRA_DIST += tests/kubesim/README.md
