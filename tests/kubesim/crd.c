@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,206 @@ void ks_crd_prune(const struct ks_resource_type *type, cJSON *object, cJSON *unk
 	if (!type->schema)
 		return;
 	prune_node(type->schema, object, "", unknown, 0);
+}
+
+/* ---- schema validation (M18) ---- */
+
+struct verrs {
+	cJSON *causes;
+	int count;
+};
+
+static void verr(struct verrs *e, const char *field, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void verr(struct verrs *e, const char *field, const char *reason, const char *fmt, ...)
+{
+	if (e->count++ >= 20)
+		return;
+	char msg[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cJSON *c = cJSON_CreateObject();
+	cJSON_AddStringToObject(c, "reason", reason);
+	cJSON_AddStringToObject(c, "message", msg);
+	cJSON_AddStringToObject(c, "field", field);
+	cJSON_AddItemToArray(e->causes, c);
+}
+
+static const char *json_type_name(const cJSON *n)
+{
+	if (cJSON_IsString(n))
+		return "string";
+	if (cJSON_IsNumber(n))
+		return n->valuedouble == (double)(long long)n->valuedouble ? "integer" : "number";
+	if (cJSON_IsBool(n))
+		return "boolean";
+	if (cJSON_IsArray(n))
+		return "array";
+	if (cJSON_IsObject(n))
+		return "object";
+	return "null";
+}
+
+static void value_text(const cJSON *n, char *buf, size_t size)
+{
+	char *t = cJSON_PrintUnformatted(n);
+	snprintf(buf, size, "%s", t ? t : "?");
+	free(t);
+}
+
+static void validate_node(const cJSON *schema, const cJSON *node, const char *path,
+	struct verrs *e, int depth)
+{
+	if (!cJSON_IsObject(schema) || depth > 64)
+		return;
+	const char *field = path[0] == '.' ? path + 1 : path;
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(schema, "type");
+	bool int_or_string = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(schema,
+		"x-kubernetes-int-or-string"));
+	char val[200];
+	if (cJSON_IsNull(node)) {
+		if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(schema, "nullable")) &&
+		    cJSON_IsString(type))
+			verr(e, field, "FieldValueTypeInvalid",
+				"Invalid value: \"null\": %s in body must be of type %s: \"null\"", field,
+				type->valuestring);
+		return;
+	}
+	if (int_or_string) {
+		if (!cJSON_IsString(node) && !(cJSON_IsNumber(node) &&
+			!strcmp(json_type_name(node), "integer")))
+			verr(e, field, "FieldValueTypeInvalid",
+				"Invalid value: \"%s\": %s in body must be of type integer-or-string",
+				json_type_name(node), field);
+		return;
+	}
+	if (cJSON_IsString(type)) {
+		const char *want = type->valuestring, *got = json_type_name(node);
+		bool ok = !strcmp(want, got) || (!strcmp(want, "number") && !strcmp(got, "integer"));
+		if (!ok) {
+			verr(e, field, "FieldValueTypeInvalid",
+				"Invalid value: \"%s\": %s in body must be of type %s: \"%s\"", got, field,
+				want, got);
+			return;
+		}
+	}
+	const cJSON *en = cJSON_GetObjectItemCaseSensitive(schema, "enum");
+	if (cJSON_IsArray(en)) {
+		bool found = false;
+		const cJSON *v;
+		cJSON_ArrayForEach(v, en)
+			found |= cJSON_Compare(v, node, 1);
+		if (!found) {
+			char allowed[400] = "";
+			size_t off = 0;
+			cJSON_ArrayForEach(v, en) {
+				char t[100];
+				value_text(v, t, sizeof(t));
+				int w = snprintf(allowed + off, sizeof(allowed) - off, "%s%s", off ? ", " : "", t);
+				if (w < 0 || (size_t)w >= sizeof(allowed) - off)
+					break;
+				off += (size_t)w;
+			}
+			value_text(node, val, sizeof(val));
+			verr(e, field, "FieldValueNotSupported",
+				"Unsupported value: %s: supported values: %s", val, allowed);
+		}
+	}
+	if (cJSON_IsNumber(node)) {
+		const cJSON *mn = cJSON_GetObjectItemCaseSensitive(schema, "minimum");
+		const cJSON *mx = cJSON_GetObjectItemCaseSensitive(schema, "maximum");
+		value_text(node, val, sizeof(val));
+		if (cJSON_IsNumber(mn) && node->valuedouble < mn->valuedouble)
+			verr(e, field, "FieldValueInvalid",
+				"Invalid value: %s: %s in body should be greater than or equal to %g", val,
+				field, mn->valuedouble);
+		if (cJSON_IsNumber(mx) && node->valuedouble > mx->valuedouble)
+			verr(e, field, "FieldValueInvalid",
+				"Invalid value: %s: %s in body should be less than or equal to %g", val, field,
+				mx->valuedouble);
+	}
+	if (cJSON_IsString(node)) {
+		const cJSON *mn = cJSON_GetObjectItemCaseSensitive(schema, "minLength");
+		const cJSON *mx = cJSON_GetObjectItemCaseSensitive(schema, "maxLength");
+		size_t len = strlen(node->valuestring);
+		if (cJSON_IsNumber(mn) && (double)len < mn->valuedouble)
+			verr(e, field, "FieldValueInvalid",
+				"Invalid value: \"%.100s\": %s in body should be at least %g chars long",
+				node->valuestring, field, mn->valuedouble);
+		if (cJSON_IsNumber(mx) && (double)len > mx->valuedouble)
+			verr(e, field, "FieldValueTooLong",
+				"Too long: may not be more than %g bytes", mx->valuedouble);
+	}
+	if (cJSON_IsObject(node)) {
+		const cJSON *req;
+		cJSON_ArrayForEach(req, cJSON_GetObjectItemCaseSensitive(schema, "required")) {
+			if (!cJSON_IsString(req) || cJSON_GetObjectItemCaseSensitive(node, req->valuestring))
+				continue;
+			char sub[600];
+			snprintf(sub, sizeof(sub), "%s.%s", field, req->valuestring);
+			verr(e, sub[0] == '.' ? sub + 1 : sub, "FieldValueRequired", "Required value");
+		}
+		const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
+		const cJSON *addl = cJSON_GetObjectItemCaseSensitive(schema, "additionalProperties");
+		const cJSON *child;
+		cJSON_ArrayForEach(child, node) {
+			if (depth == 0 && (!strcmp(child->string, "metadata") ||
+				!strcmp(child->string, "apiVersion") || !strcmp(child->string, "kind")))
+				continue;
+			char sub[600];
+			snprintf(sub, sizeof(sub), "%s.%s", path, child->string);
+			const cJSON *cs = cJSON_GetObjectItemCaseSensitive(props, child->string);
+			validate_node(cs ? cs : (cJSON_IsObject(addl) ? addl : NULL), child, sub, e,
+				depth + 1);
+		}
+	}
+	if (cJSON_IsArray(node)) {
+		const cJSON *items = cJSON_GetObjectItemCaseSensitive(schema, "items");
+		int i = 0;
+		const cJSON *el;
+		cJSON_ArrayForEach(el, node) {
+			char sub[600];
+			snprintf(sub, sizeof(sub), "%s[%d]", path, i++);
+			validate_node(items, el, sub, e, depth + 1);
+		}
+	}
+}
+
+int ks_crd_validate(const struct ks_resource_type *type, const cJSON *object)
+{
+	if (!type->schema)
+		return 0;
+	struct verrs e = {.causes = cJSON_CreateArray()};
+	validate_node(type->schema, object, "", &e, 0);
+	if (e.count == 0) {
+		cJSON_Delete(e.causes);
+		return 0;
+	}
+	const char *name = ks_meta_string(object, "name");
+	char msg[2048];
+	size_t off = (size_t)snprintf(msg, sizeof(msg), "%s.%s \"%s\" is invalid: %s", type->kind,
+		type->group, name ? name : "", e.count > 1 ? "[" : "");
+	const cJSON *c;
+	int i = 0;
+	cJSON_ArrayForEach(c, e.causes) {
+		if (off >= sizeof(msg))
+			break;
+		off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s%s: %s", i++ ? ", " : "",
+			cJSON_GetObjectItemCaseSensitive(c, "field")->valuestring,
+			cJSON_GetObjectItemCaseSensitive(c, "message")->valuestring);
+	}
+	if (e.count > 1 && off < sizeof(msg) - 1)
+		snprintf(msg + off, sizeof(msg) - off, "]");
+	cJSON *st = ks_status_new(422, "Invalid", msg, NULL, NULL);
+	cJSON *d = cJSON_AddObjectToObject(st, "details");
+	cJSON_AddStringToObject(d, "name", name ? name : "");
+	cJSON_AddStringToObject(d, "group", type->group);
+	cJSON_AddStringToObject(d, "kind", type->kind);
+	cJSON_AddItemToObject(d, "causes", e.causes);
+	return ks_status_set(KEELSON_EINVALID, st);
 }
 
 /* ---- CRD finalizer controller ---- */

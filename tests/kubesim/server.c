@@ -734,8 +734,11 @@ static int check_body_kind(struct rctx *c, const cJSON *body, enum MHD_Result *r
 	return 0;
 }
 
-/* M18 pruning and fieldValidation for custom resources. */
-static int validate_fields(struct rctx *c, cJSON *obj, enum MHD_Result *ret)
+/* M18 for custom resources: prune unknown fields (fieldValidation Strict
+ * -> 400, Warn (default) -> Warning header, Ignore -> silent), then check
+ * the schema (types, required, enum, bounds -> 422). Returns 0 or an error
+ * with ks_status_last() set. */
+static int check_custom(struct rctx *c, cJSON *obj)
 {
 	if (!c->type->custom || !c->type->schema)
 		return 0;
@@ -763,15 +766,19 @@ static int validate_fields(struct rctx *c, cJSON *obj, enum MHD_Result *ret)
 			off += (size_t)w;
 		}
 		if (fv && !strcmp(fv, "Strict")) {
-			*ret = send_status(c->conn, 400, "BadRequest",
+			char msg[1200];
+			snprintf(msg, sizeof(msg),
 				"%s in version \"%s\" cannot be handled as a %s: strict decoding error: %s",
 				c->type->kind, c->type->api_version, c->type->kind, list);
-			rc = -1;
+			rc = ks_status_set(KEELSON_EINVALID, ks_status_new(400, "BadRequest", msg, NULL,
+				NULL));
 		} else if (!fv || strcmp(fv, "Ignore")) {
 			snprintf(c->warning, sizeof(c->warning), "%s", warn);
 		}
 	}
 	cJSON_Delete(unknown);
+	if (rc == 0)
+		rc = ks_crd_validate(c->type, obj);
 	return rc;
 }
 
@@ -785,9 +792,13 @@ static enum MHD_Result handle_create(struct rctx *c)
 		cJSON_Delete(body);
 		return send_status(c->conn, 400, "BadRequest", "the body of the request must be a JSON object");
 	}
-	if (check_body_kind(c, body, &ret) || validate_fields(c, body, &ret)) {
+	if (check_body_kind(c, body, &ret)) {
 		cJSON_Delete(body);
 		return ret;
+	}
+	if (check_custom(c, body)) {
+		cJSON_Delete(body);
+		return send_last_status(c->conn);
 	}
 	if (is_crd_type(c->type)) {
 		cJSON *meta = cJSON_GetObjectItemCaseSensitive(body, "metadata");
@@ -844,9 +855,9 @@ static enum MHD_Result handle_update(struct rctx *c)
 			meta = cJSON_AddObjectToObject(body, "metadata");
 		cJSON_AddStringToObject(meta, "name", c->name);
 	}
-	if (!c->sub[0] && validate_fields(c, body, &ret)) {
+	if (!c->sub[0] && check_custom(c, body)) {
 		cJSON_Delete(body);
-		return ret;
+		return send_last_status(c->conn);
 	}
 	char fm[160];
 	field_manager(c->conn, fm, sizeof(fm));
@@ -958,6 +969,10 @@ static int patch_mutate(cJSON *object, void *payload)
 		cJSON_AddItemToObject(object, ch->string, ch);
 	}
 	cJSON_Delete(result);
+	/* Pruning and schema checks run on the patched object, before it is
+	 * stored (runs under the store lock; touches only the request). */
+	if (!p->c->sub[0])
+		return check_custom(p->c, object);
 	return 0;
 }
 
@@ -1059,7 +1074,7 @@ static enum MHD_Result handle_patch(struct rctx *c)
 				cJSON_AddItemToArray(fin, cJSON_CreateString(
 					"customresourcecleanup.apiextensions.k8s.io"));
 			}
-			rc = validate_fields(c, created, &ret) ? -100 : 0;
+			rc = check_custom(c, created);
 			if (rc == 0)
 				rc = ks_store_create(c->srv->store, c->type, c->namespace, created, &wo,
 					&out);
@@ -1068,22 +1083,12 @@ static enum MHD_Result handle_patch(struct rctx *c)
 			ks_status_set(rc, cJSON_Duplicate(p.conflict, 1));
 		}
 		cJSON_Delete(created);
-		if (rc == -100) {
-			cJSON_Delete(patch);
-			cJSON_Delete(p.conflict);
-			return ret;
-		}
 #endif
 	}
 	cJSON_Delete(patch);
 	cJSON_Delete(p.conflict);
 	if (rc)
 		return send_last_status(c->conn);
-	if (c->type->custom && !c->sub[0] && validate_fields(c, out, &ret) == -1) {
-		/* Strict validation is checked on the result for patches. */
-		cJSON_Delete(out);
-		return ret;
-	}
 	if (is_crd_type(c->type) && !wo.dry_run && !c->sub[0]) {
 		cJSON *crd = NULL;
 		if (ks_crd_after_write(c->srv->store, c->name, &crd) == 0) {

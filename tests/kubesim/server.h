@@ -63,6 +63,12 @@ int ks_crd_after_write(struct ks_store *store, const char *name, cJSON **out);
  * strings like ".spec.foo"). */
 void ks_crd_prune(const struct ks_resource_type *type, cJSON *object, cJSON *unknown);
 
+/* Validate a custom resource against its schema (type, required, enum,
+ * minimum/maximum, minLength/maxLength, pattern-less). Returns 0, or
+ * KEELSON_EINVALID with a 422 Invalid Status (one cause per violation) in
+ * ks_status_last(). */
+int ks_crd_validate(const struct ks_resource_type *type, const cJSON *object);
+
 /* Start the CRD finalizer controller (deletes a deleted CRD's objects, then
  * the CRD and its type). */
 int ks_crd_controller_start(struct ks_store *store, struct ks_controller **out);

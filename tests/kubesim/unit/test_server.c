@@ -418,6 +418,23 @@ START_TEST(test_crd)
 		&code);
 	ck_assert_int_eq(code, 400);
 	cJSON_Delete(j);
+	/* schema types: 422 with a cause, on create and on patch */
+	j = req("POST", "/apis/example.com/v1/namespaces/default/foos",
+		"{\"apiVersion\":\"example.com/v1\",\"kind\":\"Foo\",\"metadata\":{\"name\":\"bad\"},\"spec\":{\"size\":\"big\"}}",
+		&code);
+	ck_assert_int_eq(code, 422);
+	ck_assert_str_eq(str(j, "message"),
+		"Foo.example.com \"bad\" is invalid: spec.size: Invalid value: \"string\": spec.size in body must be of type integer: \"string\"");
+	ck_assert_str_eq(str(cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "details"),
+		"causes"), 0), "field"), "spec.size");
+	cJSON_Delete(j);
+	j = request("PATCH", "/apis/example.com/v1/namespaces/default/foos/f",
+		"application/merge-patch+json", "{\"spec\":{\"size\":\"big\"}}", TOKEN, &code, NULL);
+	ck_assert_int_eq(code, 422);
+	cJSON_Delete(j);
+	j = req("GET", "/apis/example.com/v1/namespaces/default/foos/f", NULL, &code);
+	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "spec"), "size")->valueint, 1);
+	cJSON_Delete(j);
 	/* SMP on a CR: 415 */
 	j = request("PATCH", "/apis/example.com/v1/namespaces/default/foos/f",
 		"application/strategic-merge-patch+json", "{\"spec\":{\"size\":3}}", TOKEN, &code, NULL);
