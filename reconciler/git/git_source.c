@@ -364,7 +364,10 @@ static int credentials_cb(git_credential **out, const char *url, const char *use
 	}
 	if (allowed_types & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
 		char *user = NULL, *token = NULL;
-		int rc = read_setting(&user, src->username_file, src->username_env, "username");
+		/* The user name is optional: an unset variable means the default. */
+		int rc = src->username_file || (src->username_env && getenv(src->username_env))
+			 ? read_setting(&user, src->username_file, src->username_env, "username")
+			 : 0;
 		if (rc == 0)
 			rc = read_setting(&token, src->token_file, src->token_env, "token");
 		if (rc == 0 && !token) {

@@ -55,9 +55,11 @@ struct keelson_git_source_options {
 	enum keelson_git_track track;
 	const char *ref; /* branch name, tag name, or commit id */
 
-	/* HTTP(S) credentials: the username (default "x-access-token") and
-	 * the password or token, each read from a file (first line) or an
-	 * environment variable. A file wins over a variable. */
+	/* HTTP(S) credentials: the username (default: the URL's user, else
+	 * "x-access-token") and the password or token, each read from a file
+	 * (first line) or an environment variable, when the server asks. A
+	 * file wins over a variable; an unset username variable means the
+	 * default, an unset token variable is an error. */
 	const char *username_file;
 	const char *username_env;
 	const char *token_file;

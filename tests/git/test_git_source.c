@@ -855,6 +855,19 @@ START_TEST(poll_http_basic_auth_from_file_and_env)
 	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "no token is configured"));
 	keelson_git_source_free(src);
 
+	/* An unset username variable falls back to the URL's user. */
+	unsetenv("KEELSON_TEST_GIT_NOBODY");
+	char alice_url[256];
+	snprintf(alice_url, sizeof(alice_url), "http://alice@127.0.0.1:%d/repo.git", server_port);
+	o = options(alice_url, "cache-unset-user");
+	o.username_env = "KEELSON_TEST_GIT_NOBODY";
+	o.token_env = "KEELSON_TEST_GIT_TOKEN";
+	setenv("KEELSON_TEST_GIT_TOKEN", "s3cret-token", 1);
+	src = open_ok(&o);
+	poll_ok(src, &rev, &changed);
+	ck_assert_str_eq(rev.sha, sha1);
+	keelson_git_source_free(src);
+
 	/* The user may come from the URL; the token still from the options. */
 	char user_url[256];
 	snprintf(user_url, sizeof(user_url), "http://alice@127.0.0.1:%d/repo.git", server_port);
