@@ -1,0 +1,150 @@
+/*
+ * `keelson run --config FILE`: the daemon. A cycle per new revision (Git
+ * poll interval, or at once for a local repository whose ref moved), on
+ * every change of a watched object (drift), and every driftCheckInterval;
+ * failed cycles are retried with exponential backoff. SIGTERM/SIGINT end it
+ * between steps; SIGHUP reloads the configuration file.
+ */
+#include "config.h"
+
+#include "cli/command.h"
+#include "config/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "reconcile/reconcile.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char keelson_cmd_run_usage[] =
+	"Usage: keelson run --config FILE\n"
+	"\n"
+	"Run the reconciler daemon with the configuration in FILE (see keelson.yaml(5)).\n"
+	"Each new revision of the tracked ref is validated and applied to the clusters\n"
+	"FILE lists; live objects are watched and drift is reported or healed as each\n"
+	"system's driftPolicy says.\n"
+	"\n"
+	"Signals: SIGTERM or SIGINT finish the current request and stop; SIGHUP re-reads\n"
+	"FILE (an invalid file is reported and the running configuration kept).\n";
+
+static volatile sig_atomic_t run_stop, run_reload;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	run_stop = 1;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	run_reload = 1;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int keelson_cmd_run(int argc, char **argv)
+{
+	const char *config_path = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			config_path = argv[++i];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			config_path = argv[i] + 9;
+		else {
+			fprintf(stderr, "keelson run: unknown or incomplete argument \"%s\"\n\n%s", argv[i],
+				keelson_cmd_run_usage);
+			return KEELSON_EXIT_USAGE;
+		}
+	}
+	if (config_path == NULL) {
+		fprintf(stderr, "keelson run: --config FILE is required\n\n%s", keelson_cmd_run_usage);
+		return KEELSON_EXIT_USAGE;
+	}
+	struct keelson_config *cfg = NULL;
+	struct keelson_reconciler *r = NULL;
+	if (keelson_config_load(&cfg, config_path) < 0 || keelson_reconciler_new(&r, cfg, &run_stop) < 0) {
+		fprintf(stderr, "keelson run: %s\n", keelson_error_last()->message);
+		keelson_config_free(cfg);
+		return KEELSON_EXIT_USAGE;
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	keelson_log(KEELSON_LOG_INFO, "keelson started", "config", config_path, "repository", cfg->git_url, "ref",
+		    cfg->git_ref, (const char *)NULL);
+	int exit_code = KEELSON_EXIT_OK;
+	unsigned long long backoff = 0;
+	long last_full = 0;
+	bool first = true;
+	while (!run_stop) {
+		if (run_reload) {
+			run_reload = 0;
+			struct keelson_config *fresh = NULL;
+			struct keelson_reconciler *fresh_r = NULL;
+			if (keelson_config_load(&fresh, config_path) == 0 &&
+			    keelson_reconciler_new(&fresh_r, fresh, &run_stop) == 0) {
+				keelson_reconciler_free(r);
+				keelson_config_free(cfg);
+				r = fresh_r;
+				cfg = fresh;
+				backoff = 0;
+				first = true;
+				keelson_log(KEELSON_LOG_INFO, "configuration reloaded", "config", config_path,
+					    (const char *)NULL);
+			} else {
+				keelson_log(KEELSON_LOG_ERROR, "configuration not reloaded; the running one stays",
+					    "config", config_path, "error", keelson_error_last()->message,
+					    (const char *)NULL);
+				keelson_config_free(fresh);
+			}
+		}
+		unsigned long long drift_ms = keelson_reconciler_drift_check_ms(r);
+		bool full = first || now_ms() - last_full >= (long)drift_ms;
+		struct keelson_cycle_report rep;
+		if (keelson_reconciler_cycle(&rep, r, full) < 0) {
+			keelson_log(KEELSON_LOG_ERROR, "stopping", "error", keelson_error_last()->message,
+				    (const char *)NULL);
+			exit_code = KEELSON_EXIT_FAILURE;
+			break;
+		}
+		if (full)
+			last_full = now_ms();
+		first = false;
+		long wait_ms;
+		if (rep.converged || rep.skipped) {
+			backoff = 0;
+			wait_ms = (long)drift_ms - (now_ms() - last_full);
+		} else {
+			backoff = backoff == 0 ? cfg->retry_initial_ms
+					       : (backoff * 2 > cfg->retry_max_ms ? cfg->retry_max_ms : backoff * 2);
+			char retry[32];
+			snprintf(retry, sizeof(retry), "%llu", backoff);
+			keelson_log(KEELSON_LOG_WARN, "not converged; retrying with backoff", "revision", rep.revision,
+				    "retryInMs", retry, (const char *)NULL);
+			wait_ms = (long)backoff;
+		}
+		if (wait_ms < 0)
+			wait_ms = 0;
+		keelson_reconciler_wait(r, wait_ms, &run_reload);
+	}
+	keelson_log(KEELSON_LOG_INFO, "keelson stopped", (const char *)NULL);
+	keelson_reconciler_free(r);
+	keelson_config_free(cfg);
+	return exit_code;
+}

@@ -1,0 +1,124 @@
+/*
+ * `keelson sync --once`: apply the current revision once and exit, for
+ * CI/CD pipelines. The exit status says whether the clusters converged.
+ */
+#include "config.h"
+
+#include "cli/command.h"
+#include "config/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "reconcile/reconcile.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char keelson_cmd_sync_usage[] =
+	"Usage: keelson sync --once --config FILE [--timeout DURATION]\n"
+	"\n"
+	"Fetch the tracked ref of the repository named in FILE (see keelson.yaml(5)),\n"
+	"validate that revision, apply it to every cluster the file lists (server-side\n"
+	"apply, dependency order, prune through each system's inventory) and exit.\n"
+	"\n"
+	"  --once               apply one revision and exit (the only mode of sync;\n"
+	"                       `keelson run` is the daemon)\n"
+	"  --config FILE        keelson's configuration file\n"
+	"  --timeout DURATION   keep retrying with backoff (retry.initialBackoff up to\n"
+	"                       retry.maxBackoff) until converged or DURATION passed,\n"
+	"                       e.g. 2m (default: one attempt)\n"
+	"\n"
+	"Exit status: 0 converged (every object applied and in sync, prunes done),\n"
+	"1 not converged (invalid revision, unreachable cluster, a failed or blocked\n"
+	"change, drift left by driftPolicy alert), 2 bad usage or configuration.\n";
+
+static volatile sig_atomic_t sync_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	sync_stop = 1;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int keelson_cmd_sync(int argc, char **argv)
+{
+	const char *config_path = NULL, *timeout_text = NULL;
+	unsigned long long timeout_ms = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--once") == 0)
+			continue;
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			config_path = argv[++i];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			config_path = argv[i] + 9;
+		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
+			timeout_text = argv[++i];
+		else if (strncmp(argv[i], "--timeout=", 10) == 0)
+			timeout_text = argv[i] + 10;
+		else {
+			fprintf(stderr, "keelson sync: unknown or incomplete argument \"%s\"\n\n%s", argv[i],
+				keelson_cmd_sync_usage);
+			return KEELSON_EXIT_USAGE;
+		}
+	}
+	if (config_path == NULL) {
+		fprintf(stderr, "keelson sync: --config FILE is required\n\n%s", keelson_cmd_sync_usage);
+		return KEELSON_EXIT_USAGE;
+	}
+	if (timeout_text != NULL && keelson_config_parse_duration(&timeout_ms, timeout_text) < 0) {
+		fprintf(stderr, "keelson sync: --timeout: %s\n", keelson_error_last()->message);
+		return KEELSON_EXIT_USAGE;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+
+	struct keelson_config *cfg = NULL;
+	struct keelson_reconciler *r = NULL;
+	if (keelson_config_load(&cfg, config_path) < 0) {
+		fprintf(stderr, "keelson sync: %s\n", keelson_error_last()->message);
+		return KEELSON_EXIT_USAGE;
+	}
+	if (keelson_reconciler_new(&r, cfg, &sync_stop) < 0) {
+		fprintf(stderr, "keelson sync: %s\n", keelson_error_last()->message);
+		keelson_config_free(cfg);
+		return KEELSON_EXIT_USAGE;
+	}
+	long deadline = now_ms() + (long)timeout_ms;
+	unsigned long long backoff = cfg->retry_initial_ms;
+	struct keelson_cycle_report rep;
+	int exit_code = KEELSON_EXIT_FAILURE;
+	for (;;) {
+		if (keelson_reconciler_cycle(&rep, r, true) < 0) {
+			fprintf(stderr, "keelson sync: %s\n", keelson_error_last()->message);
+			break;
+		}
+		if (rep.converged) {
+			exit_code = KEELSON_EXIT_OK;
+			break;
+		}
+		if (sync_stop || now_ms() + (long)backoff > deadline)
+			break;
+		keelson_log(KEELSON_LOG_INFO, "not converged; retrying", "revision", rep.revision, (const char *)NULL);
+		struct timespec ts = {.tv_sec = (time_t)(backoff / 1000), .tv_nsec = (long)(backoff % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+		backoff = backoff * 2 > cfg->retry_max_ms ? cfg->retry_max_ms : backoff * 2;
+	}
+	fprintf(stderr,
+		"keelson sync: revision %s: %s (%zu objects, %zu applied, %zu pruned, %zu kept by prune=false, "
+		"%zu blocked, %zu failed, %zu drifted)\n",
+		rep.revision[0] ? rep.revision : "(none)", exit_code == 0 ? "converged" : "NOT converged", rep.objects,
+		rep.applied, rep.pruned, rep.prune_held, rep.blocked, rep.failed, rep.drifted);
+	keelson_reconciler_free(r);
+	keelson_config_free(cfg);
+	return exit_code;
+}

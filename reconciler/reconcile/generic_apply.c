@@ -1,0 +1,621 @@
+/*
+ * The generic apply path. See generic_apply.h for the safety rules.
+ */
+#include "config.h"
+
+#include "core/error.h"
+#include "core/log.h"
+#include "reconcile/generic_apply.h"
+#include "reconcile/inventory.h"
+#include "reconcile/rules.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Bound on waiting for the watch cache to show our own writes. */
+#define CACHE_CATCH_UP_MS 5000
+
+void keelson_change_set_dispose(struct keelson_change_set *cs)
+{
+	for (size_t i = 0; i < cs->change_count; i++)
+		keelson_diff_object_free(cs->changes[i].diff);
+	free(cs->changes);
+	cs->changes = NULL;
+	cs->change_count = 0;
+}
+
+static const char *live_uid(const cJSON *live)
+{
+	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(live, "metadata"), "uid");
+	return cJSON_IsString(uid) ? uid->valuestring : "";
+}
+
+static const char *meta_string(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static const char *label_of(const cJSON *obj, const char *key)
+{
+	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels");
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(labels, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool stop_requested(const struct keelson_apply_context *ctx)
+{
+	return ctx->stop != NULL && *ctx->stop;
+}
+
+bool keelson_change_set_needs_work(const struct keelson_change_set *cs, const cJSON *inventory_cm)
+{
+	struct keelson_inventory *inv = NULL;
+	bool work = false;
+	for (size_t i = 0; i < cs->change_count; i++) {
+		const struct keelson_change *c = &cs->changes[i];
+		if (c->action == KEELSON_CHANGE_APPLY)
+			return true;
+		if (c->action != KEELSON_CHANGE_BLOCKED && c->diff->live != NULL && !c->labelled)
+			return true;
+	}
+	if (inventory_cm == NULL || keelson_inventory_from_configmap(&inv, inventory_cm) < 0)
+		return true;
+	if (inv->revision == NULL || strcmp(inv->revision, cs->revision) != 0) {
+		work = true;
+		goto done;
+	}
+	for (size_t i = 0; i < cs->change_count; i++) {
+		const struct keelson_object *o = cs->changes[i].object;
+		long at = keelson_inventory_find(inv, o->api_version, o->kind, o->namespace_, o->name);
+		if (at < 0 || strcmp(inv->items[at].uid, live_uid(cs->changes[i].diff->live)) != 0) {
+			work = true;
+			goto done;
+		}
+	}
+	if (cs->system->policy.prune && inv->count > cs->change_count)
+		work = true; /* entries that left the repository: prune them */
+done:
+	keelson_inventory_free(inv);
+	return work;
+}
+
+/* --- inventory I/O ------------------------------------------------------ */
+
+static int ensure_inventory_namespace(struct keelson_apply_context *ctx)
+{
+	if (ctx->inventory_namespace_ready)
+		return 0;
+	cJSON *ns = cJSON_CreateObject(), *out = NULL;
+	cJSON *meta = ns ? cJSON_AddObjectToObject(ns, "metadata") : NULL;
+	if (meta == NULL || !cJSON_AddStringToObject(ns, "apiVersion", "v1") ||
+	    !cJSON_AddStringToObject(ns, "kind", "Namespace") ||
+	    !cJSON_AddStringToObject(meta, "name", ctx->inventory_namespace)) {
+		cJSON_Delete(ns);
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	}
+	/* Created only when missing: another tool may own the namespace. */
+	cJSON *existing = NULL;
+	int rc = keelson_kube_get(&existing, ctx->client, "v1", "Namespace", NULL, ctx->inventory_namespace);
+	if (rc == KEELSON_ENOTFOUND)
+		rc = keelson_kube_create(&out, ctx->client, ns, NULL);
+	if (rc == KEELSON_EEXISTS)
+		rc = 0;
+	cJSON_Delete(existing);
+	cJSON_Delete(out);
+	cJSON_Delete(ns);
+	if (rc < 0)
+		return keelson_error_wrap(rc, "creating the inventory namespace %s", ctx->inventory_namespace);
+	ctx->inventory_namespace_ready = true;
+	return 0;
+}
+
+static int read_inventory(struct keelson_inventory **out, struct keelson_apply_context *ctx,
+			  const struct keelson_change_set *cs)
+{
+	char name[300];
+	cJSON *cm = NULL;
+	keelson_inventory_name(name, sizeof(name), cs->cluster, cs->system->name);
+	/* Read from the server, not the cache: prune decisions rest on it. */
+	int rc = keelson_kube_get(&cm, ctx->client, "v1", "ConfigMap", ctx->inventory_namespace, name);
+	if (rc == KEELSON_ENOTFOUND)
+		return keelson_inventory_from_configmap(out, NULL);
+	if (rc < 0)
+		return keelson_error_wrap(rc, "reading the inventory ConfigMap %s/%s", ctx->inventory_namespace, name);
+	rc = keelson_inventory_from_configmap(out, cm);
+	cJSON_Delete(cm);
+	return rc;
+}
+
+struct expectation {
+	char *api_version, *kind, *ns, *name, *rv; /* rv NULL: expect the object gone */
+};
+
+struct expectations {
+	struct expectation *items;
+	size_t count, capacity;
+};
+
+static void expect(struct expectations *e, const char *api_version, const char *kind, const char *ns,
+		   const char *name, const char *rv)
+{
+	if (e->count == e->capacity) {
+		size_t cap = e->capacity ? e->capacity * 2 : 16;
+		void *p = realloc(e->items, cap * sizeof(*e->items));
+		if (p == NULL)
+			return; /* only an optimisation: the cache catches up anyway */
+		e->items = p;
+		e->capacity = cap;
+	}
+	struct expectation *x = &e->items[e->count++];
+	x->api_version = strdup(api_version);
+	x->kind = strdup(kind);
+	x->ns = strdup(ns ? ns : "");
+	x->name = strdup(name);
+	x->rv = rv ? strdup(rv) : NULL;
+}
+
+static void expectations_dispose(struct expectations *e)
+{
+	for (size_t i = 0; i < e->count; i++) {
+		free(e->items[i].api_version);
+		free(e->items[i].kind);
+		free(e->items[i].ns);
+		free(e->items[i].name);
+		free(e->items[i].rv);
+	}
+	free(e->items);
+}
+
+/* Whether `have` is `want` or newer. resourceVersions are opaque, but every
+ * API server in practice (etcd revisions, kubesim) uses increasing integers;
+ * controllers update status after our write, so equality alone would wait
+ * for a version the cache may never hold. */
+static bool rv_at_least(const char *have, const char *want)
+{
+	char *end1, *end2;
+	unsigned long long h = strtoull(have, &end1, 10), w = strtoull(want, &end2, 10);
+	if (*have && *want && *end1 == '\0' && *end2 == '\0')
+		return h >= w;
+	return strcmp(have, want) == 0;
+}
+
+/* Wait (bounded) until the cache shows what we wrote, so the next cycle does
+ * not mistake the cache's lag for drift and re-apply. */
+static void wait_for_cache(struct keelson_apply_context *ctx, const struct expectations *e)
+{
+	if (ctx->cache == NULL)
+		return;
+	long deadline = now_ms() + CACHE_CATCH_UP_MS;
+	for (size_t i = 0; i < e->count; i++) {
+		const struct expectation *x = &e->items[i];
+		if (x->api_version == NULL || x->kind == NULL || x->ns == NULL || x->name == NULL)
+			continue;
+		for (;;) {
+			cJSON *obj = NULL;
+			int rc = keelson_kube_cache_get(&obj, ctx->cache, x->api_version, x->kind, x->ns[0] ? x->ns : NULL,
+							x->name);
+			bool done;
+			if (rc == KEELSON_EINVALID)
+				done = true; /* type not cached */
+			else if (x->rv == NULL)
+				done = rc == KEELSON_ENOTFOUND;
+			else {
+				const char *rv = rc == 0 ? meta_string(obj, "resourceVersion") : NULL;
+				done = rv != NULL && rv_at_least(rv, x->rv);
+			}
+			cJSON_Delete(obj);
+			if (done || now_ms() >= deadline || stop_requested(ctx))
+				break;
+			sleep_ms(20);
+		}
+	}
+}
+
+static int write_inventory(struct keelson_apply_context *ctx, const struct keelson_change_set *cs,
+			   const struct keelson_inventory *inv, struct expectations *expected)
+{
+	char name[300];
+	int rc = ensure_inventory_namespace(ctx);
+	if (rc < 0)
+		return rc;
+	keelson_inventory_name(name, sizeof(name), cs->cluster, cs->system->name);
+	cJSON *cm = keelson_inventory_to_configmap(inv, ctx->inventory_namespace, cs->cluster, cs->system->name);
+	if (cm == NULL)
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	struct keelson_kube_write_options wo;
+	keelson_kube_write_options_init(&wo);
+	wo.force = true; /* keelson's own object */
+	cJSON *out = NULL;
+	rc = keelson_kube_apply(&out, ctx->client, cm, &wo);
+	if (rc == 0)
+		expect(expected, "v1", "ConfigMap", ctx->inventory_namespace, name, meta_string(out, "resourceVersion"));
+	cJSON_Delete(out);
+	cJSON_Delete(cm);
+	if (rc < 0)
+		return keelson_error_wrap(rc, "writing the inventory ConfigMap %s/%s", ctx->inventory_namespace, name);
+	return 0;
+}
+
+/* --- apply ----------------------------------------------------------------- */
+
+static void log_object(enum keelson_log_level level, const char *message, const struct keelson_change_set *cs,
+		       const char *kind, const char *ns, const char *name, const char *k1, const char *v1,
+		       const char *k2, const char *v2)
+{
+	keelson_log(level, message, "cluster", cs->cluster, "system", cs->system->name, "kind", kind, "namespace",
+		    ns, "name", name, k1, v1, k2, v2, (const char *)NULL);
+}
+
+static int wait_crd_established(struct keelson_apply_context *ctx, const char *name)
+{
+	long deadline = now_ms() + ctx->crd_established_timeout_ms;
+	for (;;) {
+		cJSON *crd = NULL;
+		int rc = keelson_kube_get(&crd, ctx->client, "apiextensions.k8s.io/v1", "CustomResourceDefinition", NULL,
+					  name);
+		bool established = false;
+		if (rc == 0) {
+			const cJSON *c;
+			const cJSON *conds = cJSON_GetObjectItemCaseSensitive(
+				cJSON_GetObjectItemCaseSensitive(crd, "status"), "conditions");
+			cJSON_ArrayForEach(c, conds)
+			{
+				const cJSON *t = cJSON_GetObjectItemCaseSensitive(c, "type");
+				const cJSON *s = cJSON_GetObjectItemCaseSensitive(c, "status");
+				if (cJSON_IsString(t) && strcmp(t->valuestring, "Established") == 0 && cJSON_IsString(s) &&
+				    strcmp(s->valuestring, "True") == 0)
+					established = true;
+			}
+		}
+		cJSON_Delete(crd);
+		if (established)
+			return 0;
+		if (now_ms() >= deadline)
+			return keelson_error_set(KEELSON_ETIMEOUT,
+						 "CustomResourceDefinition %s is not Established after %ld ms; objects of "
+						 "its kind cannot be applied yet",
+						 name, ctx->crd_established_timeout_ms);
+		if (stop_requested(ctx))
+			return keelson_error_set(KEELSON_ETIMEOUT, "stopped while waiting for CRD %s", name);
+		sleep_ms(200);
+	}
+}
+
+/* Put keelson's labels on an object with their own field manager, so they
+ * never count as fields the repository removed. */
+static int apply_labels(cJSON **out, struct keelson_apply_context *ctx, const struct keelson_change_set *cs,
+			const struct keelson_object *o)
+{
+	cJSON *obj = cJSON_CreateObject();
+	cJSON *meta = obj ? cJSON_AddObjectToObject(obj, "metadata") : NULL;
+	cJSON *labels = meta ? cJSON_AddObjectToObject(meta, "labels") : NULL;
+	if (labels == NULL || !cJSON_AddStringToObject(obj, "apiVersion", o->api_version) ||
+	    !cJSON_AddStringToObject(obj, "kind", o->kind) || !cJSON_AddStringToObject(meta, "name", o->name) ||
+	    (o->namespace_[0] && !cJSON_AddStringToObject(meta, "namespace", o->namespace_)) ||
+	    !cJSON_AddStringToObject(labels, KEELSON_LABEL_CLUSTER, cs->cluster) ||
+	    !cJSON_AddStringToObject(labels, KEELSON_LABEL_SYSTEM, cs->system->name)) {
+		cJSON_Delete(obj);
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	}
+	struct keelson_kube_write_options wo;
+	keelson_kube_write_options_init(&wo);
+	wo.field_manager = KEELSON_OWNERSHIP_FIELD_MANAGER;
+	wo.force = true;
+	int rc = keelson_kube_apply(out, ctx->client, obj, &wo);
+	cJSON_Delete(obj);
+	return rc;
+}
+
+static int compare_rank(const void *a, const void *b)
+{
+	const struct keelson_change *x = *(const struct keelson_change *const *)a;
+	const struct keelson_change *y = *(const struct keelson_change *const *)b;
+	int rx = keelson_apply_rank(x->object->group, x->object->kind);
+	int ry = keelson_apply_rank(y->object->group, y->object->kind);
+	if (rx != ry)
+		return rx < ry ? -1 : 1;
+	return x < y ? -1 : x > y; /* stable: repository order */
+}
+
+static void apply_one(struct keelson_apply_result *res, struct keelson_apply_context *ctx,
+		      const struct keelson_change_set *cs, const struct keelson_change *c,
+		      struct keelson_inventory *inv, struct expectations *expected)
+{
+	const struct keelson_object *o = c->object;
+	cJSON *out = NULL;
+	int rc = 0;
+	bool is_crd = strcmp(o->group, "apiextensions.k8s.io") == 0 && strcmp(o->kind, "CustomResourceDefinition") == 0;
+
+	if (c->action == KEELSON_CHANGE_APPLY) {
+		struct keelson_kube_write_options wo;
+		keelson_kube_write_options_init(&wo);
+		wo.force = c->force;
+		rc = keelson_kube_apply(&out, ctx->client, o->body, &wo);
+		if (rc < 0) {
+			char where[600];
+			snprintf(where, sizeof(where), "%s:%u:%u", o->file, o->line, o->column);
+			log_object(KEELSON_LOG_ERROR, "apply failed", cs, o->kind, o->namespace_, o->name, "file", where,
+				   "error", keelson_error_last()->message);
+			res->failed++;
+			return;
+		}
+		res->applied++;
+		log_object(KEELSON_LOG_INFO, "applied", cs, o->kind, o->namespace_, o->name, "revision", cs->revision,
+			   "resourceVersion", meta_string(out, "resourceVersion"));
+		if (is_crd && (rc = wait_crd_established(ctx, o->name)) < 0) {
+			log_object(KEELSON_LOG_ERROR, "CRD not established", cs, o->kind, "", o->name, "error",
+				   keelson_error_last()->message, NULL, NULL);
+			res->failed++;
+			cJSON_Delete(out);
+			return;
+		}
+	}
+	const cJSON *current = out ? out : c->diff->live;
+	const char *system_label = label_of(current, KEELSON_LABEL_SYSTEM);
+	if (system_label == NULL || strcmp(system_label, cs->system->name) != 0) {
+		cJSON *labelled = NULL;
+		rc = apply_labels(&labelled, ctx, cs, o);
+		if (rc < 0) {
+			log_object(KEELSON_LOG_ERROR, "labelling failed", cs, o->kind, o->namespace_, o->name, "error",
+				   keelson_error_last()->message, NULL, NULL);
+			res->failed++;
+			cJSON_Delete(out);
+			return;
+		}
+		res->labelled++;
+		cJSON_Delete(out);
+		out = labelled;
+		current = out;
+	}
+	if (out != NULL)
+		expect(expected, o->api_version, o->kind, o->namespace_, o->name, meta_string(out, "resourceVersion"));
+	const char *uid = live_uid(current);
+	long at = keelson_inventory_find(inv, o->api_version, o->kind, o->namespace_, o->name);
+	if (at < 0 || strcmp(inv->items[at].uid, uid) != 0 || strcmp(inv->items[at].api_version, o->api_version) != 0) {
+		if (keelson_inventory_put(inv, o->api_version, o->kind, o->namespace_, o->name, uid) < 0)
+			res->failed++;
+		else
+			res->inventory_changed = true;
+	}
+	cJSON_Delete(out);
+}
+
+/* --- prune ------------------------------------------------------------------ */
+
+static bool desired_here(const struct keelson_change_set *cs, const struct keelson_inventory_entry *e)
+{
+	char group[256];
+	keelson_api_group(group, sizeof(group), e->api_version);
+	for (size_t i = 0; i < cs->change_count; i++) {
+		const struct keelson_object *o = cs->changes[i].object;
+		if (strcmp(o->kind, e->kind) == 0 && strcmp(o->name, e->name) == 0 &&
+		    strcmp(o->namespace_, e->namespace_) == 0 && strcmp(o->group, group) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int compare_entry_rank_desc(const void *a, const void *b, void *inv_)
+{
+	const struct keelson_inventory *inv = inv_;
+	size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
+	char ga[256], gb[256];
+	keelson_api_group(ga, sizeof(ga), inv->items[ia].api_version);
+	keelson_api_group(gb, sizeof(gb), inv->items[ib].api_version);
+	int ra = keelson_apply_rank(ga, inv->items[ia].kind), rb = keelson_apply_rank(gb, inv->items[ib].kind);
+	if (ra != rb)
+		return ra > rb ? -1 : 1;
+	return ia < ib ? -1 : ia > ib;
+}
+
+/* Decide and run the deletion of inventory entry `e`. Returns true when the
+ * entry may leave the inventory. */
+static bool prune_one(struct keelson_apply_result *res, struct keelson_apply_context *ctx,
+		      const struct keelson_change_set *cs, const struct keelson_inventory_entry *e,
+		      struct expectations *expected)
+{
+	if (cs->desired_elsewhere != NULL &&
+	    cs->desired_elsewhere(cs->payload, e->api_version, e->kind, e->namespace_, e->name)) {
+		log_object(KEELSON_LOG_INFO, "object moved to another system; not pruned", cs, e->kind, e->namespace_,
+			   e->name, NULL, NULL, NULL, NULL);
+		return true;
+	}
+	if (!cs->system->policy.prune) {
+		log_object(KEELSON_LOG_WARN, "object left the repository; prune is off for this system, left in place", cs,
+			   e->kind, e->namespace_, e->name, "policy", "prune=false", NULL, NULL);
+		res->prune_held++;
+		return false;
+	}
+	cJSON *live = NULL;
+	int rc = keelson_kube_get(&live, ctx->client, e->api_version, e->kind, e->namespace_[0] ? e->namespace_ : NULL,
+				  e->name);
+	if (rc == KEELSON_ENOTFOUND) {
+		log_object(KEELSON_LOG_INFO, "object to prune is already gone", cs, e->kind, e->namespace_, e->name, NULL,
+			   NULL, NULL, NULL);
+		return true;
+	}
+	if (rc < 0) {
+		log_object(KEELSON_LOG_ERROR, "prune: reading the live object failed", cs, e->kind, e->namespace_, e->name,
+			   "error", keelson_error_last()->message, NULL, NULL);
+		res->failed++;
+		return false;
+	}
+	const char *label = label_of(live, KEELSON_LABEL_SYSTEM);
+	const char *uid = live_uid(live);
+	bool ours = label != NULL && strcmp(label, cs->system->name) == 0 && e->uid[0] != '\0' &&
+		    strcmp(uid, e->uid) == 0;
+	if (!ours) {
+		/* Someone else's object now (re-created, relabelled): never ours to delete. */
+		log_object(KEELSON_LOG_WARN,
+			   "not pruning: the live object lacks keelson's label or its uid differs from the inventory", cs,
+			   e->kind, e->namespace_, e->name, "uid", uid, "inventoryUid", e->uid);
+		cJSON_Delete(live);
+		return true;
+	}
+	cJSON_Delete(live);
+	struct keelson_kube_delete_options dopts;
+	keelson_kube_delete_options_init(&dopts);
+	dopts.propagation = KEELSON_KUBE_PROPAGATION_BACKGROUND;
+	dopts.precondition_uid = e->uid;
+	rc = keelson_kube_delete(ctx->client, e->api_version, e->kind, e->namespace_[0] ? e->namespace_ : NULL, e->name,
+				 &dopts);
+	if (rc < 0 && rc != KEELSON_ENOTFOUND) {
+		log_object(KEELSON_LOG_ERROR, "prune failed", cs, e->kind, e->namespace_, e->name, "error",
+			   keelson_error_last()->message, NULL, NULL);
+		res->failed++;
+		return false;
+	}
+	log_object(KEELSON_LOG_INFO, "pruned", cs, e->kind, e->namespace_, e->name, "uid", e->uid, NULL, NULL);
+	res->pruned++;
+	expect(expected, e->api_version, e->kind, e->namespace_, e->name, NULL);
+	return true;
+}
+
+static int prune(struct keelson_apply_result *res, struct keelson_apply_context *ctx,
+		 const struct keelson_change_set *cs, struct keelson_inventory *inv, struct expectations *expected)
+{
+	size_t *order = NULL, n = 0;
+	if (inv->count == 0)
+		return 0;
+	order = malloc(inv->count * sizeof(*order));
+	if (order == NULL)
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	for (size_t i = 0; i < inv->count; i++)
+		if (!desired_here(cs, &inv->items[i]))
+			order[n++] = i;
+	qsort_r(order, n, sizeof(*order), compare_entry_rank_desc, inv);
+	bool *drop = calloc(inv->count, sizeof(*drop));
+	if (drop == NULL) {
+		free(order);
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	}
+	int rc = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (stop_requested(ctx)) {
+			res->stopped = true;
+			break;
+		}
+		drop[order[k]] = prune_one(res, ctx, cs, &inv->items[order[k]], expected);
+		/* Shrink after each delete, so the inventory never lists less than what exists. */
+		if (drop[order[k]])
+			res->inventory_changed = true;
+	}
+	for (size_t i = inv->count; i-- > 0;)
+		if (drop[i])
+			keelson_inventory_remove(inv, i);
+	free(drop);
+	free(order);
+	return rc;
+}
+
+int keelson_generic_apply(struct keelson_apply_result *out, struct keelson_apply_context *ctx,
+			  const struct keelson_change_set *cs)
+{
+	struct keelson_inventory *inv = NULL;
+	struct expectations expected = {0};
+	const struct keelson_change **order = NULL;
+	int rc;
+	memset(out, 0, sizeof(*out));
+
+	rc = read_inventory(&inv, ctx, cs);
+	if (rc < 0)
+		goto cleanup;
+
+	/* Grow the inventory before the first apply. */
+	bool grown = !inv->exists;
+	for (size_t i = 0; i < cs->change_count; i++) {
+		const struct keelson_object *o = cs->changes[i].object;
+		if (cs->changes[i].action == KEELSON_CHANGE_BLOCKED && cs->changes[i].diff->live == NULL)
+			continue;
+		if (keelson_inventory_find(inv, o->api_version, o->kind, o->namespace_, o->name) >= 0)
+			continue;
+		if ((rc = keelson_inventory_put(inv, o->api_version, o->kind, o->namespace_, o->name, NULL)) < 0)
+			goto cleanup;
+		grown = true;
+	}
+	if (grown && (rc = write_inventory(ctx, cs, inv, &expected)) < 0)
+		goto cleanup;
+
+	order = malloc((cs->change_count ? cs->change_count : 1) * sizeof(*order));
+	if (order == NULL) {
+		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < cs->change_count; i++)
+		order[i] = &cs->changes[i];
+	qsort(order, cs->change_count, sizeof(*order), compare_rank);
+
+	for (size_t i = 0; i < cs->change_count; i++) {
+		const struct keelson_change *c = order[i];
+		const struct keelson_object *o = c->object;
+		if (stop_requested(ctx)) {
+			out->stopped = true;
+			break;
+		}
+		if (c->action == KEELSON_CHANGE_BLOCKED) {
+			char where[600];
+			snprintf(where, sizeof(where), "%s:%u:%u", o->file, o->line, o->column);
+			keelson_log(KEELSON_LOG_ERROR,
+				    "change to an immutable field needs a planned operation; not applied", "cluster",
+				    cs->cluster, "system", cs->system->name, "kind", o->kind, "namespace", o->namespace_,
+				    "name", o->name, "field", c->blocked_pointer, "file", where, "reason",
+				    c->blocked_reason, (const char *)NULL);
+			out->blocked++;
+			continue;
+		}
+		if (c->action == KEELSON_CHANGE_NONE || c->action == KEELSON_CHANGE_REPORT) {
+			if (c->diff->live == NULL)
+				continue; /* reported, not created (driftPolicy) */
+			/* In sync or only reported: still make sure it is labelled and inventoried. */
+		}
+		apply_one(out, ctx, cs, c, inv, &expected);
+	}
+
+	if (out->failed == 0 && out->blocked == 0 && !out->stopped) {
+		if ((rc = prune(out, ctx, cs, inv, &expected)) < 0)
+			goto cleanup;
+	} else if (!out->stopped) {
+		keelson_log(KEELSON_LOG_WARN, "not pruning: earlier steps failed or are blocked", "cluster", cs->cluster,
+			    "system", cs->system->name, (const char *)NULL);
+	}
+	if (out->failed == 0 && !out->stopped &&
+	    (inv->revision == NULL || strcmp(inv->revision, cs->revision) != 0)) {
+		char *rev = strdup(cs->revision);
+		if (rev == NULL) {
+			rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		free(inv->revision);
+		inv->revision = rev;
+		out->inventory_changed = true;
+	}
+	if (out->inventory_changed && (rc = write_inventory(ctx, cs, inv, &expected)) < 0)
+		goto cleanup;
+	wait_for_cache(ctx, &expected);
+	out->converged = out->failed == 0 && out->blocked == 0 && !out->stopped;
+	rc = 0;
+cleanup:
+	if (rc < 0)
+		keelson_log(KEELSON_LOG_ERROR, "system not reconciled", "cluster", cs->cluster, "system",
+			    cs->system->name, "error", keelson_error_last()->message, (const char *)NULL);
+	expectations_dispose(&expected);
+	free(order);
+	keelson_inventory_free(inv);
+	return rc;
+}

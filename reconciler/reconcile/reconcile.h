@@ -1,0 +1,58 @@
+/*
+ * The reconcile loop's engine: one cycle = poll Git, load the revision when
+ * it moved (an invalid revision is rejected whole and the last good one
+ * stays), then for every cluster this instance manages, diff each system's
+ * objects against the watch cache and hand the change set to the generic
+ * apply path.
+ *
+ * Level-triggered: every cycle recomputes from the revision, the live
+ * objects (cache) and the inventories in the cluster; nothing that matters
+ * for safety lives only in memory. Cheap when idle: a cycle where the
+ * revision, the cache and the inventories agree makes no Kubernetes request.
+ */
+#ifndef KEELSON_RECONCILE_RECONCILE_H
+#define KEELSON_RECONCILE_RECONCILE_H
+
+#include "config/config.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct keelson_reconciler;
+
+struct keelson_cycle_report {
+	char revision[41];        /* revision in force ("" when none yet) */
+	bool new_revision;        /* a new valid revision was loaded this cycle */
+	bool revision_rejected;   /* the newest revision is invalid; the last good one stays */
+	bool git_failed;          /* the Git remote could not be polled */
+	bool skipped;             /* nothing changed since the last converged cycle */
+	bool converged;           /* every managed cluster matches the revision */
+	size_t objects, applied, pruned, prune_held, blocked, failed, drifted;
+	size_t clusters_failed;   /* could not be reached or read */
+};
+
+/* Create a reconciler for `cfg` (borrowed; must outlive it). Opens the Git
+ * cache; contacts nothing yet. `stop` (may be NULL) is checked between
+ * steps: when set, the current step finishes and the rest is abandoned. */
+int keelson_reconciler_new(struct keelson_reconciler **out, const struct keelson_config *cfg,
+			   const volatile sig_atomic_t *stop);
+
+void keelson_reconciler_free(struct keelson_reconciler *r); /* accepts NULL */
+
+/* Run one cycle. `full` forces a complete drift check even when nothing
+ * seems to have changed. Returns 0 when the cycle ran (see the report),
+ * a negative code only for errors that stop the loop (out of memory). */
+int keelson_reconciler_cycle(struct keelson_cycle_report *out, struct keelson_reconciler *r, bool full);
+
+/* Sleep until the Git trigger fires (poll interval, or a ref of a local
+ * repository changed), a cached object changed, `max_wait_ms` passed, or
+ * `stop`/`wake` is set. Returns what woke it: 0 timeout, 1 Git, 2 cache. */
+int keelson_reconciler_wait(struct keelson_reconciler *r, long max_wait_ms, const volatile sig_atomic_t *wake);
+
+/* The effective drift-check period: the shortest driftCheckInterval of the
+ * systems in force (ms), or 10 minutes without a revision. */
+unsigned long long keelson_reconciler_drift_check_ms(const struct keelson_reconciler *r);
+
+#endif
