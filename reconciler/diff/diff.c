@@ -241,7 +241,13 @@ struct ctx {
 	/* Path from the object root in the desired object, for the list
 	 * semantics table; list indexes as decimal tokens. */
 	const char *tokens[MAX_PATH_DEPTH];
+	/* The same path in the live object (keyed list items may sit at
+	 * other indexes). Pointers are only built for differences. */
+	const char *ltokens[MAX_PATH_DEPTH];
 	size_t depth;
+	/* Dry run: find out whether anything differs without copying the
+	 * live object into `merged` (most objects are in sync). */
+	bool dry;
 	/* REMOVED fields' live pointers, deleted from `merged` at the end. */
 	char **removals;
 	size_t removal_count, removal_cap;
@@ -376,6 +382,8 @@ static bool scalars_equal(const struct ctx *c, const cJSON *d, const cJSON *l)
 
 static void replace_in_merged(struct ctx *c, cJSON *parent, cJSON *item, const cJSON *desired)
 {
+	if (c->dry)
+		return;
 	cJSON *copy = cJSON_Duplicate(desired, 1);
 	if (copy == NULL) {
 		fail(c, keelson_error_set(KEELSON_ENOMEM, "out of memory"));
@@ -404,6 +412,8 @@ static void replace_in_merged(struct ctx *c, cJSON *parent, cJSON *item, const c
 
 static void add_to_merged(struct ctx *c, cJSON *parent, const char *key, const cJSON *desired)
 {
+	if (c->dry)
+		return;
 	cJSON *copy = cJSON_Duplicate(desired, 1);
 	if (copy == NULL) {
 		fail(c, keelson_error_set(KEELSON_ENOMEM, "out of memory"));
@@ -417,19 +427,46 @@ static void add_to_merged(struct ctx *c, cJSON *parent, const char *key, const c
 		cJSON_Delete(copy);
 }
 
-static bool push(struct ctx *c, const char *token)
+static bool push(struct ctx *c, const char *token, const char *live_token)
 {
 	if (c->depth == MAX_PATH_DEPTH) {
 		fail(c, keelson_error_set(KEELSON_ELIMIT, "object nested deeper than %d levels",
 					  MAX_PATH_DEPTH));
 		return false;
 	}
-	c->tokens[c->depth++] = token;
+	c->tokens[c->depth] = token;
+	c->ltokens[c->depth++] = live_token;
 	return true;
 }
 
-static void compare(struct ctx *c, const cJSON *d, cJSON *l, cJSON *l_parent, const char *key,
-		    const char *dptr, const char *lptr);
+static char *build_pointer(const char *const *tokens, size_t depth)
+{
+	char *p = strdup("");
+	for (size_t i = 0; p != NULL && i < depth; i++) {
+		char *next = keelson_json_pointer_append(p, tokens[i]);
+		free(p);
+		p = next;
+	}
+	return p;
+}
+
+/* record() at the current path; `with_live`: the field exists live. */
+static bool record_here(struct ctx *c, enum keelson_diff_change change, bool with_live,
+			const cJSON *desired, const cJSON *live)
+{
+	char *dp = build_pointer(c->tokens, c->depth);
+	char *lp = with_live ? build_pointer(c->ltokens, c->depth) : NULL;
+	bool recorded = false;
+	if (dp == NULL || (with_live && lp == NULL))
+		fail(c, keelson_error_set(KEELSON_ENOMEM, "out of memory"));
+	else
+		recorded = record(c, change, dp, lp, desired, live, desired, true);
+	free(dp);
+	free(lp);
+	return recorded;
+}
+
+static void compare(struct ctx *c, const cJSON *d, cJSON *l, cJSON *l_parent, const char *key);
 
 /* A live item of a keyed list matching the desired item's keys. A key the
  * repository leaves out (protocol: TCP is a default) matches any value. */
@@ -464,8 +501,7 @@ static cJSON *find_keyed(const struct keelson_list_semantics *sem, const cJSON *
 	return NULL;
 }
 
-static void compare_list(struct ctx *c, const cJSON *d, cJSON *l, cJSON *l_parent, const char *dptr,
-			 const char *lptr)
+static void compare_list(struct ctx *c, const cJSON *d, cJSON *l, cJSON *l_parent)
 {
 	struct keelson_list_semantics sem;
 	keelson_list_semantics_lookup(&sem, c->obj->group, c->obj->kind, c->tokens, c->depth);
@@ -480,7 +516,7 @@ static void compare_list(struct ctx *c, const cJSON *d, cJSON *l, cJSON *l_paren
 	}
 	if (sem.type == KEELSON_LIST_ATOMIC) {
 		if (cJSON_GetArraySize(d) != cJSON_GetArraySize(l)) {
-			if (record(c, KEELSON_DIFF_CHANGED, dptr, lptr, d, l, d, true))
+			if (record_here(c, KEELSON_DIFF_CHANGED, true, d, l))
 				replace_in_merged(c, l_parent, l, d);
 			return;
 		}
@@ -489,20 +525,13 @@ static void compare_list(struct ctx *c, const cJSON *d, cJSON *l, cJSON *l_paren
 		cJSON *litem = l->child;
 		cJSON_ArrayForEach(item, d) {
 			char index[24];
-			snprintf(index, sizeof(index), "%zu", i);
-			char *dp = keelson_json_pointer_append_index(dptr, i);
-			char *lp = keelson_json_pointer_append_index(lptr, i);
-			cJSON *lnext = litem->next;
-			if (dp && lp && push(c, index)) {
-				compare(c, item, litem, l, NULL, dp, lp);
-				c->depth--;
-			} else if (!dp || !lp) {
-				fail(c, keelson_error_set(KEELSON_ENOMEM, "out of memory"));
-			}
-			free(dp);
-			free(lp);
+			snprintf(index, sizeof(index), "%zu", i++);
+			cJSON *lnext = litem->next; /* compare may replace litem */
+			if (!push(c, index, index))
+				return;
+			compare(c, item, litem, l, NULL);
+			c->depth--;
 			litem = lnext;
-			i++;
 		}
 		return;
 	}
@@ -510,18 +539,10 @@ static void compare_list(struct ctx *c, const cJSON *d, cJSON *l, cJSON *l_paren
 	size_t i = 0;
 	const cJSON *item;
 	cJSON_ArrayForEach(item, d) {
-		char index[24];
-		snprintf(index, sizeof(index), "%zu", i);
-		char *dp = keelson_json_pointer_append_index(dptr, i);
-		if (dp == NULL) {
-			fail(c, keelson_error_set(KEELSON_ENOMEM, "out of memory"));
-			return;
-		}
-		if (cJSON_IsNull(item)) {
-			free(dp);
-			i++;
+		char index[24], live_index[24];
+		snprintf(index, sizeof(index), "%zu", i++);
+		if (cJSON_IsNull(item))
 			continue;
-		}
 		size_t j = 0;
 		cJSON *found = NULL;
 		if (sem.type == KEELSON_LIST_MAP) {
@@ -536,29 +557,23 @@ static void compare_list(struct ctx *c, const cJSON *d, cJSON *l, cJSON *l_paren
 				j++;
 			}
 		}
+		snprintf(live_index, sizeof(live_index), "%zu", j);
+		if (!push(c, index, live_index))
+			return;
 		if (found == NULL) {
-			if (record(c, KEELSON_DIFF_NOT_LIVE, dp, NULL, item, NULL, item, true))
+			if (record_here(c, KEELSON_DIFF_NOT_LIVE, false, item, NULL))
 				add_to_merged(c, l, NULL, item);
 		} else if (sem.type == KEELSON_LIST_MAP) {
-			char *lp = keelson_json_pointer_append_index(lptr, j);
-			if (lp == NULL)
-				fail(c, keelson_error_set(KEELSON_ENOMEM, "out of memory"));
-			else if (push(c, index)) {
-				compare(c, item, found, l, NULL, dp, lp);
-				c->depth--;
-			}
-			free(lp);
+			compare(c, item, found, l, NULL);
 		}
-		free(dp);
-		i++;
+		c->depth--;
 	}
 }
 
 /* `d` desired value; `l` the live value inside `merged` (NULL: absent),
  * `l_parent` its parent in `merged`, `key` its member name when the
  * parent is an object. */
-static void compare(struct ctx *c, const cJSON *d, cJSON *l, cJSON *l_parent, const char *key,
-		    const char *dptr, const char *lptr)
+static void compare(struct ctx *c, const cJSON *d, cJSON *l, cJSON *l_parent, const char *key)
 {
 	if (c->rc < 0 || d == NULL || cJSON_IsNull(d))
 		return; /* null in an applied object means "not set" */
@@ -566,7 +581,7 @@ static void compare(struct ctx *c, const cJSON *d, cJSON *l, cJSON *l_parent, co
 		/* omitempty: the server does not write zero values back. */
 		if (is_zero_value(d))
 			return;
-		if (record(c, KEELSON_DIFF_NOT_LIVE, dptr, NULL, d, NULL, d, true)) {
+		if (record_here(c, KEELSON_DIFF_NOT_LIVE, false, d, NULL)) {
 			if (l != NULL)
 				replace_in_merged(c, l_parent, l, d);
 			else
@@ -577,31 +592,20 @@ static void compare(struct ctx *c, const cJSON *d, cJSON *l, cJSON *l_parent, co
 	if (cJSON_IsObject(d) && cJSON_IsObject(l)) {
 		const cJSON *m;
 		cJSON_ArrayForEach(m, d) {
-			char *dp = keelson_json_pointer_append(dptr, m->string);
-			char *lp = keelson_json_pointer_append(lptr, m->string);
-			if (dp == NULL || lp == NULL) {
-				free(dp);
-				free(lp);
-				fail(c, keelson_error_set(KEELSON_ENOMEM, "out of memory"));
+			if (!push(c, m->string, m->string))
 				return;
-			}
-			if (push(c, m->string)) {
-				compare(c, m, cJSON_GetObjectItemCaseSensitive(l, m->string), l, m->string, dp,
-					lp);
-				c->depth--;
-			}
-			free(dp);
-			free(lp);
+			compare(c, m, cJSON_GetObjectItemCaseSensitive(l, m->string), l, m->string);
+			c->depth--;
 		}
 		return;
 	}
 	if (cJSON_IsArray(d) && cJSON_IsArray(l)) {
-		compare_list(c, d, l, l_parent, dptr, lptr);
+		compare_list(c, d, l, l_parent);
 		return;
 	}
 	if (scalars_equal(c, d, l))
 		return;
-	if (record(c, KEELSON_DIFF_CHANGED, dptr, lptr, d, l, d, true))
+	if (record_here(c, KEELSON_DIFF_CHANGED, true, d, l))
 		replace_in_merged(c, l_parent, l, d);
 }
 
@@ -666,7 +670,7 @@ static void compare_string_data(struct ctx *c, const cJSON *string_data, cJSON *
 		if (dp == NULL || lp == NULL) {
 			fail(c, keelson_error_set(KEELSON_ENOMEM, "out of memory"));
 		} else if (record(c, live ? KEELSON_DIFF_CHANGED : KEELSON_DIFF_NOT_LIVE, dp, live ? lp : NULL, m,
-				  live, m, true)) {
+				  live, m, true) && !c->dry) {
 			/* What the server would store: data[key] = base64(value),
 			 * and stringData too where the server keeps it. */
 			cJSON *sd = cJSON_GetObjectItemCaseSensitive(merged, "stringData");
@@ -725,7 +729,7 @@ static const cJSON *keelson_fields(const cJSON *live, const char *manager)
 
 static void note_removal(struct ctx *c, const char *lptr, const cJSON *live, const cJSON *anchor)
 {
-	if (!record(c, KEELSON_DIFF_REMOVED, lptr, lptr, NULL, live, anchor, false))
+	if (!record(c, KEELSON_DIFF_REMOVED, lptr, lptr, NULL, live, anchor, false) || c->dry)
 		return;
 	if (c->removal_count == c->removal_cap) {
 		size_t cap = c->removal_cap ? c->removal_cap * 2 : 8;
@@ -912,17 +916,13 @@ static int identity_from(struct keelson_diff_object *obj, const char *api_versio
 	return 0;
 }
 
+static void free_fields(struct keelson_diff_object *obj);
+
 void keelson_diff_object_free(struct keelson_diff_object *obj)
 {
 	if (obj == NULL)
 		return;
-	for (size_t i = 0; i < obj->field_count; i++) {
-		free(obj->fields[i].pointer);
-		free(obj->fields[i].live_pointer);
-		cJSON_Delete(obj->fields[i].desired);
-		cJSON_Delete(obj->fields[i].live);
-	}
-	free(obj->fields);
+	free_fields(obj);
 	free(obj->api_version);
 	free(obj->group);
 	free(obj->kind);
@@ -933,11 +933,82 @@ void keelson_diff_object_free(struct keelson_diff_object *obj)
 	free(obj);
 }
 
+static void free_fields(struct keelson_diff_object *obj)
+{
+	for (size_t i = 0; i < obj->field_count; i++) {
+		free(obj->fields[i].pointer);
+		free(obj->fields[i].live_pointer);
+		cJSON_Delete(obj->fields[i].desired);
+		cJSON_Delete(obj->fields[i].live);
+	}
+	free(obj->fields);
+	obj->fields = NULL;
+	obj->field_count = 0;
+	obj->ignored_count = 0;
+}
+
+/* One comparison of the desired object with `target` (a copy of the live
+ * object): records the differences and, unless `dry`, turns `target` into
+ * what the repository would make of it. */
+static int run_pass(const struct keelson_object *desired, const struct keelson_diff_options *opts,
+		    struct keelson_diff_object *obj, cJSON *target, bool dry)
+{
+	struct ctx c;
+	const cJSON *body = desired->body;
+	memset(&c, 0, sizeof(c));
+	c.desired = desired;
+	c.opts = opts;
+	c.obj = obj;
+	c.dry = dry;
+	const cJSON *m;
+	cJSON_ArrayForEach(m, body) {
+		/* What the server owns: status, and identity the URL carries. */
+		if (strcmp(m->string, "status") == 0 || strcmp(m->string, "apiVersion") == 0 ||
+		    strcmp(m->string, "kind") == 0)
+			continue;
+		if (strcmp(m->string, "stringData") == 0 && strcmp(obj->group, "") == 0 &&
+		    strcmp(obj->kind, "Secret") == 0) {
+			compare_string_data(&c, m, target);
+			continue;
+		}
+		c.depth = 0;
+		if (push(&c, m->string, m->string))
+			compare(&c, m, cJSON_GetObjectItemCaseSensitive(target, m->string), target, m->string);
+	}
+	const cJSON *owned = keelson_fields(obj->live, opts->field_manager ? opts->field_manager : "keelson");
+	if (owned != NULL && c.rc == 0)
+		walk_owned(&c, owned, obj->live, body, body, "", 0);
+	/* Reverse order: later array items first, so indexes stay valid. */
+	for (size_t i = c.removal_count; i-- > 0;) {
+		cJSON *node = NULL;
+		char *slash = strrchr(c.removals[i], '/');
+		if (keelson_json_pointer_get(&node, target, c.removals[i]) == 0 && slash != NULL) {
+			cJSON *parent = NULL;
+			*slash = '\0';
+			if (keelson_json_pointer_get(&parent, target, c.removals[i]) == 0)
+				cJSON_Delete(cJSON_DetachItemViaPointer(parent, node));
+			/* A map left empty is gone after an apply too (labels). */
+			while (parent != NULL && cJSON_IsObject(parent) && parent->child == NULL &&
+			       (slash = strrchr(c.removals[i], '/')) != NULL) {
+				cJSON *grand = NULL;
+				*slash = '\0';
+				if (keelson_json_pointer_get(&grand, target, c.removals[i]) < 0)
+					break;
+				cJSON_Delete(cJSON_DetachItemViaPointer(grand, parent));
+				parent = grand;
+			}
+		}
+		free(c.removals[i]);
+	}
+	free(c.removals);
+	keelson_error_clear();
+	return c.rc;
+}
+
 int keelson_diff_object(struct keelson_diff_object **out, const struct keelson_object *desired,
 			const cJSON *live, const struct keelson_diff_options *opts)
 {
 	struct keelson_diff_options defaults;
-	struct ctx c;
 	int rc;
 	*out = NULL;
 	if (desired == NULL || !cJSON_IsObject(desired->body))
@@ -976,68 +1047,23 @@ int keelson_diff_object(struct keelson_diff_object **out, const struct keelson_o
 		return 0;
 	}
 	obj->live = cJSON_Duplicate(live, 1);
-	obj->merged = cJSON_Duplicate(live, 1);
-	if (obj->live == NULL || obj->merged == NULL) {
+	if (obj->live == NULL) {
 		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
 		goto fail;
 	}
-
-	memset(&c, 0, sizeof(c));
-	c.desired = desired;
-	c.opts = opts;
-	c.obj = obj;
-	const cJSON *m;
-	cJSON_ArrayForEach(m, body) {
-		/* What the server owns: status, and identity the URL carries. */
-		if (strcmp(m->string, "status") == 0 || strcmp(m->string, "apiVersion") == 0 ||
-		    strcmp(m->string, "kind") == 0)
-			continue;
-		if (strcmp(m->string, "stringData") == 0 && strcmp(obj->group, "") == 0 &&
-		    strcmp(obj->kind, "Secret") == 0) {
-			compare_string_data(&c, m, obj->merged);
-			continue;
-		}
-		char *p = keelson_json_pointer_append("", m->string);
-		if (p == NULL) {
-			fail(&c, keelson_error_set(KEELSON_ENOMEM, "out of memory"));
-			break;
-		}
-		c.depth = 0;
-		push(&c, m->string);
-		compare(&c, m, cJSON_GetObjectItemCaseSensitive(obj->merged, m->string), obj->merged,
-			m->string, p, p);
-		free(p);
-	}
-	const cJSON *owned = keelson_fields(live, opts->field_manager ? opts->field_manager : "keelson");
-	if (owned != NULL && c.rc == 0)
-		walk_owned(&c, owned, live, body, body, "", 0);
-	/* Reverse order: later array items first, so indexes stay valid. */
-	for (size_t i = c.removal_count; i-- > 0;) {
-		cJSON *node = NULL;
-		char *slash = strrchr(c.removals[i], '/');
-		if (keelson_json_pointer_get(&node, obj->merged, c.removals[i]) == 0 && slash != NULL) {
-			cJSON *parent = NULL;
-			*slash = '\0';
-			if (keelson_json_pointer_get(&parent, obj->merged, c.removals[i]) == 0)
-				cJSON_Delete(cJSON_DetachItemViaPointer(parent, node));
-			/* A map left empty is gone after an apply too (labels). */
-			while (parent != NULL && cJSON_IsObject(parent) && parent->child == NULL &&
-			       (slash = strrchr(c.removals[i], '/')) != NULL) {
-				cJSON *grand = NULL;
-				*slash = '\0';
-				if (keelson_json_pointer_get(&grand, obj->merged, c.removals[i]) < 0)
-					break;
-				cJSON_Delete(cJSON_DetachItemViaPointer(grand, parent));
-				parent = grand;
-			}
-		}
-		free(c.removals[i]);
-	}
-	free(c.removals);
-	keelson_error_clear();
-	if (c.rc < 0) {
-		rc = c.rc;
+	/* Most objects are in sync: look first, copy only when there is
+	 * something to apply to the copy. */
+	if ((rc = run_pass(desired, opts, obj, obj->live, true)) < 0)
 		goto fail;
+	if (obj->field_count > 0) {
+		free_fields(obj);
+		obj->merged = cJSON_Duplicate(live, 1);
+		if (obj->merged == NULL) {
+			rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+			goto fail;
+		}
+		if ((rc = run_pass(desired, opts, obj, obj->merged, false)) < 0)
+			goto fail;
 	}
 	obj->state = obj->field_count > 0 ? KEELSON_DIFF_DRIFTED : KEELSON_DIFF_IN_SYNC;
 	*out = obj;

@@ -121,7 +121,8 @@ struct keelson_diff_object {
 	cJSON *live;   /* owned copy of the live object; NULL when MISSING */
 	/* The live object with the repository's fields applied (what a
 	 * server-side apply would make of it, as far as the diff knows);
-	 * NULL when MISSING or NOT_IN_REPO. Used to render the diff. */
+	 * NULL unless DRIFTED (in sync it would equal `live`). Used to render
+	 * the diff. */
 	cJSON *merged;
 	struct keelson_diff_field *fields;
 	size_t field_count;

@@ -493,9 +493,27 @@ START_TEST(test_ignore_rules_applied)
 	struct keelson_diff_object *obj = run(&d, sts_yaml, live, rules);
 	ck_assert_int_eq(obj->state, KEELSON_DIFF_IN_SYNC);
 	ck_assert_uint_eq(obj->ignored_count, 1);
-	/* The ignored value is left as it is live in `merged`. */
+	ck_assert_ptr_null(obj->merged); /* in sync: nothing to render */
+	ck_assert_ptr_nonnull(obj->live);
+	done(&d, obj);
+	/* With another difference, the ignored value stays as it is live in
+	 * `merged`. */
+	char *live2 = NULL;
+	{
+		const char *from = "\"image\":\"nginx:1\"", *to = "\"image\":\"nginx:0\"";
+		const char *at = strstr(live, from);
+		size_t n = strlen(live) + strlen(to) + 1;
+		live2 = malloc(n);
+		snprintf(live2, n, "%.*s%s%s", (int)(at - live), live, to, at + strlen(from));
+	}
+	obj = run(&d, sts_yaml, live2, rules);
+	ck_assert_int_eq(obj->state, KEELSON_DIFF_DRIFTED);
+	ck_assert_uint_eq(obj->field_count, 1);
+	ck_assert_uint_eq(obj->ignored_count, 1);
+	ck_assert_ptr_nonnull(field(obj, "/spec/template/spec/containers/0/image"));
 	assert_json(cJSON_GetObjectItem(cJSON_GetObjectItem(obj->merged, "spec"), "replicas"), "5");
 	free(live);
+	free(live2);
 	done(&d, obj);
 	keelson_diff_ignore_rules_free(rules);
 }
