@@ -22,6 +22,8 @@ static int cmd_version(int argc, char **argv)
 
 static const struct keelson_command commands[] = {
 	{"diff", "compare the repository with the live cluster", keelson_cmd_diff_usage, keelson_cmd_diff},
+	{"plan", "print the steps each system's plugin would take", keelson_cmd_plan_usage, keelson_cmd_plan},
+	{"plugins", "list the loaded plugins or describe one", keelson_cmd_plugins_usage, keelson_cmd_plugins},
 	{"validate", "check a revision of the configuration repository", keelson_cmd_validate_usage,
 	 keelson_cmd_validate},
 	{"version", "print the version", "Usage: keelson version\n", cmd_version},

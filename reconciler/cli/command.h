@@ -25,4 +25,15 @@ extern const char keelson_cmd_diff_usage[];
 int keelson_cmd_validate(int argc, char **argv);
 extern const char keelson_cmd_validate_usage[];
 
+int keelson_cmd_plugins(int argc, char **argv);
+extern const char keelson_cmd_plugins_usage[];
+
+int keelson_cmd_plan(int argc, char **argv);
+extern const char keelson_cmd_plan_usage[];
+
+struct keelson_plugin_registry;
+/* Load the plugins of `dir` (NULL: the default directory, which may be
+ * absent) into a new registry; errors are printed as "keelson COMMAND: ...". */
+int keelson_cli_load_plugins(struct keelson_plugin_registry **out, const char *command, const char *dir);
+
 #endif

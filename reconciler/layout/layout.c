@@ -972,10 +972,15 @@ static int check_references(struct build *b, struct system_builder *s)
 		if (f->refers_kind == NULL)
 			continue;
 		const cJSON *value = cJSON_GetObjectItemCaseSensitive(s->system.parameters, f->name);
-		const cJSON *item;
+		/* A single string names one object, a list several. */
+		int single = cJSON_IsString(value);
+		const cJSON *item = single ? value : value != NULL ? value->child : NULL;
 		size_t index = 0;
-		cJSON_ArrayForEach(item, value) {
+		for (; item != NULL; item = single ? NULL : item->next) {
 			size_t this_index = index++;
+			char index_buf[32] = "";
+			if (!single)
+				snprintf(index_buf, sizeof(index_buf), "[%zu]", this_index);
 			if (!cJSON_IsString(item))
 				continue;
 			int found = 0;
@@ -995,9 +1000,9 @@ static int check_references(struct build *b, struct system_builder *s)
 				continue;
 			CHECK(keelson_problem_add_node(b->l->problems, KEELSON_PROBLEM_UNKNOWN_REFERENCE, rec->stream,
 				rec->path, item, 0,
-				"spec.parameters.%s[%zu] names %s \"%s\", which is not among the objects of system %s "
+				"spec.parameters.%s%s names %s \"%s\", which is not among the objects of system %s "
 				"(%s%s); fix the name or add the %s to %s/",
-				f->name, this_index, f->refers_kind, item->valuestring, s->name,
+				f->name, index_buf, f->refers_kind, item->valuestring, s->name,
 				used ? "it has: " : "it has no ", used ? candidates : f->refers_kind,
 				f->refers_kind, s->dir));
 		}

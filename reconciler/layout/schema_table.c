@@ -147,17 +147,33 @@ static const struct keelson_plugin_info plugins[] = {
 	{"spark", "SparkApplications: submit, kill and resubmit on spec change", true, spark_parameters},
 };
 
+/* Installed by the plugin host (reconciler/plugin/); NULL: the built-in table. */
+static const struct keelson_plugin_info *installed_plugins;
+static size_t installed_count;
+
+void keelson_layout_set_plugins(const struct keelson_plugin_info *table, size_t count)
+{
+	installed_plugins = table;
+	installed_count = table != NULL ? count : 0;
+}
+
 const struct keelson_plugin_info *keelson_layout_plugins(size_t *count)
 {
+	if (installed_plugins != NULL) {
+		*count = installed_count;
+		return installed_plugins;
+	}
 	*count = sizeof(plugins) / sizeof(plugins[0]);
 	return plugins;
 }
 
 const struct keelson_plugin_info *keelson_layout_plugin_find(const char *name)
 {
-	for (size_t i = 0; name != NULL && i < sizeof(plugins) / sizeof(plugins[0]); i++)
-		if (strcmp(plugins[i].name, name) == 0)
-			return &plugins[i];
+	size_t count;
+	const struct keelson_plugin_info *all = keelson_layout_plugins(&count);
+	for (size_t i = 0; name != NULL && i < count; i++)
+		if (strcmp(all[i].name, name) == 0)
+			return &all[i];
 	return NULL;
 }
 

@@ -75,6 +75,11 @@ const struct keelson_field *keelson_layout_document_fields(const char *kind);
 const struct keelson_plugin_info *keelson_layout_plugins(size_t *count);
 const struct keelson_plugin_info *keelson_layout_plugin_find(const char *name);
 
+/* Replace the built-in table with the loaded plugins' tables (the plugin
+ * host calls this; `table` must outlive every later load). NULL restores
+ * the built-in table. Not thread-safe: call before loading revisions. */
+void keelson_layout_set_plugins(const struct keelson_plugin_info *table, size_t count);
+
 /* The regular expression of a string format, exactly as the JSON Schemas
  * write it (NULL for KEELSON_FORMAT_ANY). */
 const char *keelson_layout_format_pattern(enum keelson_string_format format);

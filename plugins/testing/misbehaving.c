@@ -1,0 +1,39 @@
+/* Loads fine but plans badly: a step without a description, or -1, chosen
+ * by the parameter "mode". The host must refuse the plan, not run it. */
+#include <keelson/plugin.h>
+
+static const char *const modes[] = {"bad-step", "fail", "ok", NULL};
+
+static const struct keelson_param params[] = {
+	{.name = "mode", .type = KEELSON_PARAM_ENUM, .enum_values = modes, .default_value = "bad-step",
+	 .description = "how to misbehave"},
+	{.name = "count", .type = KEELSON_PARAM_INTEGER, .minimum = 1, .maximum = 10, .default_value = "2",
+	 .description = "a bounded integer"},
+	{.name = "names", .type = KEELSON_PARAM_STRING_LIST, .description = "a list"},
+	{.name = "enabled", .type = KEELSON_PARAM_BOOLEAN, .default_value = "true", .description = "a flag"},
+	{.type = KEELSON_PARAM_END},
+};
+
+static int plan(const struct keelson_host *h, struct keelson_plugin_call *c, const struct keelson_view *v)
+{
+	const struct keelson_param_value *mode = keelson_view_param(v, "mode");
+	if (strcmp(mode->string, "fail") == 0) {
+		h->log(c, KEELSON_PLUGIN_LOG_ERROR, "failing on purpose");
+		return -1;
+	}
+	struct keelson_step s = {.struct_size = sizeof(s), .kind = KEELSON_STEP_WAIT,
+				 .description = strcmp(mode->string, "ok") == 0 ? "wait for nothing" : NULL};
+	h->add_step(c, &s);
+	return 0;
+}
+
+static const struct keelson_plugin descriptor = {
+	.abi_version = KEELSON_PLUGIN_ABI_VERSION,
+	.struct_size = sizeof(struct keelson_plugin),
+	.name = "misbehaving",
+	.description = "plans badly on purpose",
+	.params = params,
+	.plan = plan,
+};
+
+KEELSON_PLUGIN_DEFINE(descriptor)

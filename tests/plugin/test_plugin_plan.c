@@ -1,0 +1,290 @@
+/*
+ * Planning: the example plugin against a fake view (order, gates, fail
+ * closed), the built-in generic plugin, and plans the host refuses.
+ */
+#include "config.h"
+
+#include "core/error.h"
+#include "layout/problems.h"
+#include "plugin/plugin_host.h"
+#include "tests/plugin/fake_view.h"
+#include "tests/plugin/plugin_paths.h"
+#include "tests/unit/check_main.h"
+
+#include <check.h>
+#include <string.h>
+
+static struct keelson_plugin_registry *registry;
+static const struct keelson_plugin *example;
+static struct fake fake;
+static cJSON *desired, *live, *params_doc;
+static struct keelson_plugin_params *params;
+
+static void setup(void)
+{
+	char path[4096];
+	ck_assert_int_eq(keelson_plugin_registry_new(&registry), 0);
+	test_plugin_path(path, sizeof(path), "example", "restart-one-at-a-time");
+	ck_assert_int_eq(keelson_plugin_registry_load_file(registry, path), 0);
+	test_plugin_path(path, sizeof(path), "testing", "misbehaving");
+	ck_assert_int_eq(keelson_plugin_registry_load_file(registry, path), 0);
+	example = keelson_plugin_registry_find(registry, "restart-one-at-a-time");
+	fake_init(&fake);
+	desired = cJSON_Parse(fake_sts_desired);
+	live = cJSON_Parse(fake_sts_live);
+	params_doc = cJSON_Parse("{\"statefulSet\":\"web\",\"readyTimeout\":\"2m\",\"gracePeriodSeconds\":5}");
+	struct keelson_problem_list *problems = keelson_problem_list_new();
+	ck_assert_int_eq(keelson_plugin_params_parse(&params, problems, example, params_doc, NULL, "system.yaml"), 0);
+	keelson_problem_list_free(problems);
+}
+
+static void teardown(void)
+{
+	keelson_plugin_params_free(params);
+	cJSON_Delete(params_doc);
+	cJSON_Delete(desired);
+	cJSON_Delete(live);
+	fake_dispose(&fake);
+	keelson_plugin_registry_free(registry);
+}
+
+static struct keelson_plan *plan_with(const struct keelson_plugin *plugin, const struct keelson_plugin_params *p,
+				       enum keelson_object_state state)
+{
+	struct keelson_plan_object object = {.desired = desired, .live = state == KEELSON_OBJECT_MISSING ? NULL : live,
+					     .state = state, .file = "clusters/sim/web/statefulset.yaml", .line = 1};
+	struct keelson_plan_input in = {.cluster = "sim", .system = "web", .revision = "abc", .objects = &object,
+					.object_count = 1, .params = p, .env = &fake.env};
+	struct keelson_plan *plan = NULL;
+	int rc = keelson_plugin_plan(&plan, plugin, &in);
+	ck_assert_msg(rc == 0, "plan failed: %s", keelson_error_last()->message);
+	return plan;
+}
+
+static void assert_step(const struct keelson_plan *plan, size_t i, enum keelson_step_kind kind, const char *has)
+{
+	ck_assert_msg(i < plan->count, "plan has %zu steps, wanted step %zu", plan->count, i + 1);
+	ck_assert_msg(plan->steps[i].kind == kind, "step %zu is %s: %s", i + 1,
+		      keelson_step_kind_name(plan->steps[i].kind), plan->steps[i].description);
+	ck_assert_msg(strstr(plan->steps[i].description, has) != NULL, "step %zu \"%s\" lacks \"%s\"", i + 1,
+		      plan->steps[i].description, has);
+}
+
+START_TEST(test_converged)
+{
+	fake_pod(&fake, "web-0", "u0", "rev2", 1);
+	fake_pod(&fake, "web-1", "u1", "rev2", 1);
+	fake_pod(&fake, "web-2", "u2", "rev2", 1);
+	struct keelson_plan *plan = plan_with(example, params, KEELSON_OBJECT_IN_SYNC);
+	ck_assert_uint_eq(plan->count, 0);
+	keelson_plan_free(plan);
+}
+END_TEST
+
+START_TEST(test_rolls_highest_first)
+{
+	fake_pod(&fake, "web-0", "u0", "rev1", 1);
+	fake_pod(&fake, "web-1", "u1", "rev1", 1);
+	fake_pod(&fake, "web-2", "u2", "rev1", 1);
+	struct keelson_plan *plan = plan_with(example, params, KEELSON_OBJECT_IN_SYNC);
+	ck_assert_uint_eq(plan->count, 5);
+	assert_step(plan, 0, KEELSON_STEP_DELETE_POD, "delete pod web/web-2");
+	ck_assert_str_eq(plan->steps[0].precondition_uid, "u2");
+	ck_assert_int_eq(plan->steps[0].grace_seconds, 5);
+	ck_assert_str_eq(plan->steps[0].gate, "all 3 pods of web Ready (now 3)");
+	assert_step(plan, 1, KEELSON_STEP_WAIT, "before restarting web-1");
+	assert_step(plan, 2, KEELSON_STEP_DELETE_POD, "web-1");
+	assert_step(plan, 3, KEELSON_STEP_WAIT, "before restarting web-0");
+	assert_step(plan, 4, KEELSON_STEP_DELETE_POD, "web-0");
+	ck_assert_int_eq(plan->steps[1].timeout_ms, 120000);
+	keelson_plan_free(plan);
+}
+END_TEST
+
+START_TEST(test_not_ready_first)
+{
+	fake_pod(&fake, "web-0", "u0", "rev1", 1);
+	fake_pod(&fake, "web-1", "u1", "rev1", 0);
+	fake_pod(&fake, "web-2", "u2", "rev1", 1);
+	struct keelson_plan *plan = plan_with(example, params, KEELSON_OBJECT_IN_SYNC);
+	assert_step(plan, 0, KEELSON_STEP_DELETE_POD, "web-1 (out of date, not Ready");
+	ck_assert_ptr_nonnull(strstr(plan->steps[0].gate, "this one excepted"));
+	keelson_plan_free(plan);
+}
+END_TEST
+
+START_TEST(test_waits_while_restarting)
+{
+	/* web-2 was deleted (terminating); the next one waits for it. */
+	cJSON *p2 = fake_pod(&fake, "web-2", "u2", "rev1", 1);
+	cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(p2, "metadata"), "deletionTimestamp",
+				"2026-01-01T00:00:00Z");
+	fake_pod(&fake, "web-0", "u0", "rev1", 1);
+	fake_pod(&fake, "web-1", "u1", "rev1", 1);
+	struct keelson_plan *plan = plan_with(example, params, KEELSON_OBJECT_IN_SYNC);
+	assert_step(plan, 0, KEELSON_STEP_WAIT, "wait until all 3 pods of web Ready (now 2) before restarting web-1");
+	ck_assert_str_eq(plan->steps[0].key, "ready-before/web/web-1/u1");
+	/* The terminating pod is never planned again. */
+	for (size_t i = 0; i < plan->count; i++)
+		ck_assert_ptr_null(strstr(plan->steps[i].description, "web-2"));
+	keelson_plan_free(plan);
+
+	/* A missing pod (web-2 gone, not yet recreated) also holds the gate. */
+	cJSON_DeleteItemFromArray(fake.pods, 0);
+	plan = plan_with(example, params, KEELSON_OBJECT_IN_SYNC);
+	assert_step(plan, 0, KEELSON_STEP_WAIT, "(now 2)");
+	keelson_plan_free(plan);
+}
+END_TEST
+
+START_TEST(test_last_restart_settles)
+{
+	fake_pod(&fake, "web-0", "u0", "rev2", 1);
+	fake_pod(&fake, "web-1", "u1", "rev2", 1);
+	fake_pod(&fake, "web-2", "u9", "rev2", 0);
+	struct keelson_plan *plan = plan_with(example, params, KEELSON_OBJECT_IN_SYNC);
+	ck_assert_uint_eq(plan->count, 1);
+	assert_step(plan, 0, KEELSON_STEP_WAIT, "wait until all 3 pods of web are Ready (now 2)");
+	keelson_plan_free(plan);
+}
+END_TEST
+
+START_TEST(test_fail_closed)
+{
+	fake_pod(&fake, "web-0", "u0", "rev1", 1);
+	fake.fail_reads = 1;
+	struct keelson_plan *plan = plan_with(example, params, KEELSON_OBJECT_IN_SYNC);
+	ck_assert_uint_eq(plan->count, 1);
+	assert_step(plan, 0, KEELSON_STEP_WAIT, "cannot be read (gate fails closed)");
+	ck_assert_int_eq(plan->steps[0].timeout_ms, 120000);
+	keelson_plan_free(plan);
+}
+END_TEST
+
+START_TEST(test_template_change_plans_whole_roll)
+{
+	/* The pods match the live updateRevision, but the template is about
+	 * to change: apply first, then every pod in turn. */
+	fake_pod(&fake, "web-0", "u0", "rev2", 1);
+	fake_pod(&fake, "web-1", "u1", "rev2", 1);
+	fake_pod(&fake, "web-2", "u2", "rev2", 1);
+	struct keelson_plan *plan = plan_with(example, params, KEELSON_OBJECT_DRIFTED);
+	ck_assert_uint_eq(plan->count, 6);
+	assert_step(plan, 0, KEELSON_STEP_APPLY, "apply StatefulSet web/web (drifted)");
+	ck_assert_str_eq(plan->steps[0].kind_name, "StatefulSet");
+	assert_step(plan, 1, KEELSON_STEP_DELETE_POD, "web-2");
+	assert_step(plan, 5, KEELSON_STEP_DELETE_POD, "web-0");
+	keelson_plan_free(plan);
+}
+END_TEST
+
+START_TEST(test_requires_on_delete)
+{
+	cJSON_ReplaceItemInObjectCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(desired, "spec"), "updateStrategy"),
+		"type", cJSON_CreateString("RollingUpdate"));
+	struct keelson_plan *plan = plan_with(example, params, KEELSON_OBJECT_IN_SYNC);
+	ck_assert_uint_eq(plan->count, 1);
+	assert_step(plan, 0, KEELSON_STEP_BLOCKED, "stop");
+	ck_assert_ptr_nonnull(strstr(plan->steps[0].reason, "OnDelete"));
+	ck_assert_ptr_nonnull(strstr(plan->steps[0].reason, "statefulset.yaml:1"));
+	keelson_plan_free(plan);
+}
+END_TEST
+
+START_TEST(test_generic)
+{
+	const struct keelson_plugin *generic = keelson_plugin_registry_find(registry, "generic");
+	struct keelson_plan *plan = plan_with(generic, NULL, KEELSON_OBJECT_MISSING);
+	ck_assert_uint_eq(plan->count, 1);
+	assert_step(plan, 0, KEELSON_STEP_APPLY, "apply StatefulSet web/web (missing)");
+	ck_assert_ptr_nonnull(plan->steps[0].object);
+	ck_assert_int_eq(cJSON_Compare(plan->steps[0].object, desired, 1), 1);
+	keelson_plan_free(plan);
+	plan = plan_with(generic, NULL, KEELSON_OBJECT_IN_SYNC);
+	ck_assert_uint_eq(plan->count, 0);
+	keelson_plan_free(plan);
+}
+END_TEST
+
+static int plan_misbehaving(const char *mode, struct keelson_plan **plan)
+{
+	const struct keelson_plugin *p = keelson_plugin_registry_find(registry, "misbehaving");
+	char text[128];
+	snprintf(text, sizeof(text), "{\"mode\":\"%s\"}", mode);
+	cJSON *doc = cJSON_Parse(text);
+	struct keelson_problem_list *problems = keelson_problem_list_new();
+	struct keelson_plugin_params *mp = NULL;
+	ck_assert_int_eq(keelson_plugin_params_parse(&mp, problems, p, doc, NULL, "x.yaml"), 0);
+	struct keelson_plan_input in = {.cluster = "sim", .system = "odd", .params = mp, .env = &fake.env};
+	int rc = keelson_plugin_plan(plan, p, &in);
+	keelson_plugin_params_free(mp);
+	keelson_problem_list_free(problems);
+	cJSON_Delete(doc);
+	return rc;
+}
+
+START_TEST(test_refused_plans)
+{
+	struct keelson_plan *plan = NULL;
+	ck_assert_int_eq(plan_misbehaving("bad-step", &plan), KEELSON_ERROR);
+	ck_assert_ptr_null(plan);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "malformed step"));
+	ck_assert_int_eq(plan_misbehaving("fail", &plan), KEELSON_ERROR);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "plugin misbehaving could not plan system odd"));
+	ck_assert_int_eq(plan_misbehaving("ok", &plan), 0);
+	ck_assert_uint_eq(plan->count, 1);
+	assert_step(plan, 0, KEELSON_STEP_WAIT, "wait for nothing");
+	keelson_plan_free(plan);
+}
+END_TEST
+
+START_TEST(test_print)
+{
+	fake_pod(&fake, "web-0", "u0", "rev1", 1);
+	fake_pod(&fake, "web-1", "u1", "rev1", 1);
+	fake_pod(&fake, "web-2", "u2", "rev1", 1);
+	struct keelson_plan *plan = plan_with(example, params, KEELSON_OBJECT_IN_SYNC);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	keelson_plan_print(out, plan);
+	fclose(out);
+	ck_assert_ptr_nonnull(strstr(text, "  1. [delete-pod] delete pod web/web-2 (out of date; grace 5s)\n"
+					   "       gate: all 3 pods of web Ready (now 3)\n"));
+	ck_assert_ptr_nonnull(strstr(text, "  2. [wait] wait until all 3 pods of web Ready"));
+	free(text);
+	keelson_plan_free(plan);
+}
+END_TEST
+
+Suite *suite_plugin_plan(void);
+Suite *suite_plugin_plan(void)
+{
+	Suite *s = suite_create("plugin_plan");
+	struct {
+		const char *name;
+		const TTest *test;
+	} cases[] = {
+		{"plan_converged", test_converged},
+		{"plan_rolls_highest_first", test_rolls_highest_first},
+		{"plan_not_ready_first", test_not_ready_first},
+		{"plan_waits_while_restarting", test_waits_while_restarting},
+		{"plan_last_restart_settles", test_last_restart_settles},
+		{"plan_fail_closed", test_fail_closed},
+		{"plan_template_change", test_template_change_plans_whole_roll},
+		{"plan_requires_on_delete", test_requires_on_delete},
+		{"plan_generic", test_generic},
+		{"plan_refused", test_refused_plans},
+		{"plan_print", test_print},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		TCase *tc = tcase_create(cases[i].name);
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_add_test(tc, cases[i].test);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+KEELSON_CHECK_MAIN(suite_plugin_plan)
