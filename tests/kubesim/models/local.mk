@@ -1,3 +1,31 @@
 # Workload models behind kubesim's pod/service proxy. Each model adds its
 # library to KUBESIM_MODEL_LIBS, which the kubesim binary links.
 KUBESIM_MODEL_LIBS =
+
+# Kafka model (kafka/README.md): simulated brokers behind the pod proxy,
+# Cruise Control behind the service proxy, invariant log source "kafka".
+# kubesim's main() calls ks_kafka_model_start() (kafka/kafka_model.h).
+KS_KAFKA_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS)
+
+noinst_LTLIBRARIES += libkubesim-kafka.la
+KUBESIM_MODEL_LIBS += libkubesim-kafka.la
+libkubesim_kafka_la_SOURCES = \
+	tests/kubesim/models/kafka/kafka_model.c tests/kubesim/models/kafka/kafka_model.h \
+	tests/kubesim/models/kafka/kafka_internal.h \
+	tests/kubesim/models/kafka/kafka_metrics.c \
+	tests/kubesim/models/kafka/kafka_cc.c
+libkubesim_kafka_la_CFLAGS = $(KS_KAFKA_CFLAGS)
+libkubesim_kafka_la_LIBADD = libkubesim-controllers.la libkubesim.la libkeelson-core.la \
+	$(CJSON_LIBS) $(PTHREAD_LIBS) -lm
+
+check_PROGRAMS += tests/kubesim/models/kafka/test_kafka_model
+TESTS += tests/kubesim/models/kafka/test_kafka_model
+tests_kubesim_models_kafka_test_kafka_model_SOURCES = \
+	tests/kubesim/models/kafka/test_kafka_model.c \
+	tests/kubesim/controllers/test_harness.c tests/kubesim/controllers/test_harness.h
+tests_kubesim_models_kafka_test_kafka_model_CFLAGS = $(KS_KAFKA_CFLAGS) $(CHECK_CFLAGS)
+tests_kubesim_models_kafka_test_kafka_model_LDADD = libkubesim-kafka.la \
+	libkubesim-controllers.la libkubesim.la libkeelson-core.la \
+	$(CHECK_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
+
+EXTRA_DIST += tests/kubesim/models/kafka/README.md
