@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Lines of context around each change, as diff -u. */
 #define CONTEXT_LINES 3
@@ -67,6 +68,10 @@ static int resolves_to_non_string(const char *s)
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
 		if (strcmp(s, words[i]) == 0)
 			return 1;
+	/* .inf, -.Inf, .NaN: YAML 1.1 floats strtod does not take. */
+	const char *dot = s[0] == '+' || s[0] == '-' ? s + 1 : s;
+	if (strcasecmp(dot, ".inf") == 0 || strcasecmp(dot, ".nan") == 0)
+		return 1;
 	char *end;
 	(void)strtod(s, &end);
 	if (*end == '\0')

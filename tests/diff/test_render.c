@@ -43,10 +43,10 @@ START_TEST(test_yaml_scalars_quoted_when_needed)
 {
 	/* Strings that YAML 1.1 would read as something else are quoted. */
 	assert_yaml("{\"s\":[\"plain\",\"1\",\"1.5\",\"true\",\"yes\",\"on\",\"~\",\"\",\"a: b\",\"-x\",\"x #y\","
-		    "\" lead\",\"0x1F\",\"12:30\",\"1Gi\",\"nginx:1.27\",\"a\\tb\"],\"num\":[0,-3,1.5,null,false]}",
+		    "\" lead\",\"0x1F\",\"12:30\",\".inf\",\"-.NaN\",\"1Gi\",\"nginx:1.27\",\"a\\tb\"],\"num\":[0,-3,1.5,null,false]}",
 		    "num:\n- 0\n- -3\n- 1.5\n- null\n- false\n"
 		    "s:\n- plain\n- \"1\"\n- \"1.5\"\n- \"true\"\n- \"yes\"\n- \"on\"\n- \"~\"\n- \"\"\n- \"a: b\"\n"
-		    "- \"-x\"\n- \"x #y\"\n- \" lead\"\n- \"0x1F\"\n- \"12:30\"\n- 1Gi\n- nginx:1.27\n- \"a\\tb\"\n");
+		    "- \"-x\"\n- \"x #y\"\n- \" lead\"\n- \"0x1F\"\n- \"12:30\"\n- \".inf\"\n- \"-.NaN\"\n- 1Gi\n- nginx:1.27\n- \"a\\tb\"\n");
 }
 END_TEST
 
@@ -224,6 +224,28 @@ START_TEST(test_unified_separate_hunks)
 }
 END_TEST
 
+START_TEST(test_unified_not_in_repo)
+{
+	cJSON *live = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"old\","
+				  "\"uid\":\"u\"},\"status\":{\"phase\":\"Active\"}}");
+	struct keelson_diff_object *obj = NULL;
+	ck_assert_int_eq(keelson_diff_not_in_repo(&obj, live), 0);
+	char *text = render(obj, false);
+	ck_assert_str_eq(text,
+			 "diff -u -N live/v1.Namespace.old repository/v1.Namespace.old\n"
+			 "--- live/v1.Namespace.old\n"
+			 "+++ /dev/null\n"
+			 "@@ -1,4 +0,0 @@\n"
+			 "-apiVersion: v1\n"
+			 "-kind: Namespace\n"
+			 "-metadata:\n"
+			 "-  name: old\n");
+	free(text);
+	keelson_diff_object_free(obj);
+	cJSON_Delete(live);
+}
+END_TEST
+
 Suite *suite_render(void);
 Suite *suite_render(void)
 {
@@ -237,6 +259,7 @@ Suite *suite_render(void)
 	tcase_add_test(tc, test_unified_diff);
 	tcase_add_test(tc, test_unified_separate_hunks);
 	tcase_add_test(tc, test_unified_in_sync_and_missing);
+	tcase_add_test(tc, test_unified_not_in_repo);
 	suite_add_tcase(s, tc);
 	return s;
 }
