@@ -273,6 +273,16 @@ until [ "$("$KUBECTL" get statefulset kafka -n kafka-events -o jsonpath='{.spec.
 	sleep 0.1
 done
 
+step="SIGHUP reloads the configuration"
+kill -HUP "$daemon"
+i=0
+until grep -q 'msg="configuration reloaded"' "$work/daemon.log"; do
+	i=$((i + 1))
+	[ $i -gt 100 ] && fail "SIGHUP did not reload"
+	sleep 0.1
+done
+kill -0 "$daemon" 2>/dev/null || fail "daemon died on SIGHUP"
+
 step="SIGTERM stops the daemon cleanly"
 kill -TERM "$daemon"
 wait "$daemon"
@@ -280,6 +290,20 @@ rc=$?
 daemon=
 [ "$rc" = 0 ] || fail "daemon exited $rc on SIGTERM"
 grep -q 'msg="keelson stopped"' "$work/daemon.log" || fail "no clean stop"
+
+step="an immutable-field change is not applied; it needs a planned operation"
+sts="$repo/clusters/prod-chicago/cassandra-chicago/statefulset.yaml"
+sed -i 's/^            storage: 500Gi$/            storage: 1Ti/' "$sts"
+git_in commit -q -am "cassandra: bigger volumes"
+ksync 1
+grep -q 'needs a planned operation.*kind=StatefulSet namespace=cassandra name=cassandra field=/spec/volumeClaimTemplates' "$work/err" ||
+	fail "immutable change not reported"
+grep -q "1 blocked" "$work/err" || fail "summary does not count the blocked change"
+k get statefulset cassandra -n cassandra -o jsonpath='{.spec.volumeClaimTemplates[0].spec.resources.requests.storage}'
+[ "$(cat "$work/kubectl.out")" = 500Gi ] || fail "the immutable change was applied"
+sed -i 's/^            storage: 1Ti$/            storage: 500Gi/' "$sts"
+git_in commit -q -am "cassandra: volumes as they are"
+ksync 0
 
 step="an invalid revision is rejected whole; the cluster keeps the last good one"
 sed -i 's/^  replicas: 3$/  replicas: 5/' "$repo/clusters/prod-chicago/kafka-events/statefulset.yaml"
