@@ -24,6 +24,8 @@ static const struct keelson_command commands[] = {
 	{"diff", "compare the repository with the live cluster", keelson_cmd_diff_usage, keelson_cmd_diff},
 	{"plan", "print the steps each system's plugin would take", keelson_cmd_plan_usage, keelson_cmd_plan},
 	{"plugins", "list the loaded plugins or describe one", keelson_cmd_plugins_usage, keelson_cmd_plugins},
+	{"run", "run the reconciler daemon", keelson_cmd_run_usage, keelson_cmd_run},
+	{"sync", "apply the current revision once and exit (CI/CD)", keelson_cmd_sync_usage, keelson_cmd_sync},
 	{"validate", "check a revision of the configuration repository", keelson_cmd_validate_usage,
 	 keelson_cmd_validate},
 	{"version", "print the version", "Usage: keelson version\n", cmd_version},

@@ -22,6 +22,12 @@ struct keelson_command {
 int keelson_cmd_diff(int argc, char **argv);
 extern const char keelson_cmd_diff_usage[];
 
+int keelson_cmd_run(int argc, char **argv);
+extern const char keelson_cmd_run_usage[];
+
+int keelson_cmd_sync(int argc, char **argv);
+extern const char keelson_cmd_sync_usage[];
+
 int keelson_cmd_validate(int argc, char **argv);
 extern const char keelson_cmd_validate_usage[];
 
