@@ -17,6 +17,14 @@ diff_unit_tests = \
 check_PROGRAMS += $(diff_unit_tests)
 TESTS += $(diff_unit_tests) tests/diff/diff-kubesim.sh
 
+# Against kubesim: keelson's own apply, live state from the watch cache
+# (skipped when kubesim is not built).
+check_PROGRAMS += tests/diff/test_diff_kubesim
+TESTS += tests/diff/test_diff_kubesim
+tests_diff_test_diff_kubesim_SOURCES = tests/diff/test_diff_kubesim.c tests/unit/check_main.h
+tests_diff_test_diff_kubesim_CFLAGS = $(DIFF_TEST_CFLAGS) $(CURL_CFLAGS)
+tests_diff_test_diff_kubesim_LDADD = $(DIFF_TEST_LDADD) $(CURL_LIBS) $(PTHREAD_LIBS)
+
 tests_diff_test_quantity_SOURCES = tests/diff/test_quantity.c tests/unit/check_main.h
 tests_diff_test_quantity_CFLAGS = $(DIFF_TEST_CFLAGS)
 tests_diff_test_quantity_LDADD = $(DIFF_TEST_LDADD)
