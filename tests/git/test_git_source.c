@@ -1652,7 +1652,7 @@ START_TEST(known_hosts_plain_hashed_and_mismatch)
 		 "cd %s && ssh-keygen -q -t ed25519 -N '' -f host && ssh-keygen -q -t ed25519 -N '' -f other && "
 		 "printf '# comment\\n[127.0.0.1]:2222 %%s\\ngit.example.com,10.0.0.1 %%s\\n' "
 		 "\"$(cut -d' ' -f1,2 host.pub)\" \"$(cut -d' ' -f1,2 other.pub)\" > known_hosts && "
-		 "cp known_hosts hashed && ssh-keygen -q -H -f hashed 2>/dev/null", tmp);
+		 "cp known_hosts hashed && ssh-keygen -q -H -f hashed >/dev/null 2>&1", tmp);
 	sh_ok(cmd);
 	unsigned char key[512], other[512];
 	snprintf(pub, sizeof(pub), "%s/host.pub", tmp);
