@@ -42,6 +42,7 @@ struct kk_broker {
 	double catchup_s;
 	int state_override;   /* brokerstate while not Ready (annotation), -1 */
 	int metrics_port;
+	int missing_audits;   /* audits that found the pod gone */
 };
 
 struct kk_topic {
@@ -116,6 +117,7 @@ struct kk_cluster {
 	int ntasks;
 	int running_task;       /* index of the executing task, -1 */
 	uint64_t task_seq;
+	int missing_audits;     /* audits that found the StatefulSet gone */
 };
 
 struct ks_kafka_model {
@@ -132,6 +134,7 @@ struct ks_kafka_model {
 		int port;
 	} *regs;
 	int nregs;
+	unsigned long ticks;
 };
 
 /* Locking: every kk_* function below expects model->lock held. */

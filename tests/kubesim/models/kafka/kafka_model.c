@@ -679,12 +679,70 @@ static void model_event(struct ks_store *store, const struct ks_event *ev, void 
 	ks_ctl_release_status();
 }
 
+/* Objects can vanish without a DELETED event (POST /_sim/reset re-lists
+ * the store): drop clusters whose StatefulSet is gone and brokers whose
+ * pod is gone, without judging them. Only what two audits a second apart
+ * found missing counts, so an event still queued is never pre-empted. */
+static void model_audit(struct ks_kafka_model *m, double now)
+{
+	const struct ks_resource_type *st = ks_store_type_find(m->store, "apps", "statefulsets");
+	const struct ks_resource_type *pt = ks_store_type_find(m->store, "", "pods");
+	for (int ci = 0; ci < m->nclusters; ci++) {
+		struct kk_cluster *c = m->clusters[ci];
+		cJSON *o = NULL;
+		if (c->have_sts && st) {
+			bool gone = ks_store_get(m->store, st, c->ns, c->name, &o) != 0;
+			const char *uid = o ? ks_meta_string(o, "uid") : NULL;
+			gone = gone || !uid || strcmp(uid, c->sts_uid);
+			cJSON_Delete(o);
+			o = NULL;
+			c->missing_audits = gone ? c->missing_audits + 1 : 0;
+			if (c->missing_audits >= 2) {
+				cluster_drop(m, c);
+				ci--;
+				continue;
+			}
+		}
+		for (int i = 0; pt && i < KK_MAX_BROKERS; i++) {
+			struct kk_broker *b = &c->brokers[i];
+			if (!b->exists)
+				continue;
+			bool gone = ks_store_get(m->store, pt, c->ns, b->pod, &o) != 0;
+			const char *uid = o ? ks_meta_string(o, "uid") : NULL;
+			gone = gone || !uid || strcmp(uid, b->uid);
+			cJSON_Delete(o);
+			o = NULL;
+			b->missing_audits = gone ? b->missing_audits + 1 : 0;
+			if (b->missing_audits < 2)
+				continue;
+			b->missing_audits = 0;
+			b->exists = false;
+			b->terminating = false;
+			b->running = false;
+			if (b->up) {
+				b->up = false;
+				b->in_service = false;
+				for (int k = 0; k < c->nparts; k++) {
+					struct kk_partition *p = &c->parts[k];
+					if (kk_in_isr(p, i) && kk_isr_count(p) > 1)
+						p->isr &= ~(1ull << i);
+					if (p->leader == i)
+						p->leader = elect_leader(c, p);
+				}
+			}
+		}
+		(void)now;
+	}
+}
+
 static void model_tick(struct ks_store *store, void *payload)
 {
 	(void)store;
 	struct ks_kafka_model *m = payload;
 	double now = ks_clock_now();
 	pthread_mutex_lock(&m->lock);
+	if (++m->ticks % 100 == 0)
+		model_audit(m, now);
 	for (int ci = 0; ci < m->nclusters; ci++) {
 		struct kk_cluster *c = m->clusters[ci];
 		for (int i = 0; i < KK_MAX_BROKERS; i++) {

@@ -58,11 +58,19 @@ static void create_sts(const char *name, int replicas, int catchup_ms, const cha
 		"\"kubesim.keelson.dev/model\":\"kafka\"},"
 		"\"annotations\":{\"kubesim.keelson.dev/kafka-catchup-ms\":\"%d\","
 		"\"kubesim.keelson.dev/ready-delay-ms\":\"500\"}},"
-		"\"spec\":{\"terminationGracePeriodSeconds\":2,\"containers\":[{\"name\":\"kafka\","
+		"\"spec\":{\"terminationGracePeriodSeconds\":30,\"containers\":[{\"name\":\"kafka\","
 		"\"image\":\"apache/kafka:3.7.0\",\"ports\":[{\"name\":\"client\","
 		"\"containerPort\":9092},{\"name\":\"metrics\",\"containerPort\":9404}]}]}}}}",
 		name, extra_ann ? extra_ann : "", replicas, name, name, name, catchup_ms);
 	cJSON_Delete(th_create("apps", "statefulsets", NS, json));
+}
+
+static struct ks_kafka_cluster_summary summary_in(const char *ns, const char *name)
+{
+	struct ks_kafka_cluster_summary s;
+	if (ks_kafka_model_summary(model, ns, name, &s))
+		memset(&s, 0, sizeof(s));
+	return s;
 }
 
 static struct ks_kafka_cluster_summary summary(const char *name)
@@ -97,19 +105,25 @@ static void delete_pod(const char *name)
 }
 
 /* Call a proxy handler the way kubesim's server does. */
-static int proxy(const char *method, const char *kind, const char *name, int port,
-	const char *path, const char *query, struct ks_proxy_response *resp)
+static int proxy_in(const char *ns, const char *method, const char *kind, const char *name,
+	int port, const char *path, const char *query, struct ks_proxy_response *resp)
 {
 	memset(resp, 0, sizeof(*resp));
 	resp->status = 200;
 	ks_proxy_handler_fn fn;
 	void *payload;
-	if (ks_proxy_lookup(NS, kind, name, port, &fn, &payload))
+	if (ks_proxy_lookup(ns, kind, name, port, &fn, &payload))
 		return -2;
-	struct ks_proxy_request req = {.method = method, .namespace = NS, .kind = kind,
+	struct ks_proxy_request req = {.method = method, .namespace = ns, .kind = kind,
 		.name = name, .port = port, .path = path, .query = query, .body = "",
 		.body_len = 0};
 	return fn(&req, resp, payload);
+}
+
+static int proxy(const char *method, const char *kind, const char *name, int port,
+	const char *path, const char *query, struct ks_proxy_response *resp)
+{
+	return proxy_in(NS, method, kind, name, port, path, query, resp);
 }
 
 /* Value of a metric line "name value" or "name{labels} value"; -1000 when
@@ -232,6 +246,48 @@ START_TEST(test_topics_annotation)
 	struct ks_kafka_cluster_summary s = summary("kafka");
 	ck_assert_int_eq(s.partitions, 6);
 	ck_assert_int_eq(s.replicas_on[0] + s.replicas_on[1] + s.replicas_on[2], 4 * 3 + 2 * 2);
+}
+END_TEST
+
+/* The objects of repo-layout/example/clusters/prod-chicago/kafka-events
+ * as they matter to the model: only app.kubernetes.io/name=kafka (no
+ * kubesim label), the metrics port 9404, a 10 s readiness delay and the
+ * broker defaults from the mounted server.properties. */
+START_TEST(test_example_layout)
+{
+	const char *ns = "kafka-events";
+	cJSON_Delete(th_create("", "namespaces", NULL,
+		"{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"kafka-events\"}}"));
+	cJSON_Delete(th_create("", "configmaps", ns,
+		"{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"kafka-config\","
+		"\"labels\":{\"app.kubernetes.io/name\":\"kafka\"}},\"data\":{\"server.properties\":"
+		"\"process.roles=broker,controller\\nnum.partitions=4\\ndefault.replication.factor=3\\n"
+		"min.insync.replicas=2\\n\"}}"));
+	cJSON_Delete(th_create("apps", "statefulsets", ns,
+		"{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\"kafka\","
+		"\"labels\":{\"app.kubernetes.io/name\":\"kafka\",\"app.kubernetes.io/component\":\"broker\"}},"
+		"\"spec\":{\"serviceName\":\"kafka-headless\",\"replicas\":3,"
+		"\"podManagementPolicy\":\"Parallel\",\"updateStrategy\":{\"type\":\"OnDelete\"},"
+		"\"selector\":{\"matchLabels\":{\"app.kubernetes.io/name\":\"kafka\"}},"
+		"\"template\":{\"metadata\":{\"labels\":{\"app.kubernetes.io/name\":\"kafka\","
+		"\"app.kubernetes.io/component\":\"broker\"}},\"spec\":{\"terminationGracePeriodSeconds\":120,"
+		"\"containers\":[{\"name\":\"kafka\",\"image\":\"apache/kafka:3.7.0\","
+		"\"ports\":[{\"name\":\"client\",\"containerPort\":9092},{\"name\":\"controller\","
+		"\"containerPort\":9093},{\"name\":\"metrics\",\"containerPort\":9404}],"
+		"\"readinessProbe\":{\"tcpSocket\":{\"port\":\"client\"},\"initialDelaySeconds\":10}}],"
+		"\"volumes\":[{\"name\":\"config\",\"configMap\":{\"name\":\"kafka-config\"}}]}}}}"));
+	ck_assert(TH_WAIT(({
+		struct ks_kafka_cluster_summary s = summary_in(ns, "kafka");
+		s.formed && s.brokers_up == 3 && s.under_replicated == 0;
+	}), TH_TIMEOUT_MS));
+	struct ks_kafka_cluster_summary s = summary_in(ns, "kafka");
+	ck_assert_int_eq(s.partitions, 12); /* num.partitions=4 from the ConfigMap */
+	struct ks_proxy_response r;
+	ck_assert_int_eq(proxy_in(ns, "GET", "pods", "kafka-2", 9404, "/metrics", "", &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_double_eq(metric(r.body, "kafka_server_kafkaserver_brokerstate"), 3);
+	free(r.body);
+	ASSERT_NO_VIOLATIONS();
 }
 END_TEST
 
@@ -713,6 +769,7 @@ Suite *suite_kafka_model(void)
 		{"three_brokers_healthy", test_three_brokers_healthy},
 		{"five_brokers_healthy", test_five_brokers_healthy},
 		{"topics_annotation", test_topics_annotation},
+		{"example_layout", test_example_layout},
 		{"delete_one_then_rejoin", test_delete_one_then_rejoin},
 		{"second_delete_while_urp", test_second_delete_while_urp},
 		{"violation_once_per_episode", test_violation_once_per_episode},
