@@ -44,9 +44,12 @@ struct keelson_change {
 	const char *blocked_reason;       /* static text, for BLOCKED */
 	const char *blocked_pointer;      /* borrowed from diff, for BLOCKED */
 	bool labelled;                    /* live carries keelson's system label */
-	/* Take the fields back from other field managers (healing drift, which
-	 * someone else's edit caused). A rollout of a new revision does not
-	 * force: a conflict there is reported. */
+	/* Take the fields the repository sets back from other field managers
+	 * (server-side apply force). Set for every apply: Git is the source of
+	 * truth for the fields it writes, whether the difference is drift being
+	 * healed or a new revision; a hand edit to a field would otherwise block
+	 * every later revision that sets it. Fields the repository does not
+	 * set stay with their managers. */
 	bool force;
 };
 

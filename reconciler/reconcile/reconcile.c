@@ -42,6 +42,15 @@ struct session {
 	uint64_t generation_seen; /* cache generation at the end of the last converged cycle */
 };
 
+struct alert_mark {
+	char *key;
+	long at_ms;
+};
+
+/* Bound on remembered alerts; the table is cleared when full (worst case:
+ * one early repeat). */
+#define MAX_ALERT_MARKS 10000
+
 struct keelson_reconciler {
 	const struct keelson_config *cfg;
 	const volatile sig_atomic_t *stop;
@@ -54,6 +63,10 @@ struct keelson_reconciler {
 	struct session *sessions;
 	size_t session_count;
 	long last_full_ms;
+	/* Drift reported under driftPolicy alert: the same drift is not
+	 * reported again before the system's alertRepeatInterval. */
+	struct alert_mark *alerts;
+	size_t alert_count;
 };
 
 static long now_ms(void)
@@ -136,6 +149,9 @@ void keelson_reconciler_free(struct keelson_reconciler *r)
 	for (size_t i = 0; i < r->session_count; i++)
 		session_dispose(&r->sessions[i]);
 	free(r->sessions);
+	for (size_t i = 0; i < r->alert_count; i++)
+		free(r->alerts[i].key);
+	free(r->alerts);
 	keelson_desired_state_free(r->state);
 	keelson_git_trigger_free(r->trigger);
 	keelson_git_source_free(r->git);
@@ -414,6 +430,51 @@ static void log_drift(const struct keelson_change_set *cs, const struct keelson_
 	}
 }
 
+/* Whether the drift of `c` is to be reported now: not reported with the same
+ * live values within the system's alertRepeatInterval. */
+static bool alert_due(struct keelson_reconciler *r, const struct keelson_change_set *cs,
+		      const struct keelson_change *c)
+{
+	char key[4096];
+	size_t used = (size_t)snprintf(key, sizeof(key), "%s|%s|%s|%s|%s|%s", cs->cluster, cs->system->name,
+				       c->object->kind, c->object->namespace_, c->object->name,
+				       keelson_diff_state_name(c->diff->state));
+	for (size_t i = 0; i < c->diff->field_count && used < sizeof(key); i++) {
+		char *live = c->diff->fields[i].live ? cJSON_PrintUnformatted(c->diff->fields[i].live) : NULL;
+		used += (size_t)snprintf(key + used, sizeof(key) - used, "|%s=%s", c->diff->fields[i].pointer,
+					 live ? live : "");
+		free(live);
+	}
+	long now = now_ms();
+	long repeat_ms = (long)(cs->system->policy.alert_repeat_interval_s * 1000ULL);
+	for (size_t i = 0; i < r->alert_count; i++) {
+		if (strcmp(r->alerts[i].key, key) != 0)
+			continue;
+		if (now - r->alerts[i].at_ms < repeat_ms)
+			return false;
+		r->alerts[i].at_ms = now;
+		return true;
+	}
+	if (r->alert_count == MAX_ALERT_MARKS) {
+		for (size_t i = 0; i < r->alert_count; i++)
+			free(r->alerts[i].key);
+		r->alert_count = 0;
+	}
+	void *p = realloc(r->alerts, (r->alert_count + 1) * sizeof(*r->alerts));
+	char *copy = strdup(key);
+	if (p == NULL || copy == NULL) {
+		if (p != NULL)
+			r->alerts = p;
+		free(copy);
+		return true; /* report rather than stay silent */
+	}
+	r->alerts = p;
+	r->alerts[r->alert_count].key = copy;
+	r->alerts[r->alert_count].at_ms = now;
+	r->alert_count++;
+	return true;
+}
+
 static const char *label_value(const cJSON *obj)
 {
 	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
@@ -430,7 +491,8 @@ static const char *inventory_revision(const cJSON *cm)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static int build_change_set(struct keelson_change_set *cs, struct keelson_cycle_report *rep, struct session *s,
+static int build_change_set(struct keelson_reconciler *r, struct keelson_change_set *cs,
+			    struct keelson_cycle_report *rep, struct session *s,
 			    const struct keelson_system *sys, const cJSON *inventory_cm, const char *sha)
 {
 	const char *inv_rev = inventory_revision(inventory_cm);
@@ -463,6 +525,7 @@ static int build_change_set(struct keelson_change_set *cs, struct keelson_cycle_
 			continue;
 		}
 		c->action = KEELSON_CHANGE_APPLY;
+		c->force = true;
 		if (c->diff->state == KEELSON_DIFF_DRIFTED) {
 			for (size_t f = 0; f < c->diff->field_count; f++) {
 				const struct keelson_diff_field *field = &c->diff->fields[f];
@@ -482,10 +545,10 @@ static int build_change_set(struct keelson_change_set *cs, struct keelson_cycle_
 			switch (sys->policy.drift_policy) {
 			case KEELSON_DRIFT_HEAL:
 				log_drift(cs, c, "drift detected; healing (driftPolicy heal)");
-				c->force = true;
 				break;
 			case KEELSON_DRIFT_ALERT:
-				log_drift(cs, c, "drift detected; not healed (driftPolicy alert)");
+				if (alert_due(r, cs, c))
+					log_drift(cs, c, "drift detected; not healed (driftPolicy alert)");
 				c->action = KEELSON_CHANGE_REPORT;
 				break;
 			case KEELSON_DRIFT_IGNORE:
@@ -548,7 +611,7 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 				    (const char *)NULL);
 			continue;
 		}
-		rc = build_change_set(&cs, rep, s, sys, inventory_cm, r->sha);
+		rc = build_change_set(r, &cs, rep, s, sys, inventory_cm, r->sha);
 		if (rc == KEELSON_ENOMEM) {
 			cJSON_Delete(inventory_cm);
 			keelson_change_set_dispose(&cs);

@@ -273,6 +273,45 @@ until [ "$("$KUBECTL" get statefulset kafka -n kafka-events -o jsonpath='{.spec.
 	sleep 0.1
 done
 
+step="driftPolicy alert: drift is reported once, not healed"
+system_yaml="$repo/clusters/prod-chicago/kafka-events/system.yaml"
+cp "$system_yaml" "$work/system.yaml.orig"
+printf '  policy:\n    driftPolicy: alert\n' >>"$system_yaml"
+git_in commit -q -am "kafka-events: alert on drift"
+alert_rev=$(git -C "$repo" rev-parse HEAD)
+inv_rev() {
+	"$KUBECTL" get configmap keelson-inventory-prod-chicago-kafka-events -n keelson-system \
+		-o jsonpath='{.metadata.annotations.keelson\.dev/revision}' 2>/dev/null
+}
+i=0
+until [ "$(inv_rev)" = "$alert_rev" ]; do
+	i=$((i + 1))
+	[ $i -gt 100 ] && fail "daemon did not take the alert revision"
+	sleep 0.1
+done
+k patch statefulset kafka -n kafka-events --type merge -p '{"spec":{"replicas":6}}'
+i=0
+until grep -q 'drift detected; not healed (driftPolicy alert).*field=/spec/replicas.*live=6' "$work/daemon.log"; do
+	i=$((i + 1))
+	[ $i -gt 100 ] && fail "alert drift not reported"
+	sleep 0.1
+done
+sleep 3
+k get statefulset kafka -n kafka-events -o jsonpath='{.spec.replicas}'
+[ "$(cat "$work/kubectl.out")" = 6 ] || fail "drift was healed under driftPolicy alert"
+n=$(grep -c 'drift detected; not healed (driftPolicy alert).*live=6' "$work/daemon.log")
+[ "$n" = 1 ] || fail "the same drift was reported $n times within alertRepeatInterval"
+ksync 1
+grep -q "1 drifted" "$work/err" || fail "sync --once does not count the drift"
+cp "$work/system.yaml.orig" "$system_yaml"
+git_in commit -q -am "kafka-events: heal again"
+i=0
+until [ "$("$KUBECTL" get statefulset kafka -n kafka-events -o jsonpath='{.spec.replicas}')" = 3 ]; do
+	i=$((i + 1))
+	[ $i -gt 100 ] && fail "the next revision did not take the field back"
+	sleep 0.1
+done
+
 step="SIGHUP reloads the configuration"
 kill -HUP "$daemon"
 i=0
