@@ -74,6 +74,12 @@ contains "statefulsets.*sts.*apps/v1.*true.*StatefulSet" "api-resources"
 contains "leases.*coordination.k8s.io/v1" "api-resources"
 contains "customresourcedefinitions.*crd,crds" "api-resources"
 
+step="auth"
+ok auth can-i create statefulsets
+contains "^yes$" "auth can-i"
+ok auth whoami
+contains "kubesim-admin" "auth whoami"
+
 step="create"
 cat >"$work/cm.yaml" <<'EOF'
 apiVersion: v1

@@ -203,6 +203,34 @@ static int decode_object(cJSON *obj, const char *kind, const struct buf *raw)
 				return -1;
 			if (f.number == 5 && f.wire == 0)
 				cJSON_AddBoolToObject(obj, "immutable", f.varint != 0);
+		} else if (!strcmp(kind, "SelfSubjectAccessReview") && f.number == 2 && f.wire == 2) {
+			/* spec {1: resourceAttributes, 2: nonResourceAttributes} */
+			cJSON *spec = child_object(obj, "spec");
+			struct buf sb = f.bytes;
+			struct field sf;
+			while ((rc = next_field(&sb, &sf)) == 1) {
+				if (sf.wire != 2 || (sf.number != 1 && sf.number != 2))
+					continue;
+				static const char *const ra[] = {NULL, "namespace", "verb", "group",
+					"version", "resource", "subresource", "name"};
+				static const char *const nra[] = {NULL, "path", "verb"};
+				cJSON *attrs = child_object(spec, sf.number == 1 ? "resourceAttributes"
+									   : "nonResourceAttributes");
+				struct buf ab = sf.bytes;
+				struct field af;
+				while ((rc = next_field(&ab, &af)) == 1) {
+					unsigned max = sf.number == 1 ? 7 : 2;
+					if (af.wire == 2 && af.number >= 1 && af.number <= max &&
+					    af.bytes.end > af.bytes.p)
+						cJSON_AddItemToObject(attrs,
+							sf.number == 1 ? ra[af.number] : nra[af.number],
+							string_of(&af.bytes));
+				}
+				if (rc < 0)
+					return -1;
+			}
+			if (rc < 0)
+				return -1;
 		} else if (!strcmp(kind, "ServiceAccount")) {
 			if (f.number == 4 && f.wire == 0)
 				cJSON_AddBoolToObject(obj, "automountServiceAccountToken", f.varint != 0);
@@ -245,7 +273,8 @@ int ks_proto_decode(cJSON **out, const unsigned char *data, size_t len)
 	if (rc < 0 || !raw.p)
 		return keelson_error_set(KEELSON_EINVALID, "malformed protobuf envelope");
 	if (strcmp(kind, "Namespace") && strcmp(kind, "ConfigMap") && strcmp(kind, "Secret") &&
-	    strcmp(kind, "ServiceAccount"))
+	    strcmp(kind, "ServiceAccount") && strcmp(kind, "SelfSubjectAccessReview") &&
+	    strcmp(kind, "SelfSubjectReview"))
 		return keelson_error_set(KEELSON_EINVALID,
 			"kubesim cannot decode protobuf for kind \"%s\"; send JSON (kubectl create -f or apply with a manifest)",
 			kind);

@@ -1,7 +1,8 @@
 /*
  * Just enough Kubernetes protobuf decoding for kubectl's imperative create
  * commands, which send application/vnd.kubernetes.protobuf whatever the
- * server prefers: `kubectl create namespace|configmap|secret|serviceaccount`.
+ * server prefers: `kubectl create namespace|configmap|secret|serviceaccount`
+ * and `kubectl auth can-i|whoami` (SelfSubjectAccessReview, SelfSubjectReview).
  * Other kinds are refused (the caller answers 415).
  */
 #ifndef KUBESIM_PROTO_H

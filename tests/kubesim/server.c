@@ -782,12 +782,43 @@ static int check_custom(struct rctx *c, cJSON *obj)
 	return rc;
 }
 
+/* SelfSubjectAccessReview, SubjectAccessReview, SelfSubjectReview: kubesim
+ * has one all-powerful user, so every review says yes. */
+static enum MHD_Result handle_review(struct rctx *c, cJSON *body)
+{
+	char av[160];
+	ks_resource_type_api_version(c->type, av, sizeof(av));
+	cJSON_DeleteItemFromObjectCaseSensitive(body, "apiVersion");
+	cJSON_DeleteItemFromObjectCaseSensitive(body, "kind");
+	cJSON_DeleteItemFromObjectCaseSensitive(body, "status");
+	cJSON_AddStringToObject(body, "apiVersion", av);
+	cJSON_AddStringToObject(body, "kind", c->type->kind);
+	if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(body, "metadata"))) {
+		cJSON_DeleteItemFromObjectCaseSensitive(body, "metadata");
+		cJSON_AddObjectToObject(body, "metadata");
+	}
+	cJSON *status = cJSON_AddObjectToObject(body, "status");
+	if (!strcmp(c->type->resource, "selfsubjectreviews")) {
+		cJSON *ui = cJSON_AddObjectToObject(status, "userInfo");
+		cJSON_AddStringToObject(ui, "username", "kubesim-admin");
+		cJSON *groups = cJSON_AddArrayToObject(ui, "groups");
+		cJSON_AddItemToArray(groups, cJSON_CreateString("system:masters"));
+		cJSON_AddItemToArray(groups, cJSON_CreateString("system:authenticated"));
+	} else {
+		cJSON_AddBoolToObject(status, "allowed", true);
+		cJSON_AddStringToObject(status, "reason", "kubesim authorizes every request");
+	}
+	return send_json(c->conn, 201, body);
+}
+
 static enum MHD_Result handle_create(struct rctx *c)
 {
 	enum MHD_Result ret;
 	cJSON *body = parse_body(c, &ret);
 	if (!body)
 		return ret;
+	if (c->type->review && cJSON_IsObject(body))
+		return handle_review(c, body);
 	if (!cJSON_IsObject(body)) {
 		cJSON_Delete(body);
 		return send_status(c->conn, 400, "BadRequest", "the body of the request must be a JSON object");
@@ -2188,6 +2219,8 @@ static enum MHD_Result route_resource(struct ks_server *srv, struct MHD_Connecti
 		return send_status(conn, 500, "InternalError",
 			"Internal error occurred: injected fault (kubesim /_sim/faults)");
 
+	if (c.type->review && (strcmp(method, "POST") || c.name[0]))
+		return method_not_allowed(conn, method);
 	if (c.type->namespaced && !c.namespace[0] && c.name[0])
 		return send_not_found_path(conn);
 	if (c.type->namespaced && !c.namespace[0] && strcmp(method, "GET"))

@@ -119,6 +119,9 @@ struct ks_resource_type {
 	 * the store lock and must not call the store. */
 	void (*apply_defaults)(cJSON *object);
 	bool served;               /* false once the CRD is gone or replaced */
+	/* Access and identity reviews: create-only, answered by the server
+	 * (everything is allowed), never stored. */
+	bool review;
 };
 
 /* The "<group>/<version>" apiVersion string of `type` ("v1" for core). */

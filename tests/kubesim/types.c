@@ -338,6 +338,12 @@ static const struct builtin builtins[] = {
 	{"events.k8s.io", "events", "Event", "event", true, {NULL}, NULL, 0, KS_GEN_NONE, NULL},
 	{"storage.k8s.io", "storageclasses", "StorageClass", "storageclass", false, {"sc"}, NULL, 0,
 		KS_GEN_NONE, NULL},
+	{"authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview", "", false,
+		{NULL}, NULL, 0, KS_GEN_NONE, NULL},
+	{"authorization.k8s.io", "subjectaccessreviews", "SubjectAccessReview", "", false, {NULL},
+		NULL, 0, KS_GEN_NONE, NULL},
+	{"authentication.k8s.io", "selfsubjectreviews", "SelfSubjectReview", "", false, {NULL}, NULL,
+		0, KS_GEN_NONE, NULL},
 	{"apiextensions.k8s.io", "customresourcedefinitions", "CustomResourceDefinition",
 		"customresourcedefinition", false, {"crd", "crds"}, "api-extensions", KS_SUB_STATUS,
 		KS_GEN_SPEC, defaults_crd},
@@ -360,8 +366,15 @@ int ks_builtin_types_register(struct ks_store *store)
 		for (int k = 0; k < 4 && b->short_names[k]; k++)
 			t.short_names[k] = b->short_names[k];
 		t.categories[0] = b->category;
-		for (int k = 0; verbs[k]; k++)
-			t.verbs[k] = verbs[k];
+		/* reviews: POST answers, nothing is stored */
+		if (!strcmp(b->group, "authorization.k8s.io") ||
+		    !strcmp(b->group, "authentication.k8s.io")) {
+			t.verbs[0] = "create";
+			t.review = true;
+		} else {
+			for (int k = 0; verbs[k]; k++)
+				t.verbs[k] = verbs[k];
+		}
 		t.subresources = b->sub;
 		t.generation = b->gen;
 		t.apply_defaults = b->defaults;
