@@ -14,7 +14,8 @@ RECONCILE_TEST_LDADD = libkeelson-core.la $(CHECK_LIBS) $(CJSON_LIBS)
 
 reconcile_unit_tests = \
 	tests/reconcile/test_config \
-	tests/reconcile/test_reconcile_rules
+	tests/reconcile/test_reconcile_rules \
+	tests/reconcile/test_generic_apply
 check_PROGRAMS += $(reconcile_unit_tests)
 TESTS += $(reconcile_unit_tests) tests/reconcile/reconcile-kubesim.sh
 
@@ -26,4 +27,8 @@ tests_reconcile_test_reconcile_rules_SOURCES = tests/reconcile/test_reconcile_ru
 tests_reconcile_test_reconcile_rules_CFLAGS = $(RECONCILE_TEST_CFLAGS)
 tests_reconcile_test_reconcile_rules_LDADD = $(RECONCILE_TEST_LDADD)
 
-EXTRA_DIST += tests/reconcile/reconcile-kubesim.sh docs/man/keelson.yaml.5
+tests_reconcile_test_generic_apply_SOURCES = tests/reconcile/test_generic_apply.c tests/unit/check_main.h
+tests_reconcile_test_generic_apply_CFLAGS = $(RECONCILE_TEST_CFLAGS) $(CURL_CFLAGS)
+tests_reconcile_test_generic_apply_LDADD = $(RECONCILE_TEST_LDADD)
+
+EXTRA_DIST += tests/reconcile/reconcile-kubesim.sh docs/man/keelson.yaml.5 reconciler/reconcile/README.md
