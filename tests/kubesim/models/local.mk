@@ -29,3 +29,33 @@ tests_kubesim_models_kafka_test_kafka_model_LDADD = libkubesim-kafka.la \
 	$(CHECK_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
 
 EXTRA_DIST += tests/kubesim/models/kafka/README.md
+
+# Cassandra model (cassandra/README.md): simulated ring behind the pod proxy
+# (Management API) and pods/exec (nodetool), preStop drain honoured,
+# invariant log source "cassandra". kubesim's main() calls
+# ks_cassandra_model_start() (cassandra/cassandra_model.h).
+KS_CASSANDRA_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS)
+
+noinst_LTLIBRARIES += libkubesim-cassandra.la
+KUBESIM_MODEL_LIBS += libkubesim-cassandra.la
+libkubesim_cassandra_la_SOURCES = \
+	tests/kubesim/models/cassandra/cassandra_model.c \
+	tests/kubesim/models/cassandra/cassandra_model.h \
+	tests/kubesim/models/cassandra/cassandra_internal.h \
+	tests/kubesim/models/cassandra/cassandra_api.c
+libkubesim_cassandra_la_CFLAGS = $(KS_CASSANDRA_CFLAGS)
+libkubesim_cassandra_la_LIBADD = libkubesim.la libkeelson-core.la \
+	$(CJSON_LIBS) $(PTHREAD_LIBS) -lm
+
+check_PROGRAMS += tests/kubesim/models/cassandra/test_cassandra_model
+TESTS += tests/kubesim/models/cassandra/test_cassandra_model
+tests_kubesim_models_cassandra_test_cassandra_model_SOURCES = \
+	tests/kubesim/models/cassandra/test_cassandra_model.c \
+	tests/kubesim/controllers/test_harness.c tests/kubesim/controllers/test_harness.h
+tests_kubesim_models_cassandra_test_cassandra_model_CFLAGS = $(KS_CASSANDRA_CFLAGS) $(CHECK_CFLAGS) \
+	-DKC_EXAMPLE_DIR='"$(abs_top_srcdir)/repo-layout/example/clusters/prod-chicago/cassandra-chicago"'
+tests_kubesim_models_cassandra_test_cassandra_model_LDADD = libkubesim-cassandra.la \
+	libkubesim-controllers.la libkubesim.la libkeelson-core.la \
+	$(CHECK_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
+
+EXTRA_DIST += tests/kubesim/models/cassandra/README.md
