@@ -676,6 +676,7 @@ static void free_type(struct ks_resource_type *t)
 	for (int i = 0; i < KS_MAX_NAMES + 2 && t->verbs[i]; i++)
 		free((char *)t->verbs[i]);
 	cJSON_Delete(t->schema);
+	cJSON_Delete(t->printer_columns);
 	free(t);
 }
 
@@ -689,6 +690,7 @@ static struct ks_resource_type *copy_type(const struct ks_resource_type *src)
 	memset(t->categories, 0, sizeof(t->categories));
 	memset(t->verbs, 0, sizeof(t->verbs));
 	t->schema = NULL;
+	t->printer_columns = NULL;
 	for (int i = 0; i < KS_MAX_NAMES - 1 && src->short_names[i]; i++)
 		t->short_names[i] = strdup(src->short_names[i]);
 	for (int i = 0; i < KS_MAX_NAMES - 1 && src->categories[i]; i++)
@@ -697,6 +699,8 @@ static struct ks_resource_type *copy_type(const struct ks_resource_type *src)
 		t->verbs[i] = strdup(src->verbs[i]);
 	if (src->schema)
 		t->schema = cJSON_Duplicate(src->schema, 1);
+	if (src->printer_columns)
+		t->printer_columns = cJSON_Duplicate(src->printer_columns, 1);
 	if (!t->list_kind[0])
 		snprintf(t->list_kind, sizeof(t->list_kind), "%sList", t->kind);
 	if (!t->api_version[0])

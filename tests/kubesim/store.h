@@ -118,6 +118,9 @@ struct ks_resource_type {
 	 * generation and no-op checks; NULL when the type has none. Runs under
 	 * the store lock and must not call the store. */
 	void (*apply_defaults)(cJSON *object);
+	/* CRDs: the version's additionalPrinterColumns (owned; NULL when none),
+	 * for kubectl get tables. */
+	cJSON *printer_columns;
 	bool served;               /* false once the CRD is gone or replaced */
 	/* Access and identity reviews: create-only, answered by the server
 	 * (everything is allowed), never stored. */

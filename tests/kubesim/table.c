@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tests/kubesim/server.h"
@@ -68,9 +69,101 @@ static void add_column(cJSON *cols, const struct column *c)
 	cJSON_AddItemToArray(cols, o);
 }
 
+/* additionalPrinterColumns JSONPath subset: ".a.b", "[N]" indexes and
+ * "[?(@.key==\"value\")]" filters. Returns a borrowed node or NULL. */
+static const cJSON *jsonpath_get(const cJSON *root, const char *path)
+{
+	const cJSON *cur = root;
+	const char *p = path;
+	if (*p == '{')
+		p++;
+	while (cur && *p && *p != '}') {
+		if (*p == '.') {
+			p++;
+			char name[128];
+			size_t n = 0;
+			while (*p && *p != '.' && *p != '[' && *p != '}' && n < sizeof(name) - 1)
+				name[n++] = *p++;
+			name[n] = 0;
+			if (n)
+				cur = cJSON_GetObjectItemCaseSensitive(cur, name);
+		} else if (*p == '[') {
+			const char *end = strchr(p, ']');
+			if (!end)
+				return NULL;
+			if (p[1] == '?') {
+				/* [?(@.key=="value")] */
+				char key[128] = "", val[128] = "";
+				if (sscanf(p, "[?(@.%127[^=]==\"%127[^\"]\")]", key, val) != 2 &&
+				    sscanf(p, "[?(@.%127[^=]=='%127[^']')]", key, val) != 2)
+					return NULL;
+				const cJSON *found = NULL, *el;
+				cJSON_ArrayForEach(el, cur) {
+					const cJSON *k = cJSON_GetObjectItemCaseSensitive(el, key);
+					if (cJSON_IsString(k) && !strcmp(k->valuestring, val)) {
+						found = el;
+						break;
+					}
+				}
+				cur = found;
+			} else {
+				cur = cJSON_GetArrayItem(cur, atoi(p + 1));
+			}
+			p = end + 1;
+		} else {
+			return NULL;
+		}
+	}
+	return cur;
+}
+
+static void human_duration(double secs, char *buf, size_t size);
+
+static cJSON *printer_cell(const cJSON *col, const cJSON *obj)
+{
+	const cJSON *path = cJSON_GetObjectItemCaseSensitive(col, "jsonPath");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(col, "type");
+	const cJSON *v = cJSON_IsString(path) ? jsonpath_get(obj, path->valuestring) : NULL;
+	if (!v || cJSON_IsNull(v))
+		return cJSON_CreateNull();
+	if (cJSON_IsString(type) && !strcmp(type->valuestring, "date") && cJSON_IsString(v)) {
+		double t;
+		char buf[64];
+		if (ks_clock_parse(v->valuestring, &t) == 0) {
+			human_duration(ks_clock_now() - t, buf, sizeof(buf));
+			return cJSON_CreateString(buf);
+		}
+	}
+	if (cJSON_IsString(v) || cJSON_IsNumber(v) || cJSON_IsBool(v))
+		return cJSON_Duplicate(v, 0);
+	char *text = cJSON_PrintUnformatted(v);
+	cJSON *cell = cJSON_CreateString(text ? text : "");
+	free(text);
+	return cell;
+}
+
 cJSON *ks_table_columns(const struct ks_resource_type *type)
 {
 	cJSON *cols = cJSON_CreateArray();
+	if (type->printer_columns) {
+		add_column(cols, &name_col);
+		const cJSON *pc;
+		cJSON_ArrayForEach(pc, type->printer_columns) {
+			const cJSON *n = cJSON_GetObjectItemCaseSensitive(pc, "name");
+			const cJSON *t = cJSON_GetObjectItemCaseSensitive(pc, "type");
+			const cJSON *pr = cJSON_GetObjectItemCaseSensitive(pc, "priority");
+			const cJSON *d = cJSON_GetObjectItemCaseSensitive(pc, "description");
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "name", cJSON_IsString(n) ? n->valuestring : "");
+			cJSON_AddStringToObject(o, "type", cJSON_IsString(t) && strcmp(t->valuestring, "date")
+				? t->valuestring : "string");
+			cJSON_AddStringToObject(o, "format", "");
+			cJSON_AddStringToObject(o, "description", cJSON_IsString(d) ? d->valuestring : "");
+			cJSON_AddNumberToObject(o, "priority", cJSON_IsNumber(pr) ? pr->valuedouble : 0);
+			cJSON_AddItemToArray(cols, o);
+		}
+		return cols;
+	}
 	add_column(cols, &name_col);
 	for (const struct column *c = extra_columns(type); c->name; c++)
 		add_column(cols, c);
@@ -170,6 +263,12 @@ cJSON *ks_table_row(const struct ks_resource_type *t, const cJSON *obj)
 	const char *name = ks_meta_string(obj, "name");
 	cJSON_AddItemToArray(cells, cJSON_CreateString(name ? name : ""));
 	char buf[64];
+	if (t->printer_columns) {
+		const cJSON *pc;
+		cJSON_ArrayForEach(pc, t->printer_columns)
+			cJSON_AddItemToArray(cells, printer_cell(pc, obj));
+		goto object;
+	}
 	if (is(t, "", "pods")) {
 		pod_cells(cells, obj);
 	} else if (is(t, "apps", "statefulsets") || is(t, "apps", "replicasets")) {
@@ -206,6 +305,7 @@ cJSON *ks_table_row(const struct ks_resource_type *t, const cJSON *obj)
 	else
 		snprintf(buf, sizeof(buf), "<unknown>");
 	cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
+object:;
 	cJSON *pom = cJSON_AddObjectToObject(row, "object");
 	cJSON_AddStringToObject(pom, "kind", "PartialObjectMetadata");
 	cJSON_AddStringToObject(pom, "apiVersion", "meta.k8s.io/v1");

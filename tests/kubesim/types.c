@@ -494,6 +494,9 @@ int ks_crd_register_types(struct ks_store *store, const cJSON *crd)
 	const cJSON *schema = cJSON_GetObjectItemCaseSensitive(
 		cJSON_GetObjectItemCaseSensitive(chosen, "schema"), "openAPIV3Schema");
 	t.schema = (cJSON *)schema; /* copied by register */
+	const cJSON *cols = cJSON_GetObjectItemCaseSensitive(chosen, "additionalPrinterColumns");
+	if (cJSON_GetArraySize(cols) > 0)
+		t.printer_columns = (cJSON *)cols;
 	return ks_store_type_register(store, &t);
 }
 
