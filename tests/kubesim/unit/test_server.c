@@ -690,6 +690,71 @@ START_TEST(test_exec_websocket)
 }
 END_TEST
 
+static cJSON *get_table(const char *path, long *code)
+{
+	CURL *c = curl_easy_init();
+	char url[512];
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer " TOKEN);
+	h = curl_slist_append(h,
+		"Accept: application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json");
+	struct resp r = {0};
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	cJSON *j = cJSON_Parse(r.body);
+	free(r.body);
+	return j;
+}
+
+START_TEST(test_table)
+{
+	long code;
+	cJSON_Delete(req("POST", "/api/v1/namespaces/default/configmaps",
+		"{\"metadata\":{\"name\":\"t\"},\"data\":{\"a\":\"1\",\"b\":\"2\"}}", &code));
+	cJSON *j = get_table("/api/v1/namespaces/default/configmaps", &code);
+	ck_assert_int_eq(code, 200);
+	ck_assert_str_eq(str(j, "kind"), "Table");
+	const cJSON *cols = cJSON_GetObjectItem(j, "columnDefinitions");
+	ck_assert_int_eq(cJSON_GetArraySize(cols), 3);
+	ck_assert_str_eq(str(cJSON_GetArrayItem(cols, 1), "name"), "Data");
+	const cJSON *row = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "rows"), 0);
+	const cJSON *cells = cJSON_GetObjectItem(row, "cells");
+	ck_assert_str_eq(cJSON_GetArrayItem(cells, 0)->valuestring, "t");
+	ck_assert_int_eq(cJSON_GetArrayItem(cells, 1)->valueint, 2);
+	ck_assert_str_eq(str(cJSON_GetObjectItem(row, "object"), "kind"), "PartialObjectMetadata");
+	cJSON_Delete(j);
+
+	const char *crd =
+		"{\"apiVersion\":\"apiextensions.k8s.io/v1\",\"kind\":\"CustomResourceDefinition\","
+		"\"metadata\":{\"name\":\"bars.example.com\"},\"spec\":{\"group\":\"example.com\","
+		"\"scope\":\"Namespaced\",\"names\":{\"plural\":\"bars\",\"kind\":\"Bar\"},"
+		"\"versions\":[{\"name\":\"v1\",\"served\":true,\"storage\":true,"
+		"\"additionalPrinterColumns\":[{\"name\":\"Phase\",\"type\":\"string\",\"jsonPath\":\".status.conditions[?(@.type==\\\"Ready\\\")].status\"}],"
+		"\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true}}}]}}";
+	cJSON_Delete(req("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd, &code));
+	ck_assert_int_eq(code, 201);
+	cJSON_Delete(req("POST", "/apis/example.com/v1/namespaces/default/bars",
+		"{\"apiVersion\":\"example.com/v1\",\"kind\":\"Bar\",\"metadata\":{\"name\":\"b\"},"
+		"\"status\":{\"conditions\":[{\"type\":\"Other\",\"status\":\"False\"},{\"type\":\"Ready\",\"status\":\"True\"}]}}",
+		&code));
+	ck_assert_int_eq(code, 201);
+	j = get_table("/apis/example.com/v1/namespaces/default/bars/b", &code);
+	ck_assert_int_eq(code, 200);
+	cols = cJSON_GetObjectItem(j, "columnDefinitions");
+	ck_assert_int_eq(cJSON_GetArraySize(cols), 2);
+	ck_assert_str_eq(str(cJSON_GetArrayItem(cols, 1), "name"), "Phase");
+	cells = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "rows"), 0), "cells");
+	ck_assert_str_eq(cJSON_GetArrayItem(cells, 1)->valuestring, "True");
+	cJSON_Delete(j);
+}
+END_TEST
+
 Suite *suite_server(void);
 Suite *suite_server(void)
 {
@@ -709,6 +774,7 @@ Suite *suite_server(void)
 		{"pod_log", test_pod_log},
 		{"admin", test_admin},
 		{"exec", test_exec_websocket},
+		{"table", test_table},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
