@@ -293,7 +293,7 @@ START_TEST(test_watch)
 	pthread_create(&t, NULL, write_later, &w);
 	struct resp r;
 	cJSON *j = request("GET",
-		"/api/v1/namespaces/default/configmaps?watch=1&labelSelector=sel%3Dyes&timeoutSeconds=2",
+		"/api/v1/namespaces/default/configmaps?watch=1&labelSelector=sel%3Dyes&timeoutSeconds=3",
 		NULL, NULL, TOKEN, &code, &r);
 	pthread_join(t, NULL);
 	cJSON_Delete(j);
@@ -444,7 +444,7 @@ START_TEST(test_crd)
 	cJSON_Delete(req("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/foos.example.com",
 		NULL, &code));
 	ck_assert_int_eq(code, 200);
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < 300; i++) {
 		cJSON_Delete(req("GET", "/apis/example.com/v1/namespaces/default/foos/f", NULL, &code));
 		if (code == 404)
 			break;
