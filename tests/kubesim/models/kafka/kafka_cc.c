@@ -673,7 +673,7 @@ static void handle_cluster_state(const struct kk_cluster *c, const struct ks_pro
 	for (int i = 0; i < KK_MAX_BROKERS; i++) {
 		if (!broker_known(c, i))
 			continue;
-		char key[8];
+		char key[16];
 		snprintf(key, sizeof(key), "%d", i);
 		int oos = 0, offr = 0;
 		for (int k = 0; k < c->nparts; k++)
@@ -857,6 +857,25 @@ int kk_cc_request(struct ks_kafka_model *m, const struct ks_proxy_request *req,
 	return 0;
 }
 
+#ifdef KS_PROXY_HAS_HEADERS
+/* The proxy carries headers (sim.h): the real protocol. */
+int kk_cc_handler(const struct ks_proxy_request *req, struct ks_proxy_response *r,
+	void *payload)
+{
+	const char *task_in = NULL;
+	for (size_t i = 0; i < req->nheaders; i++)
+		if (!strcasecmp(req->headers[i].name, "User-Task-ID"))
+			task_in = req->headers[i].value;
+	char out[40];
+	int rc = kk_cc_request(payload, req, task_in, r, out);
+	if (rc == 0 && out[0] && r->nheaders < KS_PROXY_MAX_HEADERS) {
+		struct ks_proxy_header *h = &r->headers[r->nheaders++];
+		snprintf(h->name, sizeof(h->name), "User-Task-ID");
+		snprintf(h->value, sizeof(h->value), "%s", out);
+	}
+	return rc;
+}
+#else
 int kk_cc_handler(const struct ks_proxy_request *req, struct ks_proxy_response *r,
 	void *payload)
 {
@@ -890,3 +909,4 @@ int kk_cc_handler(const struct ks_proxy_request *req, struct ks_proxy_response *
 	}
 	return rc;
 }
+#endif

@@ -104,6 +104,10 @@ static void delete_pod(const char *name)
 	sync_all();
 }
 
+/* User-Task-ID sent with the next proxy request and received from the
+ * last one (only when sim.h's proxy carries headers). */
+static char proxy_task_id[256];
+
 /* Call a proxy handler the way kubesim's server does. */
 static int proxy_in(const char *ns, const char *method, const char *kind, const char *name,
 	int port, const char *path, const char *query, struct ks_proxy_response *resp)
@@ -117,7 +121,22 @@ static int proxy_in(const char *ns, const char *method, const char *kind, const 
 	struct ks_proxy_request req = {.method = method, .namespace = ns, .kind = kind,
 		.name = name, .port = port, .path = path, .query = query, .body = "",
 		.body_len = 0};
+#ifdef KS_PROXY_HAS_HEADERS
+	/* With header support the real protocol runs: send the task's ID. */
+	struct ks_proxy_header h = {.name = "User-Task-ID"};
+	if (proxy_task_id[0]) {
+		snprintf(h.value, sizeof(h.value), "%s", proxy_task_id);
+		req.headers = &h;
+		req.nheaders = 1;
+	}
+	int rc = fn(&req, resp, payload);
+	for (size_t i = 0; i < resp->nheaders; i++)
+		if (!strcmp(resp->headers[i].name, "User-Task-ID"))
+			snprintf(proxy_task_id, sizeof(proxy_task_id), "%s", resp->headers[i].value);
+	return rc;
+#else
 	return fn(&req, resp, payload);
+#endif
 }
 
 static int proxy(const char *method, const char *kind, const char *name, int port,
@@ -373,7 +392,7 @@ START_TEST(test_controller_moves)
 	wait_healthy("kafka", 3);
 	int first = summary("kafka").controller;
 	ck_assert(first >= 0 && first < 3);
-	char pod[16];
+	char pod[64];
 	snprintf(pod, sizeof(pod), "kafka-%d", first);
 	char *m0 = scrape(pod);
 	ck_assert_double_eq(metric(m0, "kafka_controller_kafkacontroller_activecontrollercount"), 1);
@@ -440,7 +459,7 @@ START_TEST(test_metrics_text)
 	delete_pod("kafka-2");
 	double atmin = 0;
 	for (int b = 0; b < 2; b++) {
-		char pod[16];
+		char pod[64];
 		snprintf(pod, sizeof(pod), "kafka-%d", b);
 		char *x = scrape(pod);
 		for (int p = 0; p < 6; p++) {
@@ -660,6 +679,7 @@ START_TEST(test_cc_remove_broker_then_scale_down)
 	 * follows the task. */
 	const char *q = "brokerid=3,4&dryrun=false&json=true";
 	struct ks_proxy_response r;
+	proxy_task_id[0] = 0;
 	ck_assert_int_eq(proxy("POST", "services", "kafka-cruise-control", 9090,
 		"/kafkacruisecontrol/remove_broker", q, &r), 0);
 	ck_assert_int_eq(r.status, 202);
@@ -687,6 +707,7 @@ START_TEST(test_cc_remove_broker_then_scale_down)
 	ck_assert_int_eq(s.replicas_on[4], 0);
 	ck_assert_int_eq(s.replicas_on[0] + s.replicas_on[1] + s.replicas_on[2], 54);
 	/* A new request after the final answer is a new task. */
+	proxy_task_id[0] = 0;
 	ck_assert_int_eq(proxy("POST", "services", "kafka-cruise-control", 9090,
 		"/kafkacruisecontrol/remove_broker", "brokerid=3", &r), 0);
 	ck_assert_int_eq(r.status, 202);
