@@ -24,10 +24,17 @@
 
 static struct ks_cassandra_model *model;
 
+/* Simulated seconds for joins and decommissions of the next make_sts();
+ * tests that look at a node mid-join or mid-decommission make those last
+ * long enough (hundreds of real ms) to be seen under load. */
+static const char *join_s = "2", *decommission_s = "3";
+
 #define WAIT_MS 20000
 
 static void setup(void)
 {
+	join_s = "2";
+	decommission_s = "3";
 	th_setup();
 	ks_sim_reset();
 	int rc = ks_cassandra_model_start(th_store, &model);
@@ -167,9 +174,9 @@ static void make_sts(int replicas, bool parallel, bool prestop, const char *keys
 	snprintf(json, sizeof(json),
 		"{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\","
 		"\"metadata\":{\"name\":\"cassandra\",\"annotations\":{"
-		"\"kubesim.keelson.dev/cassandra-join-s\":\"2\","
+		"\"kubesim.keelson.dev/cassandra-join-s\":\"%s\","
 		"\"kubesim.keelson.dev/cassandra-drain-s\":\"2\","
-		"\"kubesim.keelson.dev/cassandra-decommission-s\":\"3\","
+		"\"kubesim.keelson.dev/cassandra-decommission-s\":\"%s\","
 		"\"kubesim.keelson.dev/cassandra-start-s\":\"1\","
 		"\"kubesim.keelson.dev/cassandra-keyspaces\":\"%s\"}},"
 		"\"spec\":{\"replicas\":%d,\"serviceName\":\"cassandra\",%s"
@@ -180,7 +187,7 @@ static void make_sts(int replicas, bool parallel, bool prestop, const char *keys
 		"\"spec\":{\"terminationGracePeriodSeconds\":120,\"containers\":[{\"name\":\"cassandra\","
 		"\"image\":\"cassandra:4.1.5\",\"ports\":[{\"name\":\"mgmt-api-http\",\"containerPort\":8080}]"
 		"%s}]}}}}",
-		keyspaces, replicas, parallel ? "\"podManagementPolicy\":\"Parallel\"," : "",
+		join_s, decommission_s, keyspaces, replicas, parallel ? "\"podManagementPolicy\":\"Parallel\"," : "",
 		prestop ? ",\"lifecycle\":{\"preStop\":{\"exec\":{\"command\":[\"/bin/sh\",\"-c\","
 			"\"nodetool drain\"]}}}" : "");
 	cJSON_Delete(th_create("apps", "statefulsets", "default", json));
@@ -352,6 +359,8 @@ START_TEST(test_scale_up_one_at_a_time)
 {
 	make_sts(3, false, true, "app:3");
 	wait_ring(3);
+	th_patch("apps", "statefulsets", "default", "cassandra", "{\"metadata\":{\"annotations\":"
+		"{\"kubesim.keelson.dev/cassandra-join-s\":\"30\"}}}", NULL);
 	scale(5);
 	/* OrderedReady + readiness that follows the ring: one join at a time. */
 	ck_assert(TH_WAIT(count("UJ") == 1, WAIT_MS));
@@ -407,6 +416,7 @@ END_TEST
 
 START_TEST(test_decommission_async_job)
 {
+	decommission_s = "30";
 	make_sts(4, false, true, "app:3");
 	wait_ring(4);
 	struct http h = call("default", "cassandra-3", "POST", "/api/v1/ops/node/decommission",
