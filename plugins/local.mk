@@ -69,4 +69,18 @@ tests_plugin_test_executor_SOURCES = tests/plugin/test_executor.c tests/plugin/p
 tests_plugin_test_executor_CFLAGS = $(PLUGIN_TEST_CFLAGS)
 tests_plugin_test_executor_LDADD = $(PLUGIN_TEST_LDADD)
 
-EXTRA_DIST += docs/internals/plugins.md
+# The executor against kubesim, killed with SIGKILL mid-roll.
+check_PROGRAMS += tests/plugin/exec_driver
+tests_plugin_exec_driver_SOURCES = tests/plugin/exec_driver.c
+tests_plugin_exec_driver_CFLAGS = $(PLUGIN_TEST_CFLAGS)
+tests_plugin_exec_driver_LDADD = libkeelson-core.la $(CJSON_LIBS)
+TESTS += tests/plugin/executor-kubesim.sh
+
+EXTRA_DIST += \
+	docs/internals/plugins.md \
+	tests/plugin/executor-kubesim.sh \
+	tests/plugin/repo/keelson.yaml \
+	tests/plugin/repo/clusters/sim/cluster.yaml \
+	tests/plugin/repo/clusters/sim/web/namespace.yaml \
+	tests/plugin/repo/clusters/sim/web/statefulset.yaml \
+	tests/plugin/repo/clusters/sim/web/system.yaml

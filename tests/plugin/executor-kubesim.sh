@@ -1,0 +1,171 @@
+#!/bin/sh
+# The executor against kubesim: the example plugin rolls a 3-replica
+# OnDelete StatefulSet one pod at a time after an image bump, while the
+# driver (a keelson restarted from scratch each time) is killed with SIGKILL
+# at random moments. A kubectl watch records every pod version: each pod
+# must be replaced exactly once and never two pods be unavailable at once.
+# Then a pod that never becomes Ready: the rollout waits, then is blocked
+# and alerted, and no further pod is touched.
+# Needs $KUBECTL (skipped with 77 when empty) and $top_builddir.
+set -u
+
+if [ -z "${KUBECTL:-}" ]; then
+	echo "executor-kubesim: KUBECTL is empty, skipping"
+	exit 77
+fi
+srcdir=${top_srcdir:-.}
+builddir=${top_builddir:-.}
+KUBESIM=$builddir/kubesim
+DRIVER=$builddir/tests/plugin/exec_driver
+PLUGINS=$builddir/plugins/example/.libs
+[ -x "$KUBESIM" ] || { echo "executor-kubesim: $KUBESIM not built"; exit 1; }
+[ -x "$DRIVER" ] || { echo "executor-kubesim: $DRIVER not built"; exit 1; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/executor-kubesim.XXXXXX")
+pid=
+watch_pid=
+driver_pid=
+cleanup() {
+	for p in $driver_pid $watch_pid $pid; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+fail() {
+	echo "FAIL: $*"
+	for f in driver.out watch.out kubesim.err; do
+		[ -f "$work/$f" ] && { echo "--- $f (last 40 lines)"; tail -40 "$work/$f"; }
+	done
+	exit 1
+}
+
+export KUBECACHEDIR="$work/cache"
+export KUBECONFIG="$work/kubeconfig"
+"$KUBESIM" --listen 127.0.0.1:0 --kubeconfig-out "$KUBECONFIG" --log-level error \
+	>"$work/kubesim.out" 2>"$work/kubesim.err" &
+pid=$!
+i=0
+until grep -q "kubesim listening on https://127.0.0.1:" "$work/kubesim.out" 2>/dev/null; do
+	i=$((i + 1))
+	if [ $i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
+		fail "kubesim did not start"
+	fi
+	sleep 0.1
+done
+
+cp -R "$srcdir/tests/plugin/repo" "$work/repo"
+chmod -R u+w "$work/repo"
+sts="$work/repo/clusters/sim/web/statefulset.yaml"
+
+# drive REVISION MAX_SECONDS: run the driver to the end; its exit status.
+drive() {
+	"$DRIVER" "$work/repo" "$KUBECONFIG" "$PLUGINS" default "$1" "$2" >>"$work/driver.out" 2>&1
+}
+
+echo "== initial rollout"
+drive r1 60 || fail "initial rollout did not converge"
+
+"$KUBECTL" get pods -n web -w \
+	-o jsonpath='{.metadata.name} {.metadata.uid} {.metadata.deletionTimestamp} {.status.conditions[?(@.type=="Ready")].status}{"\n"}' \
+	>"$work/watch.out" 2>"$work/watch.err" &
+watch_pid=$!
+sleep 1
+
+echo "== image bump, driver killed with SIGKILL at random moments"
+sed -i 's/nginx:1.27/nginx:1.28/' "$sts"
+kills=0
+done_=0
+n=0
+while [ $n -lt 60 ]; do
+	n=$((n + 1))
+	"$DRIVER" "$work/repo" "$KUBECONFIG" "$PLUGINS" default r2 60 >>"$work/driver.out" 2>&1 &
+	driver_pid=$!
+	# 0.1 .. 0.9 s
+	delay=$(awk -v s="$n$$" 'BEGIN { srand(s); printf "%.2f", 0.1 + rand() * 0.8 }')
+	sleep "$delay"
+	if kill -0 "$driver_pid" 2>/dev/null; then
+		kill -9 "$driver_pid" 2>/dev/null
+		wait "$driver_pid" 2>/dev/null
+		kills=$((kills + 1))
+		driver_pid=
+	else
+		wait "$driver_pid"
+		rc=$?
+		driver_pid=
+		[ $rc -eq 0 ] || fail "driver exited $rc"
+		done_=1
+		break
+	fi
+done
+[ $done_ -eq 1 ] || fail "rollout did not finish after $n runs"
+echo "   finished after $kills SIGKILLs"
+[ $kills -ge 5 ] || fail "only $kills SIGKILLs happened; the test did not exercise restarts"
+sleep 1
+kill "$watch_pid" 2>/dev/null
+wait "$watch_pid" 2>/dev/null
+watch_pid=
+
+# Every pod: exactly two incarnations (the old and its one replacement).
+awk 'NF >= 2 { seen[$1 " " $2] = 1 }
+     END { for (k in seen) { split(k, a, " "); n[a[1]]++ }
+           for (p in n) print p, n[p] }' "$work/watch.out" | sort >"$work/incarnations"
+cat >"$work/expected" <<END
+web-0 2
+web-1 2
+web-2 2
+END
+cmp -s "$work/incarnations" "$work/expected" ||
+	{ cat "$work/incarnations"; fail "a pod was not replaced exactly once"; }
+
+# Never more than one pod unavailable: replay the watch.
+max=$(awk '
+	NF >= 2 {
+		name = $1; uid = $2; ready = 0; term = 0
+		for (i = 3; i <= NF; i++) { if ($i == "True") ready = 1; else if ($i ~ /T.*Z$/) term = 1 }
+		ok[name] = ready && !term
+		up = 0; for (p in ok) up += ok[p]
+		if (seen_all || length(ok) == 3) { seen_all = 1; down = 3 - up; if (down > max) max = down }
+	}
+	END { print max + 0 }' "$work/watch.out")
+[ "$max" -le 1 ] || fail "$max pods were unavailable at once"
+
+images=$("$KUBECTL" get pods -n web -o jsonpath='{.items[*].spec.containers[0].image}')
+[ "$images" = "nginx:1.28 nginx:1.28 nginx:1.28" ] || fail "pods run '$images'"
+
+echo "== a pod that never becomes Ready: wait, then blocked, nothing else touched"
+# The next template makes new pods fail readiness (kubesim annotation).
+sed -i 's/nginx:1.28/nginx:1.29/' "$sts"
+python3 - "$sts" <<'PY' || fail "cannot edit $sts"
+import sys
+p = sys.argv[1]
+s = open(p).read()
+s = s.replace("      labels:\n        app: web\n    spec:",
+              "      labels:\n        app: web\n      annotations:\n        kubesim.keelson.dev/ready: \"false\"\n    spec:", 1)
+open(p, "w").write(s)
+PY
+sed -i 's/readyTimeout: 2m/readyTimeout: 3s/' "$work/repo/clusters/sim/web/system.yaml"
+before=$("$KUBECTL" get pods -n web -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.uid} {end}')
+drive r3 60
+rc=$?
+[ $rc -eq 3 ] || fail "driver exited $rc, expected 3 (blocked)"
+grep -q "^ALERT	sim/web	timed out after 3s: wait until all 3 pods of web Ready (now 2) before restarting web-1" \
+	"$work/driver.out" || fail "no alert for the blocked rollout"
+after=$("$KUBECTL" get pods -n web -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.uid} {end}')
+# Only web-2 was replaced.
+changed=0
+for pair in $before; do
+	case " $after " in
+	*" $pair "*) ;;
+	*) changed=$((changed + 1)); case $pair in web-2=*) ;; *) fail "$pair was touched";; esac ;;
+	esac
+done
+[ $changed -eq 1 ] || fail "$changed pods were replaced, expected 1"
+# Blocked survives a restart: the next run reports blocked without acting.
+drive r3 10
+[ $? -eq 3 ] || fail "a restarted driver did not stay blocked"
+tail -1 "$work/driver.out" | grep -q "^blocked	web	timed out" || fail "restart did not report blocked"
+echo "PASS"
+exit 0
