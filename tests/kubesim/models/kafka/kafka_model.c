@@ -334,6 +334,11 @@ void kk_cluster_settle(struct kk_cluster *c, double now)
 		struct kk_partition *p = &c->parts[i];
 		if (p->leader < 0)
 			p->leader = elect_leader(c, p);
+		/* Caught-up brokers follow every partition that has a leader
+		 * (also one that just came back online). */
+		for (int r = 0; p->leader >= 0 && r < p->nrep; r++)
+			if (c->brokers[p->replicas[r]].in_service)
+				p->isr |= 1ull << p->replicas[r];
 		bool offline = p->leader < 0;
 		int isr = kk_isr_count(p);
 		bool under_min = isr < part_min_isr(c, p);
@@ -409,16 +414,11 @@ static void broker_rejoin(struct kk_cluster *c, int id, double now)
 	struct kk_broker *b = &c->brokers[id];
 	b->in_service = true;
 	b->catchup_at = 0;
+	kk_cluster_settle(c, now); /* back into the ISRs */
 	for (int i = 0; i < c->nparts; i++) {
 		struct kk_partition *p = &c->parts[i];
-		if (!kk_hosts(p, id))
-			continue;
-		if (p->leader >= 0 || kk_in_isr(p, id))
-			p->isr |= 1ull << id;
 		if (p->nrep > 0 && p->replicas[0] == id && kk_in_isr(p, id))
 			p->leader = id;
-		else if (p->leader < 0)
-			p->leader = elect_leader(c, p);
 	}
 	kk_cluster_settle(c, now);
 }

@@ -386,6 +386,28 @@ START_TEST(test_violation_once_per_episode)
 }
 END_TEST
 
+/* Every broker down: partitions go offline (their last in-sync replica
+ * stays in the ISR); when the brokers return the partitions come back and
+ * the other replicas rejoin. */
+START_TEST(test_full_outage_recovers)
+{
+	create_sts("kafka", 3, 1000, NULL);
+	wait_healthy("kafka", 3);
+	delete_pod("kafka-0");
+	delete_pod("kafka-1");
+	delete_pod("kafka-2");
+	struct ks_kafka_cluster_summary s = summary("kafka");
+	ck_assert_int_eq(s.offline, 18);
+	ck_assert_int_eq(s.controller, -1);
+	ck_assert(violation_matches("offline (no leader"));
+	wait_healthy("kafka", 3);
+	s = summary("kafka");
+	ck_assert_int_eq(s.under_min_isr, 0);
+	ck_assert_double_eq(cluster_sum("kafka", 3,
+		"kafka_controller_kafkacontroller_offlinepartitionscount"), 0);
+}
+END_TEST
+
 START_TEST(test_controller_moves)
 {
 	create_sts("kafka", 3, 60000, NULL);
@@ -795,6 +817,7 @@ Suite *suite_kafka_model(void)
 		{"second_delete_while_urp", test_second_delete_while_urp},
 		{"violation_once_per_episode", test_violation_once_per_episode},
 		{"controller_moves", test_controller_moves},
+		{"full_outage_recovers", test_full_outage_recovers},
 		{"scale_down_with_replicas", test_scale_down_with_replicas},
 		{"metrics_text", test_metrics_text},
 		{"cc_cluster_state_shape", test_cc_cluster_state_shape},
