@@ -74,11 +74,12 @@ check_PROGRAMS += tests/plugin/exec_driver
 tests_plugin_exec_driver_SOURCES = tests/plugin/exec_driver.c
 tests_plugin_exec_driver_CFLAGS = $(PLUGIN_TEST_CFLAGS)
 tests_plugin_exec_driver_LDADD = libkeelson-core.la $(CJSON_LIBS)
-TESTS += tests/plugin/executor-kubesim.sh
+TESTS += tests/plugin/executor-kubesim.sh tests/plugin/plugins-cli.sh
 
 EXTRA_DIST += \
 	docs/internals/plugins.md \
 	tests/plugin/executor-kubesim.sh \
+	tests/plugin/plugins-cli.sh \
 	tests/plugin/repo/keelson.yaml \
 	tests/plugin/repo/clusters/sim/cluster.yaml \
 	tests/plugin/repo/clusters/sim/web/namespace.yaml \

@@ -76,6 +76,29 @@ sleep 1
 
 echo "== image bump, driver killed with SIGKILL at random moments"
 sed -i 's/nginx:1.27/nginx:1.28/' "$sts"
+
+# What keelson plan shows a reviewer first: the whole ordered roll.
+KEELSON=$builddir/keelson
+"$KEELSON" plan --repo "$work/repo" --kubeconfig "$KUBECONFIG" --plugin-dir "$PLUGINS" >"$work/plan.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] || { cat "$work/plan.out"; fail "keelson plan exited $rc, expected 1 (steps remain)"; }
+cat >"$work/plan.expected" <<'END'
+cluster sim, system web (plugin restart-one-at-a-time):
+  1. [apply] apply StatefulSet web/web (drifted)
+  2. [delete-pod] delete pod web/web-2 (out of date; grace 0s)
+       gate: all 3 pods of web Ready (now 3)
+  3. [wait] wait until all 3 pods of web Ready (now 3) before restarting web-1
+       gate: all 3 pods of web Ready (now 3)
+       timeout: 120s
+  4. [delete-pod] delete pod web/web-1 (out of date; grace 0s)
+       gate: all 3 pods of web Ready (now 3)
+  5. [wait] wait until all 3 pods of web Ready (now 3) before restarting web-0
+       gate: all 3 pods of web Ready (now 3)
+       timeout: 120s
+  6. [delete-pod] delete pod web/web-0 (out of date; grace 0s)
+       gate: all 3 pods of web Ready (now 3)
+END
+diff -u "$work/plan.expected" "$work/plan.out" || fail "keelson plan printed something else"
 kills=0
 done_=0
 n=0
