@@ -13,6 +13,7 @@
 #include "kube/kube_config.h"
 #include "layout/dir_source.h"
 #include "layout/layout.h"
+#include "reconcile/inventory.h"
 #include "yaml/yaml_load.h"
 
 #include <cjson/cJSON.h>
@@ -23,7 +24,8 @@
 
 const char keelson_cmd_diff_usage[] =
 	"Usage: keelson diff [--repo PATH] [--cluster C] [--system S] [--kubeconfig FILE]\n"
-	"                    [--context NAME] [--output text|json] [--no-color]\n"
+	"                    [--context NAME] [--inventory-namespace NS] [--output text|json]\n"
+	"                    [--no-color]\n"
 	"\n"
 	"Compare every object of the repository checkout at PATH with the live object\n"
 	"in its cluster. Only fields the repository sets are compared (server defaults,\n"
@@ -40,6 +42,10 @@ const char keelson_cmd_diff_usage[] =
 	"  --output FORMAT    text (default): for each object that differs, one line per\n"
 	"                     field (FILE:LINE:COLUMN: POINTER) and a unified diff of live\n"
 	"                     (---) against the repository (+++); json: one document\n"
+	"  --inventory-namespace NS\n"
+	"                     where the inventories of what keelson applied are\n"
+	"                     (default keelson-system): objects keelson applied that left\n"
+	"                     the repository are reported as not in the repository\n"
 	"  --no-color         no colours (also when NO_COLOR is set; colours are only\n"
 	"                     used when standard output is a terminal)\n"
 	"\n"
@@ -56,10 +62,11 @@ struct diff_cli {
 	const char *system;
 	const char *kubeconfig;
 	const char *context;
+	const char *inventory_namespace;
 	int json;
 	int color;
 	cJSON *json_objects;
-	size_t in_sync, drifted, missing, errors;
+	size_t in_sync, drifted, missing, not_in_repo, errors;
 };
 
 static const char *option_value(int argc, char **argv, int *i, const char *name, int *bad)
@@ -104,6 +111,12 @@ static void print_object_text(struct diff_cli *cli, const struct keelson_diff_ob
 	if (d->state == KEELSON_DIFF_MISSING) {
 		printf("# %s %s%s%s (cluster %s, system %s, %s:%u): not in the cluster\n", d->kind, ns,
 		       slash, d->name, cluster->name, system->name, d->file ? d->file : "?", d->line);
+	} else if (d->state == KEELSON_DIFF_NOT_IN_REPO) {
+		printf("# %s %s%s%s (cluster %s, system %s): not in the repository; keelson applied it "
+		       "(%s)\n",
+		       d->kind, ns, slash, d->name, cluster->name, system->name,
+		       system->policy.prune ? "prune is on: it will be deleted"
+					    : "prune is off for this system: it stays");
 	} else {
 		printf("# %s %s%s%s (cluster %s, system %s): %zu field%s differ%s", d->kind, ns, slash,
 		       d->name, cluster->name, system->name, d->field_count, d->field_count == 1 ? "" : "s",
@@ -169,7 +182,8 @@ static void output_report(struct diff_cli *cli, const struct keelson_cluster *cl
 			  const struct keelson_system *system, const struct keelson_diff_report *report)
 {
 	cli->in_sync += report->in_sync;
-	cli->drifted += report->drifted + report->not_in_repo;
+	cli->drifted += report->drifted;
+	cli->not_in_repo += report->not_in_repo;
 	cli->missing += report->missing;
 	for (size_t i = 0; i < report->count; i++) {
 		const struct keelson_diff_object *d = report->objects[i];
@@ -186,6 +200,74 @@ static void output_report(struct diff_cli *cli, const struct keelson_cluster *cl
 			print_object_text(cli, d, cluster, system);
 		}
 	}
+}
+
+/* Whether another system of the cluster has this identity (it moved). */
+static bool desired_in_cluster(const struct keelson_cluster *cluster, const struct keelson_inventory_entry *e)
+{
+	char group[256];
+	keelson_api_group(group, sizeof(group), e->api_version);
+	for (size_t i = 0; i < cluster->system_count; i++) {
+		const struct keelson_system *s = &cluster->systems[i];
+		for (size_t j = 0; j < s->object_count; j++) {
+			const struct keelson_object *o = &s->objects[j];
+			if (strcmp(o->kind, e->kind) == 0 && strcmp(o->name, e->name) == 0 &&
+			    strcmp(o->namespace_, e->namespace_) == 0 && strcmp(o->group ? o->group : "", group) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Objects of the system's inventory (what keelson applied) that the
+ * repository no longer has, still live with the uid keelson recorded. */
+static int add_not_in_repo(struct keelson_diff_report *report, struct keelson_kube_client *client,
+			   const char *inventory_namespace, const struct keelson_cluster *cluster,
+			   const struct keelson_system *system)
+{
+	char name[512];
+	cJSON *cm = NULL;
+	struct keelson_inventory *inv = NULL;
+	keelson_inventory_name(name, sizeof(name), cluster->name, system->name);
+	int rc = keelson_kube_get(&cm, client, "v1", "ConfigMap", inventory_namespace, name);
+	if (rc == KEELSON_ENOTFOUND) {
+		keelson_error_clear();
+		return 0; /* keelson never applied this system */
+	}
+	if (rc < 0)
+		return keelson_error_wrap(rc, "reading the inventory %s/%s", inventory_namespace, name);
+	rc = keelson_inventory_from_configmap(&inv, cm);
+	cJSON_Delete(cm);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < inv->count && rc == 0; i++) {
+		const struct keelson_inventory_entry *e = &inv->items[i];
+		cJSON *live = NULL;
+		struct keelson_diff_object *d = NULL;
+		if (desired_in_cluster(cluster, e))
+			continue;
+		rc = keelson_kube_get(&live, client, e->api_version, e->kind, e->namespace_[0] ? e->namespace_ : NULL,
+				      e->name);
+		if (rc == KEELSON_ENOTFOUND) {
+			keelson_error_clear();
+			rc = 0;
+			continue;
+		}
+		if (rc < 0) {
+			rc = keelson_error_wrap(rc, "%s %s (in the inventory %s)", e->kind, e->name, name);
+			break;
+		}
+		const cJSON *uid = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(live, "metadata"), "uid");
+		/* Another object by the same name is not the one keelson applied. */
+		if (e->uid[0] == '\0' || (cJSON_IsString(uid) && strcmp(uid->valuestring, e->uid) == 0)) {
+			rc = keelson_diff_not_in_repo(&d, live);
+			if (rc == 0)
+				rc = keelson_diff_report_add(report, d);
+		}
+		cJSON_Delete(live);
+	}
+	keelson_inventory_free(inv);
+	return rc;
 }
 
 static int diff_cluster(struct diff_cli *cli, const struct keelson_cluster *cluster)
@@ -224,7 +306,8 @@ static int diff_cluster(struct diff_cli *cli, const struct keelson_cluster *clus
 		struct keelson_diff_report *report = NULL;
 		keelson_diff_options_init(&opts);
 		opts.ignore = rules;
-		if (keelson_diff_system(&report, system, keelson_diff_live_from_client, client, &opts) < 0) {
+		if (keelson_diff_system(&report, system, keelson_diff_live_from_client, client, &opts) < 0 ||
+		    add_not_in_repo(report, client, cli->inventory_namespace, cluster, system) < 0) {
 			fprintf(stderr, "keelson diff: cluster %s, system %s: %s\n", cluster->name, system->name,
 				keelson_error_last()->message);
 			cli->errors++;
@@ -267,7 +350,7 @@ static int load_state(struct keelson_desired_state **out, const char *repo)
 
 int keelson_cmd_diff(int argc, char **argv)
 {
-	struct diff_cli cli = {.repo = "."};
+	struct diff_cli cli = {.repo = ".", .inventory_namespace = "keelson-system"};
 	const char *output = "text";
 	int no_color = getenv("NO_COLOR") != NULL && getenv("NO_COLOR")[0] != '\0';
 	int bad = 0;
@@ -284,6 +367,8 @@ int keelson_cmd_diff(int argc, char **argv)
 			cli.kubeconfig = v;
 		else if ((v = option_value(argc, argv, &i, "--context", &bad)) != NULL)
 			cli.context = v;
+		else if ((v = option_value(argc, argv, &i, "--inventory-namespace", &bad)) != NULL)
+			cli.inventory_namespace = v;
 		else if ((v = option_value(argc, argv, &i, "--output", &bad)) != NULL)
 			output = v;
 		else if (strcmp(argv[i], "--no-color") == 0)
@@ -349,11 +434,13 @@ int keelson_cmd_diff(int argc, char **argv)
 	if (cli.json) {
 		cJSON *doc = cJSON_CreateObject();
 		if (doc != NULL) {
-			cJSON_AddBoolToObject(doc, "inSync", cli.drifted == 0 && cli.missing == 0 && cli.errors == 0);
+			cJSON_AddBoolToObject(doc, "inSync",
+					      cli.drifted == 0 && cli.missing == 0 && cli.not_in_repo == 0 && cli.errors == 0);
 			cJSON *counts = cJSON_AddObjectToObject(doc, "counts");
 			cJSON_AddNumberToObject(counts, "inSync", (double)cli.in_sync);
 			cJSON_AddNumberToObject(counts, "drifted", (double)cli.drifted);
 			cJSON_AddNumberToObject(counts, "missing", (double)cli.missing);
+			cJSON_AddNumberToObject(counts, "notInRepository", (double)cli.not_in_repo);
 			cJSON_AddNumberToObject(counts, "errors", (double)cli.errors);
 			cJSON_AddItemToObject(doc, "objects", cli.json_objects);
 			cli.json_objects = NULL;
@@ -368,13 +455,14 @@ int keelson_cmd_diff(int argc, char **argv)
 			cli.errors++;
 		}
 	} else {
-		fprintf(stderr, "keelson diff: %zu in sync, %zu drifted, %zu missing%s\n", cli.in_sync,
-			cli.drifted, cli.missing, cli.errors ? ", with errors (see above)" : "");
+		fprintf(stderr, "keelson diff: %zu in sync, %zu drifted, %zu missing, %zu not in the repository%s\n",
+			cli.in_sync, cli.drifted, cli.missing, cli.not_in_repo,
+			cli.errors ? ", with errors (see above)" : "");
 	}
 	if (cli.errors)
 		exit_code = EXIT_DIFF_ERROR;
 	else
-		exit_code = cli.drifted || cli.missing ? 1 : 0;
+		exit_code = cli.drifted || cli.missing || cli.not_in_repo ? 1 : 0;
 out:
 	cJSON_Delete(cli.json_objects);
 	keelson_desired_state_free(state);

@@ -204,12 +204,43 @@ done
 grep -q "^keelson diff: $applied in sync, 0 drifted" "$work/err" || fail "false drift on the example repository ($applied applied)"
 grep -q "drifted\|differ" "$work/out" && fail "a field of the example repository is reported as drift"
 
+step="applied by keelson, no longer in the repository (inventory)"
+k patch statefulset web -n web --type merge -p '{"spec":{"replicas":2}}'
+cat >"$work/old.yaml" <<'EOF'
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: old-config
+  namespace: web
+data:
+  left: repository
+EOF
+k apply --server-side --field-manager=keelson -f "$work/old.yaml"
+uid=$("$KUBECTL" get configmap old-config -n web -o 'jsonpath={.metadata.uid}')
+[ -n "$uid" ] || fail "no uid for old-config"
+k create namespace keelson-system
+k create configmap keelson-inventory-sim-web -n keelson-system \
+	--from-literal=objects="[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"namespace\":\"web\",\"name\":\"old-config\",\"uid\":\"$uid\"},{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"namespace\":\"web\",\"name\":\"web-config\",\"uid\":\"\"}]"
+kdiff 1 --system web
+contains "# ConfigMap web/old-config (cluster sim, system web): not in the repository; keelson applied it (prune is on: it will be deleted)"
+contains "+++ /dev/null"
+contains "-  left: repository"
+lacks "web-config"
+grep -q "0 drifted, 0 missing, 1 not in the repository" "$work/err" || fail "summary of objects not in the repository"
+kdiff 1 --output json
+contains '"state":	"not-in-repository"'
+# Another object by that name (not the one keelson applied) is not claimed.
+k delete configmap old-config -n web
+k create configmap old-config -n web --from-literal=someone=else
+kdiff 0 --system web
+k delete configmap old-config -n web
+
 step="selection and errors"
 kdiff 2 --cluster nope
 grep -q 'no cluster "nope"' "$work/err" || fail "unknown cluster message"
 kdiff 2 --system nope
 kdiff 2 --output yaml
-kdiff 1 --cluster sim --system web --context kubesim
+kdiff 0 --cluster sim --system web --context kubesim
 kdiff 2 --context does-not-exist
 kill "$pid"
 wait "$pid" 2>/dev/null
