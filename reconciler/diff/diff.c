@@ -1013,6 +1013,9 @@ int keelson_diff_object(struct keelson_diff_object **out, const struct keelson_o
 	*out = NULL;
 	if (desired == NULL || !cJSON_IsObject(desired->body))
 		return keelson_error_set(KEELSON_EINVALID, "diff: the desired object is missing");
+	if (live != NULL && !cJSON_IsObject(live))
+		return keelson_error_set(KEELSON_EINVALID, "diff: the live %s %s is not a JSON object",
+					 desired->kind ? desired->kind : "object", desired->name ? desired->name : "");
 	if (opts == NULL) {
 		keelson_diff_options_init(&defaults);
 		opts = &defaults;

@@ -718,6 +718,72 @@ START_TEST(test_diff_system)
 }
 END_TEST
 
+START_TEST(test_hostile_live_objects)
+{
+	/* Whatever the server (or something in front of it) sends, the diff
+	 * neither crashes nor invents removals. */
+	const char *yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: a}\ndata: {a: \"1\"}\n";
+	const char *lives[] = {
+		"{\"metadata\":{\"name\":\"c\",\"namespace\":\"a\",\"managedFields\":\"nope\"},\"data\":{\"a\":\"1\"}}",
+		"{\"metadata\":{\"name\":\"c\",\"namespace\":\"a\",\"managedFields\":[{\"manager\":\"keelson\",\"operation\":\"Apply\",\"fieldsV1\":[1,2]}]},\"data\":{\"a\":\"1\"}}",
+		"{\"metadata\":{\"name\":\"c\",\"namespace\":\"a\",\"managedFields\":[{\"manager\":\"keelson\",\"operation\":\"Apply\",\"fieldsV1\":"
+		"{\"f:data\":{\"k:{bad json\":{\".\":{}},\"v:[\":{},\"i:3\":{},\"f:a\":{}}}}]},\"data\":{\"a\":\"1\"}}",
+		"{\"metadata\":{\"name\":\"c\",\"namespace\":\"a\",\"managedFields\":[{\"manager\":\"keelson\",\"operation\":\"Apply\",\"fieldsV1\":"
+		"{\"f:data\":{\"f:a\":{\"f:deeper\":{}}}}}]},\"data\":{\"a\":\"1\"}}",
+		"{\"data\":\"not a map\"}",
+		"{\"data\":[\"a\",\"1\"]}",
+		"{\"metadata\":null,\"data\":{\"a\":1}}",
+	};
+	/* 4-6: metadata and data differ (1 is not "1" outside quantities). */
+	size_t want_fields[] = {0, 0, 0, 0, 2, 2, 2};
+	for (size_t i = 0; i < sizeof(lives) / sizeof(lives[0]); i++) {
+		struct desired d;
+		struct keelson_diff_object *obj = run(&d, yaml, lives[i], NULL);
+		ck_assert_msg(obj->field_count == want_fields[i], "case %zu: %zu fields", i, obj->field_count);
+		done(&d, obj);
+	}
+
+	/* A live "object" that is not one is refused. */
+	{
+		struct desired d;
+		struct keelson_diff_object *obj = NULL;
+		cJSON *arr = cJSON_CreateArray();
+		load_desired(&d, yaml);
+		ck_assert_int_eq(keelson_diff_object(&obj, &d.obj, arr, NULL), KEELSON_EINVALID);
+		ck_assert_ptr_null(obj);
+		cJSON_Delete(arr);
+		keelson_yaml_stream_free(d.stream);
+	}
+
+	/* managedFields nested deeper than any object: refused, not followed. */
+	size_t depth = 300;
+	char *live = malloc(depth * 10 + 256);
+	size_t n = (size_t)sprintf(live, "{\"metadata\":{\"managedFields\":[{\"manager\":\"keelson\",\"operation\":\"Apply\",\"fieldsV1\":");
+	for (size_t i = 0; i < depth; i++)
+		n += (size_t)sprintf(live + n, "{\"f:x\":");
+	n += (size_t)sprintf(live + n, "{}");
+	for (size_t i = 0; i < depth; i++)
+		live[n++] = '}';
+	n += (size_t)sprintf(live + n, "}]},\"x\":{}}");
+	cJSON *parsed = cJSON_Parse(live);
+	if (parsed != NULL) {
+		/* Build a live object as deep as the fields, so the walk follows. */
+		cJSON *node = cJSON_GetObjectItem(parsed, "x");
+		for (size_t i = 0; i < depth; i++)
+			node = cJSON_AddObjectToObject(node, "x");
+		cJSON_AddStringToObject(node, "leaf", "v");
+		struct desired d;
+		struct keelson_diff_object *obj = NULL;
+		load_desired(&d, yaml);
+		ck_assert_int_eq(keelson_diff_object(&obj, &d.obj, parsed, NULL), KEELSON_ELIMIT);
+		ck_assert_ptr_null(obj);
+		keelson_yaml_stream_free(d.stream);
+		cJSON_Delete(parsed);
+	}
+	free(live);
+}
+END_TEST
+
 Suite *suite_diff(void);
 Suite *suite_diff(void)
 {
@@ -737,6 +803,7 @@ Suite *suite_diff(void)
 	tcase_add_test(tc, test_missing_and_not_in_repo);
 	tcase_add_test(tc, test_ignore_rules_applied);
 	tcase_add_test(tc, test_secret_string_data);
+	tcase_add_test(tc, test_hostile_live_objects);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("keelson_diff_ignore_rules_parse");
 	tcase_add_test(tc, test_ignore_rules_parse_and_match);
