@@ -351,7 +351,12 @@ static bool is_quantity_path(const struct ctx *c)
 	const char *kind = c->obj->kind;
 	if (c->depth == 0 || strcmp(kind, "ConfigMap") == 0 || strcmp(kind, "Secret") == 0)
 		return false;
-	if (strcmp(c->tokens[c->depth - 1], "sizeLimit") == 0)
+	const char *leaf = c->tokens[c->depth - 1];
+	if (strcmp(leaf, "sizeLimit") == 0)
+		return true;
+	/* autoscaling/v2 MetricTarget.value and .averageValue */
+	if (strcmp(kind, "HorizontalPodAutoscaler") == 0 &&
+	    (strcmp(leaf, "value") == 0 || strcmp(leaf, "averageValue") == 0))
 		return true;
 	if (c->depth < 2)
 		return false;

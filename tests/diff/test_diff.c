@@ -258,6 +258,34 @@ START_TEST(test_quantities_by_value)
 		  NULL);
 	ck_assert_uint_eq(obj->field_count, 2);
 	done(&d, obj);
+
+	/* Other quantity places: PVC storage, emptyDir sizeLimit, HPA targets. */
+	obj = run(&d,
+		  "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: h, namespace: a}\n"
+		  "spec:\n  metrics:\n    - type: Pods\n      pods:\n        target: {type: AverageValue, averageValue: 0.5}\n",
+		  "{\"apiVersion\":\"autoscaling/v2\",\"kind\":\"HorizontalPodAutoscaler\",\"metadata\":{\"name\":\"h\","
+		  "\"namespace\":\"a\"},\"spec\":{\"metrics\":[{\"type\":\"Pods\",\"pods\":{\"target\":{\"type\":"
+		  "\"AverageValue\",\"averageValue\":\"500m\"}}}]}}",
+		  NULL);
+	ck_assert_int_eq(obj->state, KEELSON_DIFF_IN_SYNC);
+	done(&d, obj);
+	obj = run(&d,
+		  "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: a}\n"
+		  "spec:\n  volumes:\n    - name: t\n      emptyDir: {sizeLimit: 1000Mi}\n",
+		  "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"namespace\":\"a\"},"
+		  "\"spec\":{\"volumes\":[{\"name\":\"t\",\"emptyDir\":{\"sizeLimit\":\"1000Mi\"}}]}}",
+		  NULL);
+	ck_assert_int_eq(obj->state, KEELSON_DIFF_IN_SYNC);
+	done(&d, obj);
+	obj = run(&d,
+		  "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: a}\n"
+		  "spec:\n  volumes:\n    - name: t\n      emptyDir: {sizeLimit: 1000Mi}\n",
+		  "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"namespace\":\"a\"},"
+		  "\"spec\":{\"volumes\":[{\"name\":\"t\",\"emptyDir\":{\"sizeLimit\":\"1G\"}}]}}",
+		  NULL);
+	ck_assert_uint_eq(obj->field_count, 1);
+	ck_assert_ptr_nonnull(field(obj, "/spec/volumes/0/emptyDir/sizeLimit"));
+	done(&d, obj);
 }
 END_TEST
 
