@@ -1,8 +1,12 @@
 /* Loads fine but plans badly: a step without a description, or -1, chosen
- * by the parameter "mode". The host must refuse the plan, not run it. */
+ * by the parameter "mode". The host must refuse the plan, not run it.
+ * Mode "probe" reports what the host services answered, for the tests of
+ * the services table. */
 #include <keelson/plugin.h>
 
-static const char *const modes[] = {"bad-step", "fail", "ok", NULL};
+#include <stdio.h>
+
+static const char *const modes[] = {"bad-step", "fail", "ok", "probe", NULL};
 
 static const struct keelson_param params[] = {
 	{.name = "mode", .type = KEELSON_PARAM_ENUM, .enum_values = modes, .default_value = "bad-step",
@@ -20,6 +24,18 @@ static int plan(const struct keelson_host *h, struct keelson_plugin_call *c, con
 	if (strcmp(mode->string, "fail") == 0) {
 		h->log(c, KEELSON_PLUGIN_LOG_ERROR, "failing on purpose");
 		return -1;
+	}
+	if (strcmp(mode->string, "probe") == 0) {
+		struct keelson_http_response resp;
+		int rc = h->http(c, KEELSON_PROXY_POD, "kafka", "broker-0", "9404", "GET", "/metrics", NULL, 500, &resp);
+		const struct keelson_json *pod = NULL;
+		int got = h->live_get(c, "v1", "Pod", "kafka", "nope", &pod);
+		char text[512];
+		snprintf(text, sizeof(text), "http rc=%d status=%ld body=%s error=%s; live_get=%d; now=%lld", rc,
+			 resp.status, resp.body, resp.error ? resp.error : "-", got, h->now_ms(c));
+		h->log(c, KEELSON_PLUGIN_LOG_INFO, "probed: %s", text);
+		struct keelson_step w = {.struct_size = sizeof(w), .kind = KEELSON_STEP_WAIT, .description = text};
+		return h->add_step(c, &w);
 	}
 	struct keelson_step s = {.struct_size = sizeof(s), .kind = KEELSON_STEP_WAIT,
 				 .description = strcmp(mode->string, "ok") == 0 ? "wait for nothing" : NULL};

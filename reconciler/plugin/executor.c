@@ -450,13 +450,14 @@ int keelson_executor_cycle_objects(struct keelson_exec_result *out, struct keels
 
 int keelson_executor_cycle(struct keelson_exec_result *out, struct keelson_executor *exec,
 			   const struct keelson_plugin *plugin, const struct keelson_plugin_params *params,
-			   const char *cluster, const struct keelson_system *system, const char *revision)
+			   const char *cluster, const struct keelson_system *system, const char *revision,
+			   const struct keelson_diff_options *diff)
 {
 	struct keelson_plan_object *objects = NULL;
 	size_t count = 0;
 	const char *observe_error = NULL;
 	char why[512];
-	if (keelson_plan_objects_build(&objects, &count, system, exec->opts.env) != 0) {
+	if (keelson_plan_objects_build(&objects, &count, system, exec->opts.env, diff) != 0) {
 		snprintf(why, sizeof(why), "%s", keelson_error_last()->message);
 		observe_error = why;
 	}

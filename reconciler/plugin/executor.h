@@ -82,12 +82,17 @@ struct keelson_executor;
 int keelson_executor_new(struct keelson_executor **out, const struct keelson_executor_options *opts);
 void keelson_executor_free(struct keelson_executor *exec); /* accepts NULL */
 
+struct keelson_diff_options;
+
 /* One cycle for `system` of `cluster` at `revision` (NULL or "" when
- * unknown): returns 0 with *out filled whatever the outcome, or a negative
- * error when the state store cannot be read or written (nothing was run). */
+ * unknown), comparing desired and live under `diff` (NULL: defaults; pass
+ * the system's ignore rules). Returns 0 with *out filled whatever the
+ * outcome, or a negative error when the state store cannot be read or
+ * written (nothing was run). */
 int keelson_executor_cycle(struct keelson_exec_result *out, struct keelson_executor *exec,
 			   const struct keelson_plugin *plugin, const struct keelson_plugin_params *params,
-			   const char *cluster, const struct keelson_system *system, const char *revision);
+			   const char *cluster, const struct keelson_system *system, const char *revision,
+			   const struct keelson_diff_options *diff);
 
 /* The same with a prepared view (objects already observed): for tests and
  * callers that built the objects themselves. */

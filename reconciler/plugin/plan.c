@@ -480,7 +480,8 @@ cleanup:
 }
 
 int keelson_plan_objects_build(struct keelson_plan_object **out, size_t *out_count,
-			       const struct keelson_system *system, const struct keelson_plugin_env *env)
+			       const struct keelson_system *system, const struct keelson_plugin_env *env,
+			       const struct keelson_diff_options *diff)
 {
 	*out = NULL;
 	*out_count = 0;
@@ -499,7 +500,7 @@ int keelson_plan_objects_build(struct keelson_plan_object **out, size_t *out_cou
 							   .line = o->line, .state = KEELSON_OBJECT_MISSING};
 		if (live != NULL) {
 			struct keelson_diff_object *d = NULL;
-			rc = keelson_diff_object(&d, o, live, NULL);
+			rc = keelson_diff_object(&d, o, live, diff);
 			if (rc != 0) {
 				keelson_plan_objects_free(objects, i + 1);
 				return keelson_error_wrap(rc, "comparing %s %s/%s", o->kind, o->namespace_, o->name);

@@ -182,11 +182,16 @@ struct keelson_plan_input {
 int keelson_plugin_plan(struct keelson_plan **out, const struct keelson_plugin *plugin,
 			const struct keelson_plan_input *input);
 
+struct keelson_diff_options;
+
 /* Build the objects of a plan input for `system`: each desired object with
- * its live counterpart read through `env` and its diff state. Frees with
+ * its live counterpart read through `env` and its diff state under `diff`
+ * (NULL: defaults; pass the system's ignore rules, or ignored differences
+ * look like drift the plugin would apply again and again). Frees with
  * keelson_plan_objects_free (which also frees the live copies). */
 int keelson_plan_objects_build(struct keelson_plan_object **out, size_t *out_count,
-			       const struct keelson_system *system, const struct keelson_plugin_env *env);
+			       const struct keelson_system *system, const struct keelson_plugin_env *env,
+			       const struct keelson_diff_options *diff);
 void keelson_plan_objects_free(struct keelson_plan_object *objects, size_t count);
 
 /* Print a plan for people: numbered steps with description and gate. */

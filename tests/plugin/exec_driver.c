@@ -97,7 +97,7 @@ int main(int argc, char **argv)
 			const struct keelson_system *sys = &cluster->systems[i];
 			const struct keelson_plugin *p = keelson_plugin_registry_find(registry, sys->plugin);
 			struct keelson_exec_result r;
-			if (keelson_executor_cycle(&r, exec, p, params[i], cluster->name, sys, revision) != 0) {
+			if (keelson_executor_cycle(&r, exec, p, params[i], cluster->name, sys, revision, NULL) != 0) {
 				printf("ERROR\t%s\t%s\n", sys->name, keelson_error_last()->message);
 				converged = 0;
 				continue;

@@ -239,6 +239,62 @@ START_TEST(test_refused_plans)
 }
 END_TEST
 
+static int fake_http(long *out_status, char **out_body, size_t *out_len, void *payload,
+		     enum keelson_proxy_target target, const char *ns, const char *name, const char *port,
+		     const char *method, const char *path, const char *body, long long timeout_ms)
+{
+	int *mode = payload;
+	ck_assert_int_eq(target, KEELSON_PROXY_POD);
+	ck_assert_str_eq(ns, "kafka");
+	ck_assert_str_eq(name, "broker-0");
+	ck_assert_str_eq(port, "9404");
+	ck_assert_str_eq(method, "GET");
+	ck_assert_str_eq(path, "/metrics");
+	ck_assert_ptr_null(body);
+	ck_assert_int_eq(timeout_ms, 500);
+	*out_status = *mode == 0 ? 200 : 503;
+	*out_body = strdup(*mode == 0 ? "up 1" : "down");
+	*out_len = strlen(*out_body);
+	if (*mode != 0)
+		return keelson_error_set(KEELSON_EUNAVAILABLE, "backend answered 503");
+	return 0;
+}
+
+START_TEST(test_services)
+{
+	int mode = 0;
+	/* Only HTTP: reads have no backend here and must answer "cannot tell". */
+	struct keelson_plugin_env http_env = {.version = KEELSON_PLUGIN_ENV_VERSION, .payload = &mode,
+					      .http = fake_http};
+	const struct keelson_plugin *p = keelson_plugin_registry_find(registry, "misbehaving");
+	cJSON *doc = cJSON_Parse("{\"mode\":\"probe\"}");
+	struct keelson_problem_list *problems = keelson_problem_list_new();
+	struct keelson_plugin_params *mp = NULL;
+	ck_assert_int_eq(keelson_plugin_params_parse(&mp, problems, p, doc, NULL, "x.yaml"), 0);
+	struct keelson_plan_input in = {.cluster = "sim", .system = "probe", .params = mp, .env = &http_env};
+	struct keelson_plan *plan = NULL;
+	ck_assert_int_eq(keelson_plugin_plan(&plan, p, &in), 0);
+	ck_assert_ptr_nonnull(strstr(plan->steps[0].description, "http rc=0 status=200 body=up 1 error=-; live_get=-1; now="));
+	keelson_plan_free(plan);
+
+	mode = 1;
+	ck_assert_int_eq(keelson_plugin_plan(&plan, p, &in), 0);
+	ck_assert_ptr_nonnull(strstr(plan->steps[0].description,
+				     "http rc=-1 status=503 body=down error=backend answered 503"));
+	keelson_plan_free(plan);
+
+	/* The fake's env: no HTTP, a missing object is 1, the clock is the env's. */
+	in.env = &fake.env;
+	ck_assert_int_eq(keelson_plugin_plan(&plan, p, &in), 0);
+	ck_assert_ptr_nonnull(strstr(plan->steps[0].description,
+				     "error=no HTTP access in this context; live_get=1; now=1700000000000"));
+	keelson_plan_free(plan);
+	keelson_plugin_params_free(mp);
+	keelson_problem_list_free(problems);
+	cJSON_Delete(doc);
+}
+END_TEST
+
 START_TEST(test_print)
 {
 	fake_pod(&fake, "web-0", "u0", "rev1", 1);
@@ -277,6 +333,7 @@ Suite *suite_plugin_plan(void)
 		{"plan_generic", test_generic},
 		{"plan_refused", test_refused_plans},
 		{"plan_print", test_print},
+		{"plan_host_services", test_services},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
