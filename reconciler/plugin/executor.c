@@ -7,10 +7,12 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "json/json_canonical.h"
 #include "kube/kube_client.h"
 #include "layout/layout.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +37,8 @@ struct keelson_executor {
 
 /* The persisted state of one system. */
 struct state {
-	char *revision;
+	char *desired;        /* fingerprint of the system's desired objects and parameters */
+	char *revision;       /* the Git revision last seen, for people */
 	bool blocked;
 	char *reason;
 	long long blocked_at;
@@ -128,6 +131,7 @@ static struct backoff *backoff_for(struct keelson_executor *e, const char *clust
 
 static void state_dispose(struct state *s)
 {
+	free(s->desired);
 	free(s->revision);
 	free(s->reason);
 	free(s->wait_key);
@@ -153,6 +157,7 @@ static void state_from_json(struct state *s, const cJSON *j)
 	memset(s, 0, sizeof(*s));
 	if (j == NULL)
 		return;
+	s->desired = json_dup(j, "desired");
 	s->revision = json_dup(j, "revision");
 	s->blocked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "blocked"));
 	s->reason = json_dup(j, "reason");
@@ -170,6 +175,7 @@ static cJSON *state_to_json(const struct state *s)
 	cJSON *j = cJSON_CreateObject();
 	if (j == NULL)
 		return NULL;
+	cJSON_AddStringToObject(j, "desired", s->desired ? s->desired : "");
 	cJSON_AddStringToObject(j, "revision", s->revision ? s->revision : "");
 	cJSON_AddBoolToObject(j, "blocked", s->blocked);
 	if (s->reason)
@@ -218,7 +224,7 @@ static int block(struct keelson_exec_result *out, struct keelson_executor *e, st
 	int rc = save(e, cluster, system, s);
 	if (rc != 0)
 		return rc;
-	keelson_log(KEELSON_LOG_ERROR, "system blocked: no further step runs until the revision changes",
+	keelson_log(KEELSON_LOG_ERROR, "system blocked: no further step runs until its desired state changes",
 		    "cluster", cluster, "system", system, "reason", reason, NULL);
 	if (e->opts.on_blocked != NULL)
 		e->opts.on_blocked(e->opts.on_blocked_payload, cluster, system, reason);
@@ -275,10 +281,51 @@ static int run_step(struct keelson_executor *e, const struct keelson_plan_step *
 	return rc;
 }
 
+/* FNV-1a: the fingerprint only tells "the system's desired state changed",
+ * it guards nothing against an adversary. */
+static void hash_bytes(uint64_t *h, const char *s)
+{
+	for (; s != NULL && *s; s++) {
+		*h ^= (unsigned char)*s;
+		*h *= 1099511628211ULL;
+	}
+	*h ^= 0xff; /* separator: "ab"+"c" differs from "a"+"bc" */
+	*h *= 1099511628211ULL;
+}
+
+static int hash_json(uint64_t *h, const cJSON *value)
+{
+	char *text = keelson_json_canonical(value);
+	if (text == NULL)
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory fingerprinting the desired state");
+	hash_bytes(h, text);
+	free(text);
+	return 0;
+}
+
+static void hash_params(uint64_t *h, const struct keelson_plugin_params *params)
+{
+	char number[32];
+	for (size_t i = 0; params != NULL && i < params->count; i++) {
+		const struct keelson_param_value *v = &params->values[i];
+		hash_bytes(h, v->name);
+		snprintf(number, sizeof(number), "%d:%lld", v->is_set, v->integer);
+		hash_bytes(h, number);
+		hash_bytes(h, v->string);
+		for (size_t j = 0; j < v->list_count; j++)
+			hash_bytes(h, v->list[j]);
+	}
+}
+
+static void fingerprint_text(char out[17], uint64_t h)
+{
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
 static int cycle(struct keelson_exec_result *out, struct keelson_executor *e, const struct keelson_plugin *plugin,
 		 const struct keelson_plugin_params *params, const char *cluster, const char *system,
-		 const char *revision, const struct keelson_plan_object *objects, size_t object_count,
-		 const char *observe_error)
+		 const char *revision, const char *fingerprint, const struct keelson_plan_object *objects,
+		 size_t object_count, const char *observe_error)
 {
 	memset(out, 0, sizeof(*out));
 	revision = revision != NULL ? revision : "";
@@ -300,23 +347,21 @@ static int cycle(struct keelson_exec_result *out, struct keelson_executor *e, co
 	cJSON_Delete(saved);
 	struct keelson_plan *plan = NULL;
 
-	if (s.revision == NULL || strcmp(s.revision, revision) != 0) {
-		/* A new revision is a new rollout: an old block no longer applies. */
+	if (s.desired == NULL || strcmp(s.desired, fingerprint) != 0) {
+		/* The system's desired state changed (a commit that touches only
+		 * other systems does not count): a new rollout, an old block no
+		 * longer applies, and waits start afresh. */
 		if (s.blocked)
-			keelson_log(KEELSON_LOG_INFO, "new revision: clearing the blocked state", "cluster", cluster,
-				    "system", system, "revision", revision, NULL);
-		char *keep_wait = s.wait_key;
-		long long keep_since = s.wait_since;
-		s.wait_key = NULL;
+			keelson_log(KEELSON_LOG_INFO, "desired state changed: clearing the blocked state", "cluster",
+				    cluster, "system", system, "revision", revision, NULL);
 		state_dispose(&s);
-		s.wait_key = keep_wait; /* a wait already running keeps its clock */
-		s.wait_since = keep_since;
-		s.revision = strdup(revision);
-		if (s.revision == NULL) {
+		s.desired = strdup(fingerprint);
+		if (s.desired == NULL) {
 			rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
 			goto done;
 		}
 	}
+	replace(&s.revision, revision);
 	if (s.blocked) {
 		out->outcome = KEELSON_EXEC_BLOCKED;
 		snprintf(out->description, sizeof(out->description), "%s", s.reason ? s.reason : "blocked");
@@ -445,7 +490,14 @@ int keelson_executor_cycle_objects(struct keelson_exec_result *out, struct keels
 				   const char *cluster, const char *system, const char *revision,
 				   const struct keelson_plan_object *objects, size_t object_count)
 {
-	return cycle(out, exec, plugin, params, cluster, system, revision, objects, object_count, NULL);
+	uint64_t h = 14695981039346656037ULL;
+	for (size_t i = 0; i < object_count; i++)
+		if (hash_json(&h, objects[i].desired) != 0)
+			return KEELSON_ENOMEM;
+	hash_params(&h, params);
+	char fingerprint[17];
+	fingerprint_text(fingerprint, h);
+	return cycle(out, exec, plugin, params, cluster, system, revision, fingerprint, objects, object_count, NULL);
 }
 
 int keelson_executor_cycle(struct keelson_exec_result *out, struct keelson_executor *exec,
@@ -461,7 +513,18 @@ int keelson_executor_cycle(struct keelson_exec_result *out, struct keelson_execu
 		snprintf(why, sizeof(why), "%s", keelson_error_last()->message);
 		observe_error = why;
 	}
-	int rc = cycle(out, exec, plugin, params, cluster, system->name, revision, objects, count, observe_error);
+	uint64_t h = 14695981039346656037ULL;
+	for (size_t i = 0; i < system->object_count; i++) {
+		if (hash_json(&h, system->objects[i].body) != 0) {
+			keelson_plan_objects_free(objects, count);
+			return KEELSON_ENOMEM;
+		}
+	}
+	hash_params(&h, params);
+	char fingerprint[17];
+	fingerprint_text(fingerprint, h);
+	int rc = cycle(out, exec, plugin, params, cluster, system->name, revision, fingerprint, objects, count,
+		       observe_error);
 	keelson_plan_objects_free(objects, count);
 	return rc;
 }

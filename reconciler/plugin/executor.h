@@ -6,8 +6,8 @@
  * Level-triggered: what safety depends on is either observed again every
  * cycle (pod revisions and readiness, by the plugin) or persisted in the
  * cluster before acting, in one ConfigMap per system (the start of the
- * current wait, the blocked state and its revision, the step in flight and
- * its attempts). Only the back-off delay lives in memory: losing it on a
+ * current wait, the blocked state, a fingerprint of the system's desired
+ * objects and parameters, the step in flight and its attempts). Only the back-off delay lives in memory: losing it on a
  * restart costs one early retry, never safety.
  */
 #ifndef KEELSON_PLUGIN_EXECUTOR_H
@@ -62,8 +62,8 @@ enum keelson_exec_outcome {
 	KEELSON_EXEC_CONVERGED = 0, /* no steps left */
 	KEELSON_EXEC_RAN,           /* ran the first step */
 	KEELSON_EXEC_WAITING,       /* the first step is a wait that has not timed out */
-	KEELSON_EXEC_BLOCKED,       /* stopped; stays so until the revision changes or the
-	                               state ConfigMap is deleted */
+	KEELSON_EXEC_BLOCKED,       /* stopped; stays so until the system's desired objects or
+	                               parameters change, or the state ConfigMap is deleted */
 	KEELSON_EXEC_FAILED,        /* the step or the observation failed; retried after backoff_ms */
 	KEELSON_EXEC_BACKOFF,       /* nothing done: an earlier failure's back-off is running */
 };

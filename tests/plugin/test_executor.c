@@ -182,12 +182,23 @@ START_TEST(test_wait_then_blocked_across_restart)
 	ck_assert_uint_eq(blocked_calls, 1);
 	ck_assert_uint_eq(fake.list_calls, lists);
 
-	/* A new revision is a new rollout. Without a client, the delete fails. */
+	/* A commit that leaves this system's desired state alone: still blocked. */
 	r = cycle(e, "r2", KEELSON_OBJECT_IN_SYNC);
+	ck_assert_int_eq(r.outcome, KEELSON_EXEC_BLOCKED);
+	ck_assert_uint_eq(blocked_calls, 1);
+	ck_assert_str_eq(saved_string("revision"), "r1");
+
+	/* A change to it is a new rollout. Without a client, the delete fails. */
+	cJSON *container = cJSON_GetArrayItem(
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(desired, "spec"), "template"), "spec"), "containers"), 0);
+	cJSON_ReplaceItemInObjectCaseSensitive(container, "image", cJSON_CreateString("nginx:1.29"));
+	r = cycle(e, "r3", KEELSON_OBJECT_IN_SYNC);
 	ck_assert_int_eq(r.outcome, KEELSON_EXEC_FAILED);
 	ck_assert_ptr_nonnull(strstr(r.description, "delete pod web/web-1"));
 	ck_assert_int_eq(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(store.saved, "blocked")), 0);
-	ck_assert_str_eq(saved_string("revision"), "r2");
+	ck_assert_str_eq(saved_string("revision"), "r3");
+	ck_assert_uint_eq(strlen(saved_string("desired")), 16);
 	keelson_executor_free(e);
 }
 END_TEST
