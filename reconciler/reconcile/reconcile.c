@@ -63,6 +63,7 @@ struct keelson_reconciler {
 	struct session *sessions;
 	size_t session_count;
 	long last_full_ms;
+	unsigned trigger_interval_ms;
 	/* Drift reported under driftPolicy alert: the same drift is not
 	 * reported again before the system's alertRepeatInterval. */
 	struct alert_mark *alerts;
@@ -88,6 +89,48 @@ static void session_dispose(struct session *s)
 	free(s->types);
 	free(s->name);
 	memset(s, 0, sizeof(*s));
+}
+
+static int make_trigger(struct keelson_reconciler *r, unsigned interval_ms)
+{
+	struct keelson_git_trigger *trigger = NULL;
+	struct keelson_git_trigger_options to = {
+		.version = KEELSON_GIT_TRIGGER_OPTIONS_VERSION,
+		.interval_ms = interval_ms,
+		.jitter_percent = 10,
+		.watch_path = keelson_git_source_local_path(r->git),
+	};
+	int rc = keelson_git_trigger_new(&trigger, &to);
+	if (rc < 0)
+		return rc;
+	keelson_git_trigger_free(r->trigger);
+	r->trigger = trigger;
+	r->trigger_interval_ms = interval_ms;
+	return 0;
+}
+
+/* Without git.pollInterval in the configuration, poll as often as the
+ * repository's most demanding system asks (policy.pollInterval). */
+static void follow_repository_poll_interval(struct keelson_reconciler *r)
+{
+	unsigned long long best = 0;
+	if (r->cfg->poll_interval_ms != 0 || r->state == NULL)
+		return;
+	for (size_t c = 0; c < r->state->cluster_count; c++) {
+		const struct keelson_cluster *cluster = &r->state->clusters[c];
+		if (keelson_config_cluster(r->cfg, cluster->name) == NULL)
+			continue;
+		for (size_t s = 0; s < cluster->system_count; s++) {
+			unsigned long long v = cluster->systems[s].policy.poll_interval_s * 1000ULL;
+			if (v > 0 && (best == 0 || v < best))
+				best = v;
+		}
+	}
+	if (best == 0 || best > 86400000ULL || best == r->trigger_interval_ms)
+		return;
+	if (make_trigger(r, (unsigned)best) < 0)
+		keelson_log(KEELSON_LOG_WARN, "keeping the previous poll interval", "error",
+			    keelson_error_last()->message, (const char *)NULL);
 }
 
 int keelson_reconciler_new(struct keelson_reconciler **out, const struct keelson_config *cfg,
@@ -125,13 +168,7 @@ int keelson_reconciler_new(struct keelson_reconciler **out, const struct keelson
 	};
 	if ((rc = keelson_git_source_open(&r->git, &go)) < 0)
 		goto fail;
-	struct keelson_git_trigger_options to = {
-		.version = KEELSON_GIT_TRIGGER_OPTIONS_VERSION,
-		.interval_ms = (unsigned)(cfg->poll_interval_ms ? cfg->poll_interval_ms : 60000),
-		.jitter_percent = 10,
-		.watch_path = keelson_git_source_local_path(r->git),
-	};
-	if ((rc = keelson_git_trigger_new(&r->trigger, &to)) < 0)
+	if ((rc = make_trigger(r, (unsigned)(cfg->poll_interval_ms ? cfg->poll_interval_ms : 60000))) < 0)
 		goto fail;
 	free(cache_dir);
 	*out = r;
@@ -230,6 +267,7 @@ static int poll_git(struct keelson_cycle_report *rep, struct keelson_reconciler 
 	snprintf(r->sha, sizeof(r->sha), "%s", rev.sha);
 	r->rejected_sha[0] = '\0';
 	rep->new_revision = true;
+	follow_repository_poll_interval(r);
 	keelson_log(KEELSON_LOG_INFO, "new revision", "revision", rev.sha, "author", rev.author, "subject",
 		    rev.subject, (const char *)NULL);
 	return 0;
