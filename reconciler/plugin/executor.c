@@ -235,8 +235,11 @@ static int block(struct keelson_exec_result *out, struct keelson_executor *e, st
 
 /* Run an acting step. 0 when done (or already done: the pod is gone or
  * was replaced), else an error with the message set. */
-static int run_step(struct keelson_executor *e, const struct keelson_plan_step *st)
+static int run_step(struct keelson_executor *e, const char *cluster, const char *system,
+		    const struct keelson_plan_step *st)
 {
+	if (st->kind == KEELSON_STEP_APPLY && e->opts.apply != NULL)
+		return e->opts.apply(e->opts.apply_payload, cluster, system, st->object);
 	struct keelson_kube_client *client = e->opts.client;
 	if (client == NULL)
 		return keelson_error_set(KEELSON_ERROR, "no Kubernetes client to run \"%s\"", st->description);
@@ -428,7 +431,10 @@ static int cycle(struct keelson_exec_result *out, struct keelson_executor *e, co
 		replace(&s.step_key, st->key);
 		s.attempts = 1;
 	}
-	if (s.done_key != NULL && strcmp(s.done_key, st->key) == 0 && s.done_count >= MAX_NO_EFFECT_REPEATS) {
+	/* Deleting the same pod again (a cache that has not seen the first
+	 * delete yet) is harmless, and the UID precondition bounds it. */
+	if (st->kind != KEELSON_STEP_DELETE_POD && s.done_key != NULL && strcmp(s.done_key, st->key) == 0 &&
+	    s.done_count >= MAX_NO_EFFECT_REPEATS) {
 		char reason[768];
 		snprintf(reason, sizeof(reason), "step ran %lld times without effect: %s", s.done_count,
 			 st->description);
@@ -446,7 +452,7 @@ static int cycle(struct keelson_exec_result *out, struct keelson_executor *e, co
 		goto done;
 	keelson_log(KEELSON_LOG_INFO, "running step", "cluster", cluster, "system", system, "plugin", plugin->name,
 		    "step", keelson_step_kind_name(st->kind), "description", st->description, NULL);
-	if (run_step(e, st) != 0) {
+	if (run_step(e, cluster, system, st) != 0) {
 		keelson_log(KEELSON_LOG_WARN, "step failed", "cluster", cluster, "system", system, "description",
 			    st->description, "error", keelson_error_last()->message, NULL);
 		out->outcome = KEELSON_EXEC_FAILED;

@@ -1,7 +1,11 @@
 /*
  * The step executor: observe, plan, run the first step, persist, return.
  * One call is one cycle for one system; the caller (the reconcile loop)
- * calls again after a change or a poll interval.
+ * calls again after a change or a poll interval. After KEELSON_EXEC_RAN,
+ * wait until the live cache has seen the change
+ * (keelson_kube_cache_wait_change) before the next cycle: an apply, patch
+ * or HTTP step that is planned again three times in a row right after
+ * succeeding is taken to have no effect and blocks the system.
  *
  * Level-triggered: what safety depends on is either observed again every
  * cycle (pod revisions and readiness, by the plugin) or persisted in the
@@ -54,6 +58,12 @@ struct keelson_executor_options {
 	 * it stays blocked), for alerts. May be NULL. */
 	void (*on_blocked)(void *payload, const char *cluster, const char *system, const char *reason);
 	void *on_blocked_payload;
+	/* Runs APPLY steps instead of a plain server-side apply with `client`,
+	 * so the reconcile loop can record the object in the system's
+	 * inventory before applying it (see reconcile/generic_apply.h). 0 or
+	 * an error with the message set. May be NULL. */
+	int (*apply)(void *payload, const char *cluster, const char *system, const cJSON *object);
+	void *apply_payload;
 };
 
 void keelson_executor_options_init(struct keelson_executor_options *opts);

@@ -260,6 +260,48 @@ START_TEST(test_retries_bounded)
 }
 END_TEST
 
+static unsigned applies;
+
+static int count_apply(void *payload, const char *cluster, const char *system, const cJSON *object)
+{
+	ck_assert_ptr_eq(payload, &applies);
+	ck_assert_str_eq(cluster, "sim");
+	ck_assert_str_eq(system, "web");
+	ck_assert_int_eq(cJSON_Compare(object, desired, 1), 1);
+	applies++;
+	return 0;
+}
+
+START_TEST(test_apply_hook_and_no_effect)
+{
+	fake_pod(&fake, "web-0", "u0", "rev2", 1);
+	struct keelson_executor_options opts;
+	keelson_executor_options_init(&opts);
+	opts.env = &fake.env;
+	opts.store = &store.store;
+	opts.on_blocked = on_blocked;
+	opts.apply = count_apply;
+	opts.apply_payload = &applies;
+	applies = 0;
+	struct keelson_executor *e = NULL;
+	ck_assert_int_eq(keelson_executor_new(&e, &opts), 0);
+	/* The object stays drifted whatever is applied (something else keeps
+	 * changing it): three applies, then blocked instead of a loop. */
+	for (int i = 0; i < 3; i++) {
+		struct keelson_exec_result r = cycle(e, "r1", KEELSON_OBJECT_DRIFTED);
+		ck_assert_int_eq(r.outcome, KEELSON_EXEC_RAN);
+		ck_assert_str_eq(r.description, "apply StatefulSet web/web (drifted)");
+	}
+	ck_assert_uint_eq(applies, 3);
+	struct keelson_exec_result r = cycle(e, "r1", KEELSON_OBJECT_DRIFTED);
+	ck_assert_int_eq(r.outcome, KEELSON_EXEC_BLOCKED);
+	ck_assert_ptr_nonnull(strstr(r.description, "step ran 3 times without effect: apply StatefulSet web/web"));
+	ck_assert_uint_eq(applies, 3);
+	ck_assert_uint_eq(blocked_calls, 1);
+	keelson_executor_free(e);
+}
+END_TEST
+
 START_TEST(test_store_failure)
 {
 	fake_pod(&fake, "web-0", "u0", "rev1", 1);
@@ -290,6 +332,7 @@ Suite *suite_executor(void)
 		{"cycle_gate_unevaluable", test_gate_unevaluable},
 		{"cycle_retries_bounded", test_retries_bounded},
 		{"cycle_store_failure", test_store_failure},
+		{"cycle_apply_hook_no_effect", test_apply_hook_and_no_effect},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
