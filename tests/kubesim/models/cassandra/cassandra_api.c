@@ -321,6 +321,10 @@ static int wait_node(struct ks_cassandra_model *m, const char *ns, const char *p
 			snprintf(err, size, "Cassandra model stopping");
 			return 503;
 		}
+		/* A drain finished by a preStop hook may already have let the
+		 * process exit: drained is still the answer. */
+		if (what == WAIT_DRAINED && n && !strcmp(n->uid, uid) && n->drained)
+			return 0;
 		if (!n || strcmp(n->uid, uid) || !n->process_up) {
 			snprintf(err, size, "Cassandra stopped on %s during the operation", pod);
 			return 500;

@@ -110,6 +110,7 @@ struct kc_node {
 	bool draining, drained;
 	double drain_end, join_end, leave_end, start_end;
 	bool flag_removed;
+	bool exit_pending;          /* process exited: remove the terminating pod */
 	int ready_written;          /* readiness annotation last written, -1 */
 };
 

@@ -654,6 +654,8 @@ static void on_pod(struct ks_cassandra_model *m, const struct ks_event *ev, doub
 		n->terminating = false;
 		n->teardown = false;
 		n->flag_removed = false;
+		n->stopped_by_api = false;
+		n->exit_pending = false;
 		n->ready_written = -1;
 		read_pod_config(m, n, pod);
 		kc_register_pod(m, n, name);
@@ -676,6 +678,7 @@ static void on_pod(struct ks_cassandra_model *m, const struct ks_event *ev, doub
 		} else if (n->process_up && !n->draining) {
 			/* No drain hook: SIGTERM stops the process at once. */
 			kc_process_stop(m, n, grace > 0 ? "SIGTERM" : "pod deleted with grace 0");
+			n->exit_pending = n->knobs.exit_after_drain;
 		}
 	}
 	if (running && !terminating && !n->process_up && n->knobs.autostart &&
@@ -759,16 +762,21 @@ static void tick_node(struct ks_cassandra_model *m, struct kc_node *n, double no
 		n->drained = true;
 		node_log(n, "DRAINED");
 		kc_check_two_down(m, n);
-		if (n->terminating && n->knobs.exit_after_drain && *nw < cap) {
-			/* preStop done: the kubelet sends SIGTERM, Cassandra exits and
-			 * the pod goes before its grace period ends. */
+		if (n->terminating) {
+			/* preStop done: the kubelet sends SIGTERM and Cassandra exits. */
 			kc_process_stop(m, n, "SIGTERM after preStop drain");
-			struct pending_write *p = &w[(*nw)++];
-			snprintf(p->ns, sizeof(p->ns), "%s", n->ns);
-			snprintf(p->pod, sizeof(p->pod), "%s", n->pod);
-			snprintf(p->uid, sizeof(p->uid), "%s", n->uid);
-			p->ready = -1;
+			n->exit_pending = n->knobs.exit_after_drain;
 		}
+	}
+	if (n->exit_pending && n->terminating && n->pod_exists && *nw < cap) {
+		/* The containers ended: the kubelet removes the pod before its
+		 * grace period is over. */
+		n->exit_pending = false;
+		struct pending_write *p = &w[(*nw)++];
+		snprintf(p->ns, sizeof(p->ns), "%s", n->ns);
+		snprintf(p->pod, sizeof(p->pod), "%s", n->pod);
+		snprintf(p->uid, sizeof(p->uid), "%s", n->uid);
+		p->ready = -1;
 	}
 	if (n->process_up && n->state == KC_UJ && now >= n->join_end) {
 		n->state = KC_UN;

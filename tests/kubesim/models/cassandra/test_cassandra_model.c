@@ -312,7 +312,16 @@ START_TEST(test_drain_then_delete)
 	ck_assert_int_eq(call_status("cassandra-2", "GET", "/api/v0/probes/readiness", NULL), 500);
 	ck_assert(TH_WAIT(!pod_ready("default", "cassandra-2"), WAIT_MS));
 	delete_pod("default", "cassandra-2", 0);
-	ck_assert(TH_WAIT(count("UN") == 3, WAIT_MS));
+	ck_assert(TH_WAIT(count("UN") == 3 && pod_ready("default", "cassandra-2"), WAIT_MS));
+	ASSERT_NO_VIOLATIONS();
+
+	/* The same through kubectl exec, as a preStop hook would run it. */
+	const char *argv[] = {"/bin/sh", "-c", "nodetool drain"};
+	ck_assert_int_eq(exec_cmd("default", "cassandra-1", argv, 3, NULL), 0);
+	ck_assert_str_eq(state_of("default", "cassandra-1", &info), "DN");
+	ck_assert(info.drained);
+	delete_pod("default", "cassandra-1", -1);
+	ck_assert(TH_WAIT(count("UN") == 3 && pod_ready("default", "cassandra-1"), WAIT_MS));
 	ASSERT_NO_VIOLATIONS();
 }
 END_TEST
