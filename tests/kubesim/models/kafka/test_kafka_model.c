@@ -369,6 +369,27 @@ START_TEST(test_second_delete_while_urp)
 }
 END_TEST
 
+/* A broker that is already down (readiness failing) may be replaced: the
+ * partitions it leaves short are its own gap, not a reason to flag. */
+START_TEST(test_replace_stuck_broker)
+{
+	create_sts("kafka", 3, 60000, NULL);
+	wait_healthy("kafka", 3);
+	th_patch("", "pods", NS, "kafka-1",
+		"{\"metadata\":{\"annotations\":{\"kubesim.keelson.dev/ready\":\"false\"}}}", NULL);
+	ck_assert(TH_WAIT(summary("kafka").brokers_up == 2, TH_TIMEOUT_MS));
+	ck_assert_int_eq(summary("kafka").under_replicated, 18);
+	char *m = scrape("kafka-1");
+	ck_assert_double_eq(metric(m, "kafka_server_kafkaserver_brokerstate"), 1);
+	free(m);
+	delete_pod("kafka-1");
+	ASSERT_NO_VIOLATIONS();
+	/* But deleting a healthy broker now is flagged. */
+	delete_pod("kafka-0");
+	ck_assert(violation_matches("broker 0 deleted while broker 1 was not ready"));
+}
+END_TEST
+
 START_TEST(test_violation_once_per_episode)
 {
 	create_sts("kafka", 3, 60000, NULL);
@@ -816,6 +837,7 @@ Suite *suite_kafka_model(void)
 		{"example_layout", test_example_layout},
 		{"delete_one_then_rejoin", test_delete_one_then_rejoin},
 		{"second_delete_while_urp", test_second_delete_while_urp},
+		{"replace_stuck_broker", test_replace_stuck_broker},
 		{"violation_once_per_episode", test_violation_once_per_episode},
 		{"controller_moves", test_controller_moves},
 		{"full_outage_recovers", test_full_outage_recovers},
