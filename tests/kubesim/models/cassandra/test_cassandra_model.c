@@ -507,6 +507,69 @@ START_TEST(test_decommission_below_rf)
 }
 END_TEST
 
+/* ---- cass-operator layout: one StatefulSet per rack ---- */
+
+static void make_rack_sts(const char *rack)
+{
+	char json[4096];
+	snprintf(json, sizeof(json),
+		"{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\","
+		"\"metadata\":{\"name\":\"demo-dc1-%s-sts\",\"annotations\":{"
+		"\"kubesim.keelson.dev/cassandra-join-s\":\"2\","
+		"\"kubesim.keelson.dev/cassandra-drain-s\":\"2\","
+		"\"kubesim.keelson.dev/cassandra-start-s\":\"1\","
+		"\"kubesim.keelson.dev/cassandra-keyspaces\":\"app:dc1=3/dc2=1\"}},"
+		"\"spec\":{\"replicas\":2,\"serviceName\":\"demo\","
+		"\"selector\":{\"matchLabels\":{\"rack\":\"%s\"}},"
+		"\"template\":{\"metadata\":{\"labels\":{\"rack\":\"%s\","
+		"\"cassandra.datastax.com/cluster\":\"demo\","
+		"\"cassandra.datastax.com/datacenter\":\"dc1\",\"cassandra.datastax.com/rack\":\"%s\"},"
+		"\"annotations\":{\"kubesim.keelson.dev/ready-delay-ms\":\"1000\"}},"
+		"\"spec\":{\"containers\":[{\"name\":\"cassandra\",\"image\":\"cassandra:4.1.5\","
+		"\"ports\":[{\"name\":\"mgmt-api-http\",\"containerPort\":8080}],"
+		"\"lifecycle\":{\"preStop\":{\"exec\":{\"command\":[\"wget\",\"-qO-\","
+		"\"--post-data=\",\"http://localhost:8080/api/v0/ops/node/drain\"]}}}}]}}}}",
+		rack, rack, rack, rack);
+	cJSON_Delete(th_create("apps", "statefulsets", "default", json));
+}
+
+START_TEST(test_racks_one_ring)
+{
+	make_rack_sts("r1");
+	ck_assert(TH_WAIT(count("UN") == 2, WAIT_MS));
+	make_rack_sts("r2");
+	wait_ring(4);
+	cJSON *eps = call_json("demo-dc1-r2-sts-1", "/api/v0/metadata/endpoints", NULL, 200);
+	int r1 = 0, r2 = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(eps, "entity")) {
+		const char *rack = cJSON_GetStringValue(cJSON_GetObjectItem(e, "RACK"));
+		r1 += !strcmp(rack, "r1");
+		r2 += !strcmp(rack, "r2");
+	}
+	cJSON_Delete(eps);
+	ck_assert_int_eq(r1, 2);
+	ck_assert_int_eq(r2, 2);
+	/* RF 3 in dc1 (per-datacenter keyspace spec): 4 -> 3 is allowed,
+	 * the next one is refused without force. */
+	ck_assert_int_eq(call_status("demo-dc1-r2-sts-1", "POST", "/api/v0/ops/node/decommission",
+		NULL), 200);
+	struct http h = call("default", "demo-dc1-r1-sts-1", "POST", "/api/v0/ops/node/decommission",
+		NULL);
+	ck_assert_int_eq(h.status, 500);
+	ck_assert_msg(strstr(h.body, "keyspace app (RF = 3, N = 2)"), "%s", h.body);
+	free(h.body);
+	ASSERT_NO_VIOLATIONS();
+	/* One node down in each rack is two down in the datacenter (the
+	 * preStop hook drains through the Management API). */
+	delete_pod("default", "demo-dc1-r1-sts-0", -1);
+	delete_pod("default", "demo-dc1-r2-sts-0", -1);
+	ck_assert(TH_WAIT(violations_matching("2 nodes of datacenter dc1 down at once") == 1,
+		WAIT_MS));
+	ck_assert_int_eq(violations_matching("without drain"), 0);
+}
+END_TEST
+
 /* ---- API shapes ---- */
 
 START_TEST(test_api_shapes)
@@ -604,6 +667,7 @@ static Suite *suite_cassandra_model(void)
 		{"decommission_async", test_decommission_async_job},
 		{"scale_down_without_decommission", test_scale_down_without_decommission},
 		{"decommission_below_rf", test_decommission_below_rf},
+		{"racks", test_racks_one_ring},
 		{"api_shapes", test_api_shapes},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
