@@ -30,6 +30,13 @@ static const struct column svc_cols[] = {{"Type", "string", "", 0},
 	{"Cluster-IP", "string", "", 0}, {"External-IP", "string", "", 0},
 	{"Port(s)", "string", "", 0}, {NULL, NULL, NULL, 0}};
 static const struct column lease_cols[] = {{"Holder", "string", "", 0}, {NULL, NULL, NULL, 0}};
+static const struct column node_cols[] = {{"Status", "string", "", 0},
+	{"Roles", "string", "", 0}, {NULL, NULL, NULL, 0}};
+static const struct column job_cols[] = {{"Status", "string", "", 0},
+	{"Completions", "string", "", 0}, {NULL, NULL, NULL, 0}};
+static const struct column event_cols[] = {{"Type", "string", "", 0},
+	{"Reason", "string", "", 0}, {"Object", "string", "", 0}, {"Message", "string", "", 0},
+	{NULL, NULL, NULL, 0}};
 static const struct column none_cols[] = {{NULL, NULL, NULL, 0}};
 
 static bool is(const struct ks_resource_type *t, const char *group, const char *resource)
@@ -55,6 +62,12 @@ static const struct column *extra_columns(const struct ks_resource_type *t)
 		return svc_cols;
 	if (is(t, "coordination.k8s.io", "leases"))
 		return lease_cols;
+	if (is(t, "", "nodes"))
+		return node_cols;
+	if (is(t, "batch", "jobs"))
+		return job_cols;
+	if (is(t, "", "events") || is(t, "events.k8s.io", "events"))
+		return event_cols;
 	return none_cols;
 }
 
@@ -294,6 +307,55 @@ cJSON *ks_table_row(const struct ks_resource_type *t, const cJSON *obj)
 		cJSON_AddItemToArray(cells, cJSON_CreateNumber(cJSON_GetArraySize(at(obj, "data", NULL))));
 	} else if (is(t, "", "services")) {
 		service_cells(cells, obj);
+	} else if (is(t, "", "nodes")) {
+		const char *ready = "Unknown";
+		const cJSON *cond;
+		cJSON_ArrayForEach(cond, at(obj, "status", "conditions")) {
+			const char *ct = text(cJSON_GetObjectItemCaseSensitive(cond, "type"), "");
+			if (!strcmp(ct, "Ready"))
+				ready = !strcmp(text(cJSON_GetObjectItemCaseSensitive(cond, "status"), ""),
+					"True") ? "Ready" : "NotReady";
+		}
+		bool unsched = cJSON_IsTrue(at(obj, "spec", "unschedulable"));
+		snprintf(buf, sizeof(buf), "%s%s", ready, unsched ? ",SchedulingDisabled" : "");
+		cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
+		cJSON_AddItemToArray(cells, cJSON_CreateString("<none>"));
+	} else if (is(t, "batch", "jobs")) {
+		const char *status = "Running";
+		const cJSON *cond;
+		cJSON_ArrayForEach(cond, at(obj, "status", "conditions")) {
+			const char *ct = text(cJSON_GetObjectItemCaseSensitive(cond, "type"), "");
+			bool on = !strcmp(text(cJSON_GetObjectItemCaseSensitive(cond, "status"), ""), "True");
+			if (on && !strcmp(ct, "Complete"))
+				status = "Complete";
+			else if (on && !strcmp(ct, "Failed"))
+				status = "Failed";
+			else if (on && !strcmp(ct, "Suspended"))
+				status = "Suspended";
+		}
+		cJSON_AddItemToArray(cells, cJSON_CreateString(status));
+		snprintf(buf, sizeof(buf), "%ld/%ld", num(at(obj, "status", "succeeded")),
+			cJSON_IsNumber(at(obj, "spec", "completions")) ? num(at(obj, "spec", "completions"))
+								      : 1);
+		cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
+	} else if (is(t, "", "events") || is(t, "events.k8s.io", "events")) {
+		const cJSON *inv = cJSON_GetObjectItemCaseSensitive(obj, "involvedObject");
+		if (!inv)
+			inv = cJSON_GetObjectItemCaseSensitive(obj, "regarding");
+		cJSON_AddItemToArray(cells, cJSON_CreateString(text(at(obj, "type", NULL), "Normal")));
+		cJSON_AddItemToArray(cells, cJSON_CreateString(text(at(obj, "reason", NULL), "")));
+		char ob[320];
+		const char *k = text(cJSON_GetObjectItemCaseSensitive(inv, "kind"), "");
+		char lower[64];
+		size_t i = 0;
+		for (; k[i] && i < sizeof(lower) - 1; i++)
+			lower[i] = (char)(k[i] >= 'A' && k[i] <= 'Z' ? k[i] - 'A' + 'a' : k[i]);
+		lower[i] = 0;
+		snprintf(ob, sizeof(ob), "%s/%s", lower,
+			text(cJSON_GetObjectItemCaseSensitive(inv, "name"), ""));
+		cJSON_AddItemToArray(cells, cJSON_CreateString(ob));
+		const char *msg = text(at(obj, "message", NULL), text(at(obj, "note", NULL), ""));
+		cJSON_AddItemToArray(cells, cJSON_CreateString(msg));
 	} else if (is(t, "coordination.k8s.io", "leases")) {
 		cJSON_AddItemToArray(cells, cJSON_CreateString(
 			text(at(obj, "spec", "holderIdentity"), "")));
