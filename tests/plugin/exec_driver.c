@@ -7,11 +7,14 @@
  * restart. Each cycle prints one line: OUTCOME<TAB>system<TAB>description.
  *
  * Usage: exec_driver REPO KUBECONFIG PLUGIN_DIR STATE_NS REVISION [MAX_SECONDS]
+ * With EXEC_DRIVER_CACHE=1 in the environment, live reads come from a watch
+ * cache of Namespaces, StatefulSets and Pods, as in the daemon.
  */
 #include "config.h"
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "kube/kube_cache.h"
 #include "kube/kube_client.h"
 #include "kube/kube_config.h"
 #include "layout/dir_source.h"
@@ -51,6 +54,7 @@ int main(int argc, char **argv)
 	struct keelson_kube_client *client = NULL;
 	struct keelson_executor *exec = NULL;
 	struct keelson_plugin_params **params = NULL;
+	struct keelson_kube_cache *cache = NULL;
 
 	if (keelson_cli_load_plugins(&registry, "exec_driver", plugin_dir) != 0)
 		goto done;
@@ -65,8 +69,17 @@ int main(int argc, char **argv)
 	if (keelson_kube_config_load_file(&cfg, kubeconfig, NULL) != 0 ||
 	    keelson_kube_client_new(&client, cfg, NULL) != 0)
 		goto fail;
+	const char *use_cache = getenv("EXEC_DRIVER_CACHE");
+	if (use_cache != NULL && strcmp(use_cache, "1") == 0) {
+		if (keelson_kube_cache_new(&cache, client, NULL) != 0 ||
+		    keelson_kube_cache_add(cache, "v1", "Namespace") != 0 ||
+		    keelson_kube_cache_add(cache, "apps/v1", "StatefulSet") != 0 ||
+		    keelson_kube_cache_add(cache, "v1", "Pod") != 0 ||
+		    keelson_kube_cache_wait_synced(cache, 10000) != 0)
+			goto fail;
+	}
 	struct keelson_plugin_kube_env env;
-	keelson_plugin_env_kube(&env, client, NULL);
+	keelson_plugin_env_kube(&env, client, cache);
 	struct keelson_executor_kube_store store;
 	keelson_executor_store_kube(&store, client, state_ns);
 	struct keelson_executor_options opts;
@@ -115,7 +128,10 @@ int main(int argc, char **argv)
 			status = 0;
 			goto done;
 		}
-		usleep(100 * 1000);
+		if (cache != NULL) /* let the cache see what the step did */
+			keelson_kube_cache_wait_change(cache, keelson_kube_cache_generation(cache), 200);
+		else
+			usleep(100 * 1000);
 	}
 	fprintf(stderr, "exec_driver: not converged after %ld s\n", max_seconds);
 	status = 4;
@@ -127,6 +143,7 @@ done:
 		keelson_plugin_params_free(params[i]);
 	free(params);
 	keelson_executor_free(exec);
+	keelson_kube_cache_free(cache);
 	keelson_kube_client_free(client);
 	keelson_kube_config_free(cfg);
 	keelson_desired_state_free(state);

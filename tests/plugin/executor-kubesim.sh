@@ -104,7 +104,9 @@ done_=0
 n=0
 while [ $n -lt 60 ]; do
 	n=$((n + 1))
-	"$DRIVER" "$work/repo" "$KUBECONFIG" "$PLUGINS" default r2 60 >>"$work/driver.out" 2>&1 &
+	# Every other run reads through a watch cache, as the daemon does.
+	EXEC_DRIVER_CACHE=$((n % 2)) "$DRIVER" "$work/repo" "$KUBECONFIG" "$PLUGINS" default r2 60 \
+		>>"$work/driver.out" 2>&1 &
 	driver_pid=$!
 	# 0.1 .. 0.9 s
 	delay=$(awk -v s="$n$$" 'BEGIN { srand(s); printf "%.2f", 0.1 + rand() * 0.8 }')
@@ -171,7 +173,8 @@ open(p, "w").write(s)
 PY
 sed -i 's/readyTimeout: 2m/readyTimeout: 3s/' "$work/repo/clusters/sim/web/system.yaml"
 before=$("$KUBECTL" get pods -n web -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.uid} {end}')
-drive r3 60
+# Through the watch cache: the same gates must hold on cached reads.
+EXEC_DRIVER_CACHE=1 drive r3 60
 rc=$?
 [ $rc -eq 3 ] || fail "driver exited $rc, expected 3 (blocked)"
 grep -q "^ALERT	sim/web	timed out after 3s: wait until all 3 pods of web Ready (now 2) before restarting web-1" \
