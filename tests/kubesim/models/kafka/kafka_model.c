@@ -557,6 +557,9 @@ static void on_pod(struct ks_kafka_model *m, const struct ks_event *ev, double n
 	}
 	struct kk_broker *b = &c->brokers[id];
 	if (b->exists && strcmp(b->uid, uid)) {
+		/* The end of an older pod than the one tracked: nothing to do. */
+		if (terminating)
+			return;
 		/* A pod we missed the end of (should not happen with ordered
 		 * events): close the old one first. */
 		if (b->up)
