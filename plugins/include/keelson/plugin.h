@@ -55,7 +55,8 @@ enum keelson_param_type {
 	KEELSON_PARAM_ENUM,        /* one of enum_values */
 };
 
-/* A parameter without a default must be written in the system document. */
+/* The system document must write the parameter (meaningless with a
+ * default_value: the default is used instead). */
 #define KEELSON_PARAM_REQUIRED 1u
 
 /* One entry of a plugin's parameter table. The host parses the system
@@ -73,7 +74,7 @@ struct keelson_param {
 	const char *const *enum_values; /* ENUM: NULL-terminated */
 	/* STRING or STRING_LIST naming objects of the same system: the
 	 * repository is rejected when a name is not among them. */
-	const char *refers_group;    /* "" for the core group */
+	const char *refers_group;    /* NULL or "" for the core group */
 	const char *refers_kind;     /* e.g. "StatefulSet"; NULL: no check */
 };
 
@@ -173,6 +174,8 @@ struct keelson_view_object {
 	unsigned line;
 };
 
+/* The system as the host sees it this cycle. Fields are appended in later
+ * host versions; struct_size tells which exist. */
 struct keelson_view {
 	size_t struct_size;
 	const char *cluster;
