@@ -208,7 +208,8 @@ printf 'piped\n' >"$work/stdin.txt"
 contains "^piped$" "exec stdin"
 
 step="get -w"
-"$KUBECTL" get configmap proof -w --request-timeout=30s >"$work/watch.out" 2>&1 &
+: >"$work/watch.out"
+"$KUBECTL" get configmap proof -w --request-timeout=30s >>"$work/watch.out" 2>&1 &
 watch_pid=$!
 # kubectl drops the synthetic first event, so a change made before its
 # watch starts is not shown: keep changing until one is (load-proof).

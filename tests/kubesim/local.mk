@@ -22,8 +22,13 @@ kubesim_SOURCES = tests/kubesim/main.c \
 	tests/kubesim/discovery.c tests/kubesim/crd.c tests/kubesim/table.c \
 	tests/kubesim/tls.c tests/kubesim/tls.h
 KUBESIM_FEATURES = -DKUBESIM_HAVE_SMP -DKUBESIM_HAVE_SSA
-kubesim_CFLAGS = $(KUBESIM_CFLAGS) $(KUBESIM_FEATURES) -DKUBESIM_HAVE_CONTROLLERS
-kubesim_LDADD = libkubesim-controllers.la libkubesim-apply.la libkubesim-patch.la \
+# Workload models (tests/kubesim/models/local.mk fills KUBESIM_MODEL_LIBS);
+# main() starts each model it was built with.
+KUBESIM_MODEL_FEATURES = -DKUBESIM_HAVE_KAFKA_MODEL -DKUBESIM_HAVE_CASSANDRA_MODEL
+kubesim_CFLAGS = $(KUBESIM_CFLAGS) $(KUBESIM_FEATURES) -DKUBESIM_HAVE_CONTROLLERS \
+	$(KUBESIM_MODEL_FEATURES)
+kubesim_LDADD = $(KUBESIM_MODEL_LIBS) \
+	libkubesim-controllers.la libkubesim-apply.la libkubesim-patch.la \
 	libkubesim.la libkeelson-core.la \
 	$(MHD_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
 

@@ -14,6 +14,12 @@
 #ifdef KUBESIM_HAVE_CONTROLLERS
 #include "tests/kubesim/controllers/controllers.h"
 #endif
+#ifdef KUBESIM_HAVE_KAFKA_MODEL
+#include "tests/kubesim/models/kafka/kafka_model.h"
+#endif
+#ifdef KUBESIM_HAVE_CASSANDRA_MODEL
+#include "tests/kubesim/models/cassandra/cassandra_model.h"
+#endif
 
 static void usage(FILE *f)
 {
@@ -192,6 +198,18 @@ int main(int argc, char **argv)
 	 * explicitly requested insecure mode runs without authentication. */
 	if (insecure)
 		fprintf(stderr, "kubesim: --insecure-http: plain HTTP without authentication\n");
+#ifdef KUBESIM_HAVE_KAFKA_MODEL
+	struct ks_kafka_model *kafka = NULL;
+	if (ks_kafka_model_start(store, &kafka))
+		fprintf(stderr, "kubesim: Kafka model not started: %s\n",
+			keelson_error_last()->message);
+#endif
+#ifdef KUBESIM_HAVE_CASSANDRA_MODEL
+	struct ks_cassandra_model *cassandra = NULL;
+	if (ks_cassandra_model_start(store, &cassandra))
+		fprintf(stderr, "kubesim: Cassandra model not started: %s\n",
+			keelson_error_last()->message);
+#endif
 	struct ks_server_config cfg = {.version = KS_SERVER_CONFIG_VERSION,
 		.listen_address = host, .port = port, .insecure_http = insecure, .tls = &tls,
 		.token = insecure ? NULL : token, .log_level = log_level};
@@ -222,6 +240,12 @@ int main(int argc, char **argv)
 	if (rc)
 		fprintf(stderr, "kubesim: %s\n", keelson_error_last()->message);
 	ks_server_stop(srv);
+#ifdef KUBESIM_HAVE_CASSANDRA_MODEL
+	ks_cassandra_model_stop(cassandra);
+#endif
+#ifdef KUBESIM_HAVE_KAFKA_MODEL
+	ks_kafka_model_stop(kafka);
+#endif
 #ifdef KUBESIM_HAVE_CONTROLLERS
 	ks_controllers_stop(controllers);
 #endif
