@@ -87,6 +87,7 @@ struct kc_node {
 	char pod[KC_NAME];
 	char uid[64];               /* current pod incarnation */
 	char sts[KC_NAME];          /* owning StatefulSet or "" */
+	char sts_uid[64];
 	char ring[KC_NAME];
 	char dc[KC_SHORT];
 	char rack[KC_SHORT];

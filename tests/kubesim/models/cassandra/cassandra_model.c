@@ -490,14 +490,17 @@ static int mgmt_port(const cJSON *pod)
 	return 0;
 }
 
-static const char *owner_sts(const cJSON *pod)
+static const char *owner_sts(const cJSON *pod, const char **uid)
 {
 	const cJSON *ref;
 	cJSON_ArrayForEach(ref, kc_at(pod, "metadata", "ownerReferences", NULL)) {
 		const char *kind = str_of(cJSON_GetObjectItemCaseSensitive(ref, "kind"));
-		if (kind && !strcmp(kind, "StatefulSet"))
+		if (kind && !strcmp(kind, "StatefulSet")) {
+			*uid = str_of(cJSON_GetObjectItemCaseSensitive(ref, "uid"));
 			return str_of(cJSON_GetObjectItemCaseSensitive(ref, "name"));
+		}
 	}
+	*uid = NULL;
 	return NULL;
 }
 
@@ -548,7 +551,17 @@ static bool name_in_seeds(const char *seeds, const char *pod)
 static void read_pod_config(struct ks_cassandra_model *m, struct kc_node *n, const cJSON *pod)
 {
 	cJSON *sts = NULL;
-	const char *owner = owner_sts(pod);
+	const char *owner_uid;
+	const char *owner = owner_sts(pod, &owner_uid);
+	if (owner_uid && n->sts_uid[0] && strcmp(n->sts_uid, owner_uid)) {
+		/* A new StatefulSet under an old name (recreated, or kubesim was
+		 * reset): new volumes, so a new node. */
+		n->bootstrapped = false;
+		n->state = KC_NONE;
+		n->drained = n->draining = false;
+		node_new_identity(n);
+	}
+	snprintf(n->sts_uid, sizeof(n->sts_uid), "%s", owner_uid ? owner_uid : "");
 	snprintf(n->sts, sizeof(n->sts), "%s", owner ? owner : "");
 	if (owner && m->statefulsets)
 		ks_store_get(m->store, m->statefulsets, n->ns, owner, &sts);
@@ -606,6 +619,11 @@ static bool sts_removed(struct ks_cassandra_model *m, const struct kc_node *n,
 	cJSON *sts = NULL;
 	if (ks_store_get(m->store, m->statefulsets, n->ns, n->sts, &sts))
 		return true;
+	const char *uid = ks_meta_string(sts, "uid");
+	if (n->sts_uid[0] && uid && strcmp(uid, n->sts_uid)) {
+		cJSON_Delete(sts);
+		return true; /* same name, another StatefulSet: ours is gone */
+	}
 	bool gone = ks_meta_string(sts, "deletionTimestamp") != NULL;
 	const cJSON *rep = kc_at(sts, "spec", "replicas", NULL);
 	*replicas = cJSON_IsNumber(rep) ? (long long)rep->valuedouble : 1;
@@ -647,6 +665,10 @@ static void on_pod(struct ks_cassandra_model *m, const struct ks_event *ev, doub
 	if (!(n = node_get(m, ns, name)))
 		return;
 	if (strcmp(n->uid, uid)) {
+		const char *owner_uid;
+		owner_sts(pod, &owner_uid);
+		if (owner_uid && n->sts_uid[0] && strcmp(owner_uid, n->sts_uid))
+			n->teardown = true; /* the old StatefulSet and its ring are gone */
 		if (n->pod_exists)
 			kc_process_stop(m, n, "pod replaced");
 		snprintf(n->uid, sizeof(n->uid), "%s", uid);
@@ -803,6 +825,19 @@ static void tick_node(struct ks_cassandra_model *m, struct kc_node *n, double no
 	}
 }
 
+static bool pod_present(struct ks_cassandra_model *m, const struct kc_node *n)
+{
+	if (!n->pod_exists)
+		return false;
+	cJSON *pod = NULL;
+	if (ks_store_get(m->store, m->pods, n->ns, n->pod, &pod))
+		return false;
+	const char *uid = ks_meta_string(pod, "uid");
+	bool same = uid && !strcmp(uid, n->uid);
+	cJSON_Delete(pod);
+	return same;
+}
+
 static void model_tick(struct ks_store *store, void *payload)
 {
 	struct ks_cassandra_model *m = payload;
@@ -836,13 +871,13 @@ static void model_tick(struct ks_store *store, void *payload)
 	if (!sweep)
 		return;
 	/* Forget nodes whose pod and StatefulSet are both gone (ring deleted,
-	 * kubesim reset). */
+	 * or kubesim reset, which drops objects without DELETED events). */
 	pthread_mutex_lock(&m->mu);
 	for (int i = 0; i < m->nnodes;) {
 		struct kc_node *n = m->nodes[i];
 		long long replicas;
-		if (!n->pod_exists && *n->sts && sts_removed(m, n, &replicas) &&
-		    replicas < 0) {
+		if (*n->sts && sts_removed(m, n, &replicas) && replicas < 0 &&
+		    !pod_present(m, n)) {
 			node_drop(m, n);
 			continue;
 		}

@@ -570,6 +570,32 @@ START_TEST(test_racks_one_ring)
 }
 END_TEST
 
+/* ---- kubesim reset: a new StatefulSet under the old name is a new ring ---- */
+
+START_TEST(test_reset_forgets_old_ring)
+{
+	make_sts(3, false, true, "app:2");
+	wait_ring(3);
+	struct ks_cassandra_node_info old0;
+	ck_assert_str_eq(state_of("default", "cassandra-0", &old0), "UN");
+	ks_store_reset(th_store);
+	ks_sim_reset();
+	make_sts(2, false, true, "app:2");
+	struct ks_cassandra_node_info scratch;
+	ck_assert_msg(TH_WAIT(count("UN") == 2 && count("DN") == 0 &&
+		ks_cassandra_model_node(model, "default", "cassandra-2", &scratch) == KEELSON_ENOTFOUND,
+		WAIT_MS), "after reset: %d UN, %d DN, %d LEFT, cassandra-2 %s", count("UN"), count("DN"),
+		count("LEFT"), state_of("default", "cassandra-2", &scratch));
+	struct ks_cassandra_node_info info;
+	ck_assert_str_eq(state_of("default", "cassandra-0", &info), "UN");
+	ck_assert_str_ne(info.host_id, old0.host_id);
+	/* Only the new ring counts: one node down is fine. */
+	delete_pod("default", "cassandra-1", -1);
+	ck_assert(TH_WAIT(count("UN") == 2 && pod_ready("default", "cassandra-1"), WAIT_MS));
+	ASSERT_NO_VIOLATIONS();
+}
+END_TEST
+
 /* ---- API shapes ---- */
 
 START_TEST(test_api_shapes)
@@ -668,6 +694,7 @@ static Suite *suite_cassandra_model(void)
 		{"scale_down_without_decommission", test_scale_down_without_decommission},
 		{"decommission_below_rf", test_decommission_below_rf},
 		{"racks", test_racks_one_ring},
+		{"reset", test_reset_forgets_old_ring},
 		{"api_shapes", test_api_shapes},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
