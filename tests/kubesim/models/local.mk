@@ -59,3 +59,8 @@ tests_kubesim_models_cassandra_test_cassandra_model_LDADD = libkubesim-cassandra
 	$(CHECK_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
 
 EXTRA_DIST += tests/kubesim/models/cassandra/README.md
+
+# The model inside the kubesim binary with the real kubectl (skips, 77,
+# until kubesim links $(KUBESIM_MODEL_LIBS) and starts the model).
+TESTS += tests/kubesim/models/kafka/kafka-kubesim.sh
+dist_noinst_SCRIPTS += tests/kubesim/models/kafka/kafka-kubesim.sh

@@ -694,12 +694,15 @@ static void on_pod(struct ks_cassandra_model *m, const struct ks_event *ev, doub
 		double grace = cJSON_IsNumber(g) ? g->valuedouble : 0;
 		long long replicas;
 		n->teardown = sts_removed(m, n, &replicas);
-		if (n->process_up && n->prestop_drain && grace > 0) {
+		if (n->process_up && n->prestop_drain && grace > 0 && !n->drained) {
 			node_log(n, "preStop hook: nodetool drain (grace period %.0f s)", grace);
 			kc_drain_begin(n, now);
-		} else if (n->process_up && !n->draining) {
-			/* No drain hook: SIGTERM stops the process at once. */
-			kc_process_stop(m, n, grace > 0 ? "SIGTERM" : "pod deleted with grace 0");
+		} else if (!n->draining) {
+			/* Nothing (more) to drain: SIGTERM stops the process at once.
+			 * A drain already running ends in the tick, which stops it. */
+			if (n->process_up)
+				kc_process_stop(m, n, n->drained ? "SIGTERM after drain" :
+					grace > 0 ? "SIGTERM" : "pod deleted with grace 0");
 			n->exit_pending = n->knobs.exit_after_drain;
 		}
 	}

@@ -302,7 +302,7 @@ END_TEST
 
 START_TEST(test_drain_then_delete)
 {
-	make_sts(3, false, false, "app:3");
+	make_sts(3, false, true, "app:3");
 	wait_ring(3);
 	ck_assert_int_eq(call_status("cassandra-2", "GET", "/api/v0/probes/readiness", NULL), 200);
 	ck_assert_int_eq(call_status("cassandra-2", "POST", "/api/v0/ops/node/drain", NULL), 200);
@@ -313,6 +313,21 @@ START_TEST(test_drain_then_delete)
 	ck_assert(TH_WAIT(!pod_ready("default", "cassandra-2"), WAIT_MS));
 	delete_pod("default", "cassandra-2", 0);
 	ck_assert(TH_WAIT(count("UN") == 3 && pod_ready("default", "cassandra-2"), WAIT_MS));
+	ASSERT_NO_VIOLATIONS();
+
+	/* What the plugin does in a rolling restart: drain through the
+	 * Management API, then delete the pod with its grace period (120 s
+	 * here). The preStop drain has nothing left to do and the pod goes
+	 * well before the grace period ends. */
+	ck_assert_int_eq(call_status("cassandra-0", "POST", "/api/v0/ops/node/drain", NULL), 200);
+	char old_uid[64], new_uid[64];
+	pod_uid("default", "cassandra-0", old_uid);
+	double t0 = ks_clock_now();
+	delete_pod("default", "cassandra-0", -1);
+	ck_assert(TH_WAIT(strcmp(pod_uid("default", "cassandra-0", new_uid), old_uid) != 0 &&
+		new_uid[0], WAIT_MS));
+	ck_assert_msg(ks_clock_now() - t0 < 60, "pod took %.0f s to go", ks_clock_now() - t0);
+	ck_assert(TH_WAIT(count("UN") == 3 && pod_ready("default", "cassandra-0"), WAIT_MS));
 	ASSERT_NO_VIOLATIONS();
 
 	/* The same through kubectl exec, as a preStop hook would run it. */
