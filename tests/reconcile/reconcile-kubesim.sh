@@ -356,9 +356,36 @@ grep -q "revision rejected" "$work/err" || fail "rejection not said"
 k get statefulset kafka -n kafka-events -o jsonpath='{.spec.replicas}'
 [ "$(cat "$work/kubectl.out")" = 3 ] || fail "part of an invalid revision was applied"
 
-step="an unreachable API server fails clearly"
+step="failing requests: reported per object, retried, nothing recorded as done"
+sim_faults() {
+	curl -s --cacert "$work/ca.pem" -H "Authorization: Bearer $token" -H "Content-Type: application/json" \
+		-X POST -d "$1" "$server/_sim/faults" >/dev/null || fail "cannot set kubesim faults"
+}
+sed -i 's/^  replicas: [0-9]*$/  replicas: 2/' "$repo/clusters/prod-chicago/kafka-events/statefulset.yaml"
 git_in rm -q clusters/prod-chicago/kafka-events/broken.yaml
-git_in commit -q -m "fixed"
+git_in commit -q -am "kafka: 2 brokers"
+new_rev=$(git -C "$repo" rev-parse HEAD)
+sim_faults '{"errorRate":{"patch":1}}'
+ksync 1
+grep -q 'msg="apply failed".*kind=StatefulSet namespace=kafka-events name=kafka.*file=clusters/prod-chicago/kafka-events/statefulset.yaml' "$work/err" ||
+	fail "failed apply not reported with the object and its file"
+grep -q "not pruning: earlier steps failed" "$work/err" || fail "prune not held after a failure"
+[ "$(inv_rev)" != "$new_rev" ] || fail "a failed revision was recorded as converged"
+sim_faults '{}'
+ksync 0
+[ "$(inv_rev)" = "$new_rev" ] || fail "converged revision not recorded"
+k get statefulset kafka -n kafka-events -o jsonpath='{.spec.replicas}'
+[ "$(cat "$work/kubectl.out")" = 2 ] || fail "revision not applied after the fault cleared"
+
+step="rejected credentials fail clearly"
+sed "s/^\( *token: \).*/\1wrong-token/" "$KUBECONFIG" >"$work/kubeconfig.bad"
+sed "s|kubeconfig: $KUBECONFIG|kubeconfig: $work/kubeconfig.bad|" "$work/keelson.yaml" >"$work/keelson-bad.yaml"
+"$KEELSON" sync --once --config "$work/keelson-bad.yaml" >"$work/out" 2>"$work/err"
+[ $? = 1 ] || fail "sync with a rejected token should exit 1"
+grep -q 'cluster not reconciled.*cluster=prod-chicago' "$work/err" || fail "no message naming the cluster"
+grep -qi 'credentials\|unauthori' "$work/err" || fail "message does not point at the credentials"
+
+step="an unreachable API server fails clearly"
 kill "$pid"
 wait "$pid" 2>/dev/null
 pid=
