@@ -111,7 +111,8 @@ while [ $n -lt 60 ]; do
 	# 0.1 .. 0.9 s
 	delay=$(awk -v s="$n$$" 'BEGIN { srand(s); printf "%.2f", 0.1 + rand() * 0.8 }')
 	sleep "$delay"
-	if kill -0 "$driver_pid" 2>/dev/null; then
+	# After 30 kills (a slow machine where runs rarely get far), let it finish.
+	if [ $kills -lt 30 ] && kill -0 "$driver_pid" 2>/dev/null; then
 		kill -9 "$driver_pid" 2>/dev/null
 		wait "$driver_pid" 2>/dev/null
 		kills=$((kills + 1))
