@@ -522,6 +522,16 @@ static int pod_metrics_port(const cJSON *pod)
 	return KK_DEFAULT_METRICS_PORT;
 }
 
+/* A container waiting (CrashLoopBackOff, ...) runs no JVM: no exporter. */
+static bool container_waiting(const cJSON *pod)
+{
+	const cJSON *cs;
+	cJSON_ArrayForEach(cs, ks_ctl_at(pod, "status", "containerStatuses", NULL))
+		if (ks_ctl_at(cs, "state", "waiting", NULL))
+			return true;
+	return false;
+}
+
 static void update_expected(struct kk_cluster *c)
 {
 	if (c->have_sts)
@@ -588,7 +598,7 @@ static void on_pod(struct ks_kafka_model *m, const struct ks_event *ev, double n
 		broker_deleting(c, id);
 	}
 	const char *phase = ks_ctl_pod_phase(pod);
-	b->running = !terminating && phase && !strcmp(phase, "Running");
+	b->running = !terminating && phase && !strcmp(phase, "Running") && !container_waiting(pod);
 	bool up = b->running && ks_ctl_pod_ready(pod);
 	if (b->up && !up)
 		broker_down(c, id, now);

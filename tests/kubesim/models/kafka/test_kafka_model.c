@@ -390,6 +390,36 @@ START_TEST(test_replace_stuck_broker)
 }
 END_TEST
 
+/* A crash-looping broker runs no exporter: its metrics are unreachable. */
+START_TEST(test_crashloop_no_metrics)
+{
+	create_sts("kafka", 3, 1000, NULL);
+	wait_healthy("kafka", 3);
+	th_patch("apps", "statefulsets", NS, "kafka",
+		"{\"spec\":{\"template\":{\"metadata\":{\"annotations\":"
+		"{\"kubesim.keelson.dev/fail\":\"true\"}}}}}", NULL);
+	cJSON *old = th_get("", "pods", NS, "kafka-2");
+	char old_uid[64];
+	snprintf(old_uid, sizeof(old_uid), "%s", ks_meta_string(old, "uid"));
+	cJSON_Delete(old);
+	delete_pod("kafka-2");
+	ck_assert(TH_WAIT(({
+		cJSON *p = th_get("", "pods", NS, "kafka-2");
+		bool ok = p && strcmp(ks_meta_string(p, "uid"), old_uid) &&
+			th_str(cJSON_GetArrayItem(ks_ctl_at(p, "status", "containerStatuses", NULL), 0),
+				"state", "waiting", "reason", NULL) != NULL;
+		cJSON_Delete(p);
+		ok;
+	}), TH_TIMEOUT_MS));
+	sync_all();
+	struct ks_proxy_response r;
+	ck_assert_int_lt(proxy("GET", "pods", "kafka-2", 9404, "/metrics", "", &r), 0);
+	ck_assert_int_eq(summary("kafka").brokers_up, 2);
+	ck_assert_int_eq(summary("kafka").under_replicated, 18);
+	ASSERT_NO_VIOLATIONS();
+}
+END_TEST
+
 START_TEST(test_violation_once_per_episode)
 {
 	create_sts("kafka", 3, 60000, NULL);
@@ -838,6 +868,7 @@ Suite *suite_kafka_model(void)
 		{"delete_one_then_rejoin", test_delete_one_then_rejoin},
 		{"second_delete_while_urp", test_second_delete_while_urp},
 		{"replace_stuck_broker", test_replace_stuck_broker},
+		{"crashloop_no_metrics", test_crashloop_no_metrics},
 		{"violation_once_per_episode", test_violation_once_per_episode},
 		{"controller_moves", test_controller_moves},
 		{"full_outage_recovers", test_full_outage_recovers},
