@@ -14,7 +14,6 @@
 #include "layout/dir_source.h"
 #include "layout/layout.h"
 #include "reconcile/inventory.h"
-#include "yaml/yaml_load.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -154,30 +153,6 @@ static void print_object_text(struct diff_cli *cli, const struct keelson_diff_ob
 	}
 }
 
-/* spec.ignoreDifferences of the system's own document. */
-static int load_ignore_rules(struct keelson_diff_ignore_rules **out, const char *repo,
-			     const struct keelson_system *system)
-{
-	struct keelson_yaml_stream *stream = NULL;
-	char path[4096];
-	*out = NULL;
-	if (system->file == NULL)
-		return keelson_diff_ignore_rules_parse(out, NULL, NULL);
-	if (system->file[0] == '/')
-		snprintf(path, sizeof(path), "%s", system->file);
-	else
-		snprintf(path, sizeof(path), "%s/%s", repo, system->file);
-	int rc = keelson_yaml_load_file(&stream, path, NULL);
-	if (rc < 0)
-		return keelson_error_wrap(rc, "reading the ignore rules of system %s", system->name);
-	const cJSON *doc = keelson_yaml_document(stream, 0);
-	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(doc, "spec");
-	rc = keelson_diff_ignore_rules_parse(out, cJSON_GetObjectItemCaseSensitive(spec, "ignoreDifferences"),
-					     stream);
-	keelson_yaml_stream_free(stream);
-	return rc;
-}
-
 static void output_report(struct diff_cli *cli, const struct keelson_cluster *cluster,
 			  const struct keelson_system *system, const struct keelson_diff_report *report)
 {
@@ -294,18 +269,13 @@ static int diff_cluster(struct diff_cli *cli, const struct keelson_cluster *clus
 	}
 	for (size_t i = 0; i < cluster->system_count; i++) {
 		const struct keelson_system *system = &cluster->systems[i];
-		struct keelson_diff_ignore_rules *rules = NULL;
 		if (cli->system != NULL && strcmp(system->name, cli->system) != 0)
 			continue;
-		if (load_ignore_rules(&rules, cli->repo, system) < 0) {
-			fprintf(stderr, "keelson diff: %s\n", keelson_error_last()->message);
-			cli->errors++;
-			continue;
-		}
 		struct keelson_diff_options opts;
 		struct keelson_diff_report *report = NULL;
 		keelson_diff_options_init(&opts);
-		opts.ignore = rules;
+		/* Validated and parsed by the layout loader with the rest of the revision. */
+		opts.ignore = system->ignore_rules;
 		if (keelson_diff_system(&report, system, keelson_diff_live_from_client, client, &opts) < 0 ||
 		    add_not_in_repo(report, client, cli->inventory_namespace, cluster, system) < 0) {
 			fprintf(stderr, "keelson diff: cluster %s, system %s: %s\n", cluster->name, system->name,
@@ -315,7 +285,6 @@ static int diff_cluster(struct diff_cli *cli, const struct keelson_cluster *clus
 			output_report(cli, cluster, system, report);
 		}
 		keelson_diff_report_free(report);
-		keelson_diff_ignore_rules_free(rules);
 	}
 	keelson_kube_client_free(client);
 	keelson_kube_config_free(cfg);

@@ -3,6 +3,7 @@
 #include "layout/layout.h"
 
 #include "core/error.h"
+#include "diff/diff.h"
 #include "layout/schema_table.h"
 #include "yaml/yaml_load.h"
 
@@ -81,6 +82,8 @@ struct impl {
 	struct arena_chunk *arena;
 	const char **cluster_scoped_kinds; /* "group/Kind", borrowed from keelson.yaml */
 	size_t cluster_scoped_count;
+	struct keelson_diff_ignore_rules **ignore_rules; /* of the systems */
+	size_t ignore_rules_count, ignore_rules_capacity;
 };
 
 static char *arena_strndup(struct impl *impl, const char *s, size_t len)
@@ -122,6 +125,9 @@ static void impl_free(struct impl *impl)
 		impl->arena = next;
 	}
 	free(impl->cluster_scoped_kinds);
+	for (size_t i = 0; i < impl->ignore_rules_count; i++)
+		keelson_diff_ignore_rules_free(impl->ignore_rules[i]);
+	free(impl->ignore_rules);
 	free(impl);
 }
 
@@ -202,9 +208,10 @@ struct loader {
 			return check_rc_;    \
 	} while (0)
 
-/* The YAML loader reports "file:line:column: message"; split it so the
- * problem carries the position. */
-static int add_yaml_problem(struct loader *l, const char *path, int code)
+/* The YAML loader (and the ignore rules parser) report
+ * "file:line:column: message"; split it so the problem carries the
+ * position. */
+static int add_positioned_problem(struct loader *l, const char *path, enum keelson_problem_code code)
 {
 	const char *message = keelson_error_last()->message;
 	size_t plen = strlen(path);
@@ -226,9 +233,12 @@ static int add_yaml_problem(struct loader *l, const char *path, int code)
 				rest++;
 		}
 	}
-	return keelson_problem_add(l->problems,
-		code == KEELSON_ELIMIT ? KEELSON_PROBLEM_TOO_LARGE : KEELSON_PROBLEM_YAML,
-		path, line, column, "%s", rest);
+	return keelson_problem_add(l->problems, code, path, line, column, "%s", rest);
+}
+
+static int add_yaml_problem(struct loader *l, const char *path, int rc)
+{
+	return add_positioned_problem(l, path, rc == KEELSON_ELIMIT ? KEELSON_PROBLEM_TOO_LARGE : KEELSON_PROBLEM_YAML);
 }
 
 /* Takes a reference on `shared` (or, when `stream`-only, makes one). */
@@ -914,6 +924,38 @@ static int push_object(struct system_builder *s, const struct keelson_object *ob
 	return 0;
 }
 
+/* The table has checked keys and types; the diff engine's own parser has
+ * the last word (pointer syntax, the number of rules), so what the loader
+ * accepts is exactly what `keelson diff` and the reconcile loop apply. */
+static int load_ignore_rules(struct build *b, struct system_builder *s, const struct file_rec *rec,
+			     const cJSON *node)
+{
+	struct impl *impl = b->l->impl;
+	struct keelson_diff_ignore_rules *rules = NULL;
+	if (node == NULL)
+		return 0;
+	int rc = keelson_diff_ignore_rules_parse(&rules, node, rec->stream);
+	if (rc == KEELSON_EINVALID)
+		return add_positioned_problem(b->l, rec->path, KEELSON_PROBLEM_WRONG_TYPE);
+	if (rc < 0)
+		return rc;
+	if (impl->ignore_rules_count == impl->ignore_rules_capacity) {
+		size_t capacity = impl->ignore_rules_capacity ? impl->ignore_rules_capacity * 2 : 8;
+		struct keelson_diff_ignore_rules **grown =
+			realloc(impl->ignore_rules, capacity * sizeof(*grown));
+		if (grown == NULL) {
+			keelson_diff_ignore_rules_free(rules);
+			return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		}
+		impl->ignore_rules = grown;
+		impl->ignore_rules_capacity = capacity;
+	}
+	impl->ignore_rules[impl->ignore_rules_count++] = rules;
+	s->system.ignore_differences = node;
+	s->system.ignore_rules = rules;
+	return 0;
+}
+
 static int load_system(struct build *b, struct cluster_builder *c, struct system_builder *s)
 {
 	struct impl *impl = b->l->impl;
@@ -941,6 +983,7 @@ static int load_system(struct build *b, struct cluster_builder *c, struct system
 			s->system.parameters = spec_member(doc, "parameters");
 			s->system.policy = c->cluster.policy;
 			apply_policy(&s->system.policy, spec_member(doc, "policy"));
+			CHECK(load_ignore_rules(b, s, rec, spec_member(doc, "ignoreDifferences")));
 		}
 	}
 	for (size_t m = 0; m < s->manifest_count; m++) {

@@ -21,6 +21,7 @@
 
 struct keelson_yaml_stream;
 struct keelson_yaml_limits;
+struct keelson_diff_ignore_rules;
 
 enum keelson_drift_policy {
 	KEELSON_DRIFT_ALERT = 0,
@@ -66,6 +67,11 @@ struct keelson_system {
 	const char *plugin;
 	const char *description;   /* NULL when not written */
 	const cJSON *parameters;   /* NULL when not written; borrowed */
+	/* spec.ignoreDifferences: the node (NULL when not written) and its
+	 * rules as reconciler/diff reads them (NULL when not written; pass
+	 * as keelson_diff_options.ignore). Both live as long as the state. */
+	const cJSON *ignore_differences;
+	const struct keelson_diff_ignore_rules *ignore_rules;
 	struct keelson_policy policy;
 	const char *file;          /* its system.yaml */
 	unsigned line, column;

@@ -42,6 +42,11 @@ EXTRA_DIST += \
 	tests/layout/broken/duplicate-object/clusters/prod/cluster.yaml \
 	tests/layout/broken/duplicate-object/expected-problems \
 	tests/layout/broken/duplicate-object/keelson.yaml \
+	tests/layout/broken/ignore-differences/clusters/prod/app/statefulset.yaml \
+	tests/layout/broken/ignore-differences/clusters/prod/app/system.yaml \
+	tests/layout/broken/ignore-differences/clusters/prod/cluster.yaml \
+	tests/layout/broken/ignore-differences/expected-problems \
+	tests/layout/broken/ignore-differences/keelson.yaml \
 	tests/layout/broken/ignore-paths/clusters/prod/app/configmap.yaml \
 	tests/layout/broken/ignore-paths/clusters/prod/app/examples/pod.yaml \
 	tests/layout/broken/ignore-paths/clusters/prod/app/system.yaml \

@@ -65,11 +65,24 @@ static const struct keelson_field cluster_spec_fields[] = {
 	END_FIELD,
 };
 
+/* What keelson_diff_ignore_rules_parse (reconciler/diff) reads; the loader
+ * also runs that parser, so the two cannot drift apart unnoticed. */
+static const struct keelson_field ignore_rule_fields[] = {
+	STRING_FIELD("group", KEELSON_FORMAT_API_GROUP, 0, "API group of the objects (\"\" is the core group); any group when absent"),
+	STRING_FIELD("kind", KEELSON_FORMAT_KIND, 0, "kind of the objects; any kind when absent"),
+	{.name = "jsonPointers", .type = KEELSON_FIELD_STRING_LIST, .flags = KEELSON_FIELD_REQUIRED,
+	 .format = KEELSON_FORMAT_JSON_POINTER, .min_items = 1,
+	 .description = "fields whose differences are ignored, with everything below them"},
+	END_FIELD,
+};
+
 static const struct keelson_field system_spec_fields[] = {
 	{.name = "plugin", .type = KEELSON_FIELD_PLUGIN, .flags = KEELSON_FIELD_REQUIRED},
 	STRING_FIELD("description", KEELSON_FORMAT_ANY, 0, NULL),
 	{.name = "policy", .type = KEELSON_FIELD_OBJECT, .children = policy_optional_fields},
 	{.name = "parameters", .type = KEELSON_FIELD_PARAMETERS},
+	{.name = "ignoreDifferences", .type = KEELSON_FIELD_OBJECT_LIST, .children = ignore_rule_fields,
+	 .description = "differences between the repository and the cluster that are not drift"},
 	END_FIELD,
 };
 
@@ -186,6 +199,12 @@ const char *keelson_layout_format_pattern(enum keelson_string_format format)
 		return "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$";
 	case KEELSON_FORMAT_GROUP_KIND:
 		return "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Z][A-Za-z0-9]*$";
+	case KEELSON_FORMAT_API_GROUP:
+		return "^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$";
+	case KEELSON_FORMAT_KIND:
+		return "^[A-Z][A-Za-z0-9]*$";
+	case KEELSON_FORMAT_JSON_POINTER:
+		return "^(/([^~]|~[01])*)+$";
 	case KEELSON_FORMAT_ANY:
 		break;
 	}
@@ -247,6 +266,26 @@ invalid:
 		text ? text : "");
 }
 
+static bool check_kind(const char *kind)
+{
+	if (!(kind[0] >= 'A' && kind[0] <= 'Z'))
+		return false;
+	for (const char *k = kind; *k; k++)
+		if (!isalnum((unsigned char)*k))
+			return false;
+	return true;
+}
+
+static bool check_json_pointer(const char *text)
+{
+	if (text[0] != '/')
+		return false;
+	for (const char *p = text; *p; p++)
+		if (*p == '~' && p[1] != '0' && p[1] != '1')
+			return false;
+	return true;
+}
+
 bool keelson_layout_format_check(enum keelson_string_format format, const char *text)
 {
 	size_t len = strlen(text);
@@ -263,14 +302,14 @@ bool keelson_layout_format_check(enum keelson_string_format format, const char *
 		const char *slash = strchr(text, '/');
 		if (slash == NULL || !check_dns_label(text, (size_t)(slash - text), true))
 			return false;
-		const char *kind = slash + 1;
-		if (!(kind[0] >= 'A' && kind[0] <= 'Z'))
-			return false;
-		for (const char *k = kind; *k; k++)
-			if (!isalnum((unsigned char)*k))
-				return false;
-		return true;
+		return check_kind(slash + 1);
 	}
+	case KEELSON_FORMAT_API_GROUP:
+		return len == 0 || check_dns_label(text, len, true);
+	case KEELSON_FORMAT_KIND:
+		return check_kind(text);
+	case KEELSON_FORMAT_JSON_POINTER:
+		return check_json_pointer(text);
 	}
 	return false;
 }
@@ -284,6 +323,12 @@ static const char *format_hint(enum keelson_string_format format)
 		return "a positive duration such as 1h30m, 5m or 45s";
 	case KEELSON_FORMAT_GROUP_KIND:
 		return "GROUP/KIND, such as example.com/Widget";
+	case KEELSON_FORMAT_API_GROUP:
+		return "an API group such as apps or example.com, or \"\" for the core group";
+	case KEELSON_FORMAT_KIND:
+		return "a kind such as StatefulSet: a capital letter, then letters and digits";
+	case KEELSON_FORMAT_JSON_POINTER:
+		return "a JSON pointer (RFC 6901) such as /spec/replicas: '/' before each token, '~1' for '/' and '~0' for '~' inside one";
 	case KEELSON_FORMAT_ANY:
 		break;
 	}
@@ -518,6 +563,31 @@ static int check_value(struct keelson_problem_list *problems, const struct keels
 			char item_path[300];
 			snprintf(item_path, sizeof(item_path), "%s[%zu]", path, index++);
 			if ((rc = check_string_value(problems, stream, file, item, item_path, field->format)) < 0)
+				return rc;
+			added += rc;
+		}
+		if (index < field->min_items) {
+			rc = keelson_problem_add_node(problems, KEELSON_PROBLEM_WRONG_TYPE, stream, file, value, 0,
+				"%s has %zu item%s; it needs at least %zu", path, index, index == 1 ? "" : "s",
+				field->min_items);
+			if ((rc = count_or_error(rc, &added)) < 0)
+				return rc;
+		}
+		return added;
+	}
+	case KEELSON_FIELD_OBJECT_LIST: {
+		if (!cJSON_IsArray(value))
+			return one(wrong_type(problems, stream, file, value, path, "a list of mappings"));
+		size_t index = 0;
+		const cJSON *item;
+		cJSON_ArrayForEach(item, value) {
+			char item_path[300];
+			snprintf(item_path, sizeof(item_path), "%s[%zu]", path, index++);
+			if (!cJSON_IsObject(item))
+				rc = one(wrong_type(problems, stream, file, item, item_path, "a mapping"));
+			else
+				rc = check_object(problems, stream, file, item, field->children, item_path, kind);
+			if (rc < 0)
 				return rc;
 			added += rc;
 		}

@@ -30,6 +30,7 @@ enum keelson_field_type {
 	KEELSON_FIELD_OBJECT,     /* mapping checked against `children` */
 	KEELSON_FIELD_PLUGIN,     /* name of a known plugin */
 	KEELSON_FIELD_PARAMETERS, /* mapping checked against the sibling plugin's table */
+	KEELSON_FIELD_OBJECT_LIST,/* list of mappings, each checked against `children`; min_items */
 };
 
 enum keelson_string_format {
@@ -37,6 +38,9 @@ enum keelson_string_format {
 	KEELSON_FORMAT_DNS_LABEL, /* RFC 1123 label, at most 63 characters */
 	KEELSON_FORMAT_DURATION,  /* 1h30m, 5m, 30s: positive */
 	KEELSON_FORMAT_GROUP_KIND,/* apps.example.com/Widget */
+	KEELSON_FORMAT_API_GROUP, /* "" (the core group) or a DNS subdomain: apps, example.com */
+	KEELSON_FORMAT_KIND,      /* StatefulSet */
+	KEELSON_FORMAT_JSON_POINTER, /* RFC 6901, not the whole document: /spec/replicas, /a~1b */
 };
 
 #define KEELSON_FIELD_REQUIRED 1u

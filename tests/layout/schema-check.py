@@ -55,6 +55,7 @@ rejected = {
     ("plugin-parameters", "clusters/prod/app/system.yaml"),
     ("plugin-parameters", "clusters/prod/jobs/system.yaml"),
     ("unknown-plugin", "clusters/prod/app/system.yaml"),
+    ("ignore-differences", "clusters/prod/app/system.yaml"),
 }
 for case, path in sorted(rejected):
     root = os.path.join(top, "tests", "layout", "broken", case)

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "core/error.h"
+#include "diff/diff.h"
 #include "layout/dir_source.h"
 #include "layout/layout.h"
 #include "yaml/yaml_load.h"
@@ -167,6 +168,18 @@ START_TEST(test_example_loads)
 	const struct keelson_object *app = find_object(spark, "SparkApplication", "orders-daily");
 	ck_assert_ptr_nonnull(app);
 	ck_assert_str_eq(app->api_version, "sparkoperator.k8s.io/v1beta2");
+
+	/* Ignore rules: staging's spark-etl has one, production's none. */
+	ck_assert_ptr_null(spark->ignore_differences);
+	ck_assert_ptr_null(spark->ignore_rules);
+	const struct keelson_system *staging_spark = keelson_cluster_system(staging, "spark-etl");
+	ck_assert(cJSON_IsArray(staging_spark->ignore_differences));
+	ck_assert_ptr_nonnull(staging_spark->ignore_rules);
+	ck_assert_uint_eq(staging_spark->ignore_rules->count, 1);
+	ck_assert(keelson_diff_ignore_rules_match(staging_spark->ignore_rules, "sparkoperator.k8s.io",
+						  "SparkApplication", "/spec/executor/instances"));
+	ck_assert(!keelson_diff_ignore_rules_match(staging_spark->ignore_rules, "sparkoperator.k8s.io",
+						   "SparkApplication", "/spec/executor/memory"));
 
 	keelson_desired_state_free(state);
 	keelson_problem_list_free(problems);
@@ -450,6 +463,37 @@ START_TEST(test_limits)
 }
 END_TEST
 
+/* What the schema table lets through, the diff engine's parser still
+ * judges: more pointers than it takes is a problem at the list. */
+START_TEST(test_ignore_differences_parser)
+{
+	static char big_system[16384];
+	int used = snprintf(big_system, sizeof(big_system), "%s  ignoreDifferences:\n    - jsonPointers: [",
+			    system_yaml);
+	for (int i = 0; i <= KEELSON_DIFF_MAX_IGNORE_RULES; i++)
+		used += snprintf(big_system + used, sizeof(big_system) - (size_t)used, "%s/p%d", i ? ", " : "", i);
+	snprintf(big_system + used, sizeof(big_system) - (size_t)used, "]\n");
+	ck_assert_uint_lt((size_t)used, sizeof(big_system) - 4);
+	const struct mem_file files[] = {
+		{"clusters/c/cluster.yaml", cluster_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/cm.yaml", configmap_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/system.yaml", big_system, KEELSON_FILE_REGULAR},
+		{"keelson.yaml", repository_yaml, KEELSON_FILE_REGULAR},
+	};
+	struct mem_source source = MEM_SOURCE(files);
+	struct keelson_desired_state *state = NULL;
+	struct keelson_problem_list *problems = NULL;
+	ck_assert_int_eq(keelson_layout_load(&state, &problems, &source.base, NULL), KEELSON_EINVALID);
+	ck_assert_uint_eq(problems->count, 1);
+	ck_assert_str_eq(problems->items[0].file, "clusters/c/s/system.yaml");
+	ck_assert_int_eq(problems->items[0].code, KEELSON_PROBLEM_WRONG_TYPE);
+	ck_assert_uint_eq(problems->items[0].line, 8);
+	ck_assert_uint_eq(problems->items[0].column, 5);
+	ck_assert_ptr_nonnull(strstr(problems->items[0].message, "more than 1000"));
+	keelson_problem_list_free(problems);
+}
+END_TEST
+
 /* Mutated revisions: whatever the bytes, the loader either accepts the
  * revision or rejects it with at least one problem, and every problem
  * points into a file that exists, at a line that exists. */
@@ -682,6 +726,7 @@ static Suite *suite_layout(void)
 	tcase_add_test(tc, test_broken_corpus);
 	tcase_add_test(tc, test_paths_leaving_the_repository);
 	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_ignore_differences_parser);
 	tcase_add_test(tc, test_mutations);
 	tcase_add_test(tc, test_reuse_previous);
 	tcase_add_test(tc, test_reuse_changed_file);

@@ -133,6 +133,14 @@ static void compare_field(const cJSON *root, const cJSON *parent_schema, const c
 		else
 			ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(schema, "minItems"));
 		break;
+	case KEELSON_FIELD_OBJECT_LIST:
+		expect_type(schema, "array", path);
+		compare_object(root, cJSON_GetObjectItemCaseSensitive(schema, "items"), f->children, path);
+		if (f->min_items)
+			expect_number(schema, "minItems", (long long)f->min_items, path);
+		else
+			ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(schema, "minItems"));
+		break;
 	case KEELSON_FIELD_STRING_MAP:
 		expect_type(schema, "object", path);
 		expect_type(cJSON_GetObjectItemCaseSensitive(schema, "additionalProperties"), "string", path);
@@ -252,6 +260,15 @@ START_TEST(test_formats_match_patterns)
 		{KEELSON_FORMAT_GROUP_KIND, "example.com/Widget"}, {KEELSON_FORMAT_GROUP_KIND, "a/B"},
 		{KEELSON_FORMAT_GROUP_KIND, "example.com/widget"}, {KEELSON_FORMAT_GROUP_KIND, "/Widget"},
 		{KEELSON_FORMAT_GROUP_KIND, "Example.com/Widget"}, {KEELSON_FORMAT_GROUP_KIND, "x.io/Wid-get"},
+		{KEELSON_FORMAT_API_GROUP, ""}, {KEELSON_FORMAT_API_GROUP, "apps"},
+		{KEELSON_FORMAT_API_GROUP, "autoscaling.k8s.io"}, {KEELSON_FORMAT_API_GROUP, "Apps"},
+		{KEELSON_FORMAT_API_GROUP, "apps/v1"}, {KEELSON_FORMAT_API_GROUP, ".apps"},
+		{KEELSON_FORMAT_KIND, "StatefulSet"}, {KEELSON_FORMAT_KIND, "statefulSet"},
+		{KEELSON_FORMAT_KIND, "Stateful Set"}, {KEELSON_FORMAT_KIND, ""},
+		{KEELSON_FORMAT_JSON_POINTER, "/spec/replicas"}, {KEELSON_FORMAT_JSON_POINTER, "/a~1b/~0c/*"},
+		{KEELSON_FORMAT_JSON_POINTER, "/"}, {KEELSON_FORMAT_JSON_POINTER, "//x"},
+		{KEELSON_FORMAT_JSON_POINTER, ""}, {KEELSON_FORMAT_JSON_POINTER, "spec/replicas"},
+		{KEELSON_FORMAT_JSON_POINTER, "/a~2"}, {KEELSON_FORMAT_JSON_POINTER, "/a~"},
 	};
 	for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
 		regex_t re;
