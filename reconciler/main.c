@@ -25,6 +25,8 @@ static const struct keelson_command commands[] = {
 	{"plan", "print the steps each system's plugin would take", keelson_cmd_plan_usage, keelson_cmd_plan},
 	{"plugins", "list the loaded plugins or describe one", keelson_cmd_plugins_usage, keelson_cmd_plugins},
 	{"run", "run the reconciler daemon", keelson_cmd_run_usage, keelson_cmd_run},
+	{"status", "print the status keelson committed to the status branch", keelson_cmd_status_usage,
+	 keelson_cmd_status},
 	{"sync", "apply the current revision once and exit (CI/CD)", keelson_cmd_sync_usage, keelson_cmd_sync},
 	{"validate", "check a revision of the configuration repository", keelson_cmd_validate_usage,
 	 keelson_cmd_validate},

@@ -37,6 +37,9 @@ extern const char keelson_cmd_plugins_usage[];
 int keelson_cmd_plan(int argc, char **argv);
 extern const char keelson_cmd_plan_usage[];
 
+int keelson_cmd_status(int argc, char **argv);
+extern const char keelson_cmd_status_usage[];
+
 struct keelson_plugin_registry;
 /* Load the plugins of `dir` (NULL: the default directory, which may be
  * absent) into a new registry; errors are printed as "keelson COMMAND: ...". */
