@@ -10,7 +10,6 @@ libkubesim_la_SOURCES = \
 	tests/kubesim/clock.c tests/kubesim/clock.h \
 	tests/kubesim/types.c tests/kubesim/types.h \
 	tests/kubesim/sim.c tests/kubesim/sim.h \
-	tests/kubesim/selector.c tests/kubesim/selector.h \
 	tests/kubesim/proto.c tests/kubesim/proto.h
 libkubesim_la_CFLAGS = $(KUBESIM_CFLAGS)
 libkubesim_la_LIBADD = libkeelson-core.la $(CJSON_LIBS) $(PTHREAD_LIBS) -lm

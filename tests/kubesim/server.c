@@ -26,7 +26,7 @@
 #include "tests/kubesim/patch/json_patch.h"
 #include "tests/kubesim/patch/merge_patch.h"
 #include "tests/kubesim/proto.h"
-#include "tests/kubesim/selector.h"
+#include "tests/kubesim/patch/selectors.h"
 #include "tests/kubesim/sim.h"
 #ifdef KUBESIM_HAVE_SMP
 #include "tests/kubesim/patch/strategic_merge.h"
@@ -248,39 +248,41 @@ static cJSON *parse_body(struct rctx *c, enum MHD_Result *ret)
  * ------------------------------------------------------------------------- */
 
 struct filter {
-	struct ks_selector *labels;
-	struct ks_selector *fields;
+	struct ks_label_selector *labels;
+	struct ks_field_selector *fields;
 };
 
 static bool filter_match(const cJSON *obj, void *payload)
 {
 	struct filter *f = payload;
-	if (f->labels && !ks_selector_matches_labels(f->labels, obj))
+	if (f->labels && !ks_label_selector_matches(f->labels, cJSON_GetObjectItemCaseSensitive(
+				 cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels")))
 		return false;
-	if (f->fields && !ks_selector_matches_fields(f->fields, obj))
+	if (f->fields && !ks_field_selector_matches(f->fields, obj))
 		return false;
 	return true;
 }
 
 static void filter_clear(struct filter *f)
 {
-	ks_selector_free(f->labels);
-	ks_selector_free(f->fields);
+	ks_label_selector_free(f->labels);
+	ks_field_selector_free(f->fields);
 	memset(f, 0, sizeof(*f));
 }
 
-/* Parse labelSelector / fieldSelector; on error sends 400 and returns -1. */
+/* Parse labelSelector / fieldSelector (fields checked against the ones the
+ * real server registers for the type's kind); on error sends 400 and
+ * returns -1. */
 static int filter_parse(struct rctx *c, struct filter *f, enum MHD_Result *ret)
 {
 	memset(f, 0, sizeof(*f));
 	const char *ls = qparam(c->conn, "labelSelector");
 	const char *fs = qparam(c->conn, "fieldSelector");
-	if (ls && *ls && ks_selector_parse(&f->labels, ls, false)) {
-		*ret = send_status(c->conn, 400, "BadRequest", "unable to parse requirement: %s",
-			keelson_error_last()->message);
+	if (ls && *ls && ks_label_selector_parse(&f->labels, ls)) {
+		*ret = send_status(c->conn, 400, "BadRequest", "%s", keelson_error_last()->message);
 		return -1;
 	}
-	if (fs && *fs && ks_selector_parse(&f->fields, fs, true)) {
+	if (fs && *fs && ks_field_selector_parse(&f->fields, fs, c->type ? c->type->kind : NULL)) {
 		filter_clear(f);
 		*ret = send_status(c->conn, 400, "BadRequest", "%s", keelson_error_last()->message);
 		return -1;

@@ -231,6 +231,22 @@ START_TEST(test_list_selectors_paging)
 	j = req("GET", "/api/v1/configmaps?fieldSelector=metadata.name%3Dc3", NULL, &code);
 	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")), 1);
 	cJSON_Delete(j);
+	/* Set-based selectors and the kind's registered fields only, as the
+	 * apiserver (one selector implementation: patch/selectors.h). */
+	j = req("GET", "/api/v1/namespaces/default/configmaps?labelSelector=tier%20notin%20(odd),tier",
+		NULL, &code);
+	ck_assert_int_eq(code, 200);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")), 3);
+	cJSON_Delete(j);
+	j = req("GET", "/api/v1/configmaps?fieldSelector=data.x%3Dy", NULL, &code);
+	ck_assert_int_eq(code, 400);
+	ck_assert_str_eq(str(j, "message"), "field label not supported: data.x");
+	cJSON_Delete(j);
+	j = req("GET", "/api/v1/configmaps?labelSelector=tier%20in%20odd", NULL, &code);
+	ck_assert_int_eq(code, 400);
+	ck_assert_str_eq(str(j, "reason"), "BadRequest");
+	ck_assert(strstr(str(j, "message"), "unable to parse requirement") != NULL);
+	cJSON_Delete(j);
 	/* paging: 2 + 2 + 1 */
 	char path[1024] = "/api/v1/namespaces/default/configmaps?limit=2";
 	int seen = 0, pages = 0;
