@@ -1246,11 +1246,13 @@ static int tree_for_each_file(const struct keelson_file_source *source, size_t m
 			goto cleanup;
 		}
 		if (size > max_file_size) {
-			rc = keelson_error_set(KEELSON_ELIMIT,
-				"%s: %s is %zu bytes, over the limit of %zu bytes; make the file "
-				"smaller or raise the limit", ts->description, w.items[i].path, size,
-				max_file_size);
-			goto cleanup;
+			struct keelson_file file = {
+				.path = w.items[i].path, .data = NULL, .size = size,
+				.kind = w.items[i].kind, .too_large = true,
+			};
+			if ((rc = visit(&file, payload)) < 0)
+				goto cleanup;
+			continue;
 		}
 		git_blob *blob = NULL;
 		if (git_blob_lookup(&blob, ts->repo, &w.items[i].oid) < 0) {

@@ -83,10 +83,14 @@ static int visit_file(struct walk *w, int dirfd, const char *name)
 	}
 	if (!S_ISREG(st.st_mode))
 		return 0;
-	if ((size_t)st.st_size > w->max_file_size)
-		return keelson_error_set(KEELSON_ELIMIT,
-			"%s: %lld bytes, more than the limit of %zu bytes per file",
-			w->path, (long long)st.st_size, w->max_file_size);
+	if ((size_t)st.st_size > w->max_file_size) {
+		struct keelson_file file = {
+			.path = w->path, .data = NULL, .size = (size_t)st.st_size,
+			.kind = (st.st_mode & S_IXUSR) ? KEELSON_FILE_EXECUTABLE : KEELSON_FILE_REGULAR,
+			.too_large = true,
+		};
+		return w->visit(&file, w->payload);
+	}
 
 	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)

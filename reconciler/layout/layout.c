@@ -199,6 +199,7 @@ struct loader {
 	size_t total_bytes;
 	struct shared_file **previous; /* parsed files of options->previous, by path */
 	size_t previous_count;
+	bool source_reports_too_large; /* file source version >= 2 */
 };
 
 #define CHECK(expr)                          \
@@ -281,9 +282,28 @@ static struct shared_file *find_previous(const struct loader *l, const char *pat
 	return NULL;
 }
 
+/* A YAML file that was not read (too large): it still counts as present,
+ * so that a too large system.yaml is not also reported as missing. */
+static int add_unread_file(struct loader *l, const struct keelson_file *file)
+{
+	struct shared_file *shared = calloc(1, sizeof(*shared));
+	if (shared == NULL || (shared->path = strdup(file->path)) == NULL) {
+		free(shared);
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory loading %s", file->path);
+	}
+	shared->size = file->size;
+	int rc = add_file_rec(l, shared);
+	if (rc < 0) {
+		free(shared->path);
+		free(shared);
+	}
+	return rc;
+}
+
 static int visit_file(const struct keelson_file *file, void *payload)
 {
 	struct loader *l = payload;
+	bool too_large = l->source_reports_too_large && file->too_large;
 
 	if (++l->files_visited > l->options->max_files) {
 		CHECK(keelson_problem_add(l->problems, KEELSON_PROBLEM_TOO_LARGE, "", 0, 0,
@@ -297,6 +317,9 @@ static int visit_file(const struct keelson_file *file, void *payload)
 	}
 	if (path_is_hidden(file->path))
 		return 0;
+	if (too_large && file->kind == KEELSON_FILE_SYMLINK)
+		return keelson_problem_add(l->problems, KEELSON_PROBLEM_PATH_ESCAPE, file->path, 0, 0,
+			"symbolic link with a %zu-byte target; replace the link with the file itself", file->size);
 	if (file->kind == KEELSON_FILE_SYMLINK) {
 		if (!symlink_stays_inside(file->path, file->data, file->size))
 			return keelson_problem_add(l->problems, KEELSON_PROBLEM_PATH_ESCAPE, file->path, 0, 0,
@@ -319,6 +342,13 @@ static int visit_file(const struct keelson_file *file, void *payload)
 	}
 	if (!has_yaml_extension(file->path))
 		return 0;
+	/* Only YAML files are read, so only their size matters. */
+	if (too_large) {
+		CHECK(keelson_problem_add(l->problems, KEELSON_PROBLEM_TOO_LARGE, file->path, 0, 0,
+			"%zu bytes, more than the limit of %zu bytes per file; split the file, or raise the "
+			"limit if it is really needed", file->size, l->options->max_file_size));
+		return add_unread_file(l, file);
+	}
 	l->total_bytes += file->size;
 	if (l->total_bytes > l->options->max_total_bytes) {
 		CHECK(keelson_problem_add(l->problems, KEELSON_PROBLEM_TOO_LARGE, file->path, 0, 0,
@@ -1271,10 +1301,11 @@ int keelson_layout_load(struct keelson_desired_state **out,
 	*out_problems = keelson_problem_list_new();
 	if (*out_problems == NULL)
 		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
-	if (source == NULL || source->version != KEELSON_FILE_SOURCE_VERSION)
+	if (source == NULL || source->version < KEELSON_FILE_SOURCE_VERSION_MIN ||
+	    source->version > KEELSON_FILE_SOURCE_VERSION)
 		return keelson_error_set(KEELSON_EINVALID,
-			"file source version %u is not %u; rebuild the source with this keelson",
-			source ? source->version : 0, KEELSON_FILE_SOURCE_VERSION);
+			"file source version %u is not between %u and %u; rebuild the source with this keelson",
+			source ? source->version : 0, KEELSON_FILE_SOURCE_VERSION_MIN, KEELSON_FILE_SOURCE_VERSION);
 	if (options == NULL) {
 		keelson_layout_options_init(&defaults);
 		options = &defaults;
@@ -1298,7 +1329,8 @@ int keelson_layout_load(struct keelson_desired_state **out,
 		goto cleanup;
 	}
 
-	l = (struct loader){.options = options, .problems = *out_problems, .impl = impl};
+	l = (struct loader){.options = options, .problems = *out_problems, .impl = impl,
+			    .source_reports_too_large = source->version >= 2};
 	if (options->previous != NULL) {
 		const struct impl *prev = options->previous->impl;
 		l.previous = malloc((prev->file_count ? prev->file_count : 1) * sizeof(*l.previous));
@@ -1313,8 +1345,10 @@ int keelson_layout_load(struct keelson_desired_state **out,
 	}
 	rc = source->for_each_file(source, options->max_file_size, visit_file, &l);
 	if (rc == KEELSON_ELIMIT) {
-		/* The walk stopped at a limit: report it; what was not read cannot
-		 * be validated, so nothing else is concluded from a partial tree. */
+		/* The walk stopped at a limit (too many files or bytes, or a
+		 * version 1 source's oversized file): report it; what was not
+		 * read cannot be validated, so nothing else is concluded from a
+		 * partial tree. */
 		if (l.files_visited <= options->max_files && l.total_bytes <= options->max_total_bytes) {
 			const char *message = keelson_error_last()->message;
 			rc = keelson_problem_add(*out_problems, KEELSON_PROBLEM_TOO_LARGE, "", 0, 0,

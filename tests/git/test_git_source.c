@@ -1116,6 +1116,18 @@ static int collect(const struct keelson_file *file, void *payload)
 	return 0;
 }
 
+/* Records "size" for files read and "big:size" for files too large to read. */
+static int collect_sizes(const struct keelson_file *file, void *payload)
+{
+	struct collected *c = payload;
+	ck_assert_uint_lt(c->count, 16);
+	ck_assert(file->too_large == (file->data == NULL));
+	snprintf(c->paths[c->count], 64, "%s", file->path);
+	snprintf(c->data[c->count], 128, "%s%zu", file->too_large ? "big:" : "", file->size);
+	c->count++;
+	return 0;
+}
+
 static int stop_at_second(const struct keelson_file *file, void *payload)
 {
 	int *n = payload;
@@ -1164,9 +1176,15 @@ START_TEST(files_of_a_commit_in_bytewise_order)
 	ck_assert_str_eq(c.data[6], "b.yaml"); /* the link target */
 	ck_assert_int_eq(c.kinds[7], KEELSON_FILE_EXECUTABLE);
 
-	/* Over the size limit: the walk fails naming the file. */
-	ck_assert_int_eq(fs->for_each_file(fs, 3, collect, &(struct collected){0}), KEELSON_ELIMIT);
-	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "dir/sub/deep.yaml"));
+	/* Over the size limit: visited unread (too_large, with its size), and
+	 * the walk goes on, so the loader can report it among other problems. */
+	struct collected sizes = {0};
+	ck_assert_int_eq(fs->for_each_file(fs, 3, collect_sizes, &sizes), 0);
+	ck_assert_uint_eq(sizes.count, 8);
+	ck_assert_str_eq(sizes.paths[5], "dir/sub/deep.yaml");
+	ck_assert_str_eq(sizes.data[5], "big:4");
+	ck_assert_str_eq(sizes.data[7], "big:9"); /* run.sh */
+	ck_assert_str_eq(sizes.data[1], "2");     /* a-b.yaml, read */
 
 	/* A visitor's error stops the walk and is returned. */
 	int n = 0;

@@ -333,10 +333,15 @@ static int mem_for_each(const struct keelson_file_source *source, size_t max_fil
 	const struct mem_source *ms = (const struct mem_source *)source;
 	for (size_t i = 0; i < ms->count; i++) {
 		struct keelson_file f = {ms->files[i].path, ms->files[i].data, strlen(ms->files[i].data),
-					 ms->files[i].kind};
-		if (f.size > max_file_size)
+					 ms->files[i].kind, false};
+		/* Version 1 sources stop the walk; later ones visit the file unread. */
+		if (f.size > max_file_size && source->version < 2)
 			return keelson_error_set(KEELSON_ELIMIT, "%s: %zu bytes, more than %zu", f.path, f.size,
 						 max_file_size);
+		if (f.size > max_file_size) {
+			f.data = NULL;
+			f.too_large = true;
+		}
 		int rc = visit(&f, payload);
 		if (rc < 0)
 			return rc;
@@ -445,9 +450,55 @@ START_TEST(test_limits)
 	ck_assert_int_eq(problems->items[0].code, KEELSON_PROBLEM_TOO_LARGE);
 	keelson_problem_list_free(problems);
 
-	/* One file above the per-file limit (cluster.yaml, the first and
-	 * longest): the source stops the walk, nothing else is concluded. */
+	/* Files above the per-file limit (all but cm.yaml): each one is a
+	 * problem with its path, and the walk goes on. A file not read is not
+	 * also reported as missing. */
 	keelson_layout_options_init(&options);
+	options.max_file_size = sizeof(configmap_yaml) + 1;
+	ck_assert_int_eq(keelson_layout_load(&state, &problems, &source.base, &options), KEELSON_EINVALID);
+	static const char *const oversized[] = {"clusters/c/cluster.yaml", "clusters/c/s/system.yaml",
+						"keelson.yaml"};
+	ck_assert_uint_eq(problems->count, 3);
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_str_eq(problems->items[i].file, oversized[i]);
+		ck_assert_int_eq(problems->items[i].code, KEELSON_PROBLEM_TOO_LARGE);
+		ck_assert_uint_eq(problems->items[i].line, 0);
+		ck_assert_ptr_nonnull(strstr(problems->items[i].message, "more than the limit of"));
+	}
+	keelson_problem_list_free(problems);
+
+	/* Reported among problems of other kinds, which are still found. */
+	static const char bad_system_yaml[] =
+		"apiVersion: keelson.dev/v1alpha1\nkind: System\nmetadata:\n  name: s\nspec:\n  plugin: nope\n";
+	static char big_yaml[1024];
+	snprintf(big_yaml, sizeof(big_yaml), "%s# %0400d\n", system_yaml, 0);
+	const struct mem_file mixed_files[] = {
+		{"clusters/c/big/system.yaml", big_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/cluster.yaml", cluster_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/system.yaml", bad_system_yaml, KEELSON_FILE_REGULAR},
+		{"keelson.yaml", repository_yaml, KEELSON_FILE_REGULAR},
+		{"stray.yaml", configmap_yaml, KEELSON_FILE_REGULAR},
+	};
+	struct mem_source mixed = MEM_SOURCE(mixed_files);
+	options.max_file_size = sizeof(repository_yaml); /* only big_yaml is above */
+	ck_assert_int_eq(keelson_layout_load(&state, &problems, &mixed.base, &options), KEELSON_EINVALID);
+	ck_assert_uint_ge(problems->count, 3);
+	int codes = 0;
+	for (size_t i = 0; i < problems->count; i++) {
+		const struct keelson_problem *p = &problems->items[i];
+		if (p->code == KEELSON_PROBLEM_TOO_LARGE && strcmp(p->file, "clusters/c/big/system.yaml") == 0)
+			codes |= 1;
+		if (p->code == KEELSON_PROBLEM_UNKNOWN_PLUGIN && strcmp(p->file, "clusters/c/s/system.yaml") == 0)
+			codes |= 2;
+		if (p->code == KEELSON_PROBLEM_MISPLACED && strcmp(p->file, "stray.yaml") == 0)
+			codes |= 4;
+	}
+	ck_assert_int_eq(codes, 7);
+	keelson_problem_list_free(problems);
+
+	/* A version 1 source still stops the walk: that limit is reported
+	 * alone, since nothing else can be concluded from a partial tree. */
+	source.base.version = 1;
 	options.max_file_size = sizeof(configmap_yaml) + 1;
 	ck_assert_int_eq(keelson_layout_load(&state, &problems, &source.base, &options), KEELSON_EINVALID);
 	ck_assert_uint_eq(problems->count, 1);
@@ -644,6 +695,8 @@ static void write_file(const char *dir, const char *relative, const char *text)
 struct seen {
 	char paths[16][64];
 	enum keelson_file_kind kinds[16];
+	bool too_large[16];
+	size_t sizes[16];
 	size_t count;
 };
 
@@ -651,7 +704,10 @@ static int record(const struct keelson_file *file, void *payload)
 {
 	struct seen *seen = payload;
 	ck_assert_uint_lt(seen->count, 16);
+	ck_assert(file->too_large == (file->data == NULL));
 	snprintf(seen->paths[seen->count], sizeof(seen->paths[0]), "%s", file->path);
+	seen->too_large[seen->count] = file->too_large;
+	seen->sizes[seen->count] = file->size;
 	seen->kinds[seen->count++] = file->kind;
 	return 0;
 }
@@ -686,10 +742,14 @@ START_TEST(test_dir_source)
 	ck_assert_str_eq(seen.paths[3], "b.yaml");
 	ck_assert_int_eq(seen.kinds[3], KEELSON_FILE_SYMLINK);
 
-	/* A file above max_file_size stops the walk with ELIMIT, naming it. */
+	/* Files above max_file_size are visited unread, with their size, and
+	 * the walk goes on. */
 	seen.count = 0;
-	ck_assert_int_eq(source->for_each_file(source, 4, record, &seen), KEELSON_ELIMIT);
-	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "a-b.yaml"));
+	ck_assert_int_eq(source->for_each_file(source, 4, record, &seen), 0);
+	ck_assert_uint_eq(seen.count, 4);
+	ck_assert(seen.too_large[0] && seen.too_large[1] && seen.too_large[2]);
+	ck_assert_uint_eq(seen.sizes[0], 5);
+	ck_assert(!seen.too_large[3]); /* the link: its 11-byte target is not a file's content */
 	source->free(source);
 
 	/* Through the loader: the symlink to /etc/passwd is reported. */
