@@ -360,14 +360,18 @@ int keelson_status_writer_new(struct keelson_status_writer **out,
 			MAX_HISTORY, MAX_ATTEMPTS);
 		goto cleanup;
 	}
+	bool created = false;
 	if (git_repository_open_ext(&w->repo, w->cache_dir, GIT_REPOSITORY_OPEN_NO_SEARCH |
-				    GIT_REPOSITORY_OPEN_BARE, NULL) < 0 &&
-	    git_repository_init(&w->repo, w->cache_dir, 1) < 0) {
-		rc = keelson_error_set(KEELSON_ERROR,
-			"status writer: cannot open or create the bare repository %s: %s; give "
-			"keelson a directory of its own", w->cache_dir, git_message());
+				    GIT_REPOSITORY_OPEN_BARE, NULL) < 0) {
 		w->repo = NULL;
-		goto cleanup;
+		if (git_repository_init(&w->repo, w->cache_dir, 1) < 0) {
+			rc = keelson_error_set(KEELSON_ERROR,
+				"status writer: cannot open or create the bare repository %s: %s; give "
+				"keelson a directory of its own", w->cache_dir, git_message());
+			w->repo = NULL;
+			goto cleanup;
+		}
+		created = true;
 	}
 	if (!git_repository_is_bare(w->repo)) {
 		rc = keelson_error_set(KEELSON_EINVALID,
@@ -375,6 +379,28 @@ int keelson_status_writer_new(struct keelson_status_writer **out,
 			w->cache_dir);
 		goto cleanup;
 	}
+	/* The same mark as the Git source's cache (keelson.url, redacted), so
+	 * the two may share a cache and neither takes another URL's. */
+	git_config *cfg = NULL;
+	git_buf stored = GIT_BUF_INIT;
+	if (git_repository_config(&cfg, w->repo) < 0) {
+		rc = keelson_error_set(KEELSON_ERROR, "status writer: reading the config of %s: %s",
+				       w->cache_dir, git_message());
+	} else if (created) {
+		if (git_config_set_string(cfg, "keelson.url", w->display_url) < 0)
+			rc = keelson_error_set(KEELSON_ERROR, "status writer: writing the config of %s: %s",
+					       w->cache_dir, git_message());
+	} else if (git_config_get_string_buf(&stored, cfg, "keelson.url") < 0) {
+		rc = keelson_error_set(KEELSON_EINVALID,
+			"status writer: %s is a Git repository keelson did not create; give keelson "
+			"a directory of its own", w->cache_dir);
+	} else if (strcmp(stored.ptr, w->display_url) != 0) {
+		rc = set_redacted(KEELSON_ECONFLICT,
+			"status writer: cache directory %s belongs to %s, not %s; use one cache "
+			"directory per repository", w->cache_dir, stored.ptr, w->display_url);
+	}
+	git_buf_dispose(&stored);
+	git_config_free(cfg);
 cleanup:
 	if (rc < 0) {
 		if (!w->repo)

@@ -400,9 +400,11 @@ static bool port_open(int port)
 	return ok;
 }
 
-static int start_git_daemon(void)
+/* port 0: a free one. */
+static int start_git_daemon(int port)
 {
-	int port = free_port();
+	if (port == 0)
+		port = free_port();
 	char port_arg[64], base_arg[700], srv[600];
 	snprintf(srv, sizeof(srv), "%s/srv", tmp);
 	snprintf(port_arg, sizeof(port_arg), "--port=%d", port);
@@ -475,7 +477,7 @@ static void *race(void *arg)
 
 START_TEST(racing_writers_keep_both_files_and_linear_history)
 {
-	int port = start_git_daemon();
+	int port = start_git_daemon(0);
 	char url[200];
 	snprintf(url, sizeof(url), "git://127.0.0.1:%d/config.git", port);
 	pthread_barrier_t barrier;
@@ -516,6 +518,37 @@ START_TEST(racing_writers_keep_both_files_and_linear_history)
 }
 END_TEST
 
+START_TEST(flush_unreachable_keeps_changes_pending)
+{
+	int port = start_git_daemon(0);
+	char url[200], cache[600];
+	snprintf(url, sizeof(url), "git://127.0.0.1:%d/config.git", port);
+	snprintf(cache, sizeof(cache), "%s/cache", tmp);
+	struct keelson_status_writer_options o;
+	writer_options(&o, url, cache);
+	fake_now = 1700000000000;
+	struct keelson_status_writer *w = NULL;
+	ck_assert_int_eq(keelson_status_writer_new(&w, &o), 0);
+	struct keelson_system_status s = status_of(SHA_A, KEELSON_PHASE_SYNCED, NULL, NULL);
+	ck_assert_int_eq(keelson_status_writer_update(w, "prod", "kafka", &s), 0);
+	kill(daemon_pid, SIGTERM);
+	waitpid(daemon_pid, NULL, 0);
+	daemon_pid = 0;
+	struct keelson_status_flush_report r;
+	ck_assert_int_eq(keelson_status_writer_flush(w, &r), KEELSON_EUNAVAILABLE);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "status stays pending"));
+	ck_assert_int_eq((int)keelson_status_writer_next_flush_ms(w), 0);
+	ck_assert_int_eq(branch_commits(), 0);
+
+	/* The server is back: the same writer commits the pending change. */
+	ck_assert_int_eq(start_git_daemon(port), port);
+	ck_assert_int_eq(keelson_status_writer_flush(w, &r), 0);
+	ck_assert(r.committed);
+	ck_assert_int_eq(branch_commits(), 1);
+	keelson_status_writer_free(w);
+}
+END_TEST
+
 /* ---- keelson_status_writer_new ----------------------------------------- */
 
 START_TEST(new_refuses_the_branch_keelson_reads)
@@ -530,6 +563,15 @@ START_TEST(new_refuses_the_branch_keelson_reads)
 	ck_assert_int_eq(keelson_status_writer_new(&w, &o), KEELSON_EINVALID);
 	ck_assert_ptr_null(w);
 	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "branch keelson reads"));
+	/* A cache that belongs to another URL is refused. */
+	o.branch = NULL;
+	struct keelson_status_writer *ok = NULL;
+	ck_assert_int_eq(keelson_status_writer_new(&ok, &o), 0);
+	keelson_status_writer_free(ok);
+	o.url = "file:///elsewhere/config.git";
+	ck_assert_int_eq(keelson_status_writer_new(&w, &o), KEELSON_ECONFLICT);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "belongs to"));
+	o.url = url;
 	o.branch = "bad..name";
 	ck_assert_int_eq(keelson_status_writer_new(&w, &o), KEELSON_EINVALID);
 	o.branch = NULL;
@@ -782,6 +824,7 @@ static Suite *suite_status(void)
 	tcase_add_test(tc, flush_after_restart_continues_history);
 	tcase_add_test(tc, flush_keeps_newer_file_of_another_writer);
 	tcase_add_test(tc, racing_writers_keep_both_files_and_linear_history);
+	tcase_add_test(tc, flush_unreachable_keeps_changes_pending);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("keelson_status_writer_new");
