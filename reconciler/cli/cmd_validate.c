@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 const char keelson_cmd_validate_usage[] =
 	"Usage: keelson validate [--output text|json] [--cache-dir DIR] [PATH | URL[@REV]]\n"
@@ -35,7 +36,7 @@ const char keelson_cmd_validate_usage[] =
 	"              KEELSON_GIT_USERNAME and KEELSON_GIT_TOKEN, never from the URL.\n"
 	"  --output    text (default) or json\n"
 	"  --cache-dir bare cache for URL sources (default:\n"
-	"              $XDG_CACHE_HOME/keelson/validate/<hash of URL>)\n"
+	"              $XDG_CACHE_HOME/keelson/validate/<host-and-path>-<hash>)\n"
 	"\n"
 	"Problems are printed as FILE:LINE:COLUMN: MESSAGE [CODE], FILE relative to\n"
 	"the repository root (as in a pull request). Exit status: 0 when the revision\n"
@@ -225,24 +226,26 @@ static void split_url(const char *arg, char **url, char **rev)
 	}
 }
 
-static char *default_cache_dir(const char *url)
+/* The Git source's own naming under a per-user root, so a URL maps to the
+ * same readable, credential-free directory name here as in the daemon. */
+static int default_cache_dir(char **out, const char *url)
 {
-	uint64_t h = 14695981039346656037ULL;
-	for (const char *p = url; *p; p++) {
-		h ^= (unsigned char)*p;
-		h *= 1099511628211ULL;
-	}
 	const char *xdg = getenv("XDG_CACHE_HOME");
 	const char *home = getenv("HOME");
-	char *dir = NULL;
+	char *root = NULL;
 	int rc;
+	*out = NULL;
 	if (xdg != NULL && xdg[0] == '/')
-		rc = asprintf(&dir, "%s/keelson/validate/%016llx", xdg, (unsigned long long)h);
+		rc = asprintf(&root, "%s/keelson/validate", xdg);
 	else if (home != NULL && home[0] == '/')
-		rc = asprintf(&dir, "%s/.cache/keelson/validate/%016llx", home, (unsigned long long)h);
+		rc = asprintf(&root, "%s/.cache/keelson/validate", home);
 	else
-		rc = asprintf(&dir, "/tmp/keelson-validate-%016llx", (unsigned long long)h);
-	return rc < 0 ? NULL : dir;
+		rc = asprintf(&root, "/tmp/keelson-validate-%lu", (unsigned long)getuid());
+	if (rc < 0)
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	rc = keelson_git_cache_dir_for_url(out, root, url);
+	free(root);
+	return rc;
 }
 
 static int mkdir_parents(const char *path)
@@ -273,9 +276,16 @@ static int open_git_source(struct keelson_file_source **out, struct keelson_git_
 	int rc;
 
 	split_url(arg, &url, &rev);
-	cache_dir = cache_dir_option ? strdup(cache_dir_option) : (url ? default_cache_dir(url) : NULL);
-	if (url == NULL || rev == NULL || cache_dir == NULL) {
+	if (url == NULL || rev == NULL) {
 		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	if (cache_dir_option != NULL) {
+		if ((cache_dir = strdup(cache_dir_option)) == NULL) {
+			rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+			goto cleanup;
+		}
+	} else if ((rc = default_cache_dir(&cache_dir, url)) < 0) {
 		goto cleanup;
 	}
 	if (mkdir_parents(cache_dir) != 0) {

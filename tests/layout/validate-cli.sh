@@ -82,6 +82,15 @@ if command -v git > /dev/null 2>&1; then
     || fail "broken commit: exit $status: $(cat "$tmp/out")"
   "$keelson" validate --cache-dir "$tmp/cache3" "file://$repo@$sha" > "$tmp/out" \
     || fail "URL at a commit: $(cat "$tmp/out")"
+  # Without --cache-dir: the Git source's naming (readable URL part, hash)
+  # under $XDG_CACHE_HOME, the same directory on the next run.
+  XDG_CACHE_HOME="$tmp/xdg" "$keelson" validate "file://$repo@$sha" > "$tmp/out" \
+    || fail "default cache dir: $(cat "$tmp/out")"
+  XDG_CACHE_HOME="$tmp/xdg" "$keelson" validate "file://$repo@$sha" > "$tmp/out" \
+    || fail "default cache dir, second run: $(cat "$tmp/out")"
+  ls "$tmp/xdg/keelson/validate" > "$tmp/caches"
+  grep -qx '[A-Za-z0-9._-]*-[0-9a-f]\{16\}' "$tmp/caches" && [ "$(wc -l < "$tmp/caches")" -eq 1 ] \
+    || fail "default cache directories: $(cat "$tmp/caches")"
   # Symbolic links read from a commit: the same problems as from a checkout.
   git -C "$repo" checkout -q "$sha" -- keelson.yaml
   ln -s /etc/passwd "$repo/clusters/staging/spark-etl/passwd.yaml"
