@@ -64,3 +64,28 @@ EXTRA_DIST += tests/kubesim/models/cassandra/README.md
 # until kubesim links $(KUBESIM_MODEL_LIBS) and starts the model).
 TESTS += tests/kubesim/models/kafka/kafka-kubesim.sh
 dist_noinst_SCRIPTS += tests/kubesim/models/kafka/kafka-kubesim.sh
+
+# Spark model (spark/README.md): keelson-labelled driver pods run and end,
+# executors owned by them, invariant log source "spark". kubesim's main()
+# calls ks_spark_model_start() (spark/spark_model.h).
+KS_SPARK_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS)
+
+noinst_LTLIBRARIES += libkubesim-spark.la
+KUBESIM_MODEL_LIBS += libkubesim-spark.la
+libkubesim_spark_la_SOURCES = \
+	tests/kubesim/models/spark/spark_model.c tests/kubesim/models/spark/spark_model.h
+libkubesim_spark_la_CFLAGS = $(KS_SPARK_CFLAGS)
+libkubesim_spark_la_LIBADD = libkubesim-controllers.la libkubesim.la libkeelson-core.la \
+	$(CJSON_LIBS) $(PTHREAD_LIBS)
+
+check_PROGRAMS += tests/kubesim/models/spark/test_spark_model
+TESTS += tests/kubesim/models/spark/test_spark_model
+tests_kubesim_models_spark_test_spark_model_SOURCES = \
+	tests/kubesim/models/spark/test_spark_model.c \
+	tests/kubesim/controllers/test_harness.c tests/kubesim/controllers/test_harness.h
+tests_kubesim_models_spark_test_spark_model_CFLAGS = $(KS_SPARK_CFLAGS) $(CHECK_CFLAGS)
+tests_kubesim_models_spark_test_spark_model_LDADD = libkubesim-spark.la \
+	libkubesim-controllers.la libkubesim.la libkeelson-core.la \
+	$(CHECK_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
+
+EXTRA_DIST += tests/kubesim/models/spark/README.md

@@ -1,0 +1,604 @@
+#include "config.h"
+
+#include "tests/kubesim/models/spark/spark_model.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "tests/kubesim/clock.h"
+#include "tests/kubesim/controllers/controllers.h"
+#include "tests/kubesim/controllers/ctl_util.h"
+#include "tests/kubesim/sim.h"
+
+#define SP_NAME 256
+#define SP_HASH 64
+#define SP_MAX_EXECUTORS 64
+#define SP_DEFAULT_EXECUTORS 2
+/* Executors exit this long (simulated ms) after SIGTERM: Spark executors
+ * stop promptly, so a killed driver is gone with its executors in about
+ * the driver's own grace period. */
+#define SP_EXECUTOR_STOP_MS "1000"
+/* Audit for objects that vanished without a DELETED event, every this
+ * many ticks (10 ms each). */
+#define SP_AUDIT_TICKS 100
+
+enum sp_outcome {
+	SP_NONE = 0,     /* no attempt yet */
+	SP_RUNNING,      /* the latest driver is active */
+	SP_SUCCEEDED,
+	SP_FAILED,
+	SP_KILLED,       /* deleted before it finished: a failure for the policy */
+};
+
+static const char *outcome_name(enum sp_outcome o)
+{
+	switch (o) {
+	case SP_NONE: return "none";
+	case SP_RUNNING: return "running";
+	case SP_SUCCEEDED: return "succeeded";
+	case SP_FAILED: return "failed";
+	case SP_KILLED: return "was killed";
+	}
+	return "?";
+}
+
+enum sp_policy {
+	SP_NEVER = 0,
+	SP_ON_FAILURE,
+	SP_ALWAYS,
+};
+
+static const char *policy_name(enum sp_policy p)
+{
+	return p == SP_ALWAYS ? "Always" : p == SP_ON_FAILURE ? "OnFailure" : "Never";
+}
+
+/* A driver or executor pod of an application, as the events told. */
+struct sp_pod {
+	char uid[64];
+	char name[SP_NAME];
+	bool driver;
+	char owner_uid[64];      /* executors: the driver's uid */
+	/* drivers */
+	char container[SP_NAME];
+	char hash[SP_HASH];
+	enum sp_policy policy;
+	int retries;
+	int attempt;             /* the model's count for this driver */
+	int executors;           /* wanted */
+	uint64_t created;        /* executor indexes created (bit i-1) */
+	bool running_seen;
+	bool terminal;
+	bool terminating;
+	enum sp_outcome outcome;
+	int missing_audits;
+};
+
+struct sp_app {
+	char ns[SP_NAME];
+	char name[SP_NAME];
+	struct sp_pod *pods;
+	int npods;
+	/* The latest attempt: its spec hash, policy, outcome, and how many
+	 * drivers were submitted with this hash in a row. */
+	char hash[SP_HASH];
+	char latest_uid[64];
+	char latest_name[SP_NAME];
+	enum sp_policy policy;
+	enum sp_outcome outcome;
+	int attempts;
+};
+
+struct ks_spark_model {
+	struct ks_store *store;
+	const struct ks_resource_type *pods;
+	struct ks_controller *controller;
+	pthread_mutex_t lock;
+	struct sp_app **apps;
+	int napps;
+	unsigned long ticks;
+};
+
+/* ---------------------------------------------------------------------------
+ * Bookkeeping
+ * ------------------------------------------------------------------------- */
+
+static struct sp_app *app_find(struct ks_spark_model *m, const char *ns, const char *name)
+{
+	for (int i = 0; i < m->napps; i++)
+		if (!strcmp(m->apps[i]->ns, ns) && !strcmp(m->apps[i]->name, name))
+			return m->apps[i];
+	return NULL;
+}
+
+static struct sp_app *app_get(struct ks_spark_model *m, const char *ns, const char *name)
+{
+	struct sp_app *a = app_find(m, ns, name);
+	if (a)
+		return a;
+	struct sp_app **arr = realloc(m->apps, (size_t)(m->napps + 1) * sizeof(*arr));
+	if (!arr)
+		return NULL;
+	m->apps = arr;
+	if (!(a = calloc(1, sizeof(*a))))
+		return NULL;
+	snprintf(a->ns, sizeof(a->ns), "%s", ns);
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	m->apps[m->napps++] = a;
+	return a;
+}
+
+static void app_drop(struct ks_spark_model *m, int index)
+{
+	free(m->apps[index]->pods);
+	free(m->apps[index]);
+	m->apps[index] = m->apps[--m->napps];
+}
+
+static struct sp_pod *pod_find(struct sp_app *a, const char *uid)
+{
+	for (int i = 0; i < a->npods; i++)
+		if (!strcmp(a->pods[i].uid, uid))
+			return &a->pods[i];
+	return NULL;
+}
+
+static struct sp_pod *pod_add(struct sp_app *a, const char *uid, const char *name)
+{
+	struct sp_pod *arr = realloc(a->pods, (size_t)(a->npods + 1) * sizeof(*arr));
+	if (!arr)
+		return NULL;
+	a->pods = arr;
+	struct sp_pod *p = &a->pods[a->npods++];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->uid, sizeof(p->uid), "%s", uid);
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	return p;
+}
+
+static void pod_remove(struct sp_app *a, struct sp_pod *p)
+{
+	*p = a->pods[--a->npods];
+}
+
+static bool pod_active(const struct sp_pod *p)
+{
+	return !p->terminal && !p->terminating;
+}
+
+/* ---------------------------------------------------------------------------
+ * Reading pods
+ * ------------------------------------------------------------------------- */
+
+static long parse_count(const char *v, long dflt, long max)
+{
+	if (!v || !*v)
+		return dflt;
+	char *end;
+	long n = strtol(v, &end, 10);
+	if (*end || n < 0)
+		return dflt;
+	return n > max ? max : n;
+}
+
+static enum sp_policy read_policy(const cJSON *pod)
+{
+	const char *v = ks_ctl_annotation(pod, KS_SPARK_ANN_RESTART_POLICY);
+	if (v && !strcmp(v, "OnFailure"))
+		return SP_ON_FAILURE;
+	if (v && !strcmp(v, "Always"))
+		return SP_ALWAYS;
+	return SP_NEVER; /* spark-operator's default */
+}
+
+static int terminated_exit_code(const cJSON *pod)
+{
+	const cJSON *cs = cJSON_GetArrayItem(ks_ctl_at(pod, "status", "containerStatuses", NULL), 0);
+	return (int)ks_ctl_num(ks_ctl_at(cs, "state", "terminated", "exitCode", NULL), -1);
+}
+
+static void driver_log(const struct sp_app *a, const struct sp_pod *d, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void driver_log(const struct sp_app *a, const struct sp_pod *d, const char *fmt, ...)
+{
+	char ts[KS_TIME_BUF], line[512];
+	int n = snprintf(line, sizeof(line), "%s INFO ", ks_clock_format(ks_clock_now(), ts));
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	ks_pod_log_append(a->ns, d->name, d->container, line);
+}
+
+/* ---------------------------------------------------------------------------
+ * Executors
+ * ------------------------------------------------------------------------- */
+
+/* Create the driver's missing executors; a name still taken (an executor
+ * of an earlier attempt being deleted) is retried on a later tick. */
+static void executors_create(struct ks_spark_model *m, struct sp_app *a, struct sp_pod *d)
+{
+	if (!d->running_seen || !pod_active(d) || !m->pods)
+		return;
+	uint64_t all = d->executors >= 64 ? UINT64_MAX : ((1ull << d->executors) - 1);
+	if ((d->created & all) == all)
+		return;
+	cJSON *driver = NULL;
+	if (ks_store_get(m->store, m->pods, a->ns, d->name, &driver))
+		return;
+	const char *uid = ks_meta_string(driver, "uid");
+	if (!uid || strcmp(uid, d->uid) || ks_ctl_terminating(driver)) {
+		cJSON_Delete(driver);
+		return;
+	}
+	const char *image = ks_ctl_str(ks_ctl_at(cJSON_GetArrayItem(ks_ctl_at(driver, "spec",
+		"containers", NULL), 0), "image", NULL));
+	const char *sub = ks_ctl_label(driver, KS_SPARK_LABEL_SUBMISSION);
+	const char *sel = ks_ctl_label(driver, KS_SPARK_LABEL_SELECTOR);
+	for (int i = 1; i <= d->executors; i++) {
+		if (d->created & (1ull << (i - 1)))
+			continue;
+		char name[SP_NAME + 32], id[16];
+		snprintf(name, sizeof(name), "%s-exec-%d", a->name, i);
+		snprintf(id, sizeof(id), "%d", i);
+		cJSON *pod = cJSON_CreateObject();
+		cJSON_AddStringToObject(pod, "apiVersion", "v1");
+		cJSON_AddStringToObject(pod, "kind", "Pod");
+		cJSON *meta = cJSON_AddObjectToObject(pod, "metadata");
+		cJSON_AddStringToObject(meta, "name", name);
+		cJSON_AddStringToObject(meta, "namespace", a->ns);
+		cJSON *labels = cJSON_AddObjectToObject(meta, "labels");
+		cJSON_AddStringToObject(labels, KS_SPARK_LABEL_APP, a->name);
+		cJSON_AddStringToObject(labels, KS_SPARK_LABEL_ROLE, "executor");
+		cJSON_AddStringToObject(labels, KS_SPARK_LABEL_EXEC_ID, id);
+		cJSON_AddStringToObject(labels, KS_SPARK_LABEL_SPEC_HASH, d->hash);
+		if (sub)
+			cJSON_AddStringToObject(labels, KS_SPARK_LABEL_SUBMISSION, sub);
+		if (sel)
+			cJSON_AddStringToObject(labels, KS_SPARK_LABEL_SELECTOR, sel);
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(meta, "annotations"),
+			KS_ANN_STOP_DELAY, SP_EXECUTOR_STOP_MS);
+		cJSON *refs = cJSON_AddArrayToObject(meta, "ownerReferences");
+		cJSON_AddItemToArray(refs, ks_ctl_controller_ref_new(driver, "v1", "Pod"));
+		cJSON *spec = cJSON_AddObjectToObject(pod, "spec");
+		cJSON_AddStringToObject(spec, "restartPolicy", "Never");
+		cJSON *ctr = cJSON_CreateObject();
+		cJSON_AddStringToObject(ctr, "name", "spark-kubernetes-executor");
+		cJSON_AddStringToObject(ctr, "image", image ? image : "apache/spark");
+		cJSON_AddItemToArray(cJSON_AddArrayToObject(spec, "containers"), ctr);
+		int rc = ks_store_create(m->store, m->pods, a->ns, pod, NULL, NULL);
+		cJSON_Delete(pod);
+		if (rc == 0) {
+			d->created |= 1ull << (i - 1);
+			driver_log(a, d, "ExecutorPodsAllocator: created executor pod %s", name);
+		} else if (rc != KEELSON_EEXISTS) {
+			break; /* namespace terminating or the like: retried on a tick */
+		}
+	}
+	cJSON_Delete(driver);
+}
+
+/* Spark deletes its executors when the driver ends
+ * (spark.kubernetes.executor.deleteOnTermination, default true). */
+static void executors_delete(struct ks_spark_model *m, struct sp_app *a, const struct sp_pod *d)
+{
+	for (int i = 0; i < a->npods; i++) {
+		const struct sp_pod *e = &a->pods[i];
+		if (!e->driver && !strcmp(e->owner_uid, d->uid) && !e->terminating)
+			ks_ctl_delete(m->store, m->pods, a->ns, e->name, e->uid,
+				KS_PROPAGATION_DEFAULT, -1);
+	}
+}
+
+/* ---------------------------------------------------------------------------
+ * Drivers
+ * ------------------------------------------------------------------------- */
+
+/* A new driver: judge the submission against the previous attempt. */
+static void driver_submitted(struct ks_spark_model *m, struct sp_app *a, struct sp_pod *d,
+	const cJSON *pod)
+{
+	char obj[2 * SP_NAME + 2];
+	snprintf(obj, sizeof(obj), "%s/%s", a->ns, a->name);
+	bool two = false;
+	for (int i = 0; i < a->npods && !two; i++) {
+		const struct sp_pod *o = &a->pods[i];
+		if (o != d && o->driver && pod_active(o)) {
+			two = true;
+			ks_violation_record("spark", obj,
+				"driver %s submitted while driver %s of the same application is "
+				"still running: two drivers at once", d->name, o->name);
+		}
+	}
+	if (!two) {
+		const char *left = NULL;
+		int executors = 0;
+		for (int i = 0; i < a->npods; i++) {
+			const struct sp_pod *o = &a->pods[i];
+			if (o == d || !strcmp(o->owner_uid, d->uid))
+				continue;
+			if (o->driver)
+				left = o->name;
+			else
+				executors++;
+		}
+		if (left || executors)
+			ks_violation_record("spark", obj,
+				"driver %s submitted before the previous attempt was gone "
+				"(driver pod %s, %d executor pods still exist)", d->name,
+				left ? left : "gone", executors);
+	}
+
+	bool same = a->attempts > 0 && !strcmp(a->hash, d->hash);
+	bool unjustified = false;
+	if (same && !two) {
+		enum sp_outcome o = a->outcome;
+		unjustified = (o == SP_SUCCEEDED && a->policy != SP_ALWAYS) ||
+			((o == SP_FAILED || o == SP_KILLED) && a->policy == SP_NEVER);
+		if (unjustified)
+			ks_violation_record("spark", obj,
+				"driver %s resubmitted with an unchanged spec (hash %s) after the "
+				"previous attempt %s %s under restartPolicy %s: no spec change and no "
+				"restart-policy reason", d->name, d->hash, a->latest_name,
+				outcome_name(o), policy_name(a->policy));
+	}
+	a->attempts = same ? a->attempts + 1 : 1;
+	d->attempt = a->attempts;
+	if (!unjustified && d->policy == SP_ON_FAILURE && a->attempts > d->retries + 1)
+		ks_violation_record("spark", obj,
+			"driver %s is attempt %d of spec hash %s, more than restartPolicy OnFailure "
+			"with onFailureRetries %d allows (%d attempts)", d->name, a->attempts,
+			d->hash, d->retries, d->retries + 1);
+	snprintf(a->hash, sizeof(a->hash), "%s", d->hash);
+	snprintf(a->latest_uid, sizeof(a->latest_uid), "%s", d->uid);
+	snprintf(a->latest_name, sizeof(a->latest_name), "%s", d->name);
+	a->policy = d->policy;
+	a->outcome = SP_RUNNING;
+
+	/* Fail the first N attempts: the kubelet reads exit-code when run-ms
+	 * ends, so setting it now decides the outcome. keelson's attempt
+	 * label counts; the model's own count stands in when it is absent. */
+	long first = parse_count(ks_ctl_annotation(pod, KS_SPARK_ANN_FAIL_FIRST), 0, 1000000);
+	long attempt = parse_count(ks_ctl_label(pod, KS_SPARK_LABEL_ATTEMPT), d->attempt, 1000000);
+	if (first > 0 && attempt <= first) {
+		long code = parse_count(ks_ctl_annotation(pod, KS_SPARK_ANN_FAIL_EXIT_CODE), 1, 255);
+		char text[16];
+		snprintf(text, sizeof(text), "%ld", code ? code : 1);
+		const char *have = ks_ctl_annotation(pod, KS_ANN_EXIT_CODE);
+		if (!have || strcmp(have, text)) {
+			cJSON *patch = cJSON_CreateObject();
+			cJSON_AddStringToObject(cJSON_AddObjectToObject(cJSON_AddObjectToObject(patch,
+				"metadata"), "annotations"), KS_ANN_EXIT_CODE, text);
+			ks_ctl_patch(m->store, m->pods, a->ns, d->name, d->uid, patch, NULL);
+			cJSON_Delete(patch);
+		}
+	}
+	driver_log(a, d, "SparkContext: submitted application %s (spec hash %s, attempt %ld, "
+		"restartPolicy %s)", a->name, d->hash, attempt, policy_name(d->policy));
+}
+
+static void driver_update(struct ks_spark_model *m, struct sp_app *a, struct sp_pod *d,
+	const cJSON *pod, bool deleted)
+{
+	bool latest = !strcmp(a->latest_uid, d->uid);
+	const char *phase = ks_ctl_pod_phase(pod);
+	bool terminating = deleted || ks_ctl_terminating(pod);
+	if (!d->terminal && phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed"))) {
+		d->terminal = true;
+		int code = terminated_exit_code(pod);
+		/* spark-operator: a Failed driver whose container exited 0 succeeded. */
+		d->outcome = !strcmp(phase, "Succeeded") || code == 0 ? SP_SUCCEEDED : SP_FAILED;
+		driver_log(a, d, "SparkContext: application %s finished, exit code %d (%s)",
+			a->name, code, outcome_name(d->outcome));
+		if (latest)
+			a->outcome = d->outcome;
+		executors_delete(m, a, d);
+	}
+	if (!d->terminal && !d->terminating && terminating) {
+		d->outcome = SP_KILLED;
+		driver_log(a, d, "SparkContext: received SIGTERM, stopping application %s", a->name);
+		if (latest)
+			a->outcome = SP_KILLED;
+	}
+	d->terminating = terminating;
+	if (!d->running_seen && !terminating && phase && !strcmp(phase, "Running")) {
+		d->running_seen = true;
+		driver_log(a, d, "SparkContext: application %s running, requesting %d executors",
+			a->name, d->executors);
+		executors_create(m, a, d);
+	}
+}
+
+static void on_driver(struct ks_spark_model *m, const struct ks_event *ev, const char *ns,
+	const char *app, const char *uid, const char *name)
+{
+	const cJSON *pod = ev->object;
+	bool deleted = ev->type == KS_EVENT_DELETED;
+	struct sp_app *a = deleted ? app_find(m, ns, app) : app_get(m, ns, app);
+	if (!a)
+		return;
+	struct sp_pod *d = pod_find(a, uid);
+	if (!d) {
+		if (deleted)
+			return;
+		if (!(d = pod_add(a, uid, name)))
+			return;
+		d->driver = true;
+		const char *hash = ks_ctl_label(pod, KS_SPARK_LABEL_SPEC_HASH);
+		snprintf(d->hash, sizeof(d->hash), "%s", hash ? hash : "");
+		d->policy = read_policy(pod);
+		d->retries = (int)parse_count(ks_ctl_annotation(pod, KS_SPARK_ANN_ON_FAILURE_RETRIES),
+			0, 1000000);
+		d->executors = (int)parse_count(ks_ctl_annotation(pod, KS_SPARK_ANN_EXECUTORS),
+			SP_DEFAULT_EXECUTORS, SP_MAX_EXECUTORS);
+		const char *ctr = ks_ctl_str(ks_ctl_at(cJSON_GetArrayItem(ks_ctl_at(pod, "spec",
+			"containers", NULL), 0), "name", NULL));
+		snprintf(d->container, sizeof(d->container), "%s",
+			ctr ? ctr : "spark-kubernetes-driver");
+		driver_submitted(m, a, d, pod);
+	}
+	driver_update(m, a, d, pod, deleted);
+	if (deleted)
+		pod_remove(a, d);
+}
+
+static void on_executor(struct ks_spark_model *m, const struct ks_event *ev, const char *ns,
+	const char *app, const char *uid, const char *name)
+{
+	const cJSON *ref = ks_ctl_controller_ref(ev->object);
+	const char *owner = ks_ctl_str(cJSON_GetObjectItemCaseSensitive(ref, "uid"));
+	bool deleted = ev->type == KS_EVENT_DELETED;
+	struct sp_app *a = deleted ? app_find(m, ns, app) : app_get(m, ns, app);
+	if (!a)
+		return;
+	struct sp_pod *e = pod_find(a, uid);
+	if (!e) {
+		if (deleted || !(e = pod_add(a, uid, name)))
+			return;
+		snprintf(e->owner_uid, sizeof(e->owner_uid), "%s", owner ? owner : "");
+	}
+	e->terminating = ks_ctl_terminating(ev->object);
+	if (deleted)
+		pod_remove(a, e);
+}
+
+static void model_event(struct ks_store *store, const struct ks_event *ev, void *payload)
+{
+	(void)store;
+	struct ks_spark_model *m = payload;
+	const cJSON *pod = ev->object;
+	const char *role = ks_ctl_label(pod, KS_SPARK_LABEL_ROLE);
+	const char *app = ks_ctl_label(pod, KS_SPARK_LABEL_APP);
+	const char *ns = ks_meta_string(pod, "namespace");
+	const char *uid = ks_meta_string(pod, "uid");
+	const char *name = ks_meta_string(pod, "name");
+	/* Only drivers keelson labelled (a spec hash): spark-operator's own
+	 * drivers (operator mode) are not judged. */
+	if (!role || !app || !ns || !uid || !name ||
+	    strlen(app) >= SP_NAME || strlen(ns) >= SP_NAME || strlen(name) >= SP_NAME ||
+	    !ks_ctl_label(pod, KS_SPARK_LABEL_SPEC_HASH))
+		return;
+	pthread_mutex_lock(&m->lock);
+	if (!strcmp(role, "driver"))
+		on_driver(m, ev, ns, app, uid, name);
+	else if (!strcmp(role, "executor"))
+		on_executor(m, ev, ns, app, uid, name);
+	pthread_mutex_unlock(&m->lock);
+	ks_ctl_release_status();
+}
+
+/* Objects can vanish without a DELETED event (POST /_sim/reset): forget
+ * pods that two audits a second apart found gone, and an application
+ * that lost every pod that way (a reset starts its history afresh). */
+static void model_audit(struct ks_spark_model *m)
+{
+	for (int ai = 0; ai < m->napps; ai++) {
+		struct sp_app *a = m->apps[ai];
+		bool vanished = false;
+		for (int i = 0; i < a->npods; i++) {
+			struct sp_pod *p = &a->pods[i];
+			cJSON *o = NULL;
+			bool gone = ks_store_get(m->store, m->pods, a->ns, p->name, &o) != 0;
+			const char *uid = o ? ks_meta_string(o, "uid") : NULL;
+			gone = gone || !uid || strcmp(uid, p->uid);
+			cJSON_Delete(o);
+			p->missing_audits = gone ? p->missing_audits + 1 : 0;
+			if (p->missing_audits >= 2) {
+				pod_remove(a, p);
+				i--;
+				vanished = true;
+			}
+		}
+		if (vanished && a->npods == 0) {
+			app_drop(m, ai);
+			ai--;
+		}
+	}
+}
+
+static void model_tick(struct ks_store *store, void *payload)
+{
+	(void)store;
+	struct ks_spark_model *m = payload;
+	pthread_mutex_lock(&m->lock);
+	if (++m->ticks % SP_AUDIT_TICKS == 0)
+		model_audit(m);
+	for (int ai = 0; ai < m->napps; ai++) {
+		struct sp_app *a = m->apps[ai];
+		for (int i = 0; i < a->npods; i++)
+			if (a->pods[i].driver)
+				executors_create(m, a, &a->pods[i]);
+	}
+	pthread_mutex_unlock(&m->lock);
+	ks_ctl_release_status();
+}
+
+/* ---------------------------------------------------------------------------
+ * Lifecycle
+ * ------------------------------------------------------------------------- */
+
+static const char *const model_resources[] = {"/pods", NULL};
+
+int ks_spark_model_start(struct ks_store *store, struct ks_spark_model **out)
+{
+	*out = NULL;
+	struct ks_spark_model *m = calloc(1, sizeof(*m));
+	if (!m)
+		return keelson_error_set(KEELSON_ENOMEM, "spark model: out of memory");
+	m->store = store;
+	m->pods = ks_store_type_find(store, "", "pods");
+	if (!m->pods) {
+		free(m);
+		return keelson_error_set(KEELSON_ERROR,
+			"spark model: the store serves no pods; start it on a kubesim store");
+	}
+	pthread_mutex_init(&m->lock, NULL);
+	struct ks_controller_def def = {
+		.version = KS_CONTROLLER_DEF_VERSION,
+		.name = "spark-model",
+		.resources = model_resources,
+		.on_event = model_event,
+		.tick_ms = 10,
+		.on_tick = model_tick,
+	};
+	int rc = ks_controller_start(store, &def, m, &m->controller);
+	if (rc) {
+		pthread_mutex_destroy(&m->lock);
+		free(m);
+		return keelson_error_wrap(rc, "spark model: starting its controller");
+	}
+	*out = m;
+	return 0;
+}
+
+void ks_spark_model_stop(struct ks_spark_model *m)
+{
+	if (!m)
+		return;
+	ks_controller_stop(m->controller);
+	while (m->napps > 0)
+		app_drop(m, 0);
+	free(m->apps);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+int ks_spark_model_sync(struct ks_spark_model *m, int timeout_ms)
+{
+	return ks_controller_sync(m->controller, timeout_ms);
+}
+
+int ks_spark_model_attempts(struct ks_spark_model *m, const char *ns, const char *app)
+{
+	pthread_mutex_lock(&m->lock);
+	const struct sp_app *a = app_find(m, ns, app);
+	int n = a ? a->attempts : -1;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}

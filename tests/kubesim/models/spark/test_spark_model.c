@@ -1,0 +1,443 @@
+/*
+ * The Spark model on a real store with every kubesim controller (kubelet,
+ * garbage collector, ...) and the clock at 100x: drivers run and end,
+ * executors follow their driver, the first N attempts fail, and each
+ * violation is recorded exactly once in its scenario and never in the
+ * legal ones.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "tests/kubesim/clock.h"
+#include "tests/kubesim/controllers/test_harness.h"
+#include "tests/kubesim/models/spark/spark_model.h"
+#include "tests/kubesim/sim.h"
+#include "tests/unit/check_main.h"
+
+#define NS "default"
+
+static struct ks_spark_model *model;
+
+static void setup(void)
+{
+	th_setup();
+	ks_sim_reset();
+	int rc = ks_spark_model_start(th_store, &model);
+	ck_assert_msg(rc == 0, "model: %s", keelson_error_last()->message);
+}
+
+static void teardown(void)
+{
+	ks_spark_model_stop(model);
+	model = NULL;
+	th_teardown();
+}
+
+static void sync_all(void)
+{
+	ck_assert_int_eq(ks_controllers_sync(th_controllers, TH_TIMEOUT_MS), 0);
+	ck_assert_int_eq(ks_spark_model_sync(model, TH_TIMEOUT_MS), 0);
+}
+
+struct driver_opts {
+	const char *name;      /* default "<app>-driver" */
+	const char *app;
+	const char *hash;
+	int attempt;
+	const char *policy;    /* NULL: no annotation (Never) */
+	int retries;
+	int executors;
+	long run_ms;           /* 0: runs until deleted */
+	int fail_first;        /* 0: no knob */
+};
+
+/* A driver pod as keelson labels it (README.md). */
+static void create_driver(const struct driver_opts *o)
+{
+	char name[128], ann[1024], json[4096];
+	snprintf(name, sizeof(name), "%s", o->name ? o->name : "");
+	if (!o->name)
+		snprintf(name, sizeof(name), "%s-driver", o->app);
+	int n = snprintf(ann, sizeof(ann), "\"%s\":\"%d\",\"%s\":\"%d\"",
+		KS_SPARK_ANN_EXECUTORS, o->executors, KS_SPARK_ANN_ON_FAILURE_RETRIES, o->retries);
+	if (o->policy)
+		n += snprintf(ann + n, sizeof(ann) - (size_t)n, ",\"%s\":\"%s\"",
+			KS_SPARK_ANN_RESTART_POLICY, o->policy);
+	if (o->run_ms > 0)
+		n += snprintf(ann + n, sizeof(ann) - (size_t)n, ",\"%s\":\"%ld\"", KS_ANN_RUN_MS,
+			o->run_ms);
+	if (o->fail_first > 0)
+		snprintf(ann + n, sizeof(ann) - (size_t)n, ",\"%s\":\"%d\"", KS_SPARK_ANN_FAIL_FIRST,
+			o->fail_first);
+	snprintf(json, sizeof(json),
+		"{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
+		"\"labels\":{\"%s\":\"%s\",\"%s\":\"driver\",\"%s\":\"%s\",\"%s\":\"%d\","
+		"\"%s\":\"sub-%s-%d\",\"%s\":\"spark-%s%d\"},"
+		"\"annotations\":{%s}},"
+		"\"spec\":{\"restartPolicy\":\"Never\",\"terminationGracePeriodSeconds\":30,"
+		"\"containers\":[{\"name\":\"spark-kubernetes-driver\","
+		"\"image\":\"apache/spark:3.5.1\"}]}}",
+		name, KS_SPARK_LABEL_APP, o->app, KS_SPARK_LABEL_ROLE, KS_SPARK_LABEL_SPEC_HASH,
+		o->hash, KS_SPARK_LABEL_ATTEMPT, o->attempt, KS_SPARK_LABEL_SUBMISSION, o->hash,
+		o->attempt, KS_SPARK_LABEL_SELECTOR, o->hash, o->attempt, ann);
+	cJSON_Delete(th_create("", "pods", NS, json));
+}
+
+static const char *phase_of(const char *name, char *buf, size_t size)
+{
+	cJSON *pod = th_get("", "pods", NS, name);
+	const char *p = pod ? th_str(pod, "status", "phase", NULL) : NULL;
+	snprintf(buf, size, "%s", p ? p : "");
+	cJSON_Delete(pod);
+	return buf;
+}
+
+static bool phase_is(const char *name, const char *phase)
+{
+	char buf[32];
+	return !strcmp(phase_of(name, buf, sizeof(buf)), phase);
+}
+
+/* Executor pods of `app` (any state). */
+static int executors_of(const char *app)
+{
+	cJSON *list = ks_ctl_list(th_store, th_type("", "pods"), NS, NULL, NULL);
+	int n = 0;
+	const cJSON *p;
+	cJSON_ArrayForEach(p, list) {
+		const char *role = ks_ctl_label(p, KS_SPARK_LABEL_ROLE);
+		const char *a = ks_ctl_label(p, KS_SPARK_LABEL_APP);
+		n += role && a && !strcmp(role, "executor") && !strcmp(a, app);
+	}
+	cJSON_Delete(list);
+	return n;
+}
+
+static void delete_pod(const char *name, long grace)
+{
+	struct ks_delete_options opts = {
+		.version = KS_DELETE_OPTIONS_VERSION,
+		.has_grace_period = grace >= 0,
+		.grace_period_seconds = grace,
+	};
+	int rc = ks_store_delete(th_store, th_type("", "pods"), NS, name, &opts, NULL, NULL);
+	ck_assert_msg(rc == 0, "delete %s: %s", name, keelson_error_last()->message);
+}
+
+/* Delete the driver and wait until it and its executors are gone (what
+ * keelson must do before a resubmission). */
+static void delete_attempt(const char *driver, const char *app)
+{
+	delete_pod(driver, -1);
+	ck_assert_msg(TH_WAIT(!th_exists("", "pods", NS, driver) && executors_of(app) == 0,
+		TH_TIMEOUT_MS), "%s and its executors not gone", driver);
+	sync_all();
+}
+
+/* Violations from source "spark" whose message contains `needle`. */
+static int violations_with(const char *needle)
+{
+	cJSON *all = ks_violations_json();
+	int n = 0;
+	const cJSON *v;
+	cJSON_ArrayForEach(v, all) {
+		const char *src = th_str(v, "source", NULL);
+		const char *msg = th_str(v, "message", NULL);
+		n += src && msg && !strcmp(src, "spark") && strstr(msg, needle);
+	}
+	cJSON_Delete(all);
+	return n;
+}
+
+static char *violations_text(void)
+{
+	cJSON *all = ks_violations_json();
+	char *text = cJSON_PrintUnformatted(all);
+	cJSON_Delete(all);
+	return text;
+}
+
+static void assert_no_violations(void)
+{
+	sync_all();
+	char *text = violations_text();
+	ck_assert_msg(ks_violations_count() == 0, "unexpected violations: %s", text);
+	free(text);
+}
+
+static void assert_one_violation(const char *needle)
+{
+	sync_all();
+	char *text = violations_text();
+	ck_assert_msg(ks_violations_count() == 1 && violations_with(needle) == 1,
+		"expected exactly one violation with \"%s\": %s", needle, text);
+	free(text);
+}
+
+/* ---------------------------------------------------------------------------
+ * Run and outcome
+ * ------------------------------------------------------------------------- */
+
+START_TEST(driver_runs_and_succeeds)
+{
+	struct driver_opts o = {.app = "etl", .hash = "h1", .attempt = 1,
+		.policy = "OnFailure", .retries = 2, .executors = 3, .run_ms = 3000};
+	create_driver(&o);
+	ck_assert(TH_WAIT(phase_is("etl-driver", "Running"), TH_TIMEOUT_MS));
+	ck_assert(TH_WAIT(executors_of("etl") == 3, TH_TIMEOUT_MS));
+	ck_assert(TH_WAIT(phase_is("etl-driver", "Succeeded"), TH_TIMEOUT_MS));
+	/* Spark deletes its executors when the driver ends. */
+	ck_assert(TH_WAIT(executors_of("etl") == 0, TH_TIMEOUT_MS));
+	cJSON *pod = th_get("", "pods", NS, "etl-driver");
+	const cJSON *cs = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "status"),
+		"containerStatuses"), 0);
+	ck_assert_int_eq(th_num(cs, "state", "terminated", "exitCode", NULL), 0);
+	cJSON_Delete(pod);
+	sync_all();
+	char *log = ks_pod_log_get(NS, "etl-driver", NULL, -1);
+	ck_assert_msg(strstr(log, "submitted application etl (spec hash h1, attempt 1"), "%s", log);
+	ck_assert_msg(strstr(log, "running, requesting 3 executors"), "%s", log);
+	ck_assert_msg(strstr(log, "finished, exit code 0 (succeeded)"), "%s", log);
+	free(log);
+	ck_assert_int_eq(ks_spark_model_attempts(model, NS, "etl"), 1);
+	ck_assert_int_eq(ks_spark_model_attempts(model, NS, "other"), -1);
+	assert_no_violations();
+}
+END_TEST
+
+START_TEST(executors_owned_and_collected_with_driver)
+{
+	struct driver_opts o = {.app = "stream", .hash = "s1", .attempt = 1,
+		.policy = "Always", .executors = 2};
+	create_driver(&o);
+	ck_assert(TH_WAIT(executors_of("stream") == 2, TH_TIMEOUT_MS));
+	cJSON *driver = th_get("", "pods", NS, "stream-driver");
+	cJSON *e1 = th_get("", "pods", NS, "stream-exec-1");
+	ck_assert_ptr_nonnull(driver);
+	ck_assert_ptr_nonnull(e1);
+	ck_assert(th_exists("", "pods", NS, "stream-exec-2"));
+	const cJSON *ref = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(e1,
+		"metadata"), "ownerReferences"), 0);
+	ck_assert_str_eq(th_str(ref, "kind", NULL), "Pod");
+	ck_assert_str_eq(th_str(ref, "name", NULL), "stream-driver");
+	ck_assert_str_eq(th_str(ref, "uid", NULL), ks_meta_string(driver, "uid"));
+	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(ref, "controller")));
+	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(ref, "blockOwnerDeletion")));
+	ck_assert_str_eq(ks_ctl_label(e1, KS_SPARK_LABEL_ROLE), "executor");
+	ck_assert_str_eq(ks_ctl_label(e1, KS_SPARK_LABEL_APP), "stream");
+	ck_assert_str_eq(ks_ctl_label(e1, KS_SPARK_LABEL_EXEC_ID), "1");
+	ck_assert_str_eq(ks_ctl_label(e1, KS_SPARK_LABEL_SUBMISSION), "sub-s1-1");
+	ck_assert_str_eq(ks_ctl_label(e1, KS_SPARK_LABEL_SELECTOR), "spark-s11");
+	cJSON_Delete(driver);
+	cJSON_Delete(e1);
+	/* Still running long after: a driver without run-ms runs until killed. */
+	ks_clock_sleep(20.0);
+	ck_assert(phase_is("stream-driver", "Running"));
+	/* Killed: the garbage collector takes the executors with it. */
+	delete_pod("stream-driver", 0);
+	ck_assert(TH_WAIT(executors_of("stream") == 0, TH_TIMEOUT_MS));
+	ck_assert(!th_exists("", "pods", NS, "stream-driver"));
+	assert_no_violations();
+}
+END_TEST
+
+START_TEST(fail_first_attempts_within_on_failure_budget)
+{
+	struct driver_opts o = {.app = "flaky", .hash = "f1", .policy = "OnFailure",
+		.retries = 2, .executors = 1, .run_ms = 1000, .fail_first = 2};
+	for (int attempt = 1; attempt <= 3; attempt++) {
+		o.attempt = attempt;
+		create_driver(&o);
+		const char *want = attempt <= 2 ? "Failed" : "Succeeded";
+		char buf[32];
+		ck_assert_msg(TH_WAIT(phase_is("flaky-driver", want), TH_TIMEOUT_MS),
+			"attempt %d: phase %s, want %s", attempt,
+			phase_of("flaky-driver", buf, sizeof(buf)), want);
+		sync_all();
+		char *log = ks_pod_log_get(NS, "flaky-driver", NULL, -1);
+		ck_assert_msg(strstr(log, attempt <= 2 ? "exit code 1 (failed)" :
+			"exit code 0 (succeeded)"), "attempt %d: %s", attempt, log);
+		free(log);
+		ck_assert_int_eq(ks_spark_model_attempts(model, NS, "flaky"), attempt);
+		delete_attempt("flaky-driver", "flaky");
+	}
+	assert_no_violations();
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------
+ * Legal resubmissions
+ * ------------------------------------------------------------------------- */
+
+START_TEST(resubmission_after_spec_change)
+{
+	/* Never: a succeeded app resubmitted only because its spec changed,
+	 * and a running one killed and resubmitted with the new spec. */
+	struct driver_opts o = {.app = "report", .hash = "r1", .attempt = 1, .executors = 1,
+		.run_ms = 500};
+	create_driver(&o);
+	ck_assert(TH_WAIT(phase_is("report-driver", "Succeeded"), TH_TIMEOUT_MS));
+	delete_attempt("report-driver", "report");
+	o.hash = "r2";
+	o.run_ms = 0;
+	create_driver(&o);
+	ck_assert(TH_WAIT(executors_of("report") == 1, TH_TIMEOUT_MS));
+	delete_attempt("report-driver", "report");
+	o.hash = "r3";
+	create_driver(&o);
+	ck_assert(TH_WAIT(phase_is("report-driver", "Running"), TH_TIMEOUT_MS));
+	ck_assert_int_eq(ks_spark_model_attempts(model, NS, "report"), 1);
+	assert_no_violations();
+}
+END_TEST
+
+START_TEST(always_reruns)
+{
+	struct driver_opts o = {.app = "loop", .hash = "l1", .policy = "Always", .executors = 1,
+		.run_ms = 500};
+	for (int attempt = 1; attempt <= 3; attempt++) {
+		o.attempt = attempt;
+		create_driver(&o);
+		ck_assert(TH_WAIT(phase_is("loop-driver", "Succeeded"), TH_TIMEOUT_MS));
+		delete_attempt("loop-driver", "loop");
+	}
+	assert_no_violations();
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------
+ * Violations
+ * ------------------------------------------------------------------------- */
+
+START_TEST(violation_two_drivers)
+{
+	struct driver_opts o = {.app = "dup", .hash = "d1", .attempt = 1, .policy = "Always",
+		.executors = 1};
+	create_driver(&o);
+	ck_assert(TH_WAIT(phase_is("dup-driver", "Running"), TH_TIMEOUT_MS));
+	o.name = "dup-driver-2";
+	o.attempt = 2;
+	create_driver(&o);
+	ck_assert(TH_WAIT(phase_is("dup-driver-2", "Running"), TH_TIMEOUT_MS));
+	assert_one_violation("two drivers at once");
+	ck_assert_int_eq(violations_with("dup-driver-2 submitted while driver dup-driver"), 1);
+}
+END_TEST
+
+START_TEST(violation_resubmitted_before_previous_gone)
+{
+	struct driver_opts o = {.app = "early", .hash = "e1", .attempt = 1, .executors = 2};
+	create_driver(&o);
+	ck_assert(TH_WAIT(executors_of("early") == 2, TH_TIMEOUT_MS));
+	/* Killed with the default 30 s grace: still terminating when the new
+	 * spec is submitted. */
+	delete_pod("early-driver", -1);
+	sync_all();
+	o.name = "early-driver-b";
+	o.hash = "e2";
+	create_driver(&o);
+	assert_one_violation("before the previous attempt was gone");
+	ck_assert_int_eq(violations_with("driver pod early-driver, 2 executor pods"), 1);
+}
+END_TEST
+
+START_TEST(violation_resubmission_without_reason)
+{
+	/* Never, succeeded, same spec submitted again. */
+	struct driver_opts o = {.app = "once", .hash = "o1", .attempt = 1, .executors = 1,
+		.run_ms = 500};
+	create_driver(&o);
+	ck_assert(TH_WAIT(phase_is("once-driver", "Succeeded"), TH_TIMEOUT_MS));
+	delete_attempt("once-driver", "once");
+	o.attempt = 2;
+	create_driver(&o);
+	assert_one_violation("resubmitted with an unchanged spec (hash o1) after the previous "
+		"attempt once-driver succeeded under restartPolicy Never");
+}
+END_TEST
+
+START_TEST(violation_resubmission_after_failure_under_never)
+{
+	struct driver_opts o = {.app = "nev", .hash = "n1", .attempt = 1, .policy = "Never",
+		.executors = 1, .run_ms = 500, .fail_first = 1};
+	create_driver(&o);
+	ck_assert(TH_WAIT(phase_is("nev-driver", "Failed"), TH_TIMEOUT_MS));
+	delete_attempt("nev-driver", "nev");
+	o.attempt = 2;
+	create_driver(&o);
+	assert_one_violation("failed under restartPolicy Never");
+}
+END_TEST
+
+START_TEST(violation_resubmission_after_success_under_on_failure)
+{
+	struct driver_opts o = {.app = "ok", .hash = "k1", .attempt = 1, .policy = "OnFailure",
+		.retries = 3, .executors = 0, .run_ms = 500};
+	create_driver(&o);
+	ck_assert(TH_WAIT(phase_is("ok-driver", "Succeeded"), TH_TIMEOUT_MS));
+	delete_attempt("ok-driver", "ok");
+	o.attempt = 2;
+	create_driver(&o);
+	assert_one_violation("succeeded under restartPolicy OnFailure");
+}
+END_TEST
+
+START_TEST(violation_more_attempts_than_policy)
+{
+	struct driver_opts o = {.app = "many", .hash = "m1", .policy = "OnFailure",
+		.retries = 1, .executors = 1, .run_ms = 500, .fail_first = 5};
+	for (int attempt = 1; attempt <= 2; attempt++) {
+		o.attempt = attempt;
+		create_driver(&o);
+		ck_assert(TH_WAIT(phase_is("many-driver", "Failed"), TH_TIMEOUT_MS));
+		delete_attempt("many-driver", "many");
+	}
+	assert_no_violations();
+	o.attempt = 3;
+	create_driver(&o);
+	assert_one_violation("attempt 3 of spec hash m1, more than restartPolicy OnFailure "
+		"with onFailureRetries 1 allows (2 attempts)");
+}
+END_TEST
+
+Suite *suite_spark_model(void);
+Suite *suite_spark_model(void)
+{
+	Suite *s = suite_create("spark_model");
+	struct {
+		const char *name;
+		const TTest *test;
+	} cases[] = {
+		{"driver_runs_and_succeeds", driver_runs_and_succeeds},
+		{"executors_owned_and_collected_with_driver",
+			executors_owned_and_collected_with_driver},
+		{"fail_first_attempts_within_on_failure_budget",
+			fail_first_attempts_within_on_failure_budget},
+		{"resubmission_after_spec_change", resubmission_after_spec_change},
+		{"always_reruns", always_reruns},
+		{"violation_two_drivers", violation_two_drivers},
+		{"violation_resubmitted_before_previous_gone",
+			violation_resubmitted_before_previous_gone},
+		{"violation_resubmission_without_reason", violation_resubmission_without_reason},
+		{"violation_resubmission_after_failure_under_never",
+			violation_resubmission_after_failure_under_never},
+		{"violation_resubmission_after_success_under_on_failure",
+			violation_resubmission_after_success_under_on_failure},
+		{"violation_more_attempts_than_policy", violation_more_attempts_than_policy},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		TCase *tc = tcase_create(cases[i].name);
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_set_timeout(tc, 30);
+		tcase_add_test(tc, cases[i].test);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+KEELSON_CHECK_MAIN(suite_spark_model)
