@@ -74,6 +74,7 @@ struct sp_pod {
 	int executors;           /* wanted */
 	uint64_t created;        /* executor indexes created (bit i-1) */
 	bool running_seen;
+	bool must_fail;          /* the model set a failing exit code */
 	bool terminal;
 	bool terminating;
 	enum sp_outcome outcome;
@@ -367,6 +368,7 @@ static void driver_submitted(struct ks_spark_model *m, struct sp_app *a, struct 
 	long first = parse_count(ks_ctl_annotation(pod, KS_SPARK_ANN_FAIL_FIRST), 0, 1000000);
 	long attempt = parse_count(ks_ctl_label(pod, KS_SPARK_LABEL_ATTEMPT), d->attempt, 1000000);
 	if (first > 0 && attempt <= first) {
+		d->must_fail = true;
 		long code = parse_count(ks_ctl_annotation(pod, KS_SPARK_ANN_FAIL_EXIT_CODE), 1, 255);
 		char text[16];
 		snprintf(text, sizeof(text), "%ld", code ? code : 1);
@@ -381,6 +383,9 @@ static void driver_submitted(struct ks_spark_model *m, struct sp_app *a, struct 
 	}
 	driver_log(a, d, "SparkContext: submitted application %s (spec hash %s, attempt %ld, "
 		"restartPolicy %s)", a->name, d->hash, attempt, policy_name(d->policy));
+	if (attempt != d->attempt)
+		driver_log(a, d, "kubesim: attempt label %ld, but the model saw %d drivers of "
+			"spec hash %s in a row", attempt, d->attempt, d->hash);
 }
 
 static void driver_update(struct ks_spark_model *m, struct sp_app *a, struct sp_pod *d,
@@ -398,6 +403,10 @@ static void driver_update(struct ks_spark_model *m, struct sp_app *a, struct sp_
 			a->name, code, outcome_name(d->outcome));
 		if (latest)
 			a->outcome = d->outcome;
+		if (d->must_fail && d->outcome == SP_SUCCEEDED)
+			fprintf(stderr, "kubesim: spark model: driver %s/%s ended before the model "
+				"could make it fail (run-ms too short for this machine?)\n", a->ns,
+				d->name);
 		executors_delete(m, a, d);
 	}
 	if (!d->terminal && !d->terminating && terminating) {

@@ -398,10 +398,15 @@ START_TEST(violation_more_attempts_than_policy)
 		delete_attempt("many-driver", "many");
 	}
 	assert_no_violations();
-	o.attempt = 3;
+	/* A wrong attempt label does not hide the third attempt. */
+	o.attempt = 1;
 	create_driver(&o);
 	assert_one_violation("attempt 3 of spec hash m1, more than restartPolicy OnFailure "
 		"with onFailureRetries 1 allows (2 attempts)");
+	char *log = ks_pod_log_get(NS, "many-driver", NULL, -1);
+	ck_assert_msg(strstr(log, "attempt label 1, but the model saw 3 drivers of spec hash m1"),
+		"%s", log);
+	free(log);
 }
 END_TEST
 
