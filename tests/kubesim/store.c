@@ -522,22 +522,6 @@ static int64_t get_int(const cJSON *obj, const char *key, int64_t def)
 	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : def;
 }
 
-static bool equal_ignoring_managed(const cJSON *a, const cJSON *b)
-{
-	const cJSON *ma = cJSON_GetObjectItemCaseSensitive(a, "metadata");
-	const cJSON *mb = cJSON_GetObjectItemCaseSensitive(b, "metadata");
-	if (!cJSON_GetObjectItemCaseSensitive(ma, "managedFields") &&
-	    !cJSON_GetObjectItemCaseSensitive(mb, "managedFields"))
-		return cJSON_Compare(a, b, 1);
-	cJSON *ca = cJSON_Duplicate(a, 1), *cb = cJSON_Duplicate(b, 1);
-	cJSON_DeleteItemFromObjectCaseSensitive(meta_of(ca), "managedFields");
-	cJSON_DeleteItemFromObjectCaseSensitive(meta_of(cb), "managedFields");
-	bool eq = cJSON_Compare(ca, cb, 1);
-	cJSON_Delete(ca);
-	cJSON_Delete(cb);
-	return eq;
-}
-
 static bool fields_equal(const cJSON *a, const cJSON *b, const char *key)
 {
 	const cJSON *x = cJSON_GetObjectItemCaseSensitive(a, key);
@@ -1528,8 +1512,16 @@ static int commit_update_locked(struct ks_store *s, const struct ks_resource_typ
 	if (rc)
 		goto out;
 
-	if (equal_ignoring_managed(old, nw)) {
-		/* M5: nothing changed, nothing written. */
+	/* An update that leaves managedFields out keeps the stored ones, as
+	 * the API server does (the hook already does so for writes it records). */
+	if (!cJSON_GetObjectItemCaseSensitive(meta_of(nw), "managedFields"))
+		copy_field(meta_of(nw), old_meta, "managedFields");
+	/* M5: nothing changed, nothing written. managedFields count: a write
+	 * that only changes them (a second manager sharing a value, kubectl
+	 * migrating client-side apply ownership) is a real write. The
+	 * managedFields library leaves them byte-identical, times included,
+	 * when nothing else changed. */
+	if (cJSON_Compare(old, nw, 1)) {
 		cJSON_Delete(nw);
 		nw = cJSON_Duplicate(old, 1);
 		goto out;

@@ -203,7 +203,8 @@ size_t ks_store_count(struct ks_store *store);
  * stored, which it may edit. The server-side-apply library uses it to record
  * managedFields "Update" entries. A non-zero return aborts the write and is
  * returned (set ks_status_set first for a precise Status). Must not call the
- * store. Equality for the no-op rule ignores metadata.managedFields. */
+ * store. The no-op rule compares whole objects, managedFields included, so
+ * the hook must leave them unchanged (times too) when nothing else changed. */
 struct ks_write_options;
 typedef int (*ks_write_hook_fn)(const struct ks_resource_type *type,
 	const cJSON *old_object, cJSON *new_object,

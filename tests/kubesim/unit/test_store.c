@@ -444,6 +444,48 @@ START_TEST(test_update_validation)
 }
 END_TEST
 
+/* Only managedFields differ: still a write (shared ownership, kubectl's
+ * client-side to server-side apply migration); an identical object is not;
+ * an update without managedFields keeps the stored ones. */
+START_TEST(test_update_managed_fields_only)
+{
+	const struct ks_resource_type *t = type("", "configmaps");
+	cJSON *cm = create("", "configmaps", "default",
+		"{\"metadata\":{\"name\":\"m\",\"managedFields\":[{\"manager\":\"a\","
+		"\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"fieldsType\":\"FieldsV1\","
+		"\"fieldsV1\":{\"f:data\":{\"f:k\":{}}}}]},\"data\":{\"k\":\"v\"}}");
+	uint64_t rv0 = ks_store_current_rv(store);
+	cJSON *entries = cJSON_GetObjectItem(cJSON_GetObjectItem(cm, "metadata"), "managedFields");
+	cJSON *second = cJSON_Duplicate(cJSON_GetArrayItem(entries, 0), 1);
+	cJSON_ReplaceItemInObject(second, "manager", cJSON_CreateString("b"));
+	cJSON_AddItemToArray(entries, second);
+	cJSON *out = NULL;
+	ck_assert_int_eq(ks_store_update(store, t, "default", cm, NULL, &out), 0);
+	ck_assert_int_eq(ks_store_current_rv(store), rv0 + 1);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(out, "metadata"),
+		"managedFields")), 2);
+	cJSON *got = NULL;
+	ck_assert_int_eq(ks_store_get(store, t, "default", "m", &got), 0);
+	ck_assert(cJSON_Compare(got, out, 1));
+	/* the same object again: no write */
+	cJSON *out2 = NULL;
+	ck_assert_int_eq(ks_store_update(store, t, "default", out, NULL, &out2), 0);
+	ck_assert_int_eq(ks_store_current_rv(store), rv0 + 1);
+	/* managedFields left out: the stored ones stay, nothing to write */
+	cJSON_DeleteItemFromObject(cJSON_GetObjectItem(out2, "metadata"), "managedFields");
+	cJSON *out3 = NULL;
+	ck_assert_int_eq(ks_store_update(store, t, "default", out2, NULL, &out3), 0);
+	ck_assert_int_eq(ks_store_current_rv(store), rv0 + 1);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(out3, "metadata"),
+		"managedFields")), 2);
+	cJSON_Delete(cm);
+	cJSON_Delete(out);
+	cJSON_Delete(got);
+	cJSON_Delete(out2);
+	cJSON_Delete(out3);
+}
+END_TEST
+
 Suite *suite_store(void);
 Suite *suite_store(void)
 {
@@ -455,6 +497,7 @@ Suite *suite_store(void)
 		{"create", test_create_sets_metadata},
 		{"defaults", test_create_defaults_statefulset},
 		{"update", test_update_rv_and_generation},
+		{"update_managed_fields", test_update_managed_fields_only},
 		{"delete", test_delete_finalizers},
 		{"watch", test_watch_events},
 		{"watch_expired", test_watch_expired_after_reset},
