@@ -56,7 +56,9 @@ struct driver_opts {
 	int fail_first;        /* 0: no knob */
 };
 
-/* A driver pod as keelson labels it (README.md). */
+/* A driver pod as keelson labels it (README.md). Failing drivers get a
+ * run-ms of 5 simulated seconds, so the model's exit-code patch lands long
+ * before the kubelet ends them even on a loaded machine. */
 static void create_driver(const struct driver_opts *o)
 {
 	char name[128], ann[1024], json[4096];
@@ -186,7 +188,7 @@ static void assert_one_violation(const char *needle)
 START_TEST(driver_runs_and_succeeds)
 {
 	struct driver_opts o = {.app = "etl", .hash = "h1", .attempt = 1,
-		.policy = "OnFailure", .retries = 2, .executors = 3, .run_ms = 3000};
+		.policy = "OnFailure", .retries = 2, .executors = 3, .run_ms = 20000};
 	create_driver(&o);
 	ck_assert(TH_WAIT(phase_is("etl-driver", "Running"), TH_TIMEOUT_MS));
 	ck_assert(TH_WAIT(executors_of("etl") == 3, TH_TIMEOUT_MS));
@@ -249,7 +251,7 @@ END_TEST
 START_TEST(fail_first_attempts_within_on_failure_budget)
 {
 	struct driver_opts o = {.app = "flaky", .hash = "f1", .policy = "OnFailure",
-		.retries = 2, .executors = 1, .run_ms = 1000, .fail_first = 2};
+		.retries = 2, .executors = 1, .run_ms = 5000, .fail_first = 2};
 	for (int attempt = 1; attempt <= 3; attempt++) {
 		o.attempt = attempt;
 		create_driver(&o);
@@ -334,9 +336,9 @@ START_TEST(violation_resubmitted_before_previous_gone)
 	struct driver_opts o = {.app = "early", .hash = "e1", .attempt = 1, .executors = 2};
 	create_driver(&o);
 	ck_assert(TH_WAIT(executors_of("early") == 2, TH_TIMEOUT_MS));
-	/* Killed with the default 30 s grace: still terminating when the new
-	 * spec is submitted. */
-	delete_pod("early-driver", -1);
+	/* Killed with a long grace: still terminating when the new spec is
+	 * submitted, however slow this machine is. */
+	delete_pod("early-driver", 600);
 	sync_all();
 	o.name = "early-driver-b";
 	o.hash = "e2";
@@ -364,7 +366,7 @@ END_TEST
 START_TEST(violation_resubmission_after_failure_under_never)
 {
 	struct driver_opts o = {.app = "nev", .hash = "n1", .attempt = 1, .policy = "Never",
-		.executors = 1, .run_ms = 500, .fail_first = 1};
+		.executors = 1, .run_ms = 5000, .fail_first = 1};
 	create_driver(&o);
 	ck_assert(TH_WAIT(phase_is("nev-driver", "Failed"), TH_TIMEOUT_MS));
 	delete_attempt("nev-driver", "nev");
@@ -390,7 +392,7 @@ END_TEST
 START_TEST(violation_more_attempts_than_policy)
 {
 	struct driver_opts o = {.app = "many", .hash = "m1", .policy = "OnFailure",
-		.retries = 1, .executors = 1, .run_ms = 500, .fail_first = 5};
+		.retries = 1, .executors = 1, .run_ms = 5000, .fail_first = 5};
 	for (int attempt = 1; attempt <= 2; attempt++) {
 		o.attempt = attempt;
 		create_driver(&o);
