@@ -288,6 +288,31 @@ step="delete --cascade=foreground"
 ok delete statefulset web --cascade=foreground --timeout=30s
 k get statefulset web && fail "statefulset still exists after foreground delete"
 
+step="client-side apply, then server-side apply with a changed value"
+# The real server lets manager "kubectl" take over, without
+# --force-conflicts, the fields whose live values are still the ones in
+# the last-applied annotation; kubectl then rewrites managedFields with a
+# JSON patch (a managedFields-only write that must be stored).
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: migrate, namespace: default}\ndata: {a: "1"}\n' \
+	>"$work/csa.yaml"
+sed 's/"1"/"2"/' "$work/csa.yaml" >"$work/ssa.yaml"
+sed 's/"1"/"3"/' "$work/csa.yaml" >"$work/other.yaml"
+ok apply -f "$work/csa.yaml"
+k apply --server-side --field-manager=someone-else -f "$work/other.yaml" &&
+	fail "another manager took a client-side-applied value without a conflict"
+contains "conflict with \"kubectl-client-side-apply\"" "conflict for another manager"
+ok apply --server-side -f "$work/ssa.yaml"
+contains "configmap/migrate serverside-applied" "server-side apply after client-side apply"
+expect "2" "$(jp cm/migrate '{.data.a}')" "value after server-side apply"
+managers=$("$KUBECTL" get cm migrate --show-managed-fields -o 'jsonpath={.metadata.managedFields[*].manager}')
+case " $managers " in
+*" kubectl-client-side-apply "*) fail "client-side apply manager not migrated: $managers" ;;
+esac
+for i in 1 2 3 4 5 6; do
+	k apply --server-side --field-manager="rival-$i" -f "$work/other.yaml" &&
+		fail "rival-$i changed a value owned by kubectl without a conflict"
+done
+
 step="error paths (their Status objects must not leak)"
 k create configmap orphan -n no-such-namespace && fail "create in a missing namespace succeeded"
 contains "not found" "create in a missing namespace"

@@ -949,6 +949,140 @@ static int apply_patch_doc(struct patch_ctx *p, cJSON **out, const cJSON *doc)
 	return rc;
 }
 
+#ifdef KUBESIM_HAVE_SSA
+/* One step of a structured-merge-diff path string (".data.a",
+ * ".spec.ports[port=80,protocol=\"TCP\"]", "[=\"x\"]", "[0]") from `at`
+ * into `node`; *next is where the following step starts. NULL when the
+ * step does not resolve. */
+static const cJSON *smd_step(const cJSON *node, const char *at, const char **next)
+{
+	if (*at == '.') {
+		/* Field names may hold dots (annotation keys): the first
+		 * candidate that names a member wins. */
+		const char *start = at + 1;
+		for (const char *end = start;; end++) {
+			if (*end == '.' || *end == '[' || !*end) {
+				char name[256];
+				size_t n = (size_t)(end - start);
+				if (n < sizeof(name)) {
+					memcpy(name, start, n);
+					name[n] = 0;
+					const cJSON *v = cJSON_IsObject(node) ?
+						cJSON_GetObjectItemCaseSensitive(node, name) : NULL;
+					if (v) {
+						*next = end;
+						return v;
+					}
+				}
+				if (!*end)
+					return NULL;
+			}
+		}
+	}
+	if (*at != '[' || !cJSON_IsArray(node))
+		return NULL;
+	const char *close = at + 1;
+	bool quoted = false;
+	for (; *close && (quoted || *close != ']'); close++) {
+		if (*close == '\\' && quoted && close[1])
+			close++;
+		else if (*close == '"')
+			quoted = !quoted;
+	}
+	if (*close != ']')
+		return NULL;
+	*next = close + 1;
+	char inner[512];
+	size_t n = (size_t)(close - at - 1);
+	if (n >= sizeof(inner))
+		return NULL;
+	memcpy(inner, at + 1, n);
+	inner[n] = 0;
+	if (inner[0] >= '0' && inner[0] <= '9')
+		return cJSON_GetArrayItem(node, atoi(inner));
+	/* [=value] (set element) or [k=v,k2=v2] (associative list item). */
+	const cJSON *item;
+	cJSON_ArrayForEach(item, node) {
+		bool all = true;
+		char *cur = inner;
+		while (all && *cur) {
+			char *eq = strchr(cur, '=');
+			if (!eq)
+				return NULL;
+			char *end = eq + 1;
+			bool q = false;
+			for (; *end && (q || *end != ','); end++) {
+				if (*end == '\\' && q && end[1])
+					end++;
+				else if (*end == '"')
+					q = !q;
+			}
+			cJSON *want = cJSON_ParseWithLength(eq + 1, (size_t)(end - eq - 1));
+			const cJSON *have = item;
+			if (eq > cur) {
+				char key[128];
+				size_t kn = (size_t)(eq - cur);
+				if (kn >= sizeof(key)) {
+					cJSON_Delete(want);
+					return NULL;
+				}
+				memcpy(key, cur, kn);
+				key[kn] = 0;
+				have = cJSON_GetObjectItemCaseSensitive(item, key);
+			}
+			all = want && have && cJSON_Compare(want, have, 1);
+			cJSON_Delete(want);
+			cur = *end ? end + 1 : end;
+		}
+		if (all)
+			return item;
+	}
+	return NULL;
+}
+
+static const cJSON *smd_lookup(const cJSON *node, const char *path)
+{
+	while (node && *path) {
+		const char *next = path;
+		node = smd_step(node, path, &next);
+		if (next == path)
+			return NULL;
+		path = next;
+	}
+	return node;
+}
+
+/* kube-apiserver's lastAppliedManager: `kubectl apply --server-side` on an
+ * object last written by client-side apply may take over, without
+ * --force-conflicts, every field whose live value is still the one in the
+ * kubectl.kubernetes.io/last-applied-configuration annotation. True when
+ * every conflict in `conflict` (a 409 Status) is such a field. */
+static bool last_applied_allows(const cJSON *live, const cJSON *conflict)
+{
+	const cJSON *ann = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(live, "metadata"),
+			"annotations"), "kubectl.kubernetes.io/last-applied-configuration");
+	if (!cJSON_IsString(ann) || !*ann->valuestring)
+		return false;
+	cJSON *last = cJSON_Parse(ann->valuestring);
+	const cJSON *causes = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(conflict, "details"), "causes");
+	bool allowed = cJSON_IsObject(last) && cJSON_GetArraySize(causes) > 0;
+	const cJSON *cause;
+	cJSON_ArrayForEach(cause, causes) {
+		const cJSON *field = cJSON_GetObjectItemCaseSensitive(cause, "field");
+		const cJSON *was = cJSON_IsString(field) ? smd_lookup(last, field->valuestring) : NULL;
+		const cJSON *is = was ? smd_lookup(live, field->valuestring) : NULL;
+		if (!is || !cJSON_Compare(was, is, 1)) {
+			allowed = false;
+			break;
+		}
+	}
+	cJSON_Delete(last);
+	return allowed;
+}
+#endif
+
 static int patch_mutate(cJSON *object, void *payload)
 {
 	struct patch_ctx *p = payload;
@@ -966,6 +1100,13 @@ static int patch_mutate(cJSON *object, void *payload)
 			.status_is_ordinary = p->c->type->custom &&
 				!(p->c->type->subresources & KS_SUB_STATUS)};
 		rc = ks_server_side_apply(&result, &p->conflict, object, p->patch, &ao);
+		if (rc == KEELSON_ECONFLICT && !strcmp(p->manager, "kubectl") &&
+			last_applied_allows(object, p->conflict)) {
+			cJSON_Delete(p->conflict);
+			p->conflict = NULL;
+			ao.force = true;
+			rc = ks_server_side_apply(&result, &p->conflict, object, p->patch, &ao);
+		}
 		if (rc) {
 			if (p->conflict)
 				return ks_status_set(rc, cJSON_Duplicate(p->conflict, 1));
