@@ -549,6 +549,76 @@ START_TEST(flush_unreachable_keeps_changes_pending)
 }
 END_TEST
 
+/* tests/git/git_http_server (git http-backend behind libmicrohttpd) with
+ * Basic auth; http-backend accepts pushes from an authenticated user.
+ * Returns the port, or 0 when the server is not built. */
+static int start_http_server(const char *user, const char *password)
+{
+	const char *builddir = getenv("top_builddir");
+	char bin[1024], port_file[700], log_file[700], pw_file[700], srv[600];
+	snprintf(bin, sizeof(bin), "%s/tests/git/git_http_server", builddir ? builddir : ".");
+	if (access(bin, X_OK) != 0)
+		return 0;
+	snprintf(srv, sizeof(srv), "%s/srv", tmp);
+	snprintf(port_file, sizeof(port_file), "%s/http.port", tmp);
+	snprintf(log_file, sizeof(log_file), "%s/http.log", tmp);
+	snprintf(pw_file, sizeof(pw_file), "%s/http.password", tmp);
+	ck_assert_int_eq(sh("printf '%%s' '%s' > %s", password, pw_file), 0);
+	daemon_pid = fork();
+	ck_assert_int_ge(daemon_pid, 0);
+	if (daemon_pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl(bin, bin, "--root", srv, "--port-file", port_file, "--log", log_file, "--user", user,
+		      "--password-file", pw_file, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 250 && access(port_file, R_OK) != 0; i++)
+		sleep_ms(20);
+	FILE *f = fopen(port_file, "r");
+	ck_assert_msg(f != NULL, "git_http_server did not start");
+	int port = 0;
+	ck_assert_int_eq(fscanf(f, "%d", &port), 1);
+	fclose(f);
+	return port;
+}
+
+START_TEST(flush_over_http_with_token_file)
+{
+	int port = start_http_server("alice", "open-sesame");
+	if (port == 0) {
+		printf("SKIP: tests/git/git_http_server is not built\n");
+		return;
+	}
+	char url[200], cache[600], token[600];
+	snprintf(url, sizeof(url), "http://alice@127.0.0.1:%d/config.git", port);
+	snprintf(cache, sizeof(cache), "%s/cache", tmp);
+	snprintf(token, sizeof(token), "%s/token", tmp);
+	ck_assert_int_eq(sh("echo wrong-token > %s", token), 0);
+	struct keelson_status_writer_options o;
+	writer_options(&o, url, cache);
+	o.token_file = token;
+	fake_now = 1700000000000;
+	struct keelson_status_writer *w = NULL;
+	ck_assert_int_eq(keelson_status_writer_new(&w, &o), 0);
+	struct keelson_system_status s = status_of(SHA_A, KEELSON_PHASE_SYNCED, NULL, NULL);
+	ck_assert_int_eq(keelson_status_writer_update(w, "prod", "kafka", &s), 0);
+
+	/* A wrong token: refused once, reported, never shown; still pending. */
+	struct keelson_status_flush_report r;
+	ck_assert_int_eq(keelson_status_writer_flush(w, &r), KEELSON_EINVALID);
+	const char *m = keelson_error_last()->message;
+	ck_assert_msg(strstr(m, "rejected the configured credentials") != NULL, "%s", m);
+	ck_assert_ptr_null(strstr(m, "wrong-token"));
+	ck_assert_int_eq((int)keelson_status_writer_next_flush_ms(w), 0);
+
+	ck_assert_int_eq(sh("echo open-sesame > %s", token), 0);
+	ck_assert_int_eq(keelson_status_writer_flush(w, &r), 0);
+	ck_assert(r.committed);
+	ck_assert_int_eq(branch_commits(), 1);
+	keelson_status_writer_free(w);
+}
+END_TEST
+
 /* ---- keelson_status_writer_new ----------------------------------------- */
 
 START_TEST(new_refuses_the_branch_keelson_reads)
@@ -825,6 +895,7 @@ static Suite *suite_status(void)
 	tcase_add_test(tc, flush_keeps_newer_file_of_another_writer);
 	tcase_add_test(tc, racing_writers_keep_both_files_and_linear_history);
 	tcase_add_test(tc, flush_unreachable_keeps_changes_pending);
+	tcase_add_test(tc, flush_over_http_with_token_file);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("keelson_status_writer_new");
