@@ -320,6 +320,13 @@ for i in 1 2 3 4 5 6; do
 	k get configmap "missing-$i" && fail "get of a missing configmap succeeded"
 done
 
+step="reset keeps the node"
+ok create --raw /_sim/reset -f /dev/null
+contains '"status":"reset"' "POST /_sim/reset"
+k get configmap migrate && fail "configmap survived /_sim/reset"
+ok get nodes
+contains "kubesim-node.*Ready" "node after /_sim/reset"
+
 step="shutdown"
 # Under ASan/LSan kubesim exits non-zero when it leaks or trips a sanitizer
 # check; a clean stop on SIGTERM must exit 0 with no sanitizer report.

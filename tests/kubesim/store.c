@@ -260,6 +260,11 @@ struct ks_store {
 
 	ks_write_hook_fn write_hook;
 	void *write_hook_payload;
+
+	struct {
+		ks_reset_hook_fn fn;
+		void *payload;
+	} reset_hooks[KS_RESET_HOOKS_MAX];
 };
 
 /* ---------------------------------------------------------------------------
@@ -1061,8 +1066,43 @@ void ks_store_reset(struct ks_store *store)
 	store->types_epoch++;
 	store->epoch++;
 	pthread_cond_broadcast(&store->changed);
+	/* Called outside the lock (hooks write to the store); a copy, so a hook
+	 * removed meanwhile is at worst called once more. */
+	__typeof__(store->reset_hooks) hooks;
+	memcpy(hooks, store->reset_hooks, sizeof(hooks));
 	pthread_mutex_unlock(&store->lock);
 	create_default_namespaces(store);
+	for (size_t i = 0; i < KS_RESET_HOOKS_MAX; i++)
+		if (hooks[i].fn)
+			hooks[i].fn(store, hooks[i].payload);
+}
+
+int ks_store_add_reset_hook(struct ks_store *store, ks_reset_hook_fn fn, void *payload)
+{
+	bool added = false;
+	pthread_mutex_lock(&store->lock);
+	for (size_t i = 0; i < KS_RESET_HOOKS_MAX && !added; i++) {
+		if (!store->reset_hooks[i].fn) {
+			store->reset_hooks[i].fn = fn;
+			store->reset_hooks[i].payload = payload;
+			added = true;
+		}
+	}
+	pthread_mutex_unlock(&store->lock);
+	return added ? 0 : keelson_error_set(KEELSON_ELIMIT,
+		"more than %d kubesim reset hooks registered", KS_RESET_HOOKS_MAX);
+}
+
+void ks_store_remove_reset_hook(struct ks_store *store, ks_reset_hook_fn fn, void *payload)
+{
+	pthread_mutex_lock(&store->lock);
+	for (size_t i = 0; i < KS_RESET_HOOKS_MAX; i++) {
+		if (store->reset_hooks[i].fn == fn && store->reset_hooks[i].payload == payload) {
+			store->reset_hooks[i].fn = NULL;
+			store->reset_hooks[i].payload = NULL;
+		}
+	}
+	pthread_mutex_unlock(&store->lock);
 }
 
 uint64_t ks_store_current_rv(struct ks_store *store)

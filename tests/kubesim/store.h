@@ -182,6 +182,16 @@ void ks_store_free(struct ks_store *store);
  * resourceVersion keeps counting up; open watches are closed. */
 void ks_store_reset(struct ks_store *store);
 
+/* Called by ks_store_reset after the default namespaces are back, outside
+ * the store lock (it may write to the store): objects a cluster always
+ * has, such as the controllers' Node, are recreated here. */
+typedef void (*ks_reset_hook_fn)(struct ks_store *store, void *payload);
+#define KS_RESET_HOOKS_MAX 8
+/* Register `fn`; KEELSON_ELIMIT beyond KS_RESET_HOOKS_MAX. */
+int ks_store_add_reset_hook(struct ks_store *store, ks_reset_hook_fn fn, void *payload);
+/* Unregister every (fn, payload) registration; unknown ones are ignored. */
+void ks_store_remove_reset_hook(struct ks_store *store, ks_reset_hook_fn fn, void *payload);
+
 /* Save every object (and nothing else) to `path` as JSON, atomically
  * (temporary file + rename). */
 int ks_store_save(struct ks_store *store, const char *path);

@@ -13,6 +13,7 @@
 #define NCONTROLLERS 9
 
 struct ks_controllers {
+	struct ks_store *store;
 	struct ks_controller *running[NCONTROLLERS];
 	size_t count;
 };
@@ -64,6 +65,14 @@ static void ensure_node(struct ks_store *store)
 	cJSON_Delete(node);
 }
 
+/* POST /_sim/reset drops every object; the node is part of the cluster,
+ * not of the workload, so it comes back. */
+static void node_after_reset(struct ks_store *store, void *payload)
+{
+	(void)payload;
+	ensure_node(store);
+}
+
 int ks_controllers_start(struct ks_store *store, struct ks_controllers **out)
 {
 	static int (*const starters[NCONTROLLERS])(struct ks_store *, struct ks_controller **) = {
@@ -81,6 +90,12 @@ int ks_controllers_start(struct ks_store *store, struct ks_controllers **out)
 	if (!c)
 		return keelson_error_set(KEELSON_ENOMEM, "out of memory starting controllers");
 	ensure_node(store);
+	c->store = store;
+	int hook_rc = ks_store_add_reset_hook(store, node_after_reset, c);
+	if (hook_rc) {
+		free(c);
+		return keelson_error_wrap(hook_rc, "starting kubesim controllers");
+	}
 	for (size_t i = 0; i < NCONTROLLERS; i++) {
 		int rc = starters[i](store, &c->running[c->count]);
 		if (rc) {
@@ -98,6 +113,7 @@ void ks_controllers_stop(struct ks_controllers *c)
 {
 	if (!c)
 		return;
+	ks_store_remove_reset_hook(c->store, node_after_reset, c);
 	/* Reverse order: workload controllers before the kubelet and GC. */
 	while (c->count > 0)
 		ks_controller_stop(c->running[--c->count]);

@@ -486,6 +486,41 @@ START_TEST(test_update_managed_fields_only)
 }
 END_TEST
 
+static void recreate_marker(struct ks_store *s, void *payload)
+{
+	int *calls = payload;
+	(*calls)++;
+	const struct ks_resource_type *cms = ks_store_type_find(s, "", "configmaps");
+	cJSON *cm = cJSON_Parse("{\"metadata\":{\"name\":\"marker\"}}");
+	/* the default namespaces are back before hooks run */
+	ck_assert_int_eq(ks_store_create(s, cms, "kube-system", cm, NULL, NULL), 0);
+	cJSON_Delete(cm);
+}
+
+START_TEST(test_reset_hook)
+{
+	int calls = 0;
+	ck_assert_int_eq(ks_store_add_reset_hook(store, recreate_marker, &calls), 0);
+	cJSON_Delete(create("", "configmaps", "default", "{\"metadata\":{\"name\":\"gone\"}}"));
+	ks_store_reset(store);
+	ck_assert_int_eq(calls, 1);
+	cJSON *got = NULL;
+	ck_assert_int_eq(ks_store_get(store, type("", "configmaps"), "default", "gone", &got),
+		KEELSON_ENOTFOUND);
+	ck_assert_int_eq(ks_store_get(store, type("", "configmaps"), "kube-system", "marker", &got), 0);
+	cJSON_Delete(got);
+	ks_store_remove_reset_hook(store, recreate_marker, &calls);
+	ks_store_reset(store);
+	ck_assert_int_eq(calls, 1);
+	for (int i = 0; i < KS_RESET_HOOKS_MAX; i++)
+		ck_assert_int_eq(ks_store_add_reset_hook(store, recreate_marker, &calls), 0);
+	ck_assert_int_eq(ks_store_add_reset_hook(store, recreate_marker, &calls), KEELSON_ELIMIT);
+	ks_store_remove_reset_hook(store, recreate_marker, &calls);
+	ks_store_reset(store);
+	ck_assert_int_eq(calls, 1);
+}
+END_TEST
+
 Suite *suite_store(void);
 Suite *suite_store(void)
 {
@@ -501,6 +536,7 @@ Suite *suite_store(void)
 		{"delete", test_delete_finalizers},
 		{"watch", test_watch_events},
 		{"watch_expired", test_watch_expired_after_reset},
+		{"reset_hook", test_reset_hook},
 		{"modify", test_modify_and_dry_run},
 		{"pod_grace", test_pod_grace},
 		{"custom_generation", test_custom_generation},
