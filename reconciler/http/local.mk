@@ -7,7 +7,8 @@ libkeelson_core_la_SOURCES += \
 	reconciler/http/hmac.c reconciler/http/hmac.h \
 	reconciler/http/nudge.c reconciler/http/nudge.h \
 	reconciler/http/webhook.c reconciler/http/webhook.h \
-	reconciler/http/http_server.c reconciler/http/http_server.h
+	reconciler/http/http_server.c reconciler/http/http_server.h \
+	reconciler/alerts/alerts.c reconciler/alerts/alerts.h
 libkeelson_core_la_CFLAGS += $(MHD_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS)
 libkeelson_core_la_LIBADD += $(MHD_LIBS) $(CRYPTO_LIBS) $(CURL_LIBS) -lm
 
@@ -32,3 +33,17 @@ tests_http_test_http_server_LDADD = $(HTTP_TEST_LDADD)
 tests_http_metrics_sample_SOURCES = tests/http/metrics_sample.c
 tests_http_metrics_sample_CFLAGS = $(HTTP_TEST_CFLAGS)
 tests_http_metrics_sample_LDADD = $(HTTP_TEST_LDADD)
+
+# Alerts: a capture server in the suite (intervals on a fake clock), and the
+# real Alertmanager on loopback (skipped when not installed).
+check_PROGRAMS += tests/alerts/test_alerts tests/alerts/test_alertmanager
+TESTS += tests/alerts/test_alerts tests/alerts/alertmanager.sh
+dist_noinst_SCRIPTS += tests/alerts/alertmanager.sh
+
+tests_alerts_test_alerts_SOURCES = tests/alerts/test_alerts.c tests/unit/check_main.h
+tests_alerts_test_alerts_CFLAGS = $(HTTP_TEST_CFLAGS) $(MHD_CFLAGS)
+tests_alerts_test_alerts_LDADD = $(HTTP_TEST_LDADD) $(MHD_LIBS)
+
+tests_alerts_test_alertmanager_SOURCES = tests/alerts/test_alertmanager.c tests/unit/check_main.h
+tests_alerts_test_alertmanager_CFLAGS = $(HTTP_TEST_CFLAGS)
+tests_alerts_test_alertmanager_LDADD = $(HTTP_TEST_LDADD)
