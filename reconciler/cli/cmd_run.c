@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "plugin/plugin_host.h"
 #include "reconcile/reconcile.h"
 
 #include <signal.h>
@@ -20,12 +21,14 @@
 #include <time.h>
 
 const char keelson_cmd_run_usage[] =
-	"Usage: keelson run --config FILE\n"
+	"Usage: keelson run --config FILE [--plugin-dir DIR]\n"
 	"\n"
 	"Run the reconciler daemon with the configuration in FILE (see keelson.yaml(5)).\n"
 	"Each new revision of the tracked ref is validated and applied to the clusters\n"
 	"FILE lists; live objects are watched and drift is reported or healed as each\n"
-	"system's driftPolicy says.\n"
+	"system's driftPolicy says. Systems whose plugin is not generic are rolled out\n"
+	"step by step by their plugin, loaded from DIR (default: pluginDir of FILE, else\n"
+	"$KEELSON_PLUGIN_DIR, else the installed plugin directory).\n"
 	"\n"
 	"Signals: SIGTERM or SIGINT finish the current request and stop; SIGHUP re-reads\n"
 	"FILE (an invalid file is reported and the running configuration kept).\n";
@@ -53,12 +56,16 @@ static long now_ms(void)
 
 int keelson_cmd_run(int argc, char **argv)
 {
-	const char *config_path = NULL;
+	const char *config_path = NULL, *plugin_dir = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			config_path = argv[++i];
 		else if (strncmp(argv[i], "--config=", 9) == 0)
 			config_path = argv[i] + 9;
+		else if (strcmp(argv[i], "--plugin-dir") == 0 && i + 1 < argc)
+			plugin_dir = argv[++i];
+		else if (strncmp(argv[i], "--plugin-dir=", 13) == 0)
+			plugin_dir = argv[i] + 13;
 		else {
 			fprintf(stderr, "keelson run: unknown or incomplete argument \"%s\"\n\n%s", argv[i],
 				keelson_cmd_run_usage);
@@ -71,11 +78,24 @@ int keelson_cmd_run(int argc, char **argv)
 	}
 	struct keelson_config *cfg = NULL;
 	struct keelson_reconciler *r = NULL;
-	if (keelson_config_load(&cfg, config_path) < 0 || keelson_reconciler_new(&r, cfg, &run_stop) < 0) {
+	struct keelson_plugin_registry *plugins = NULL;
+	if (keelson_config_load(&cfg, config_path) < 0) {
 		fprintf(stderr, "keelson run: %s\n", keelson_error_last()->message);
+		return KEELSON_EXIT_USAGE;
+	}
+	/* Loaded once, before the first revision is validated against them. */
+	if (keelson_cli_load_plugins(&plugins, "run", plugin_dir ? plugin_dir : cfg->plugin_dir) != 0) {
 		keelson_config_free(cfg);
 		return KEELSON_EXIT_USAGE;
 	}
+	if (keelson_plugin_registry_install_layout(plugins) < 0 || keelson_reconciler_new(&r, cfg, &run_stop) < 0) {
+		fprintf(stderr, "keelson run: %s\n", keelson_error_last()->message);
+		keelson_plugin_registry_uninstall_layout(plugins);
+		keelson_plugin_registry_free(plugins);
+		keelson_config_free(cfg);
+		return KEELSON_EXIT_USAGE;
+	}
+	keelson_reconciler_set_plugins(r, plugins);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
@@ -101,12 +121,13 @@ int keelson_cmd_run(int argc, char **argv)
 			    keelson_reconciler_new(&fresh_r, fresh, &run_stop) == 0) {
 				keelson_reconciler_free(r);
 				keelson_config_free(cfg);
+				keelson_reconciler_set_plugins(fresh_r, plugins);
 				r = fresh_r;
 				cfg = fresh;
 				backoff = 0;
 				first = true;
-				keelson_log(KEELSON_LOG_INFO, "configuration reloaded", "config", config_path,
-					    (const char *)NULL);
+				keelson_log(KEELSON_LOG_INFO, "configuration reloaded", "config", config_path, "plugins",
+					    "as loaded at start", (const char *)NULL);
 			} else {
 				keelson_log(KEELSON_LOG_ERROR, "configuration not reloaded; the running one stays",
 					    "config", config_path, "error", keelson_error_last()->message,
@@ -127,7 +148,11 @@ int keelson_cmd_run(int argc, char **argv)
 			last_full = now_ms();
 		first = false;
 		long wait_ms;
-		if (rep.converged || rep.skipped) {
+		if (rep.steps_run > 0 && rep.failed == 0 && rep.clusters_failed == 0) {
+			/* A plugin step ran and the cache shows it: plan the next one now. */
+			backoff = 0;
+			wait_ms = 0;
+		} else if (rep.converged || rep.skipped) {
 			backoff = 0;
 			wait_ms = (long)drift_ms - (now_ms() - last_full);
 		} else {
@@ -145,6 +170,8 @@ int keelson_cmd_run(int argc, char **argv)
 	}
 	keelson_log(KEELSON_LOG_INFO, "keelson stopped", (const char *)NULL);
 	keelson_reconciler_free(r);
+	keelson_plugin_registry_uninstall_layout(plugins);
+	keelson_plugin_registry_free(plugins);
 	keelson_config_free(cfg);
 	return exit_code;
 }

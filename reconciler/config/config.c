@@ -210,6 +210,7 @@ static const struct key_spec retry_keys[] = {
 static const struct key_spec top_scalar_keys[] = {
 	{"inventoryNamespace", KEY_STRING, CFG(inventory_namespace)},
 	{"crdEstablishedTimeout", KEY_DURATION, CFG(crd_established_timeout_ms)},
+	{"pluginDir", KEY_STRING, CFG(plugin_dir)},
 };
 
 static const struct key_spec cluster_keys[] = {
@@ -272,7 +273,8 @@ static int parse_document(struct keelson_config *cfg, const struct parse_ctx *ct
 				const struct keelson_source_pos *pos = keelson_yaml_key_position(ctx->stream, item);
 				return keelson_error_set(KEELSON_EINVALID,
 							 "%s:%u:%u: unknown key \"%s\" at the top level (allowed: git, "
-							 "clusters, kubernetes, retry, inventoryNamespace, crdEstablishedTimeout)",
+							 "clusters, kubernetes, retry, inventoryNamespace, crdEstablishedTimeout, "
+							 "pluginDir)",
 							 ctx->file, pos ? pos->line : 0, pos ? pos->column : 0, item->string);
 			}
 			rc = parse_value(ctx, &top_scalar_keys[i], item, "", cfg);
@@ -380,7 +382,7 @@ void keelson_config_free(struct keelson_config *cfg)
 	char **strings[] = {&cfg->file, &cfg->git_url, &cfg->git_ref, &cfg->git_cache_dir,
 			    &cfg->git_username_file, &cfg->git_username_env, &cfg->git_token_file,
 			    &cfg->git_token_env, &cfg->git_ca_file, &cfg->git_ssh_key_file,
-			    &cfg->git_ssh_username, &cfg->git_known_hosts_file, &cfg->inventory_namespace};
+			    &cfg->git_ssh_username, &cfg->git_known_hosts_file, &cfg->inventory_namespace, &cfg->plugin_dir};
 	for (size_t i = 0; i < COUNT(strings); i++)
 		free(*strings[i]);
 	for (size_t i = 0; i < cfg->cluster_count; i++) {

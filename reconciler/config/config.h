@@ -51,6 +51,10 @@ struct keelson_config {
 	unsigned long long crd_established_timeout_ms; /* default 60 s */
 	unsigned long long retry_initial_ms;     /* default 1 s */
 	unsigned long long retry_max_ms;         /* default 5 min */
+
+	/* Plugin shared objects; NULL: --plugin-dir, else $KEELSON_PLUGIN_DIR,
+	 * else the installed directory. */
+	char *plugin_dir;
 };
 
 /* Read and validate the file at `path`. KEELSON_ENOTFOUND when it does not

@@ -97,7 +97,7 @@ done:
 
 /* --- inventory I/O ------------------------------------------------------ */
 
-static int ensure_inventory_namespace(struct keelson_apply_context *ctx)
+int keelson_apply_ensure_inventory_namespace(struct keelson_apply_context *ctx)
 {
 	if (ctx->inventory_namespace_ready)
 		return 0;
@@ -231,7 +231,7 @@ static int write_inventory(struct keelson_apply_context *ctx, const struct keels
 			   const struct keelson_inventory *inv, struct expectations *expected)
 {
 	char name[300];
-	int rc = ensure_inventory_namespace(ctx);
+	int rc = keelson_apply_ensure_inventory_namespace(ctx);
 	if (rc < 0)
 		return rc;
 	keelson_inventory_name(name, sizeof(name), cs->cluster, cs->system->name);

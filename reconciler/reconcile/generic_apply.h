@@ -100,4 +100,9 @@ int keelson_generic_apply(struct keelson_apply_result *out, struct keelson_apply
  * cycle finish without a single request. */
 bool keelson_change_set_needs_work(const struct keelson_change_set *cs, const cJSON *inventory_cm);
 
+/* Create ctx->inventory_namespace when it is missing (once per context;
+ * an existing namespace is left as it is). The plugin executor keeps its
+ * rollout state there too. */
+int keelson_apply_ensure_inventory_namespace(struct keelson_apply_context *ctx);
+
 #endif

@@ -17,7 +17,7 @@ reconcile_unit_tests = \
 	tests/reconcile/test_reconcile_rules \
 	tests/reconcile/test_generic_apply
 check_PROGRAMS += $(reconcile_unit_tests)
-TESTS += $(reconcile_unit_tests) tests/reconcile/reconcile-kubesim.sh
+TESTS += $(reconcile_unit_tests) tests/reconcile/reconcile-kubesim.sh tests/reconcile/plugin-rollout-kubesim.sh
 
 tests_reconcile_test_config_SOURCES = tests/reconcile/test_config.c tests/unit/check_main.h
 tests_reconcile_test_config_CFLAGS = $(RECONCILE_TEST_CFLAGS)
@@ -31,4 +31,4 @@ tests_reconcile_test_generic_apply_SOURCES = tests/reconcile/test_generic_apply.
 tests_reconcile_test_generic_apply_CFLAGS = $(RECONCILE_TEST_CFLAGS) $(CURL_CFLAGS)
 tests_reconcile_test_generic_apply_LDADD = $(RECONCILE_TEST_LDADD)
 
-EXTRA_DIST += tests/reconcile/reconcile-kubesim.sh docs/man/keelson.yaml.5 reconciler/reconcile/README.md
+EXTRA_DIST += tests/reconcile/reconcile-kubesim.sh tests/reconcile/plugin-rollout-kubesim.sh docs/man/keelson.yaml.5 reconciler/reconcile/README.md

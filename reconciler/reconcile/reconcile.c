@@ -12,6 +12,9 @@
 #include "kube/kube_client.h"
 #include "kube/kube_config.h"
 #include "layout/layout.h"
+#include "layout/problems.h"
+#include "plugin/executor.h"
+#include "plugin/plugin_host.h"
 #include "reconcile/generic_apply.h"
 #include "reconcile/inventory.h"
 #include "reconcile/reconcile.h"
@@ -40,6 +43,21 @@ struct session {
 	size_t type_count;
 	struct keelson_apply_context apply_ctx;
 	uint64_t generation_seen; /* cache generation at the end of the last converged cycle */
+
+	/* Plugin systems (created at the first one). Pods are not labelled by
+	 * keelson (the workload controller makes them), so they live in a
+	 * cache of their own, unselected but restricted to the namespace of
+	 * the plugin systems' objects when they share one. */
+	struct keelson_kube_cache *pod_cache;
+	char *pod_namespace;       /* of pod_cache; NULL: all namespaces */
+	struct keelson_plugin_kube_env main_env, pod_env;
+	struct keelson_plugin_env env; /* Pods from pod_env, the rest from main_env */
+	struct keelson_executor_kube_store store;
+	struct keelson_executor *exec;
+	/* For the executor's apply hook, during one keelson_executor_cycle. */
+	const struct keelson_change_set *hook_cs;
+	const char *hook_revision; /* the inventory's revision, kept as it is */
+	bool hook_applied;
 };
 
 struct alert_mark {
@@ -68,6 +86,7 @@ struct keelson_reconciler {
 	 * reported again before the system's alertRepeatInterval. */
 	struct alert_mark *alerts;
 	size_t alert_count;
+	const struct keelson_plugin_registry *plugins;
 };
 
 static long now_ms(void)
@@ -79,6 +98,9 @@ static long now_ms(void)
 
 static void session_dispose(struct session *s)
 {
+	keelson_executor_free(s->exec);
+	keelson_kube_cache_free(s->pod_cache);
+	free(s->pod_namespace);
 	keelson_kube_cache_free(s->cache);
 	keelson_kube_client_free(s->client);
 	keelson_kube_config_free(s->kube_config);
@@ -193,6 +215,11 @@ void keelson_reconciler_free(struct keelson_reconciler *r)
 	keelson_git_trigger_free(r->trigger);
 	keelson_git_source_free(r->git);
 	free(r);
+}
+
+void keelson_reconciler_set_plugins(struct keelson_reconciler *r, const struct keelson_plugin_registry *plugins)
+{
+	r->plugins = plugins;
 }
 
 unsigned long long keelson_reconciler_drift_check_ms(const struct keelson_reconciler *r)
@@ -320,6 +347,7 @@ static int open_session(struct session **out, struct keelson_reconciler *r, cons
 	s->apply_ctx.inventory_namespace = r->cfg->inventory_namespace;
 	s->apply_ctx.crd_established_timeout_ms = (long)r->cfg->crd_established_timeout_ms;
 	s->apply_ctx.stop = r->stop;
+	keelson_plugin_env_kube(&s->main_env, s->client, s->cache);
 	r->session_count++;
 	*out = s;
 	return 0;
@@ -549,6 +577,7 @@ static int build_change_set(struct keelson_reconciler *r, struct keelson_change_
 						  o->namespace_[0] ? "/" : "", o->name);
 		struct keelson_diff_options dopts;
 		keelson_diff_options_init(&dopts);
+		dopts.ignore = sys->ignore_rules;
 		rc = keelson_diff_object(&c->diff, o, live, &dopts);
 		cJSON_Delete(live);
 		if (rc < 0)
@@ -602,12 +631,353 @@ static int build_change_set(struct keelson_reconciler *r, struct keelson_change_
 
 static uint64_t session_generation(struct session *s)
 {
-	return keelson_kube_cache_generation(s->cache);
+	return keelson_kube_cache_generation(s->cache) +
+	       (s->pod_cache != NULL ? keelson_kube_cache_generation(s->pod_cache) : 0);
 }
 
 static bool stopping(const struct keelson_reconciler *r)
 {
 	return r->stop != NULL && *r->stop;
+}
+
+/* --- systems run by a plugin --------------------------------------------- */
+
+static bool is_generic(const struct keelson_system *sys)
+{
+	return sys->plugin == NULL || strcmp(sys->plugin, "generic") == 0;
+}
+
+static bool is_pod(const char *api_version, const char *kind)
+{
+	return strcmp(api_version, "v1") == 0 && strcmp(kind, "Pod") == 0;
+}
+
+static struct keelson_plugin_kube_env *env_for(struct session *s, const char *api_version, const char *kind)
+{
+	return s->pod_cache != NULL && is_pod(api_version, kind) ? &s->pod_env : &s->main_env;
+}
+
+static int session_live_get(cJSON **out, void *payload, const char *api_version, const char *kind, const char *ns,
+			    const char *name)
+{
+	struct keelson_plugin_kube_env *e = env_for(payload, api_version, kind);
+	return e->env.live_get(out, e->env.payload, api_version, kind, ns, name);
+}
+
+static int session_live_list(cJSON **out, void *payload, const char *api_version, const char *kind,
+			     const char *ns, const char *selector)
+{
+	struct keelson_plugin_kube_env *e = env_for(payload, api_version, kind);
+	return e->env.live_list(out, e->env.payload, api_version, kind, ns, selector);
+}
+
+static int session_http(long *out_status, char **out_body, size_t *out_len, void *payload,
+			enum keelson_proxy_target target, const char *ns, const char *name, const char *port,
+			const char *method, const char *path, const char *body, long long timeout_ms)
+{
+	struct session *s = payload;
+	return s->main_env.env.http(out_status, out_body, out_len, s->main_env.env.payload, target, ns, name, port,
+				    method, path, body, timeout_ms);
+}
+
+static long long session_now_ms(void *payload)
+{
+	struct session *s = payload;
+	return s->main_env.env.now_ms(s->main_env.env.payload);
+}
+
+/* The executor reports a system blocked once, when it becomes so. */
+static void plugin_blocked(void *payload, const char *cluster, const char *system, const char *reason)
+{
+	(void)payload;
+	keelson_log(KEELSON_LOG_ERROR,
+		    "system blocked: no further step until its objects or parameters change in Git or its "
+		    "rollout state ConfigMap is deleted",
+		    "cluster", cluster, "system", system, "reason", reason, (const char *)NULL);
+}
+
+static const char *json_string_at(const cJSON *obj, const char *section, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+		section ? cJSON_GetObjectItemCaseSensitive(obj, section) : obj, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* APPLY steps of plugins go through the generic path with one object to
+ * apply, so the object is in the system's inventory (written before the
+ * apply), labelled, and prunable later. Only objects of the system's
+ * repository documents are applied: anything else could not be pruned. */
+static int plugin_apply(void *payload, const char *cluster, const char *system, const cJSON *object)
+{
+	struct session *s = payload;
+	const struct keelson_change_set *cs = s->hook_cs;
+	const char *av = json_string_at(object, NULL, "apiVersion"), *kind = json_string_at(object, NULL, "kind");
+	const char *ns = json_string_at(object, "metadata", "namespace"), *name = json_string_at(object, "metadata", "name");
+	if (cs == NULL)
+		return keelson_error_set(KEELSON_ERROR, "apply outside a reconcile cycle of %s/%s", cluster, system);
+	if (av == NULL || kind == NULL || name == NULL)
+		return keelson_error_set(KEELSON_EINVALID,
+					 "a step of system %s applies an object without apiVersion, kind or metadata.name",
+					 system);
+	char group[256];
+	keelson_api_group(group, sizeof(group), av);
+	size_t at = cs->change_count;
+	for (size_t i = 0; i < cs->change_count && at == cs->change_count; i++) {
+		const struct keelson_object *o = cs->changes[i].object;
+		if (strcmp(o->group, group) == 0 && strcmp(o->kind, kind) == 0 && strcmp(o->name, name) == 0 &&
+		    strcmp(o->namespace_, ns ? ns : "") == 0)
+			at = i;
+	}
+	if (at == cs->change_count)
+		return keelson_error_set(KEELSON_EINVALID,
+					 "a step of system %s applies %s %s%s%s, which is not one of the system's objects "
+					 "in the repository; refused, since keelson could not record and prune it",
+					 system, kind, ns ? ns : "", ns ? "/" : "", name);
+	struct keelson_change *changes = calloc(cs->change_count, sizeof(*changes));
+	if (changes == NULL)
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	struct keelson_object applied = *cs->changes[at].object;
+	applied.body = object;
+	/* Only the step's object is applied; the others are only kept in the
+	 * inventory (and labelled), whatever their diff says: the plugin
+	 * decides when they change. */
+	for (size_t i = 0; i < cs->change_count; i++) {
+		changes[i] = cs->changes[i];
+		changes[i].action = KEELSON_CHANGE_NONE;
+	}
+	changes[at].object = &applied;
+	changes[at].action = KEELSON_CHANGE_APPLY;
+	changes[at].force = true;
+	struct keelson_change_set one = *cs;
+	one.changes = changes;
+	/* The revision converges only when the plan is empty. */
+	one.revision = s->hook_revision;
+	struct keelson_apply_result res;
+	int rc = keelson_generic_apply(&res, &s->apply_ctx, &one);
+	free(changes);
+	if (rc < 0)
+		return rc;
+	if (res.stopped)
+		return keelson_error_set(KEELSON_ERROR, "stopping: %s %s not applied", kind, name);
+	if (res.failed > 0)
+		return keelson_error_set(KEELSON_ERROR, "applying %s %s%s%s failed (see the log line before)", kind,
+					 ns ? ns : "", ns ? "/" : "", name);
+	s->hook_applied = true;
+	return 0;
+}
+
+/* The namespace of the plugin systems' namespaced objects when they share
+ * one, else NULL (all namespaces). *out is allocated ("" means none). */
+static int plugin_pod_namespace(char **out, const struct keelson_cluster *cluster)
+{
+	const char *found = NULL;
+	bool several = false;
+	*out = NULL;
+	for (size_t i = 0; i < cluster->system_count; i++) {
+		const struct keelson_system *sys = &cluster->systems[i];
+		if (is_generic(sys))
+			continue;
+		for (size_t k = 0; k < sys->object_count; k++) {
+			const char *ns = sys->objects[k].namespace_;
+			if (ns[0] == '\0')
+				continue;
+			if (found == NULL)
+				found = ns;
+			else if (strcmp(found, ns) != 0)
+				several = true;
+		}
+	}
+	if (found != NULL && !several && (*out = strdup(found)) == NULL)
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int ensure_plugin_session(struct keelson_reconciler *r, struct session *s,
+				 const struct keelson_cluster *cluster)
+{
+	char *ns = NULL;
+	int rc = plugin_pod_namespace(&ns, cluster);
+	if (rc < 0)
+		return rc;
+	bool same = s->pod_cache != NULL && ((ns == NULL && s->pod_namespace == NULL) ||
+					     (ns != NULL && s->pod_namespace != NULL && strcmp(ns, s->pod_namespace) == 0));
+	if (!same) {
+		keelson_kube_cache_free(s->pod_cache);
+		s->pod_cache = NULL;
+		free(s->pod_namespace);
+		s->pod_namespace = ns;
+		ns = NULL;
+		struct keelson_kube_cache_options o;
+		keelson_kube_cache_options_init(&o);
+		o.namespace = s->pod_namespace;
+		struct keelson_kube_cache *cache = NULL;
+		if ((rc = keelson_kube_cache_new(&cache, s->client, &o)) == 0 &&
+		    (rc = keelson_kube_cache_add(cache, "v1", "Pod")) == 0)
+			rc = keelson_kube_cache_wait_synced(cache, CACHE_SYNC_TIMEOUT_MS);
+		if (rc < 0) {
+			keelson_kube_cache_free(cache);
+			return keelson_error_wrap(rc, "watching the pods of cluster %s%s%s", cluster->name,
+						  s->pod_namespace ? " in namespace " : "",
+						  s->pod_namespace ? s->pod_namespace : "");
+		}
+		s->pod_cache = cache;
+		keelson_plugin_env_kube(&s->pod_env, s->client, s->pod_cache);
+	}
+	free(ns);
+	if (s->exec != NULL)
+		return 0;
+	if ((rc = keelson_apply_ensure_inventory_namespace(&s->apply_ctx)) < 0)
+		return rc;
+	s->env = (struct keelson_plugin_env){
+		.version = KEELSON_PLUGIN_ENV_VERSION,
+		.payload = s,
+		.live_get = session_live_get,
+		.live_list = session_live_list,
+		.http = session_http,
+		.now_ms = session_now_ms,
+	};
+	keelson_executor_store_kube(&s->store, s->client, r->cfg->inventory_namespace);
+	struct keelson_executor_options opts;
+	keelson_executor_options_init(&opts);
+	opts.env = &s->env;
+	opts.client = s->client;
+	opts.store = &s->store.store;
+	opts.backoff_initial_ms = (long long)r->cfg->retry_initial_ms;
+	opts.backoff_max_ms = (long long)r->cfg->retry_max_ms;
+	opts.on_blocked = plugin_blocked;
+	opts.apply = plugin_apply;
+	opts.apply_payload = s;
+	return keelson_executor_new(&s->exec, &opts);
+}
+
+/* Wait (bounded) until the caches show the effect of a step that did not
+ * go through the generic path (a pod deleted, a patch, an HTTP call), so
+ * the next cycle does not plan the same step from stale state. */
+static void wait_step_visible(struct session *s, uint64_t pod_gen, uint64_t main_gen)
+{
+	long deadline = now_ms() + 5000;
+	while (now_ms() < deadline) {
+		if ((s->pod_cache != NULL && keelson_kube_cache_generation(s->pod_cache) != pod_gen) ||
+		    (s->pod_cache == NULL && keelson_kube_cache_generation(s->cache) != main_gen))
+			return;
+		keelson_kube_cache_wait_change(s->pod_cache ? s->pod_cache : s->cache,
+					       s->pod_cache ? pod_gen : main_gen, 100);
+	}
+}
+
+/* One executor cycle for a plugin system; when its plan is empty, the
+ * generic path finishes the inventory (uids, revision) and prunes. */
+static int reconcile_plugin_system(struct keelson_cycle_report *rep, struct keelson_reconciler *r,
+				   struct session *s, const struct keelson_cluster *cluster,
+				   const struct keelson_system *sys, struct keelson_change_set *cs,
+				   const cJSON *inventory_cm, bool *converged)
+{
+	const struct keelson_plugin *plugin = r->plugins ? keelson_plugin_registry_find(r->plugins, sys->plugin) : NULL;
+	struct keelson_problem_list *problems = NULL;
+	struct keelson_plugin_params *params = NULL;
+	int rc;
+	*converged = false;
+	if (plugin == NULL) {
+		rep->failed++;
+		keelson_log(KEELSON_LOG_ERROR, "plugin not loaded; start keelson with --plugin-dir (or pluginDir) naming "
+			    "the directory that holds it", "cluster", cluster->name, "system", sys->name, "plugin",
+			    sys->plugin, "file", sys->file, (const char *)NULL);
+		return 0;
+	}
+	if ((rc = ensure_plugin_session(r, s, cluster)) < 0)
+		goto fail;
+	if ((problems = keelson_problem_list_new()) == NULL) {
+		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((rc = keelson_plugin_params_parse(&params, problems, plugin, sys->parameters, NULL, sys->file)) < 0) {
+		if (problems->count > 0)
+			keelson_error_set(rc, "%s:%u:%u: %s", problems->items[0].file, problems->items[0].line,
+					  problems->items[0].column, problems->items[0].message);
+		goto fail;
+	}
+	struct keelson_diff_options diff;
+	keelson_diff_options_init(&diff);
+	diff.ignore = sys->ignore_rules;
+	const char *inv_rev = inventory_revision(inventory_cm);
+	s->hook_cs = cs;
+	s->hook_revision = inv_rev ? inv_rev : "";
+	s->hook_applied = false;
+	uint64_t pod_gen = s->pod_cache ? keelson_kube_cache_generation(s->pod_cache) : 0;
+	uint64_t main_gen = keelson_kube_cache_generation(s->cache);
+	struct keelson_exec_result res;
+	rc = keelson_executor_cycle(&res, s->exec, plugin, params, cluster->name, sys, r->sha, &diff);
+	s->hook_cs = NULL;
+	if (rc < 0)
+		goto fail;
+	char left[32];
+	snprintf(left, sizeof(left), "%zu", res.steps_left);
+	switch (res.outcome) {
+	case KEELSON_EXEC_CONVERGED: {
+		for (size_t k = 0; k < cs->change_count; k++)
+			if (cs->changes[k].action != KEELSON_CHANGE_BLOCKED)
+				cs->changes[k].action = KEELSON_CHANGE_NONE;
+		bool blocked = false;
+		for (size_t k = 0; k < cs->change_count; k++)
+			if (cs->changes[k].action == KEELSON_CHANGE_BLOCKED)
+				blocked = true;
+		if (!keelson_change_set_needs_work(cs, inventory_cm)) {
+			*converged = !blocked;
+			rep->blocked += blocked ? 1 : 0;
+			break;
+		}
+		struct keelson_apply_result ar;
+		rc = keelson_generic_apply(&ar, &s->apply_ctx, cs);
+		if (rc == KEELSON_ENOMEM)
+			goto done;
+		rep->pruned += ar.pruned;
+		rep->prune_held += ar.prune_held;
+		rep->blocked += ar.blocked;
+		rep->failed += ar.failed + (rc < 0 ? 1 : 0);
+		*converged = rc == 0 && ar.converged;
+		rc = 0;
+		if (*converged)
+			keelson_log(KEELSON_LOG_INFO, "plugin rollout converged", "cluster", cluster->name, "system",
+				    sys->name, "plugin", sys->plugin, "revision", r->sha, (const char *)NULL);
+		break;
+	}
+	case KEELSON_EXEC_RAN:
+		rep->steps_run++;
+		keelson_log(KEELSON_LOG_INFO, "plugin step ran", "cluster", cluster->name, "system", sys->name, "step",
+			    res.description, "stepsLeft", left, (const char *)NULL);
+		if (!s->hook_applied)
+			wait_step_visible(s, pod_gen, main_gen);
+		break;
+	case KEELSON_EXEC_WAITING:
+		rep->waiting++;
+		keelson_log(KEELSON_LOG_INFO, "plugin waiting", "cluster", cluster->name, "system", sys->name, "step",
+			    res.description, "stepsLeft", left, (const char *)NULL);
+		break;
+	case KEELSON_EXEC_BLOCKED:
+		rep->blocked++;
+		keelson_log(KEELSON_LOG_WARN, "system stays blocked", "cluster", cluster->name, "system", sys->name,
+			    "reason", res.description, (const char *)NULL);
+		break;
+	case KEELSON_EXEC_FAILED:
+	case KEELSON_EXEC_BACKOFF:
+		rep->failed++;
+		keelson_log(KEELSON_LOG_ERROR, "plugin step failed; retried after a back-off", "cluster", cluster->name,
+			    "system", sys->name, "step", res.description, "outcome",
+			    keelson_exec_outcome_name(res.outcome), (const char *)NULL);
+		break;
+	}
+	goto done;
+fail:
+	if (rc != KEELSON_ENOMEM) {
+		rep->failed++;
+		keelson_log(KEELSON_LOG_ERROR, "system not reconciled; will retry", "cluster", cluster->name, "system",
+			    sys->name, "plugin", sys->plugin, "error", keelson_error_last()->message, (const char *)NULL);
+		rc = 0;
+	}
+done:
+	keelson_plugin_params_free(params);
+	keelson_problem_list_free(problems);
+	return rc;
 }
 
 static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_reconciler *r,
@@ -665,9 +1035,18 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 			for (size_t k = 0; k < cs.change_count; k++)
 				if (cs.changes[k].action == KEELSON_CHANGE_REPORT)
 					reported = true;
-			if (keelson_change_set_needs_work(&cs, inventory_cm)) {
-				/* Objects of other plugins come here too until the plugin host
-				 * takes their change sets (generic owns everything for now). */
+			if (!is_generic(sys)) {
+				bool ok = false;
+				rc = reconcile_plugin_system(rep, r, s, cluster, sys, &cs, inventory_cm, &ok);
+				if (rc == KEELSON_ENOMEM) {
+					cJSON_Delete(inventory_cm);
+					keelson_change_set_dispose(&cs);
+					return rc;
+				}
+				if (!ok)
+					all = false;
+				reported = false; /* the plugin owns how differences are handled */
+			} else if (keelson_change_set_needs_work(&cs, inventory_cm)) {
 				struct keelson_apply_result res;
 				rc = keelson_generic_apply(&res, &s->apply_ctx, &cs);
 				if (rc == KEELSON_ENOMEM) {

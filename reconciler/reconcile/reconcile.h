@@ -31,6 +31,9 @@ struct keelson_cycle_report {
 	bool converged;           /* every managed cluster matches the revision */
 	size_t objects, applied, pruned, prune_held, blocked, failed, drifted;
 	size_t clusters_failed;   /* could not be reached or read */
+	/* Systems whose plugin is not `generic` (run by the plugin executor): */
+	size_t steps_run;         /* plugin steps run this cycle (progress) */
+	size_t waiting;           /* systems waiting on a condition (a pod becoming Ready) */
 };
 
 /* Create a reconciler for `cfg` (borrowed; must outlive it). Opens the Git
@@ -40,6 +43,18 @@ int keelson_reconciler_new(struct keelson_reconciler **out, const struct keelson
 			   const volatile sig_atomic_t *stop);
 
 void keelson_reconciler_free(struct keelson_reconciler *r); /* accepts NULL */
+
+struct keelson_plugin_registry;
+
+/* The plugins that run systems whose plugin is not `generic`: each cycle
+ * runs at most one step of such a system through the plugin executor
+ * (rollout state in ConfigMap keelson-rollout-CLUSTER-SYSTEM of the
+ * inventory namespace), objects its steps apply are recorded in the
+ * system's inventory, and the system converges when the plan is empty.
+ * `plugins` is borrowed: it must outlive `r` (install it in the layout
+ * loader too, keelson_plugin_registry_install_layout). Without it such
+ * systems fail with a message. */
+void keelson_reconciler_set_plugins(struct keelson_reconciler *r, const struct keelson_plugin_registry *plugins);
 
 /* Run one cycle. `full` forces a complete drift check even when nothing
  * seems to have changed. Returns 0 when the cycle ran (see the report),

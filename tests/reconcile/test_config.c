@@ -35,7 +35,8 @@ START_TEST(test_load_full_and_defaults)
 					  "  burst: 40\n"
 					  "retry:\n"
 					  "  maxBackoff: 1m\n"
-					  "inventoryNamespace: ops\n",
+					  "inventoryNamespace: ops\n"
+					  "pluginDir: /opt/keelson/plugins\n",
 					  &rc);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_str_eq(cfg->git_url, "file:///srv/config.git");
@@ -53,6 +54,7 @@ START_TEST(test_load_full_and_defaults)
 	ck_assert_uint_eq(cfg->retry_initial_ms, 1000);
 	ck_assert_uint_eq(cfg->retry_max_ms, 60000);
 	ck_assert_str_eq(cfg->inventory_namespace, "ops");
+	ck_assert_str_eq(cfg->plugin_dir, "/opt/keelson/plugins");
 	ck_assert_uint_eq(cfg->crd_established_timeout_ms, 60000);
 	keelson_config_free(cfg);
 }
@@ -79,6 +81,8 @@ START_TEST(test_load_rejects)
 		 "git.track must be branch, tag or commit"},
 		{"git:\n  url: x\n  cacheDir: /c\nclusters: [{name: a}]\nkubernetes: {burst: -1}\n",
 		 "kubernetes.burst must be a whole number"},
+		{"git:\n  url: x\n  cacheDir: /c\nclusters: [{name: a}]\npluginDir: [a]\n",
+		 "keelson.yaml:5:12: pluginDir"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int rc;
