@@ -6,6 +6,7 @@ libkeelson_core_la_SOURCES += \
 	reconciler/metrics/daemon_metrics.c reconciler/metrics/daemon_metrics.h \
 	reconciler/http/hmac.c reconciler/http/hmac.h \
 	reconciler/http/nudge.c reconciler/http/nudge.h \
+	reconciler/http/readiness.c reconciler/http/readiness.h \
 	reconciler/http/webhook.c reconciler/http/webhook.h \
 	reconciler/http/http_server.c reconciler/http/http_server.h \
 	reconciler/alerts/alerts.c reconciler/alerts/alerts.h

@@ -10,6 +10,7 @@
 #include "http/hmac.h"
 #include "http/http_server.h"
 #include "http/nudge.h"
+#include "http/readiness.h"
 #include "http/webhook.h"
 #include "metrics/metrics.h"
 #include "tests/unit/check_main.h"
@@ -440,6 +441,44 @@ START_TEST(test_hmac_and_secrets)
 }
 END_TEST
 
+START_TEST(test_readiness)
+{
+	struct keelson_readiness *r;
+	ck_assert_int_eq(keelson_readiness_new(&r), 0);
+	char why[128];
+	ck_assert(!keelson_readiness_check(r, why, sizeof(why)));
+	ck_assert_str_eq(why, "first sync not done");
+	keelson_readiness_set_synced(r);
+	ck_assert(keelson_readiness_check(r, why, sizeof(why)));
+	keelson_readiness_set_git(r, false, "connection refused");
+	ck_assert(!keelson_readiness_check(r, why, sizeof(why)));
+	ck_assert_str_eq(why, "Git source unreachable: connection refused");
+	keelson_readiness_set_git(r, true, NULL);
+	keelson_readiness_set_api(r, false, "HTTP 503");
+	ck_assert(!keelson_readiness_check(r, why, sizeof(why)));
+	ck_assert_str_eq(why, "Kubernetes API unreachable: HTTP 503");
+	keelson_readiness_set_api(r, true, NULL);
+	ck_assert(keelson_readiness_check(r, why, sizeof(why)));
+
+	/* Through the server. */
+	ck_assert_int_eq(keelson_nudge_new(&nudge), 0);
+	struct keelson_http_server_options o = {
+		.version = KEELSON_HTTP_SERVER_OPTIONS_VERSION,
+		.ready = keelson_readiness_check,
+		.ready_payload = r,
+	};
+	ck_assert_int_eq(keelson_http_server_start(&server, &o), 0);
+	ck_assert_int_eq(request("GET", "/readyz", NULL, 0, NULL).status, 200);
+	keelson_readiness_set_api(r, false, "timeout");
+	struct answer a = request("GET", "/readyz", NULL, 0, NULL);
+	ck_assert_int_eq(a.status, 503);
+	ck_assert_str_eq(a.body, "not ready: Kubernetes API unreachable: timeout\n");
+	keelson_http_server_stop(server);
+	keelson_nudge_free(nudge);
+	keelson_readiness_free(r);
+}
+END_TEST
+
 Suite *suite_http_server(void);
 
 Suite *suite_http_server(void)
@@ -460,6 +499,7 @@ Suite *suite_http_server(void)
 		{"normalize_url", test_normalize_url},
 		{"webhook_match", test_webhook_match},
 		{"hmac_and_secrets", test_hmac_and_secrets},
+		{"readiness", test_readiness},
 	};
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
 		TCase *tc = tcase_create(tests[i].name);
