@@ -47,30 +47,6 @@ struct plan_cli {
 	int pending, errors;
 };
 
-/* spec.ignoreDifferences of the system's own document, as `keelson diff`
- * reads them, so that plan and diff agree on what is drift. */
-static int load_ignore_rules(struct keelson_diff_ignore_rules **out, const char *repo,
-			     const struct keelson_system *system)
-{
-	*out = NULL;
-	if (system->file == NULL)
-		return keelson_diff_ignore_rules_parse(out, NULL, NULL);
-	char path[4096];
-	if (system->file[0] == '/')
-		snprintf(path, sizeof(path), "%s", system->file);
-	else
-		snprintf(path, sizeof(path), "%s/%s", repo, system->file);
-	struct keelson_yaml_stream *stream = NULL;
-	int rc = keelson_yaml_load_file(&stream, path, NULL);
-	if (rc < 0)
-		return keelson_error_wrap(rc, "reading the ignore rules of system %s", system->name);
-	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(keelson_yaml_document(stream, 0), "spec");
-	rc = keelson_diff_ignore_rules_parse(out, cJSON_GetObjectItemCaseSensitive(spec, "ignoreDifferences"),
-					     stream);
-	keelson_yaml_stream_free(stream);
-	return rc;
-}
-
 static int plan_system(struct plan_cli *cli, const struct keelson_plugin_registry *registry,
 		       const struct keelson_plugin_env *env, const struct keelson_cluster *cluster,
 		       const struct keelson_system *system)
@@ -90,13 +66,13 @@ static int plan_system(struct plan_cli *cli, const struct keelson_plugin_registr
 	int rc = problems ? keelson_plugin_params_parse(&params, problems, plugin, system->parameters, NULL,
 							system->file)
 			  : KEELSON_ENOMEM;
-	struct keelson_diff_ignore_rules *rules = NULL;
+	/* The layout loader parsed spec.ignoreDifferences with the revision, so
+	 * plan and diff agree on what is drift. */
 	struct keelson_diff_options diff;
 	keelson_diff_options_init(&diff);
-	if (rc == 0 && (rc = load_ignore_rules(&rules, cli->repo, system)) == 0) {
-		diff.ignore = rules;
+	diff.ignore = system->ignore_rules;
+	if (rc == 0)
 		rc = keelson_plan_objects_build(&objects, &count, system, env, &diff);
-	}
 	if (rc == 0)
 		rc = keelson_plugin_plan(&plan, plugin, &(struct keelson_plan_input){
 			.cluster = cluster->name, .system = system->name, .revision = cli->revision,
@@ -114,7 +90,6 @@ static int plan_system(struct plan_cli *cli, const struct keelson_plugin_registr
 			cli->pending++;
 	}
 	keelson_plan_free(plan);
-	keelson_diff_ignore_rules_free(rules);
 	keelson_plan_objects_free(objects, count);
 	keelson_plugin_params_free(params);
 	keelson_problem_list_free(problems);
