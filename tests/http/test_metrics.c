@@ -10,6 +10,7 @@
 
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +164,50 @@ START_TEST(test_daemon_metrics)
 }
 END_TEST
 
+static void *hammer(void *arg)
+{
+	struct keelson_metric **m = arg;
+	const char *const v[] = {"get", "200"};
+	for (int i = 0; i < 10000; i++) {
+		keelson_metric_add(m[0], v, 1);
+		keelson_metric_observe(m[1], v, i % 3);
+	}
+	return NULL;
+}
+
+START_TEST(test_concurrent_updates)
+{
+	struct keelson_metrics *reg;
+	struct keelson_metric *m[2];
+	ck_assert_int_eq(keelson_metrics_new(&reg), 0);
+	const char *const labels[] = {"verb", "code", NULL};
+	const double b[] = {0.5, 1.5};
+	ck_assert_int_eq(keelson_metrics_counter(&m[0], reg, "c_total", "", labels), 0);
+	ck_assert_int_eq(keelson_metrics_histogram(&m[1], reg, "h_seconds", "", labels, b, 2), 0);
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, hammer, m), 0);
+	/* Rendering while others write must not tear a series. */
+	for (int i = 0; i < 20; i++)
+		free(render(reg));
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	const char *const v[] = {"get", "200"};
+	double n;
+	ck_assert_int_eq(keelson_metric_value(&n, m[0], v), 0);
+	ck_assert(n == 40000);
+	ck_assert_int_eq(keelson_metric_value(&n, m[1], v), 0);
+	ck_assert(n == 40000);
+	char *text = render(reg);
+	/* i % 3 over 10000: 3334 zeros, 3333 ones, 3333 twos per thread. */
+	ck_assert_ptr_nonnull(strstr(text, "h_seconds_bucket{verb=\"get\",code=\"200\",le=\"0.5\"} 13336\n"));
+	ck_assert_ptr_nonnull(strstr(text, "h_seconds_bucket{verb=\"get\",code=\"200\",le=\"1.5\"} 26668\n"));
+	ck_assert_ptr_nonnull(strstr(text, "h_seconds_sum{verb=\"get\",code=\"200\"} 39996\n"));
+	free(text);
+	keelson_metrics_free(reg);
+}
+END_TEST
+
 Suite *suite_metrics(void);
 
 Suite *suite_metrics(void)
@@ -183,6 +228,10 @@ Suite *suite_metrics(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("series_limit");
 	tcase_add_test(tc, test_series_limit);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("concurrent_updates");
+	tcase_add_test(tc, test_concurrent_updates);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("daemon_metrics");
