@@ -12,6 +12,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <git2.h>
 #include <stdio.h>
@@ -25,6 +27,8 @@
 #define DEFAULT_HISTORY 20
 #define DEFAULT_ATTEMPTS 5
 #define DEFAULT_BACKOFF_MS 200
+#define DEFAULT_TIMEOUT_MS 120000
+#define WATCHDOG_REPEAT_MS 100
 #define MAX_HISTORY 1000
 #define MAX_ATTEMPTS 50
 #define SECRET_MAX_BYTES 4096
@@ -59,7 +63,8 @@ struct keelson_status_writer {
 	char *url, *display_url, *cache_dir, *branch, *remote_ref_name;
 	char *author_name, *author_email, *instance;
 	unsigned long long interval_ms;
-	unsigned history_max, push_attempts, backoff_initial_ms;
+	unsigned history_max, push_attempts, backoff_initial_ms, timeout_ms;
+	int64_t deadline_ms; /* monotonic; 0 outside a remote operation */
 	char *username_file, *username_env, *token_file, *token_env;
 	char *ssh_key_file, *ssh_username, *known_hosts_file;
 	bool insecure_skip_host_key_check;
@@ -296,6 +301,7 @@ static int init_common(struct keelson_status_writer *w, const struct keelson_sta
 	w->ssh_username = dup_or_null(opts->ssh_username);
 	w->known_hosts_file = dup_or_null(opts->known_hosts_file);
 	w->insecure_skip_host_key_check = opts->insecure_skip_host_key_check;
+	w->timeout_ms = opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
 	if (!w->url || !w->display_url || !w->branch)
 		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
 	/* A password in the URL would end up in the cache's config and logs. */
@@ -346,6 +352,7 @@ int keelson_status_writer_new(struct keelson_status_writer **out,
 	w->history_max = opts->history_max ? opts->history_max : DEFAULT_HISTORY;
 	w->push_attempts = opts->push_attempts ? opts->push_attempts : DEFAULT_ATTEMPTS;
 	w->backoff_initial_ms = opts->backoff_initial_ms ? opts->backoff_initial_ms : DEFAULT_BACKOFF_MS;
+	w->timeout_ms = opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
 	w->forge = opts->forge;
 	w->clock = opts->clock;
 	w->clock_payload = opts->clock_payload;
@@ -632,6 +639,85 @@ long long keelson_status_writer_next_flush_ms(const struct keelson_status_writer
 
 /* ---- remote operations ----------------------------------------------- */
 
+/* libgit2 1.5 has no network timeout. As in the Git source, a per-call
+ * POSIX timer sends this thread SIGRTMIN+3, whose handler does nothing and
+ * is installed without SA_RESTART, so a blocked connect/recv returns EINTR
+ * and libgit2 fails the operation. The Git source installs the same kind
+ * of handler; whichever comes first, the other finds it in place. */
+static pthread_once_t watchdog_once = PTHREAD_ONCE_INIT;
+
+static void watchdog_handler(int sig)
+{
+	(void)sig;
+}
+
+static void watchdog_install(void)
+{
+	struct sigaction old;
+	if (sigaction(SIGRTMIN + 3, NULL, &old) == 0 && old.sa_handler != SIG_DFL &&
+	    old.sa_handler != SIG_IGN)
+		return;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = watchdog_handler;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: that is the point */
+	sigaction(SIGRTMIN + 3, &sa, NULL);
+}
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool timed_out(const struct keelson_status_writer *w)
+{
+	return w->deadline_ms > 0 && monotonic_ms() >= w->deadline_ms;
+}
+
+static int watchdog_start(timer_t *timer, struct keelson_status_writer *w)
+{
+	pthread_once(&watchdog_once, watchdog_install);
+	struct sigevent sev;
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = SIGRTMIN + 3;
+	sev._sigev_un._tid = gettid();
+	if (timer_create(CLOCK_MONOTONIC, &sev, timer) != 0)
+		return keelson_error_set(KEELSON_ERROR, "status: cannot create the push timer: %s",
+					 strerror(errno));
+	struct itimerspec its = {
+		.it_value = {w->timeout_ms / 1000, (long)(w->timeout_ms % 1000) * 1000000L},
+		.it_interval = {0, WATCHDOG_REPEAT_MS * 1000000L},
+	};
+	w->deadline_ms = monotonic_ms() + w->timeout_ms;
+	if (timer_settime(*timer, 0, &its, NULL) != 0) {
+		timer_delete(*timer);
+		w->deadline_ms = 0;
+		return keelson_error_set(KEELSON_ERROR, "status: cannot arm the push timer: %s",
+					 strerror(errno));
+	}
+	return 0;
+}
+
+static void watchdog_stop(timer_t timer, struct keelson_status_writer *w)
+{
+	timer_delete(timer);
+	w->deadline_ms = 0;
+}
+
+static int transfer_progress_cb(const git_indexer_progress *stats, void *payload)
+{
+	(void)stats;
+	if (timed_out(payload)) {
+		git_error_set_str(GIT_ERROR_NET, "timed out");
+		return GIT_EUSER;
+	}
+	return 0;
+}
+
 static int read_setting(char **out, const char *file, const char *env, const char *what)
 {
 	*out = NULL;
@@ -788,6 +874,7 @@ static void init_callbacks(git_remote_callbacks *cb, struct keelson_status_write
 	cb->credentials = credentials_cb;
 	cb->certificate_check = certificate_cb;
 	cb->push_update_reference = push_update_cb;
+	cb->transfer_progress = transfer_progress_cb;
 	cb->payload = w;
 	w->credential_attempts = 0;
 	w->auth_failed = w->push_rejected = false;
@@ -796,6 +883,11 @@ static void init_callbacks(git_remote_callbacks *cb, struct keelson_status_write
 
 static int remote_failure(struct keelson_status_writer *w, const char *doing, int grc)
 {
+	if (timed_out(w))
+		return set_redacted(KEELSON_ETIMEOUT,
+			"status: %s %s (branch %s): no complete answer within %u ms (%s); check that "
+			"the server is healthy; status stays pending and is retried", doing,
+			w->display_url, w->branch, w->timeout_ms, git_message());
 	if (w->auth_failed || grc == GIT_EAUTH || grc == GIT_ECERTIFICATE)
 		return set_redacted(KEELSON_EINVALID,
 			"status: %s %s (branch %s): %s; check the configured credentials "
@@ -825,7 +917,7 @@ static int open_remote(git_remote **out, struct keelson_status_writer *w, git_di
 
 /* Bring the remote status branch into REMOTE_REF. *out_found is false when
  * the branch does not exist yet (REMOTE_REF is then removed). */
-static int fetch_status_branch(struct keelson_status_writer *w, bool *out_found, git_oid *out_tip)
+static int fetch_status_branch_timed(struct keelson_status_writer *w, bool *out_found, git_oid *out_tip)
 {
 	git_remote *remote = NULL;
 	git_remote_callbacks cb;
@@ -890,7 +982,7 @@ cleanup:
 
 /* Push LOCAL_REF to the status branch without force. *out_rejected when the
  * server (or libgit2's own check) refused a non-fast-forward. */
-static int push_status(struct keelson_status_writer *w, bool *out_rejected)
+static int push_status_timed(struct keelson_status_writer *w, bool *out_rejected)
 {
 	git_remote *remote = NULL;
 	git_remote_callbacks cb;
@@ -917,6 +1009,30 @@ cleanup:
 	if (remote)
 		git_remote_disconnect(remote);
 	git_remote_free(remote);
+	return rc;
+}
+
+static int fetch_status_branch(struct keelson_status_writer *w, bool *out_found, git_oid *out_tip)
+{
+	timer_t timer;
+	*out_found = false;
+	int rc = watchdog_start(&timer, w);
+	if (rc < 0)
+		return rc;
+	rc = fetch_status_branch_timed(w, out_found, out_tip);
+	watchdog_stop(timer, w);
+	return rc;
+}
+
+static int push_status(struct keelson_status_writer *w, bool *out_rejected)
+{
+	timer_t timer;
+	*out_rejected = false;
+	int rc = watchdog_start(&timer, w);
+	if (rc < 0)
+		return rc;
+	rc = push_status_timed(w, out_rejected);
+	watchdog_stop(timer, w);
 	return rc;
 }
 

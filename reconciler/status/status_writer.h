@@ -89,6 +89,11 @@ struct keelson_status_writer_options {
 	unsigned history_max;            /* transitions kept per file (0: 20) */
 	unsigned push_attempts;          /* (0: 5) */
 	unsigned backoff_initial_ms;     /* doubled per attempt, with jitter (0: 200 ms) */
+	/* A fetch or push that has not finished after this long is abandoned
+	 * with KEELSON_ETIMEOUT (0: 120 s). Same mechanism as the Git source
+	 * (git_source.h, timeout_ms): the real-time signal SIGRTMIN+3 with a
+	 * do-nothing handler interrupts the thread's blocking calls. */
+	unsigned timeout_ms;
 
 	/* Credentials for HTTP(S) and SSH, as for the Git source: files or
 	 * environment variables, read when the server asks. */

@@ -549,6 +549,36 @@ START_TEST(flush_unreachable_keeps_changes_pending)
 }
 END_TEST
 
+START_TEST(flush_times_out_on_a_silent_server)
+{
+	/* The kernel completes connections nobody ever accepts or answers. */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(fd, 8), 0);
+	socklen_t len = sizeof(a);
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	char url[200], cache[600];
+	snprintf(url, sizeof(url), "git://127.0.0.1:%d/config.git", ntohs(a.sin_port));
+	snprintf(cache, sizeof(cache), "%s/cache", tmp);
+	struct keelson_status_writer_options o;
+	writer_options(&o, url, cache);
+	o.timeout_ms = 500;
+	struct keelson_status_writer *w = NULL;
+	ck_assert_int_eq(keelson_status_writer_new(&w, &o), 0);
+	struct keelson_system_status s = status_of(SHA_A, KEELSON_PHASE_SYNCED, NULL, NULL);
+	ck_assert_int_eq(keelson_status_writer_update(w, "prod", "kafka", &s), 0);
+	int64_t start = real_ms(NULL);
+	ck_assert_int_eq(keelson_status_writer_flush(w, NULL), KEELSON_ETIMEOUT);
+	int64_t took = real_ms(NULL) - start;
+	ck_assert_msg(took >= 450 && took < 10000, "took %lld ms", (long long)took);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "within 500 ms"));
+	ck_assert_int_eq((int)keelson_status_writer_next_flush_ms(w), 0);
+	keelson_status_writer_free(w);
+	close(fd);
+}
+END_TEST
+
 /* tests/git/git_http_server (git http-backend behind libmicrohttpd) with
  * Basic auth; http-backend accepts pushes from an authenticated user.
  * Returns the port, or 0 when the server is not built. */
@@ -896,6 +926,7 @@ static Suite *suite_status(void)
 	tcase_add_test(tc, racing_writers_keep_both_files_and_linear_history);
 	tcase_add_test(tc, flush_unreachable_keeps_changes_pending);
 	tcase_add_test(tc, flush_over_http_with_token_file);
+	tcase_add_test(tc, flush_times_out_on_a_silent_server);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("keelson_status_writer_new");
