@@ -1478,6 +1478,11 @@ int keelson_status_read(cJSON **out, const struct keelson_status_writer_options 
 		dir[0] = '\0';
 		goto cleanup;
 	}
+	w->cache_dir = strdup(dir);
+	if (!w->cache_dir) {
+		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		goto cleanup;
+	}
 	if (git_repository_init(&w->repo, dir, 1) < 0) {
 		rc = keelson_error_set(KEELSON_ERROR, "status: cannot create a repository in %s: %s", dir,
 				       git_message());
