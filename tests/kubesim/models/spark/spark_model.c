@@ -70,6 +70,8 @@ struct sp_pod {
 	char hash[SP_HASH];
 	enum sp_policy policy;
 	int retries;
+	long interval;           /* onFailureRetryInterval, seconds */
+	double submitted;        /* creationTimestamp (second precision) */
 	int attempt;             /* the model's count for this driver */
 	int executors;           /* wanted */
 	uint64_t created;        /* executor indexes created (bit i-1) */
@@ -93,6 +95,7 @@ struct sp_app {
 	char latest_name[SP_NAME];
 	enum sp_policy policy;
 	enum sp_outcome outcome;
+	double latest_created;
 	int attempts;
 };
 
@@ -351,15 +354,32 @@ static void driver_submitted(struct ks_spark_model *m, struct sp_app *a, struct 
 	}
 	a->attempts = same ? a->attempts + 1 : 1;
 	d->attempt = a->attempts;
-	if (!unjustified && d->policy == SP_ON_FAILURE && a->attempts > d->retries + 1)
+	bool over = !unjustified && d->policy == SP_ON_FAILURE && a->attempts > d->retries + 1;
+	if (over)
 		ks_violation_record("spark", obj,
 			"driver %s is attempt %d of spec hash %s, more than restartPolicy OnFailure "
 			"with onFailureRetries %d allows (%d attempts)", d->name, a->attempts,
 			d->hash, d->retries, d->retries + 1);
+	/* spark-operator's TimeUntilNextRetryDue: a retry after a failure is
+	 * due interval x submissions-so-far after the last submission.
+	 * creationTimestamps have second precision, hence the 1 s slack. */
+	bool after_failure = a->outcome == SP_FAILED || a->outcome == SP_KILLED;
+	if (same && !two && !unjustified && !over && after_failure && d->policy != SP_NEVER &&
+	    d->submitted > 0 && a->latest_created > 0) {
+		double due = a->latest_created + (double)d->interval * (a->attempts - 1);
+		if (d->submitted < due - 1.0)
+			ks_violation_record("spark", obj,
+				"driver %s (attempt %d) retried %.0f s after the previous submission, "
+				"before the retry was due (onFailureRetryInterval %ld s x %d "
+				"submissions = %ld s)", d->name, a->attempts,
+				d->submitted - a->latest_created, d->interval, a->attempts - 1,
+				d->interval * (a->attempts - 1));
+	}
 	snprintf(a->hash, sizeof(a->hash), "%s", d->hash);
 	snprintf(a->latest_uid, sizeof(a->latest_uid), "%s", d->uid);
 	snprintf(a->latest_name, sizeof(a->latest_name), "%s", d->name);
 	a->policy = d->policy;
+	a->latest_created = d->submitted;
 	a->outcome = SP_RUNNING;
 
 	/* Fail the first N attempts: the kubelet reads exit-code when run-ms
@@ -442,6 +462,13 @@ static void on_driver(struct ks_spark_model *m, const struct ks_event *ev, const
 		const char *hash = ks_ctl_label(pod, KS_SPARK_LABEL_SPEC_HASH);
 		snprintf(d->hash, sizeof(d->hash), "%s", hash ? hash : "");
 		d->policy = read_policy(pod);
+		/* spark-operator defaults the interval to 5 s when the type is
+		 * not Never (defaults.go). */
+		d->interval = parse_count(ks_ctl_annotation(pod, KS_SPARK_ANN_RETRY_INTERVAL), 5,
+			1000000);
+		const char *ct = ks_meta_string(pod, "creationTimestamp");
+		if (!ct || ks_clock_parse(ct, &d->submitted))
+			d->submitted = 0;
 		d->retries = (int)parse_count(ks_ctl_annotation(pod, KS_SPARK_ANN_ON_FAILURE_RETRIES),
 			0, 1000000);
 		d->executors = (int)parse_count(ks_ctl_annotation(pod, KS_SPARK_ANN_EXECUTORS),

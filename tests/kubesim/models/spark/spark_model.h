@@ -9,8 +9,8 @@
  * submission rules of operator-safety-rules.md section 3 (two drivers of an
  * application at once, a resubmission before the previous attempt is gone,
  * a resubmission without a spec change or a restart-policy reason, more
- * attempts than the policy allows) goes to kubesim's invariant log (sim.h,
- * source "spark").
+ * attempts than the policy allows, a retry before its linear delay was
+ * due) goes to kubesim's invariant log (sim.h, source "spark").
  */
 #ifndef KUBESIM_MODELS_SPARK_MODEL_H
 #define KUBESIM_MODELS_SPARK_MODEL_H
@@ -29,6 +29,7 @@
 /* Annotations keelson puts on driver pods. */
 #define KS_SPARK_ANN_RESTART_POLICY "keelson.dev/spark-restart-policy"
 #define KS_SPARK_ANN_ON_FAILURE_RETRIES "keelson.dev/spark-on-failure-retries"
+#define KS_SPARK_ANN_RETRY_INTERVAL "keelson.dev/spark-on-failure-retry-interval"
 #define KS_SPARK_ANN_EXECUTORS "keelson.dev/spark-executor-instances"
 
 /* Model knobs (from the SparkApplication's spec.driver.annotations). */

@@ -54,6 +54,7 @@ struct driver_opts {
 	int executors;
 	long run_ms;           /* 0: runs until deleted */
 	int fail_first;        /* 0: no knob */
+	const char *interval;  /* onFailureRetryInterval; NULL: absent (5 s) */
 };
 
 /* A driver pod as keelson labels it (README.md). Failing drivers get a
@@ -73,6 +74,9 @@ static void create_driver(const struct driver_opts *o)
 	if (o->run_ms > 0)
 		n += snprintf(ann + n, sizeof(ann) - (size_t)n, ",\"%s\":\"%ld\"", KS_ANN_RUN_MS,
 			o->run_ms);
+	if (o->interval)
+		n += snprintf(ann + n, sizeof(ann) - (size_t)n, ",\"%s\":\"%s\"",
+			KS_SPARK_ANN_RETRY_INTERVAL, o->interval);
 	if (o->fail_first > 0)
 		snprintf(ann + n, sizeof(ann) - (size_t)n, ",\"%s\":\"%d\"", KS_SPARK_ANN_FAIL_FIRST,
 			o->fail_first);
@@ -251,7 +255,8 @@ END_TEST
 START_TEST(fail_first_attempts_within_on_failure_budget)
 {
 	struct driver_opts o = {.app = "flaky", .hash = "f1", .policy = "OnFailure",
-		.retries = 2, .executors = 1, .run_ms = 5000, .fail_first = 2};
+		.retries = 2, .executors = 1, .run_ms = 5000, .fail_first = 2,
+		.interval = "2"};
 	for (int attempt = 1; attempt <= 3; attempt++) {
 		o.attempt = attempt;
 		create_driver(&o);
@@ -392,7 +397,8 @@ END_TEST
 START_TEST(violation_more_attempts_than_policy)
 {
 	struct driver_opts o = {.app = "many", .hash = "m1", .policy = "OnFailure",
-		.retries = 1, .executors = 1, .run_ms = 5000, .fail_first = 5};
+		.retries = 1, .executors = 1, .run_ms = 5000, .fail_first = 5,
+		.interval = "0"};
 	for (int attempt = 1; attempt <= 2; attempt++) {
 		o.attempt = attempt;
 		create_driver(&o);
@@ -409,6 +415,25 @@ START_TEST(violation_more_attempts_than_policy)
 	ck_assert_msg(strstr(log, "attempt label 1, but the model saw 3 drivers of spec hash m1"),
 		"%s", log);
 	free(log);
+}
+END_TEST
+
+START_TEST(violation_retry_before_due)
+{
+	/* Interval 300 s: the second attempt is due 300 s after the first was
+	 * submitted; resubmitted as soon as the 5 s run failed, it is early.
+	 * (The legal pace is in fail_first_attempts_within_on_failure_budget.) */
+	struct driver_opts o = {.app = "hasty", .hash = "y1", .attempt = 1,
+		.policy = "OnFailure", .retries = 3, .executors = 0, .run_ms = 5000,
+		.fail_first = 5, .interval = "300"};
+	create_driver(&o);
+	ck_assert(TH_WAIT(phase_is("hasty-driver", "Failed"), TH_TIMEOUT_MS));
+	delete_attempt("hasty-driver", "hasty");
+	assert_no_violations();
+	o.attempt = 2;
+	create_driver(&o);
+	assert_one_violation("before the retry was due (onFailureRetryInterval 300 s x 1 "
+		"submissions = 300 s)");
 }
 END_TEST
 
@@ -436,6 +461,7 @@ Suite *suite_spark_model(void)
 		{"violation_resubmission_after_success_under_on_failure",
 			violation_resubmission_after_success_under_on_failure},
 		{"violation_more_attempts_than_policy", violation_more_attempts_than_policy},
+		{"violation_retry_before_due", violation_retry_before_due},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
