@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include "alerts/alerts.h"
 #include "cli/command.h"
 #include "config/config.h"
 #include "core/error.h"
@@ -45,6 +46,27 @@ static void on_hup(int sig)
 {
 	(void)sig;
 	run_reload = 1;
+}
+
+/* The alert sender of `cfg`'s alerts section, or NULL when it names no
+ * receiver. */
+static int make_alerts(struct keelson_alerts **out, const struct keelson_config *cfg)
+{
+	*out = NULL;
+	if (cfg->alerts_alertmanager_url == NULL && cfg->alerts_webhook_url == NULL)
+		return 0;
+	struct keelson_alerts_options o = {.version = KEELSON_ALERTS_OPTIONS_VERSION};
+	o.alertmanager_url = cfg->alerts_alertmanager_url;
+	o.webhook_url = cfg->alerts_webhook_url;
+	o.repeat_interval_ms = cfg->alerts_repeat_interval_ms;
+	if (cfg->alerts_webhook_secret_env != NULL) {
+		o.webhook_secret = getenv(cfg->alerts_webhook_secret_env);
+		if (o.webhook_secret == NULL || o.webhook_secret[0] == '\0')
+			return keelson_error_set(KEELSON_EINVALID,
+						 "%s: alerts.webhookSecretEnv names %s, which is not set in the environment",
+						 cfg->file, cfg->alerts_webhook_secret_env);
+	}
+	return keelson_alerts_new(out, &o);
 }
 
 static long now_ms(void)
@@ -88,14 +110,18 @@ int keelson_cmd_run(int argc, char **argv)
 		keelson_config_free(cfg);
 		return KEELSON_EXIT_USAGE;
 	}
-	if (keelson_plugin_registry_install_layout(plugins) < 0 || keelson_reconciler_new(&r, cfg, &run_stop) < 0) {
+	struct keelson_alerts *alerts = NULL;
+	if (make_alerts(&alerts, cfg) < 0 || keelson_plugin_registry_install_layout(plugins) < 0 ||
+	    keelson_reconciler_new(&r, cfg, &run_stop) < 0) {
 		fprintf(stderr, "keelson run: %s\n", keelson_error_last()->message);
+		keelson_alerts_free(alerts);
 		keelson_plugin_registry_uninstall_layout(plugins);
 		keelson_plugin_registry_free(plugins);
 		keelson_config_free(cfg);
 		return KEELSON_EXIT_USAGE;
 	}
 	keelson_reconciler_set_plugins(r, plugins);
+	keelson_reconciler_set_alerts(r, alerts);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
@@ -122,12 +148,13 @@ int keelson_cmd_run(int argc, char **argv)
 				keelson_reconciler_free(r);
 				keelson_config_free(cfg);
 				keelson_reconciler_set_plugins(fresh_r, plugins);
+				keelson_reconciler_set_alerts(fresh_r, alerts);
 				r = fresh_r;
 				cfg = fresh;
 				backoff = 0;
 				first = true;
-				keelson_log(KEELSON_LOG_INFO, "configuration reloaded", "config", config_path, "plugins",
-					    "as loaded at start", (const char *)NULL);
+				keelson_log(KEELSON_LOG_INFO, "configuration reloaded", "config", config_path, "plugins and alerts",
+					    "as at start", (const char *)NULL);
 			} else {
 				keelson_log(KEELSON_LOG_ERROR, "configuration not reloaded; the running one stays",
 					    "config", config_path, "error", keelson_error_last()->message,
@@ -166,10 +193,16 @@ int keelson_cmd_run(int argc, char **argv)
 		}
 		if (wait_ms < 0)
 			wait_ms = 0;
+		if (alerts != NULL) {
+			keelson_alerts_tick(alerts); /* re-sends and retries */
+			if (wait_ms > 10000)
+				wait_ms = 10000; /* failed deliveries are retried every 10 s at most */
+		}
 		keelson_reconciler_wait(r, wait_ms, &run_reload);
 	}
 	keelson_log(KEELSON_LOG_INFO, "keelson stopped", (const char *)NULL);
 	keelson_reconciler_free(r);
+	keelson_alerts_free(alerts);
 	keelson_plugin_registry_uninstall_layout(plugins);
 	keelson_plugin_registry_free(plugins);
 	keelson_config_free(cfg);

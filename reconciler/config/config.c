@@ -207,6 +207,13 @@ static const struct key_spec retry_keys[] = {
 	{"maxBackoff", KEY_DURATION, CFG(retry_max_ms)},
 };
 
+static const struct key_spec alerts_keys[] = {
+	{"alertmanagerUrl", KEY_STRING, CFG(alerts_alertmanager_url)},
+	{"webhookUrl", KEY_STRING, CFG(alerts_webhook_url)},
+	{"webhookSecretEnv", KEY_STRING, CFG(alerts_webhook_secret_env)},
+	{"repeatInterval", KEY_DURATION, CFG(alerts_repeat_interval_ms)},
+};
+
 static const struct key_spec top_scalar_keys[] = {
 	{"inventoryNamespace", KEY_STRING, CFG(inventory_namespace)},
 	{"crdEstablishedTimeout", KEY_DURATION, CFG(crd_established_timeout_ms)},
@@ -262,6 +269,8 @@ static int parse_document(struct keelson_config *cfg, const struct parse_ctx *ct
 			rc = parse_map(ctx, item, "kubernetes", kube_keys, COUNT(kube_keys), cfg);
 		else if (strcmp(item->string, "retry") == 0)
 			rc = parse_map(ctx, item, "retry", retry_keys, COUNT(retry_keys), cfg);
+		else if (strcmp(item->string, "alerts") == 0)
+			rc = parse_map(ctx, item, "alerts", alerts_keys, COUNT(alerts_keys), cfg);
 		else if (strcmp(item->string, "clusters") == 0)
 			rc = parse_clusters(ctx, item, cfg);
 		else {
@@ -273,8 +282,8 @@ static int parse_document(struct keelson_config *cfg, const struct parse_ctx *ct
 				const struct keelson_source_pos *pos = keelson_yaml_key_position(ctx->stream, item);
 				return keelson_error_set(KEELSON_EINVALID,
 							 "%s:%u:%u: unknown key \"%s\" at the top level (allowed: git, "
-							 "clusters, kubernetes, retry, inventoryNamespace, crdEstablishedTimeout, "
-							 "pluginDir)",
+							 "clusters, kubernetes, retry, alerts, inventoryNamespace, "
+							 "crdEstablishedTimeout, pluginDir)",
 							 ctx->file, pos ? pos->line : 0, pos ? pos->column : 0, item->string);
 			}
 			rc = parse_value(ctx, &top_scalar_keys[i], item, "", cfg);
@@ -382,7 +391,8 @@ void keelson_config_free(struct keelson_config *cfg)
 	char **strings[] = {&cfg->file, &cfg->git_url, &cfg->git_ref, &cfg->git_cache_dir,
 			    &cfg->git_username_file, &cfg->git_username_env, &cfg->git_token_file,
 			    &cfg->git_token_env, &cfg->git_ca_file, &cfg->git_ssh_key_file,
-			    &cfg->git_ssh_username, &cfg->git_known_hosts_file, &cfg->inventory_namespace, &cfg->plugin_dir};
+			    &cfg->git_ssh_username, &cfg->git_known_hosts_file, &cfg->inventory_namespace, &cfg->plugin_dir,
+			    &cfg->alerts_alertmanager_url, &cfg->alerts_webhook_url, &cfg->alerts_webhook_secret_env};
 	for (size_t i = 0; i < COUNT(strings); i++)
 		free(*strings[i]);
 	for (size_t i = 0; i < cfg->cluster_count; i++) {

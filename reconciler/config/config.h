@@ -55,6 +55,12 @@ struct keelson_config {
 	/* Plugin shared objects; NULL: --plugin-dir, else $KEELSON_PLUGIN_DIR,
 	 * else the installed directory. */
 	char *plugin_dir;
+
+	/* alerts: (blocked rollouts); none configured: log lines only. */
+	char *alerts_alertmanager_url;   /* e.g. http://alertmanager:9093 */
+	char *alerts_webhook_url;        /* generic JSON webhook */
+	char *alerts_webhook_secret_env; /* environment variable holding the HMAC secret */
+	unsigned long long alerts_repeat_interval_ms; /* 0: the sender's default (5 min) */
 };
 
 /* Read and validate the file at `path`. KEELSON_ENOTFOUND when it does not

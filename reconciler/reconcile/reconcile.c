@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include "alerts/alerts.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "diff/diff.h"
@@ -87,6 +88,7 @@ struct keelson_reconciler {
 	struct alert_mark *alerts;
 	size_t alert_count;
 	const struct keelson_plugin_registry *plugins;
+	struct keelson_alerts *alert_sender; /* NULL: log lines only */
 };
 
 static long now_ms(void)
@@ -220,6 +222,32 @@ void keelson_reconciler_free(struct keelson_reconciler *r)
 void keelson_reconciler_set_plugins(struct keelson_reconciler *r, const struct keelson_plugin_registry *plugins)
 {
 	r->plugins = plugins;
+}
+
+void keelson_reconciler_set_alerts(struct keelson_reconciler *r, struct keelson_alerts *alerts)
+{
+	r->alert_sender = alerts;
+}
+
+/* Level-triggered: fired on every blocked cycle (the sender dedups and
+ * re-sends), so a restart re-raises it from the persisted blocked state. */
+static void alert_blocked(struct keelson_reconciler *r, const char *cluster, const char *system, const char *reason,
+			  bool blocked)
+{
+	if (r->alert_sender == NULL)
+		return;
+	struct keelson_alert a = {
+		.alertname = KEELSON_ALERT_BLOCKED,
+		.cluster = cluster,
+		.system = system,
+		.severity = "critical",
+		.summary = "keelson rollout blocked; a person must act",
+		.description = reason,
+	};
+	int rc = blocked ? keelson_alerts_fire(r->alert_sender, &a) : keelson_alerts_resolve(r->alert_sender, &a);
+	if (rc < 0)
+		keelson_log(KEELSON_LOG_WARN, "alert not delivered; retried later", "cluster", cluster, "system", system,
+			    "error", keelson_error_last()->message, (const char *)NULL);
 }
 
 unsigned long long keelson_reconciler_drift_check_ms(const struct keelson_reconciler *r)
@@ -912,6 +940,9 @@ static int reconcile_plugin_system(struct keelson_cycle_report *rep, struct keel
 		goto fail;
 	char left[32];
 	snprintf(left, sizeof(left), "%zu", res.steps_left);
+	if (res.outcome == KEELSON_EXEC_CONVERGED || res.outcome == KEELSON_EXEC_RAN ||
+	    res.outcome == KEELSON_EXEC_WAITING)
+		alert_blocked(r, cluster->name, sys->name, "", false);
 	switch (res.outcome) {
 	case KEELSON_EXEC_CONVERGED: {
 		for (size_t k = 0; k < cs->change_count; k++)
@@ -955,6 +986,7 @@ static int reconcile_plugin_system(struct keelson_cycle_report *rep, struct keel
 		break;
 	case KEELSON_EXEC_BLOCKED:
 		rep->blocked++;
+		alert_blocked(r, cluster->name, sys->name, res.description, true);
 		keelson_log(KEELSON_LOG_WARN, "system stays blocked", "cluster", cluster->name, "system", sys->name,
 			    "reason", res.description, (const char *)NULL);
 		break;
@@ -1035,7 +1067,12 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 			for (size_t k = 0; k < cs.change_count; k++)
 				if (cs.changes[k].action == KEELSON_CHANGE_REPORT)
 					reported = true;
-			if (!is_generic(sys)) {
+			const char *inv_rev = inventory_revision(inventory_cm);
+			if (!is_generic(sys) && reported && inv_rev != NULL && strcmp(inv_rev, r->sha) == 0) {
+				/* This revision converged and the system's driftPolicy only
+				 * reports drift (logged above): the plugin must not heal it. */
+				all = false;
+			} else if (!is_generic(sys)) {
 				bool ok = false;
 				rc = reconcile_plugin_system(rep, r, s, cluster, sys, &cs, inventory_cm, &ok);
 				if (rc == KEELSON_ENOMEM) {

@@ -56,6 +56,13 @@ struct keelson_plugin_registry;
  * systems fail with a message. */
 void keelson_reconciler_set_plugins(struct keelson_reconciler *r, const struct keelson_plugin_registry *plugins);
 
+struct keelson_alerts;
+
+/* Where blocked rollouts are alerted (KeelsonRolloutBlocked, fired every
+ * cycle the system is blocked, resolved when it is not). Borrowed; NULL:
+ * log lines only. */
+void keelson_reconciler_set_alerts(struct keelson_reconciler *r, struct keelson_alerts *alerts);
+
 /* Run one cycle. `full` forces a complete drift check even when nothing
  * seems to have changed. Returns 0 when the cycle ran (see the report),
  * a negative code only for errors that stop the loop (out of memory). */

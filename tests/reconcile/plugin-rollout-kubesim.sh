@@ -8,7 +8,10 @@
 # never two be unavailable at once. keelson sync --once advances one step
 # per run and exits 1 until the roll converges. The objects applied by the
 # plugin are in the system's inventory; an idle daemon makes no request;
-# kubesim's invariant log stays empty.
+# kubesim's invariant log stays empty. A hand edit under driftPolicy alert
+# is reported, not rolled back by the plugin. Then a pod that never becomes Ready:
+# the rollout blocks, the webhook receives KeelsonRolloutBlocked, nothing
+# else is touched, and a restarted daemon stays blocked and alerts again.
 # Needs $KUBECTL (skipped with 77 when empty), git, curl and $top_builddir.
 set -u
 
@@ -31,8 +34,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/plugin-rollout-kubesim.XXXXXX")
 pid=
 daemon=
 watch_pid=
+hook_pid=
 cleanup() {
-	for p in $daemon $watch_pid $pid; do
+	for p in $daemon $watch_pid $hook_pid $pid; do
 		kill "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
@@ -224,7 +228,104 @@ max=$(awk '
 	END { print max + 0 }' "$work/watch.out")
 [ "$max" -le 1 ] || fail "$max pods were unavailable at once"
 
+step="driftPolicy alert on a plugin system: reported, not healed"
+"$KUBECTL" patch statefulset web -n web --type merge \
+	-p '{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"nginx:hand-edit"}]}}}}' \
+	>/dev/null 2>&1 || fail "kubectl patch failed"
+"$KEELSON" sync --once --config "$work/keelson.yaml" >"$work/out" 2>"$work/err"
+rc=$?
+[ $rc -eq 1 ] || fail "sync with reported drift exited $rc, expected 1"
+grep -q 'drift detected; not healed (driftPolicy alert).*kind=StatefulSet' "$work/err" || fail "drift not reported"
+grep -q "plugin step ran" "$work/err" && fail "the plugin acted on drift that driftPolicy alert only reports"
+img=$("$KUBECTL" get statefulset web -n web -o jsonpath='{.spec.template.spec.containers[0].image}')
+[ "$img" = nginx:hand-edit ] || fail "drift was healed ($img)"
+
 step="kubesim invariant log"
+v=$(violations)
+case $v in "" | "[]" | *'"violations":[]'* | *'"items":[]'*) ;; *) fail "kubesim violations: $v" ;; esac
+
+step="a pod that never becomes Ready: blocked, alerted, nothing else touched"
+# A webhook receiver on loopback: one line per POST body.
+python3 - "$work/hook.port" "$work/hook.out" <<'PY' >"$work/hook.err" 2>&1 &
+import http.server, sys
+port_file, out_file = sys.argv[1], sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        with open(out_file, "ab") as f:
+            f.write(body.replace(b"\n", b" ") + b"\n")
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(port_file + ".tmp", "w").write(str(srv.server_port))
+import os
+os.rename(port_file + ".tmp", port_file)
+srv.serve_forever()
+PY
+hook_pid=$!
+i=0
+until [ -s "$work/hook.port" ]; do
+	i=$((i + 1))
+	[ $i -le 50 ] || fail "webhook receiver did not start"
+	sleep 0.1
+done
+cp "$work/keelson-noplugins.yaml" "$work/keelson-alerts.yaml"
+printf 'alerts:\n  webhookUrl: http://127.0.0.1:%s/hook\n  repeatInterval: 1h\n' "$(cat "$work/hook.port")" \
+	>>"$work/keelson-alerts.yaml"
+sed -i 's/nginx:1.28/nginx:1.29/' "$sts"
+python3 - "$sts" <<'PY' || fail "cannot edit $sts"
+import sys
+p = sys.argv[1]
+s = open(p).read()
+s = s.replace("      labels:\n        app: web\n    spec:",
+              "      labels:\n        app: web\n      annotations:\n        kubesim.keelson.dev/ready: \"false\"\n    spec:", 1)
+open(p, "w").write(s)
+PY
+sed -i 's/readyTimeout: 2m/readyTimeout: 3s/' "$repo/clusters/sim/web/system.yaml"
+git_in commit -q -a -m "web: nginx 1.29 that never becomes Ready"
+pods_now() { "$KUBECTL" get pods -n web -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.uid} {end}'; }
+before=$(pods_now)
+"$KEELSON" run --config "$work/keelson-alerts.yaml" --plugin-dir "$PLUGINS" >>"$work/daemon.log" 2>&1 &
+daemon=$!
+i=0
+until grep -q KeelsonRolloutBlocked "$work/hook.out" 2>/dev/null; do
+	i=$((i + 1))
+	[ $i -le 120 ] || fail "no KeelsonRolloutBlocked alert within 60 s"
+	sleep 0.5
+done
+grep KeelsonRolloutBlocked "$work/hook.out" | grep -q '"system":"web"' || fail "the alert does not name system web"
+grep KeelsonRolloutBlocked "$work/hook.out" | grep -q 'timed out after 3s' || fail "the alert does not say why"
+grep -q 'level=error msg="system blocked.*cluster=sim system=web reason=' "$work/daemon.log" ||
+	fail "no error log line for the blocked system"
+kill -9 "$daemon" 2>/dev/null
+wait "$daemon" 2>/dev/null
+daemon=
+alerts_before=$(grep -c KeelsonRolloutBlocked "$work/hook.out")
+# Restarted: stays blocked (persisted), alerts again, touches nothing.
+"$KEELSON" run --config "$work/keelson-alerts.yaml" --plugin-dir "$PLUGINS" >>"$work/daemon.log" 2>&1 &
+daemon=$!
+i=0
+until [ "$(grep -c KeelsonRolloutBlocked "$work/hook.out")" -gt "$alerts_before" ]; do
+	i=$((i + 1))
+	[ $i -le 60 ] || fail "a restarted daemon did not alert the blocked rollout again"
+	sleep 0.5
+done
+sleep 2
+after=$(pods_now)
+changed=0
+for pair in $before; do
+	case " $after " in
+	*" $pair "*) ;;
+	*) changed=$((changed + 1)); case $pair in web-2=*) ;; *) fail "$pair was touched" ;; esac ;;
+	esac
+done
+[ $changed -eq 1 ] || fail "$changed pods were replaced, expected only web-2"
+"$KEELSON" sync --once --config "$work/keelson.yaml" >"$work/out" 2>"$work/err"
+rc=$?
+[ $rc -eq 1 ] || fail "sync of a blocked system exited $rc, expected 1"
+grep -q "1 blocked" "$work/err" || fail "sync summary does not count the blocked system"
 v=$(violations)
 case $v in "" | "[]" | *'"violations":[]'* | *'"items":[]'*) ;; *) fail "kubesim violations: $v" ;; esac
 echo "PASS"

@@ -36,7 +36,11 @@ START_TEST(test_load_full_and_defaults)
 					  "retry:\n"
 					  "  maxBackoff: 1m\n"
 					  "inventoryNamespace: ops\n"
-					  "pluginDir: /opt/keelson/plugins\n",
+					  "pluginDir: /opt/keelson/plugins\n"
+					  "alerts:\n"
+					  "  alertmanagerUrl: http://127.0.0.1:9093\n"
+					  "  webhookSecretEnv: HOOK_SECRET\n"
+					  "  repeatInterval: 10m\n",
 					  &rc);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_str_eq(cfg->git_url, "file:///srv/config.git");
@@ -55,6 +59,10 @@ START_TEST(test_load_full_and_defaults)
 	ck_assert_uint_eq(cfg->retry_max_ms, 60000);
 	ck_assert_str_eq(cfg->inventory_namespace, "ops");
 	ck_assert_str_eq(cfg->plugin_dir, "/opt/keelson/plugins");
+	ck_assert_str_eq(cfg->alerts_alertmanager_url, "http://127.0.0.1:9093");
+	ck_assert_ptr_null(cfg->alerts_webhook_url);
+	ck_assert_str_eq(cfg->alerts_webhook_secret_env, "HOOK_SECRET");
+	ck_assert_uint_eq(cfg->alerts_repeat_interval_ms, 600000);
 	ck_assert_uint_eq(cfg->crd_established_timeout_ms, 60000);
 	keelson_config_free(cfg);
 }
@@ -83,6 +91,8 @@ START_TEST(test_load_rejects)
 		 "kubernetes.burst must be a whole number"},
 		{"git:\n  url: x\n  cacheDir: /c\nclusters: [{name: a}]\npluginDir: [a]\n",
 		 "keelson.yaml:5:12: pluginDir"},
+		{"git:\n  url: x\n  cacheDir: /c\nclusters: [{name: a}]\nalerts:\n  webhookURL: http://h\n",
+		 "keelson.yaml:6:3: unknown key \"webhookURL\" in alerts"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int rc;
