@@ -33,11 +33,14 @@ export KUBECONFIG="$work/kubeconfig"
 "$KUBESIM" --listen 127.0.0.1:0 --kubeconfig-out "$KUBECONFIG" --log-level error \
 	>"$work/kubesim.out" 2>"$work/kubesim.err" &
 pid=$!
+# No short fixed limit: under a loaded parallel `make check` an ASan
+# kubesim can take well over 10 s to listen. Give up when it exits, or
+# after 3 minutes.
 i=0
 until grep -q "kubesim listening on https://127.0.0.1:" "$work/kubesim.out" 2>/dev/null; do
 	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
-		echo "diff-kubesim: kubesim did not start"
+	if [ $i -gt 1800 ] || ! kill -0 "$pid" 2>/dev/null; then
+		echo "diff-kubesim: kubesim did not start (waited $((i / 10)) s)"
 		cat "$work/kubesim.err"
 		exit 1
 	fi

@@ -30,11 +30,14 @@ export KUBECONFIG="$work/kubeconfig"
 "$KUBESIM" --listen 127.0.0.1:0 --kubeconfig-out "$KUBECONFIG" --log-level error \
 	>"$work/kubesim.out" 2>"$work/kubesim.err" &
 pid=$!
+# No short fixed limit: under a loaded parallel `make check` an ASan
+# kubesim can take well over 10 s to listen. Give up when it exits, or
+# after 3 minutes.
 i=0
 until grep -q "kubesim listening on https://127.0.0.1:" "$work/kubesim.out" 2>/dev/null; do
 	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
-		echo "kubectl-proof: kubesim did not start"
+	if [ $i -gt 1800 ] || ! kill -0 "$pid" 2>/dev/null; then
+		echo "kubectl-proof: kubesim did not start (waited $((i / 10)) s)"
 		cat "$work/kubesim.err"
 		exit 1
 	fi
@@ -51,7 +54,7 @@ fail() {
 }
 # k ARGS...: run kubectl, output in $work/last, returns kubectl's status.
 k() {
-	"$KUBECTL" --request-timeout=20s "$@" >"$work/last" 2>&1
+	"$KUBECTL" --request-timeout=60s "$@" >"$work/last" 2>&1
 }
 ok() { k "$@" || fail "kubectl $* exited $?"; }
 expect() { # expect WANT GOT WHAT
@@ -61,7 +64,7 @@ contains() { # contains NEEDLE WHAT
 	grep -q -- "$1" "$work/last" || fail "$2: output lacks '$1'"
 }
 jp() { # jp RESOURCE JSONPATH
-	"$KUBECTL" --request-timeout=20s get "$1" -o "jsonpath=$2" 2>"$work/last.err"
+	"$KUBECTL" --request-timeout=60s get "$1" -o "jsonpath=$2" 2>"$work/last.err"
 }
 
 step="version"
@@ -198,7 +201,7 @@ spec:
     image: registry.example/shell:1
 EOF
 ok apply -f "$work/pod.yaml"
-ok wait --for=condition=Ready pod/shell --timeout=30s
+ok wait --for=condition=Ready pod/shell --timeout=120s
 ok exec shell -- echo hello from kubesim
 contains "^hello from kubesim$" "exec output"
 k exec shell -- false; rc=$?
@@ -229,7 +232,7 @@ step="wait --for=delete"
 ok patch configmap proof --type merge -p '{"metadata":{"finalizers":["example.com/hold"]}}'
 ok delete configmap proof --wait=false
 expect "example.com/hold" "$(jp cm/proof '{.metadata.finalizers[0]}')" "finalizer keeps the object"
-"$KUBECTL" wait --for=delete configmap/proof --timeout=30s >"$work/wait.out" 2>&1 &
+"$KUBECTL" wait --for=delete configmap/proof --timeout=120s >"$work/wait.out" 2>&1 &
 wait_pid=$!
 sleep 2
 kill -0 "$wait_pid" 2>/dev/null || fail "kubectl wait ended before the deletion: $(cat "$work/wait.out")"
@@ -266,7 +269,7 @@ spec:
             x-kubernetes-preserve-unknown-fields: true
 EOF
 ok apply -f "$work/crd.yaml"
-ok wait --for=condition=Established crd/widgets.example.com --timeout=20s
+ok wait --for=condition=Established crd/widgets.example.com --timeout=120s
 contains "condition met" "wait Established"
 cat >"$work/widget.yaml" <<'EOF'
 apiVersion: example.com/v1
@@ -281,11 +284,11 @@ contains "widget.example.com/w1 created" "apply custom resource"
 expect "3" "$(jp wg/w1 '{.spec.size}')" "custom resource via short name"
 k patch wg w1 --type strategic -p '{"spec":{"size":4}}' && fail "strategic patch on a CR succeeded"
 contains "415\|UnsupportedMediaType\|not supported\|unknown format" "SMP on CR refused"
-ok delete crd widgets.example.com --timeout=20s
+ok delete crd widgets.example.com --timeout=120s
 k get wg w1 && fail "custom resource survived its CRD"
 
 step="delete --cascade=foreground"
-ok delete statefulset web --cascade=foreground --timeout=30s
+ok delete statefulset web --cascade=foreground --timeout=120s
 k get statefulset web && fail "statefulset still exists after foreground delete"
 
 step="client-side apply, then server-side apply with a changed value"
