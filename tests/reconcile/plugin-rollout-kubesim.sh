@@ -122,7 +122,7 @@ step="sync --once: one step per run, exit 1 until converged"
 runs=0
 while :; do
 	runs=$((runs + 1))
-	[ $runs -le 40 ] || fail "not converged after 40 sync runs"
+	[ $runs -le 100 ] || fail "not converged after 100 sync runs"
 	"$KEELSON" sync --once --config "$work/keelson.yaml" >"$work/out" 2>"$work/err"
 	rc=$?
 	[ $rc -eq 0 ] && break
