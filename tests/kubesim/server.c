@@ -2134,6 +2134,36 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const c
 	return MHD_YES;
 }
 
+struct hcollect {
+	struct ks_proxy_header h[KS_PROXY_MAX_HEADERS];
+	size_t n;
+};
+
+/* The client's headers go to the pod, except its credentials (the real API
+ * server authenticates the client and never forwards Authorization) and the
+ * hop-by-hop and framing headers, which belong to this connection; skipping
+ * those also keeps the few slots for the headers a pod acts on. */
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+	const char *value)
+{
+	static const char *const skip[] = {"Authorization", "Host", "Connection", "Keep-Alive",
+		"Content-Length", "Transfer-Encoding", "Accept-Encoding", "Upgrade", "Expect", "TE",
+		"Proxy-Authorization"};
+	(void)kind;
+	struct hcollect *hc = cls;
+	if (!key)
+		return MHD_YES;
+	for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
+		if (!strcasecmp(key, skip[i]))
+			return MHD_YES;
+	if (hc->n >= KS_PROXY_MAX_HEADERS)
+		return MHD_NO;
+	snprintf(hc->h[hc->n].name, sizeof(hc->h[hc->n].name), "%s", key);
+	snprintf(hc->h[hc->n].value, sizeof(hc->h[hc->n].value), "%s", value ? value : "");
+	hc->n++;
+	return MHD_YES;
+}
+
 static enum MHD_Result handle_proxy(struct rctx *c)
 {
 	/* name may be "[scheme:]name[:port]" */
@@ -2164,10 +2194,12 @@ static enum MHD_Result handle_proxy(struct rctx *c)
 			port);
 	struct qbuild q = {0};
 	MHD_get_connection_values(c->conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
+	struct hcollect hc = {.n = 0};
+	MHD_get_connection_values(c->conn, MHD_HEADER_KIND, collect_header, &hc);
 	struct ks_proxy_request pr = {.method = c->method, .namespace = c->namespace,
 		.kind = c->type->resource, .name = name, .port = port,
 		.path = c->rest && *c->rest ? c->rest : "/", .query = q.buf ? q.buf : "",
-		.body = c->body, .body_len = c->body_len};
+		.body = c->body, .body_len = c->body_len, .headers = hc.h, .nheaders = hc.n};
 	struct ks_proxy_response resp = {.status = 200};
 	int rc = fn(&pr, &resp, payload);
 	free(q.buf);
@@ -2182,6 +2214,9 @@ static enum MHD_Result handle_proxy(struct rctx *c)
 							      : MHD_RESPMEM_PERSISTENT);
 	MHD_add_response_header(r, "Content-Type",
 		resp.content_type[0] ? resp.content_type : "application/json");
+	for (size_t i = 0; i < resp.nheaders && i < KS_PROXY_MAX_HEADERS; i++)
+		if (resp.headers[i].name[0] && strcasecmp(resp.headers[i].name, "Content-Type"))
+			MHD_add_response_header(r, resp.headers[i].name, resp.headers[i].value);
 	enum MHD_Result ret = MHD_queue_response(c->conn, (unsigned)(resp.status ? resp.status : 200),
 		r);
 	MHD_destroy_response(r);

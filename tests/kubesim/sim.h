@@ -19,6 +19,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The proxy carries HTTP headers both ways (Cruise Control's
+ * User-Task-ID). Defined so models can compile against older copies. */
+#define KS_PROXY_HAS_HEADERS 1
+#define KS_PROXY_MAX_HEADERS 8
+
+struct ks_proxy_header { char name[64]; char value[256]; };
+
 struct ks_proxy_request {
 	const char *method;     /* "GET", "POST", ... */
 	const char *namespace;
@@ -29,6 +36,12 @@ struct ks_proxy_request {
 	const char *query;      /* raw query string without '?', may be "" */
 	const char *body;
 	size_t body_len;
+	/* The client's request headers, at most KS_PROXY_MAX_HEADERS; longer
+	 * names or values are truncated. Authorization is never included: the
+	 * API server authenticates the client itself and does not forward its
+	 * credentials to the pod. */
+	const struct ks_proxy_header *headers;
+	size_t nheaders;
 };
 
 struct ks_proxy_response {
@@ -36,6 +49,10 @@ struct ks_proxy_response {
 	char content_type[96];  /* default "application/json" */
 	char *body;             /* malloc'ed by the handler, freed by kubesim */
 	size_t body_len;
+	/* Extra response headers sent to the client (Content-Type comes from
+	 * content_type above). */
+	struct ks_proxy_header headers[KS_PROXY_MAX_HEADERS];
+	size_t nheaders;
 };
 
 /* Returns 0 after filling `response`, or a negative value for "connection

@@ -544,6 +544,83 @@ START_TEST(test_proxy)
 }
 END_TEST
 
+/* Echoes the request's X-Task header back as X-Task-Echo and reports in the
+ * body whether the client's Authorization reached it. */
+static int header_proxy(const struct ks_proxy_request *rq, struct ks_proxy_response *resp,
+	void *payload)
+{
+	(void)payload;
+	const char *task = NULL;
+	bool saw_auth = false;
+	for (size_t i = 0; i < rq->nheaders; i++) {
+		if (!strcasecmp(rq->headers[i].name, "X-Task"))
+			task = rq->headers[i].value;
+		if (!strcasecmp(rq->headers[i].name, "Authorization"))
+			saw_auth = true;
+	}
+	if (task) {
+		snprintf(resp->headers[0].name, sizeof(resp->headers[0].name), "X-Task-Echo");
+		snprintf(resp->headers[0].value, sizeof(resp->headers[0].value), "%s", task);
+		resp->nheaders = 1;
+	}
+	snprintf(resp->content_type, sizeof(resp->content_type), "text/plain");
+	resp->body = strdup(saw_auth ? "auth:forwarded" : "auth:none");
+	resp->body_len = strlen(resp->body);
+	return 0;
+}
+
+struct echo_seen {
+	char task[256];
+};
+
+static size_t on_echo_header(char *data, size_t size, size_t n, void *cls)
+{
+	struct echo_seen *e = cls;
+	size_t len = size * n;
+	if (len > 12 && !strncasecmp(data, "X-Task-Echo:", 12)) {
+		const char *v = data + 12;
+		while (*v == ' ')
+			v++;
+		int vl = (int)(data + len - v);
+		while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
+			vl--;
+		snprintf(e->task, sizeof(e->task), "%.*s", vl, v);
+	}
+	return len;
+}
+
+START_TEST(test_proxy_headers)
+{
+	long code;
+	cJSON_Delete(req("POST", "/api/v1/namespaces/default/pods",
+		"{\"metadata\":{\"name\":\"cc-0\"},\"spec\":{\"containers\":[]}}", &code));
+	ck_assert_int_eq(code, 201);
+	ck_assert_int_eq(ks_proxy_register("default", "pods", "cc-", 0, header_proxy, NULL), 0);
+	CURL *c = curl_easy_init();
+	char url[512];
+	snprintf(url, sizeof(url), "%s/api/v1/namespaces/default/pods/cc-0:9090/proxy/state", base);
+	struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer " TOKEN);
+	h = curl_slist_append(h, "X-Task: 5f1c-task");
+	struct resp r = {0};
+	struct echo_seen e = {{0}};
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_echo_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &e);
+	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	ks_proxy_unregister(header_proxy, NULL);
+	ck_assert_int_eq(code, 200);
+	ck_assert_str_eq(e.task, "5f1c-task");
+	ck_assert_str_eq(r.body, "auth:none");
+	free(r.body);
+}
+END_TEST
+
 static void *log_later(void *arg)
 {
 	(void)arg;
@@ -787,6 +864,7 @@ Suite *suite_server(void)
 		{"crd", test_crd},
 		{"protobuf", test_protobuf_create},
 		{"proxy", test_proxy},
+		{"proxy_headers", test_proxy_headers},
 		{"pod_log", test_pod_log},
 		{"admin", test_admin},
 		{"exec", test_exec_websocket},
