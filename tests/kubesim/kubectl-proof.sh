@@ -323,6 +323,26 @@ for i in 1 2 3 4 5 6; do
 	k get configmap "missing-$i" && fail "get of a missing configmap succeeded"
 done
 
+step="PriorityClass (scheduling.k8s.io/v1, built in)"
+ok api-resources --api-group=scheduling.k8s.io
+contains "priorityclasses *pc *scheduling.k8s.io/v1 *false *PriorityClass" "api-resources"
+ok apply -f "${top_srcdir:-.}/repo-layout/example/clusters/prod-chicago/platform/priorityclass.yaml"
+contains "priorityclass.scheduling.k8s.io/stateful-critical created" "apply priorityclass.yaml"
+expect "1000000 PreemptLowerPriority" "$(jp pc/stateful-critical '{.value} {.preemptionPolicy}')" \
+	"PriorityClass fields"
+cat >"$work/pc.yaml" <<'EOF'
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata:
+  name: batch-low
+value: 10
+EOF
+ok apply -f "$work/pc.yaml"
+expect "PreemptLowerPriority" "$(jp priorityclass/batch-low '{.preemptionPolicy}')" \
+	"preemptionPolicy default"
+ok delete pc batch-low
+contains 'priorityclass.scheduling.k8s.io "batch-low" deleted' "delete pc"
+
 step="reset keeps the node"
 ok create --raw /_sim/reset -f /dev/null
 contains '"status":"reset"' "POST /_sim/reset"

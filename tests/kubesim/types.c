@@ -255,6 +255,14 @@ static void defaults_pdb(cJSON *pdb)
 	def_num(status, "expectedPods", 0);
 }
 
+/* kube-apiserver's defaulting for scheduling.k8s.io/v1 PriorityClass;
+ * globalDefault false is omitted like the real (omitempty) field. */
+static void defaults_priorityclass(cJSON *pc)
+{
+	def_str(pc, "preemptionPolicy", "PreemptLowerPriority");
+	def_num(pc, "value", 0);
+}
+
 static void defaults_crd(cJSON *crd)
 {
 	cJSON *spec = obj_child(crd, "spec");
@@ -338,6 +346,8 @@ static const struct builtin builtins[] = {
 	{"events.k8s.io", "events", "Event", "event", true, {NULL}, NULL, 0, KS_GEN_NONE, NULL},
 	{"storage.k8s.io", "storageclasses", "StorageClass", "storageclass", false, {"sc"}, NULL, 0,
 		KS_GEN_NONE, NULL},
+	{"scheduling.k8s.io", "priorityclasses", "PriorityClass", "priorityclass", false, {"pc"},
+		NULL, 0, KS_GEN_NONE, defaults_priorityclass},
 	{"authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview", "", false,
 		{NULL}, NULL, 0, KS_GEN_NONE, NULL},
 	{"authorization.k8s.io", "subjectaccessreviews", "SubjectAccessReview", "", false, {NULL},

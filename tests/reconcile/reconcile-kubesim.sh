@@ -139,32 +139,6 @@ rank() {
 	esac
 }
 
-# kubesim does not serve scheduling.k8s.io (the example's PriorityClass):
-# stand in for the built-in type with a cluster-scoped CRD of the same group
-# and kind, created outside keelson as a cluster's own API would be.
-if ! "$KUBECTL" api-resources --api-group=scheduling.k8s.io 2>/dev/null | grep -q PriorityClass; then
-	cat >"$work/priorityclass-crd.yaml" <<'EOF'
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: priorityclasses.scheduling.k8s.io
-spec:
-  group: scheduling.k8s.io
-  scope: Cluster
-  names: {plural: priorityclasses, singular: priorityclass, kind: PriorityClass}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
-EOF
-	k apply -f "$work/priorityclass-crd.yaml"
-	k wait --for=condition=Established crd/priorityclasses.scheduling.k8s.io --timeout=20s
-fi
-
 step="first sync creates everything"
 ksync 0
 grep -q "converged (" "$work/err" || fail "no converged summary"
