@@ -15,8 +15,10 @@ KUBESIM=${top_builddir:-.}/kubesim
 work=$(mktemp -d "${TMPDIR:-/tmp}/kubectl-proof.XXXXXX")
 pid=
 watch_pid=
+cert_pid=
 cleanup() {
 	[ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null
+	[ -n "$cert_pid" ] && kill "$cert_pid" 2>/dev/null
 	if [ -n "$pid" ]; then
 		kill "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
@@ -342,6 +344,36 @@ expect "PreemptLowerPriority" "$(jp priorityclass/batch-low '{.preemptionPolicy}
 	"preemptionPolicy default"
 ok delete pc batch-low
 contains 'priorityclass.scheduling.k8s.io "batch-low" deleted' "delete pc"
+
+step="client-certificate authentication (--kubeconfig-client-cert)"
+"$KUBESIM" --listen 127.0.0.1:0 --kubeconfig-out "$work/kubeconfig-cert" \
+	--kubeconfig-client-cert --log-level error >"$work/cert.out" 2>"$work/cert.err" &
+cert_pid=$!
+i=0
+until grep -q "kubesim listening on https://127.0.0.1:" "$work/cert.out" 2>/dev/null; do
+	i=$((i + 1))
+	if [ $i -gt 1800 ] || ! kill -0 "$cert_pid" 2>/dev/null; then
+		cat "$work/cert.err"
+		fail "kubesim --kubeconfig-client-cert did not start (waited $((i / 10)) s)"
+	fi
+	sleep 0.1
+done
+grep -q "client-certificate-data: " "$work/kubeconfig-cert" || fail "kubeconfig lacks client-certificate-data"
+grep -q "token: " "$work/kubeconfig-cert" && fail "kubeconfig still carries a token"
+ok --kubeconfig "$work/kubeconfig-cert" auth whoami
+contains "Username *kubesim-client" "auth whoami with a client certificate"
+contains "system:masters" "auth whoami groups (the certificate's O)"
+ok --kubeconfig "$work/kubeconfig-cert" get namespaces
+contains "^default " "get namespaces with a client certificate"
+# the same server without the certificate (a wrong token instead): 401
+sed -e '/client-key-data/d' -e 's/client-certificate-data: .*/token: not-the-token/' \
+	"$work/kubeconfig-cert" >"$work/kubeconfig-none"
+k --kubeconfig "$work/kubeconfig-none" get namespaces </dev/null &&
+	fail "a request without the certificate was accepted"
+contains "Unauthorized" "get without the certificate"
+kill "$cert_pid"
+wait "$cert_pid" 2>/dev/null
+cert_pid=
 
 step="reset keeps the node"
 ok create --raw /_sim/reset -f /dev/null

@@ -3,6 +3,9 @@
 # libkubesim.la holds the object store, watch, controller runtime, clock and
 # built-in types (store.h); the controllers part links it for its tests.
 KUBESIM_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS) $(MHD_CFLAGS) $(CRYPTO_CFLAGS)
+# server.c checks client certificates on libmicrohttpd's GnuTLS session
+# (libmicrohttpd is the GnuTLS build), so the HTTP layer links GnuTLS itself.
+KUBESIM_HTTP_LIBS = $(MHD_LIBS) -lgnutls
 
 noinst_LTLIBRARIES += libkubesim.la
 libkubesim_la_SOURCES = \
@@ -29,7 +32,7 @@ kubesim_CFLAGS = $(KUBESIM_CFLAGS) $(KUBESIM_FEATURES) -DKUBESIM_HAVE_CONTROLLER
 kubesim_LDADD = $(KUBESIM_MODEL_LIBS) \
 	libkubesim-controllers.la libkubesim-apply.la libkubesim-patch.la \
 	libkubesim.la libkeelson-core.la \
-	$(MHD_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
+	$(KUBESIM_HTTP_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
 
 kubesim_unit_tests = \
 	tests/kubesim/unit/test_store \
@@ -52,7 +55,7 @@ tests_kubesim_unit_test_server_SOURCES = tests/kubesim/unit/test_server.c \
 	tests/kubesim/tls.c tests/kubesim/tls.h
 tests_kubesim_unit_test_server_CFLAGS = $(KUBESIM_CFLAGS) $(KUBESIM_FEATURES) $(CHECK_CFLAGS) $(CURL_CFLAGS)
 tests_kubesim_unit_test_server_LDADD = libkubesim-apply.la libkubesim-patch.la libkubesim.la \
-	libkeelson-core.la $(CHECK_LIBS) $(CURL_LIBS) $(MHD_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) \
+	libkeelson-core.la $(CHECK_LIBS) $(CURL_LIBS) $(KUBESIM_HTTP_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) \
 	$(PTHREAD_LIBS) -lm
 
 # GET throughput benchmark (run by hand; never a timed test).
@@ -63,5 +66,5 @@ bench_kubesim_get_SOURCES = bench/kubesim-get.c \
 	tests/kubesim/tls.c tests/kubesim/tls.h
 bench_kubesim_get_CFLAGS = $(KUBESIM_CFLAGS) $(KUBESIM_FEATURES) $(CURL_CFLAGS)
 bench_kubesim_get_LDADD = libkubesim-apply.la libkubesim-patch.la libkubesim.la \
-	libkeelson-core.la $(CURL_LIBS) $(MHD_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
+	libkeelson-core.la $(CURL_LIBS) $(KUBESIM_HTTP_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
 EXTRA_DIST += tests/kubesim/README.md

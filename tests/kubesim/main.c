@@ -27,16 +27,22 @@ static void usage(FILE *f)
 		"usage: kubesim [--listen 127.0.0.1:PORT] [--kubeconfig-out FILE] [--state FILE]\n"
 		"               [--tls-cert FILE --tls-key FILE [--ca-cert FILE]]\n"
 		"               [--insecure-http (plain HTTP, no authentication)]\n"
+		"               [--client-ca FILE] [--kubeconfig-client-cert]\n"
 		"               [--pid-file FILE] [--log-level error|info|debug] [--clock-factor N]\n"
 		"\n"
 		"A Kubernetes API server simulator. PORT 0 picks a free port; the kubeconfig\n"
 		"written to --kubeconfig-out names the real one, the CA and a bearer token.\n"
 		"Prints \"kubesim listening on URL\" when ready; SIGTERM/SIGINT stop it\n"
-		"(saving --state first).\n");
+		"(saving --state first).\n"
+		"--client-ca FILE: client certificates signed by a CA in FILE authenticate\n"
+		"too (user = CN, group = O). --kubeconfig-client-cert: issue a client\n"
+		"certificate (CN kubesim-client, O system:masters) from kubesim's own CA and\n"
+		"write it into the kubeconfig instead of the token.\n");
 }
 
+/* `token`, or when client_cert is set a client certificate and key. */
 static int write_kubeconfig(const char *path, const char *url, const char *ca_pem,
-	const char *token)
+	const char *token, const char *client_cert, const char *client_key)
 {
 	char tmp[4096];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -65,13 +71,45 @@ static int write_kubeconfig(const char *path, const char *url, const char *ca_pe
 		"preferences: {}\n"
 		"users:\n"
 		"- name: kubesim\n"
-		"  user:\n"
-		"    token: %s\n", token);
+		"  user:\n");
+	if (client_cert) {
+		char *c64 = ks_base64_encode((const unsigned char *)client_cert, strlen(client_cert));
+		char *k64 = ks_base64_encode((const unsigned char *)client_key, strlen(client_key));
+		fprintf(f, "    client-certificate-data: %s\n    client-key-data: %s\n",
+			c64 ? c64 : "", k64 ? k64 : "");
+		free(c64);
+		free(k64);
+	} else {
+		fprintf(f, "    token: %s\n", token);
+	}
 	free(ca64);
 	if (fclose(f) != 0 || rename(tmp, path) != 0)
 		return keelson_error_set(KEELSON_ERROR, "cannot write kubeconfig %s: %s", path,
 			strerror(errno));
 	return 0;
+}
+
+/* A PEM bundle from --client-ca; bounded like any file read from outside. */
+static char *read_pem(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		keelson_error_set(KEELSON_ENOTFOUND, "cannot read --client-ca %s: %s", path,
+			strerror(errno));
+		return NULL;
+	}
+	size_t cap = 256 * 1024;
+	char *buf = malloc(cap);
+	size_t n = buf ? fread(buf, 1, cap - 1, f) : 0;
+	bool more = buf && !feof(f);
+	fclose(f);
+	if (!buf || more || !strstr(buf ? (buf[n] = 0, buf) : "", "-----BEGIN CERTIFICATE-----")) {
+		free(buf);
+		keelson_error_set(KEELSON_EINVALID,
+			"--client-ca %s: expected PEM certificates (at most 256 KiB)", path);
+		return NULL;
+	}
+	return buf;
 }
 
 static void random_token(char *buf, size_t n)
@@ -91,7 +129,8 @@ int main(int argc, char **argv)
 {
 	const char *listen = "127.0.0.1:0", *kubeconfig = NULL, *state = NULL, *pid_file = NULL;
 	const char *cert = NULL, *key = NULL, *ca = NULL;
-	bool insecure = false;
+	const char *client_ca_path = NULL;
+	bool insecure = false, kubeconfig_client_cert = false;
 	int log_level = 1;
 	double clock_factor = 1.0;
 	for (int i = 1; i < argc; i++) {
@@ -102,6 +141,9 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(a, "--insecure-http")) {
 			insecure = true;
+			continue;
+		} else if (!strcmp(a, "--kubeconfig-client-cert")) {
+			kubeconfig_client_cert = true;
 			continue;
 		}
 		if (!v) {
@@ -124,6 +166,8 @@ int main(int argc, char **argv)
 			key = v;
 		else if (!strcmp(a, "--ca-cert"))
 			ca = v;
+		else if (!strcmp(a, "--client-ca"))
+			client_ca_path = v;
 		else if (!strcmp(a, "--clock-factor"))
 			clock_factor = atof(v);
 		else if (!strcmp(a, "--log-level"))
@@ -182,6 +226,39 @@ int main(int argc, char **argv)
 	}
 	char token[48];
 	random_token(token, sizeof(token));
+	/* Client CAs: --client-ca, plus kubesim's own CA when it issues the
+	 * kubeconfig's client certificate. */
+	char *client_ca = NULL, *client_cert = NULL, *client_key = NULL;
+	if (rc == 0 && (client_ca_path || kubeconfig_client_cert) && insecure) {
+		rc = keelson_error_set(KEELSON_EINVALID,
+			"--client-ca and --kubeconfig-client-cert need TLS (drop --insecure-http)");
+	}
+	if (rc == 0 && client_ca_path && !(client_ca = read_pem(client_ca_path)))
+		rc = KEELSON_EINVALID;
+	if (rc == 0 && kubeconfig_client_cert)
+		rc = ks_tls_client_cert(&tls, "kubesim-client", "system:masters", &client_cert,
+			&client_key);
+	if (rc == 0 && kubeconfig_client_cert) {
+		size_t a = client_ca ? strlen(client_ca) : 0, b = strlen(tls.ca_pem);
+		char *both = malloc(a + b + 2);
+		if (both) {
+			snprintf(both, a + b + 2, "%s%s%s", client_ca ? client_ca : "",
+				a && client_ca[a - 1] != '\n' ? "\n" : "", tls.ca_pem);
+			free(client_ca);
+			client_ca = both;
+		} else {
+			rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		}
+	}
+	if (rc) {
+		fprintf(stderr, "kubesim: %s\n", keelson_error_last()->message);
+		free(client_ca);
+		free(client_cert);
+		free(client_key);
+		ks_tls_material_clear(&tls);
+		ks_store_free(store);
+		return 1;
+	}
 	struct ks_controller *crd_ctl = NULL;
 	ks_crd_controller_start(store, &crd_ctl);
 #ifdef KUBESIM_HAVE_CONTROLLERS
@@ -190,6 +267,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kubesim: starting controllers: %s\n", keelson_error_last()->message);
 		ks_controller_stop(crd_ctl);
 		ks_store_free(store);
+		free(client_ca);
+		free(client_cert);
+		free(client_key);
 		ks_tls_material_clear(&tls);
 		return 1;
 	}
@@ -212,7 +292,7 @@ int main(int argc, char **argv)
 #endif
 	struct ks_server_config cfg = {.version = KS_SERVER_CONFIG_VERSION,
 		.listen_address = host, .port = port, .insecure_http = insecure, .tls = &tls,
-		.token = insecure ? NULL : token, .log_level = log_level};
+		.token = insecure ? NULL : token, .log_level = log_level, .client_ca_pem = client_ca};
 	struct ks_server *srv = NULL;
 	rc = ks_server_start(store, &cfg, &srv);
 	if (rc == 0) {
@@ -220,7 +300,8 @@ int main(int argc, char **argv)
 		snprintf(url, sizeof(url), "%s://%s:%d", insecure ? "http" : "https", host,
 			ks_server_port(srv));
 		if (kubeconfig)
-			rc = write_kubeconfig(kubeconfig, url, insecure ? NULL : tls.ca_pem, token);
+			rc = write_kubeconfig(kubeconfig, url, insecure ? NULL : tls.ca_pem, token,
+				client_cert, client_key);
 		if (rc == 0 && pid_file) {
 			FILE *f = fopen(pid_file, "w");
 			if (f) {
@@ -257,6 +338,9 @@ int main(int argc, char **argv)
 	if (pid_file)
 		unlink(pid_file);
 	ks_store_free(store);
+	free(client_ca);
+	free(client_cert);
+	free(client_key);
 	ks_tls_material_clear(&tls);
 	return rc ? 1 : 0;
 }

@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <inttypes.h>
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
@@ -43,6 +45,7 @@ struct ks_server {
 	struct MHD_Daemon *daemon;
 	int port;
 	char *token;
+	bool client_ca;        /* client certificates authenticate too */
 	int log_level;
 	volatile int stopping;
 	/* exec sessions run on their own threads; stop waits for them */
@@ -56,6 +59,13 @@ struct req {
 	size_t len, cap;
 	bool too_large;
 };
+
+/* The authenticated user of the request being served. libmicrohttpd runs
+ * one thread per connection and a request is served start to end on it, so
+ * a thread-local carries it to the review handlers without threading it
+ * through every route. */
+static __thread char request_user[256];
+static __thread char request_group[256];
 
 /* Everything a resource handler needs about the request. */
 struct rctx {
@@ -802,9 +812,10 @@ static enum MHD_Result handle_review(struct rctx *c, cJSON *body)
 	cJSON *status = cJSON_AddObjectToObject(body, "status");
 	if (!strcmp(c->type->resource, "selfsubjectreviews")) {
 		cJSON *ui = cJSON_AddObjectToObject(status, "userInfo");
-		cJSON_AddStringToObject(ui, "username", "kubesim-admin");
+		cJSON_AddStringToObject(ui, "username", request_user);
 		cJSON *groups = cJSON_AddArrayToObject(ui, "groups");
-		cJSON_AddItemToArray(groups, cJSON_CreateString("system:masters"));
+		if (request_group[0])
+			cJSON_AddItemToArray(groups, cJSON_CreateString(request_group));
 		cJSON_AddItemToArray(groups, cJSON_CreateString("system:authenticated"));
 	} else {
 		cJSON_AddBoolToObject(status, "allowed", true);
@@ -2606,19 +2617,73 @@ static enum MHD_Result route(struct ks_server *srv, struct MHD_Connection *conn,
 	return send_not_found_path(conn);
 }
 
+/* The CN (user) and first O (group) of a client certificate that verifies
+ * against the configured client CA; false without one. */
+static bool client_cert_user(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
+		MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session)
+		return false;
+	gnutls_session_t session = (gnutls_session_t)ci->tls_session;
+	unsigned status = 0;
+	if (gnutls_certificate_verify_peers2(session, &status) != GNUTLS_E_SUCCESS || status)
+		return false;
+	unsigned n = 0;
+	const gnutls_datum_t *chain = gnutls_certificate_get_peers(session, &n);
+	if (!chain || !n)
+		return false;
+	gnutls_x509_crt_t crt;
+	if (gnutls_x509_crt_init(&crt) != GNUTLS_E_SUCCESS)
+		return false;
+	bool ok = false;
+	char cn[sizeof(request_user)], org[sizeof(request_group)];
+	size_t cn_len = sizeof(cn), org_len = sizeof(org);
+	/* verify_peers2 checked the chain, but a client certificate must also
+	 * be meant for client authentication, as kube-apiserver requires */
+	unsigned critical = 0;
+	if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS &&
+	    gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &cn_len) ==
+		    GNUTLS_E_SUCCESS && cn[0]) {
+		char oid[128];
+		size_t oid_len;
+		bool client_auth = false;
+		for (unsigned i = 0; !client_auth; i++) {
+			oid_len = sizeof(oid);
+			if (gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &oid_len, &critical) < 0)
+				break;
+			client_auth = !strcmp(oid, GNUTLS_KP_TLS_WWW_CLIENT);
+		}
+		if (client_auth) {
+			snprintf(request_user, sizeof(request_user), "%s", cn);
+			if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0, 0,
+				org, &org_len) == GNUTLS_E_SUCCESS)
+				snprintf(request_group, sizeof(request_group), "%s", org);
+			ok = true;
+		}
+	}
+	gnutls_x509_crt_deinit(crt);
+	return ok;
+}
+
 static bool authorized(struct ks_server *srv, struct MHD_Connection *conn)
 {
+	snprintf(request_user, sizeof(request_user), "kubesim-admin");
+	snprintf(request_group, sizeof(request_group), "system:masters");
 	if (!srv->token)
 		return true;
 	const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-	if (!auth || strncasecmp(auth, "Bearer ", 7))
-		return false;
-	const char *tok = auth + 7;
-	size_t a = strlen(tok), b = strlen(srv->token);
-	unsigned diff = (unsigned)(a ^ b);
-	for (size_t i = 0; i < a && i < b; i++)
-		diff |= (unsigned)(tok[i] ^ srv->token[i]);
-	return diff == 0;
+	if (auth && !strncasecmp(auth, "Bearer ", 7)) {
+		const char *tok = auth + 7;
+		size_t a = strlen(tok), b = strlen(srv->token);
+		unsigned diff = (unsigned)(a ^ b);
+		for (size_t i = 0; i < a && i < b; i++)
+			diff |= (unsigned)(tok[i] ^ srv->token[i]);
+		if (diff == 0)
+			return true;
+	}
+	request_user[0] = request_group[0] = 0;
+	return srv->client_ca && client_cert_user(conn);
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -2760,7 +2825,20 @@ int ks_server_start(struct ks_store *store, const struct ks_server_config *confi
 			MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
 			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
 			MHD_OPTION_END);
-	else
+	else if (config->client_ca_pem) {
+		/* MHD then asks for (does not require) a client certificate, so
+		 * token clients keep working */
+		srv->client_ca = true;
+		srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, srv,
+			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+			MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+			MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
+			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
+			MHD_OPTION_HTTPS_MEM_KEY, config->tls->key_pem,
+			MHD_OPTION_HTTPS_MEM_CERT, config->tls->cert_pem,
+			MHD_OPTION_HTTPS_MEM_TRUST, config->client_ca_pem,
+			MHD_OPTION_END);
+	} else
 		srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, srv,
 			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
 			MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,

@@ -21,6 +21,9 @@ struct ks_server_config {
 	const struct ks_tls_material *tls; /* required unless insecure_http */
 	const char *token;           /* bearer token; NULL disables auth */
 	int log_level;               /* 0 errors, 1 info, 2 every request */
+	/* PEM CA(s) whose client certificates authenticate a request (user =
+	 * CN, groups = O) besides the token; NULL: tokens only. TLS only. */
+	const char *client_ca_pem;
 };
 
 struct ks_server;

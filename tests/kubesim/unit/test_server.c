@@ -148,6 +148,98 @@ START_TEST(test_auth)
 }
 END_TEST
 
+/* One HTTPS request with an optional client certificate (PEM strings);
+ * the server's CA verifies the server. Fills *code, returns the body. */
+static char *tls_request(int port, const char *path, const char *ca_pem, const char *cert_pem,
+	const char *key_pem, const char *token, long *code)
+{
+	CURL *c = curl_easy_init();
+	ck_assert_ptr_nonnull(c);
+	char url[256], auth[128];
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d%s", port, path);
+	struct curl_slist *h = NULL;
+	if (token) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		h = curl_slist_append(h, auth);
+	}
+	struct curl_blob ca = {(void *)ca_pem, strlen(ca_pem), CURL_BLOB_COPY};
+	curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
+	if (cert_pem) {
+		struct curl_blob cb = {(void *)cert_pem, strlen(cert_pem), CURL_BLOB_COPY};
+		struct curl_blob kb = {(void *)key_pem, strlen(key_pem), CURL_BLOB_COPY};
+		curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cb);
+		curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+		curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &kb);
+		curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+	}
+	struct resp r = {0};
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	if (!strcmp(path, "/apis/authentication.k8s.io/v1/selfsubjectreviews"))
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS,
+			"{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"SelfSubjectReview\"}");
+	CURLcode rc = curl_easy_perform(c);
+	ck_assert_msg(rc == CURLE_OK, "curl %s: %s", path, curl_easy_strerror(rc));
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return r.body;
+}
+
+/* A TLS server trusting its own CA for client certificates: a certificate
+ * from that CA authenticates as its CN/O, a certificate from another CA and
+ * no credentials at all get 401, the token still works. */
+START_TEST(test_client_cert)
+{
+	struct ks_tls_material tls, other;
+	ck_assert_int_eq(ks_tls_generate(&tls), 0);
+	ck_assert_int_eq(ks_tls_generate(&other), 0);
+	char *cert, *key, *bad_cert, *bad_key;
+	ck_assert_int_eq(ks_tls_client_cert(&tls, "alice", "team-data", &cert, &key), 0);
+	ck_assert_int_eq(ks_tls_client_cert(&other, "mallory", "system:masters", &bad_cert, &bad_key),
+		0);
+	struct ks_server_config cfg = {.version = KS_SERVER_CONFIG_VERSION,
+		.listen_address = "127.0.0.1", .port = 0, .tls = &tls, .token = TOKEN,
+		.client_ca_pem = tls.ca_pem};
+	struct ks_server *srv;
+	ck_assert_int_eq(ks_server_start(store, &cfg, &srv), 0);
+	int port = ks_server_port(srv);
+	long code;
+	const char *review = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
+	char *body = tls_request(port, review, tls.ca_pem, cert, key, NULL, &code);
+	ck_assert_int_eq(code, 201);
+	cJSON *j = cJSON_Parse(body);
+	const cJSON *ui = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "status"), "userInfo");
+	ck_assert_str_eq(str(ui, "username"), "alice");
+	ck_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(ui, "groups"), 0)->valuestring,
+		"team-data");
+	cJSON_Delete(j);
+	free(body);
+	free(tls_request(port, "/api/v1/namespaces", tls.ca_pem, bad_cert, bad_key, NULL, &code));
+	ck_assert_int_eq(code, 401);
+	free(tls_request(port, "/api/v1/namespaces", tls.ca_pem, NULL, NULL, NULL, &code));
+	ck_assert_int_eq(code, 401);
+	body = tls_request(port, review, tls.ca_pem, NULL, NULL, TOKEN, &code);
+	ck_assert_int_eq(code, 201);
+	ck_assert_ptr_nonnull(strstr(body, "\"username\":\"kubesim-admin\""));
+	free(body);
+	/* loaded material has no CA key to sign with */
+	struct ks_tls_material loaded = {.ca_pem = tls.ca_pem};
+	char *c2, *k2;
+	ck_assert_int_eq(ks_tls_client_cert(&loaded, "x", NULL, &c2, &k2), KEELSON_EINVALID);
+	ks_server_stop(srv);
+	free(cert);
+	free(key);
+	free(bad_cert);
+	free(bad_key);
+	ks_tls_material_clear(&tls);
+	ks_tls_material_clear(&other);
+}
+END_TEST
+
 START_TEST(test_crud_and_errors)
 {
 	long code;
@@ -857,6 +949,7 @@ Suite *suite_server(void)
 		const TTest *test;
 	} cases[] = {
 		{"auth", test_auth},
+		{"client_cert", test_client_cert},
 		{"crud", test_crud_and_errors},
 		{"list", test_list_selectors_paging},
 		{"watch", test_watch},
