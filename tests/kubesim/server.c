@@ -2639,8 +2639,9 @@ static bool client_cert_user(struct MHD_Connection *conn)
 	bool ok = false;
 	char cn[sizeof(request_user)], org[sizeof(request_group)];
 	size_t cn_len = sizeof(cn), org_len = sizeof(org);
-	/* verify_peers2 checked the chain, but a client certificate must also
-	 * be meant for client authentication, as kube-apiserver requires */
+	/* verify_peers2 checked the chain; like kube-apiserver (Go's x509
+	 * verification for client auth), a certificate that lists extended key
+	 * usages must include clientAuth, one that lists none is accepted */
 	unsigned critical = 0;
 	if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS &&
 	    gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &cn_len) ==
@@ -2650,9 +2651,13 @@ static bool client_cert_user(struct MHD_Connection *conn)
 		bool client_auth = false;
 		for (unsigned i = 0; !client_auth; i++) {
 			oid_len = sizeof(oid);
-			if (gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &oid_len, &critical) < 0)
+			int e = gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &oid_len, &critical);
+			if (e < 0) {
+				client_auth = i == 0 && e == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE;
 				break;
-			client_auth = !strcmp(oid, GNUTLS_KP_TLS_WWW_CLIENT);
+			}
+			client_auth = !strcmp(oid, GNUTLS_KP_TLS_WWW_CLIENT) ||
+				!strcmp(oid, GNUTLS_KP_ANY);
 		}
 		if (client_auth) {
 			snprintf(request_user, sizeof(request_user), "%s", cn);

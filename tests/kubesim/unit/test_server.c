@@ -222,6 +222,10 @@ START_TEST(test_client_cert)
 	ck_assert_int_eq(code, 401);
 	free(tls_request(port, "/api/v1/namespaces", tls.ca_pem, NULL, NULL, NULL, &code));
 	ck_assert_int_eq(code, 401);
+	/* signed by the trusted CA but for servers only (EKU serverAuth) */
+	free(tls_request(port, "/api/v1/namespaces", tls.ca_pem, tls.cert_pem, tls.key_pem, NULL,
+		&code));
+	ck_assert_int_eq(code, 401);
 	body = tls_request(port, review, tls.ca_pem, NULL, NULL, TOKEN, &code);
 	ck_assert_int_eq(code, 201);
 	ck_assert_ptr_nonnull(strstr(body, "\"username\":\"kubesim-admin\""));
