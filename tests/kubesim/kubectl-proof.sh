@@ -342,6 +342,9 @@ EOF
 ok apply -f "$work/pc.yaml"
 expect "PreemptLowerPriority" "$(jp priorityclass/batch-low '{.preemptionPolicy}')" \
 	"preemptionPolicy default"
+ok get pc stateful-critical
+contains "^NAME *VALUE *GLOBAL-DEFAULT *AGE" "get pc (Table header)"
+contains "^stateful-critical *1000000 *false " "get pc (Table row)"
 ok delete pc batch-low
 contains 'priorityclass.scheduling.k8s.io "batch-low" deleted' "delete pc"
 

@@ -37,6 +37,8 @@ static const struct column job_cols[] = {{"Status", "string", "", 0},
 static const struct column event_cols[] = {{"Type", "string", "", 0},
 	{"Reason", "string", "", 0}, {"Object", "string", "", 0}, {"Message", "string", "", 0},
 	{NULL, NULL, NULL, 0}};
+static const struct column pc_cols[] = {{"Value", "integer", "", 0},
+	{"Global-Default", "boolean", "", 0}, {NULL, NULL, NULL, 0}};
 static const struct column none_cols[] = {{NULL, NULL, NULL, 0}};
 
 static bool is(const struct ks_resource_type *t, const char *group, const char *resource)
@@ -62,6 +64,8 @@ static const struct column *extra_columns(const struct ks_resource_type *t)
 		return svc_cols;
 	if (is(t, "coordination.k8s.io", "leases"))
 		return lease_cols;
+	if (is(t, "scheduling.k8s.io", "priorityclasses"))
+		return pc_cols;
 	if (is(t, "", "nodes"))
 		return node_cols;
 	if (is(t, "batch", "jobs"))
@@ -359,6 +363,10 @@ cJSON *ks_table_row(const struct ks_resource_type *t, const cJSON *obj)
 	} else if (is(t, "coordination.k8s.io", "leases")) {
 		cJSON_AddItemToArray(cells, cJSON_CreateString(
 			text(at(obj, "spec", "holderIdentity"), "")));
+	} else if (is(t, "scheduling.k8s.io", "priorityclasses")) {
+		cJSON_AddItemToArray(cells, cJSON_CreateNumber((double)num(at(obj, "value", NULL))));
+		cJSON_AddItemToArray(cells,
+			cJSON_CreateBool(cJSON_IsTrue(at(obj, "globalDefault", NULL))));
 	}
 	double created = 0;
 	const char *ct = ks_meta_string(obj, "creationTimestamp");
