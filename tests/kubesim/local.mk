@@ -19,17 +19,17 @@ libkubesim_la_LIBADD = libkeelson-core.la $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
 
 # The simulator binary (built by `make`, used by tests, bench and demo).
 noinst_PROGRAMS += kubesim
-kubesim_SOURCES = tests/kubesim/main.c \
+# The HTTP layer, shared by the binary, its tests and the GET benchmark.
+noinst_LTLIBRARIES += libkubesim-server.la
+libkubesim_server_la_SOURCES = \
 	tests/kubesim/server.c tests/kubesim/server.h \
 	tests/kubesim/discovery.c tests/kubesim/crd.c tests/kubesim/table.c \
 	tests/kubesim/tls.c tests/kubesim/tls.h
-KUBESIM_FEATURES = -DKUBESIM_HAVE_SMP -DKUBESIM_HAVE_SSA
-# Workload models (tests/kubesim/models/local.mk fills KUBESIM_MODEL_LIBS);
-# main() starts each model it was built with.
-KUBESIM_MODEL_FEATURES = -DKUBESIM_HAVE_KAFKA_MODEL -DKUBESIM_HAVE_CASSANDRA_MODEL
-kubesim_CFLAGS = $(KUBESIM_CFLAGS) $(KUBESIM_FEATURES) -DKUBESIM_HAVE_CONTROLLERS \
-	$(KUBESIM_MODEL_FEATURES)
-kubesim_LDADD = $(KUBESIM_MODEL_LIBS) \
+libkubesim_server_la_CFLAGS = $(KUBESIM_CFLAGS)
+kubesim_SOURCES = tests/kubesim/main.c
+kubesim_CFLAGS = $(KUBESIM_CFLAGS)
+# Workload models: tests/kubesim/models/local.mk fills KUBESIM_MODEL_LIBS.
+kubesim_LDADD = $(KUBESIM_MODEL_LIBS) libkubesim-server.la \
 	libkubesim-controllers.la libkubesim-apply.la libkubesim-patch.la \
 	libkubesim.la libkeelson-core.la \
 	$(KUBESIM_HTTP_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
@@ -49,22 +49,16 @@ TESTS += tests/kubesim/kubectl-proof.sh
 dist_noinst_SCRIPTS += tests/kubesim/kubectl-proof.sh
 
 # The HTTP layer in-process, driven with libcurl.
-tests_kubesim_unit_test_server_SOURCES = tests/kubesim/unit/test_server.c \
-	tests/kubesim/server.c tests/kubesim/server.h \
-	tests/kubesim/discovery.c tests/kubesim/crd.c tests/kubesim/table.c \
-	tests/kubesim/tls.c tests/kubesim/tls.h
-tests_kubesim_unit_test_server_CFLAGS = $(KUBESIM_CFLAGS) $(KUBESIM_FEATURES) $(CHECK_CFLAGS) $(CURL_CFLAGS)
-tests_kubesim_unit_test_server_LDADD = libkubesim-apply.la libkubesim-patch.la libkubesim.la \
+tests_kubesim_unit_test_server_SOURCES = tests/kubesim/unit/test_server.c
+tests_kubesim_unit_test_server_CFLAGS = $(KUBESIM_CFLAGS) $(CHECK_CFLAGS) $(CURL_CFLAGS)
+tests_kubesim_unit_test_server_LDADD = libkubesim-server.la libkubesim-apply.la libkubesim-patch.la libkubesim.la \
 	libkeelson-core.la $(CHECK_LIBS) $(CURL_LIBS) $(KUBESIM_HTTP_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) \
 	$(PTHREAD_LIBS) -lm
 
 # GET throughput benchmark (run by hand; never a timed test).
 noinst_PROGRAMS += bench/kubesim-get
-bench_kubesim_get_SOURCES = bench/kubesim-get.c \
-	tests/kubesim/server.c tests/kubesim/server.h \
-	tests/kubesim/discovery.c tests/kubesim/crd.c tests/kubesim/table.c \
-	tests/kubesim/tls.c tests/kubesim/tls.h
-bench_kubesim_get_CFLAGS = $(KUBESIM_CFLAGS) $(KUBESIM_FEATURES) $(CURL_CFLAGS)
-bench_kubesim_get_LDADD = libkubesim-apply.la libkubesim-patch.la libkubesim.la \
+bench_kubesim_get_SOURCES = bench/kubesim-get.c
+bench_kubesim_get_CFLAGS = $(KUBESIM_CFLAGS) $(CURL_CFLAGS)
+bench_kubesim_get_LDADD = libkubesim-server.la libkubesim-apply.la libkubesim-patch.la libkubesim.la \
 	libkeelson-core.la $(CURL_LIBS) $(KUBESIM_HTTP_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
 EXTRA_DIST += tests/kubesim/README.md

@@ -30,12 +30,8 @@
 #include "tests/kubesim/proto.h"
 #include "tests/kubesim/patch/selectors.h"
 #include "tests/kubesim/sim.h"
-#ifdef KUBESIM_HAVE_SMP
 #include "tests/kubesim/patch/strategic_merge.h"
-#endif
-#ifdef KUBESIM_HAVE_SSA
 #include "tests/kubesim/apply/server_side_apply.h"
-#endif
 
 #define KS_MAX_BODY (8L * 1024 * 1024)
 #define KS_MAX_SEGMENTS 16
@@ -948,11 +944,7 @@ static int apply_patch_doc(struct patch_ctx *p, cJSON **out, const cJSON *doc)
 		rc = ks_merge_patch_apply(out, doc, p->patch);
 		break;
 	case PATCH_SMP:
-#ifdef KUBESIM_HAVE_SMP
 		rc = ks_strategic_merge_apply(out, doc, p->patch, p->c->type->group, p->c->type->kind);
-#else
-		rc = keelson_error_set(KEELSON_EINVALID, "strategic merge patch is not available");
-#endif
 		break;
 	default:
 		rc = keelson_error_set(KEELSON_EINVALID, "unsupported patch");
@@ -960,7 +952,6 @@ static int apply_patch_doc(struct patch_ctx *p, cJSON **out, const cJSON *doc)
 	return rc;
 }
 
-#ifdef KUBESIM_HAVE_SSA
 /* One step of a structured-merge-diff path string (".data.a",
  * ".spec.ports[port=80,protocol=\"TCP\"]", "[=\"x\"]", "[0]") from `at`
  * into `node`; *next is where the following step starts. NULL when the
@@ -1092,7 +1083,6 @@ static bool last_applied_allows(const cJSON *live, const cJSON *conflict)
 	cJSON_Delete(last);
 	return allowed;
 }
-#endif
 
 static int patch_mutate(cJSON *object, void *payload)
 {
@@ -1100,7 +1090,6 @@ static int patch_mutate(cJSON *object, void *payload)
 	cJSON *result = NULL;
 	int rc;
 	if (p->kind == PATCH_APPLY) {
-#ifdef KUBESIM_HAVE_SSA
 		char av[160], now[KS_TIME_BUF];
 		ks_resource_type_api_version(p->c->type, av, sizeof(av));
 		struct ks_apply_options ao = {.manager = p->manager, .force = p->force,
@@ -1124,10 +1113,6 @@ static int patch_mutate(cJSON *object, void *payload)
 			return ks_status_set(rc, ks_status_new(500, "InternalError",
 				keelson_error_last()->message, NULL, NULL));
 		}
-#else
-		return ks_status_set(KEELSON_EINVALID, ks_status_new(415, "UnsupportedMediaType",
-			"server-side apply is not available in this kubesim build", NULL, NULL));
-#endif
 	} else {
 		rc = apply_patch_doc(p, &result, object);
 		if (rc) {
@@ -1189,16 +1174,6 @@ static enum MHD_Result handle_patch(struct rctx *c)
 		return send_status(c->conn, 415, "UnsupportedMediaType",
 			"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml%s",
 			c->type->custom ? "" : ", application/strategic-merge-patch+json");
-#ifndef KUBESIM_HAVE_SMP
-	if (p.kind == PATCH_SMP)
-		return send_status(c->conn, 415, "UnsupportedMediaType",
-			"strategic merge patch is not available in this kubesim build yet: use application/merge-patch+json or application/json-patch+json");
-#endif
-#ifndef KUBESIM_HAVE_SSA
-	if (p.kind == PATCH_APPLY)
-		return send_status(c->conn, 415, "UnsupportedMediaType",
-			"server-side apply is not available in this kubesim build yet");
-#endif
 	if (qparam(c->conn, "force") && p.kind != PATCH_APPLY)
 		return send_status(c->conn, 422, "Invalid",
 			"PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch");
@@ -1238,7 +1213,6 @@ static enum MHD_Result handle_patch(struct rctx *c)
 	unsigned code = 200;
 	if (rc == KEELSON_ENOTFOUND && p.kind == PATCH_APPLY && !c->sub[0]) {
 		/* An apply patch creates a missing object (forceAllowCreate). */
-#ifdef KUBESIM_HAVE_SSA
 		cJSON *created = NULL;
 		char av[160], now[KS_TIME_BUF];
 		ks_resource_type_api_version(c->type, av, sizeof(av));
@@ -1268,7 +1242,6 @@ static enum MHD_Result handle_patch(struct rctx *c)
 			ks_status_set(rc, cJSON_Duplicate(p.conflict, 1));
 		}
 		cJSON_Delete(created);
-#endif
 	}
 	cJSON_Delete(patch);
 	cJSON_Delete(p.conflict);
@@ -2761,7 +2734,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	vfprintf(stderr, fmt, ap);
 }
 
-#ifdef KUBESIM_HAVE_SSA
 /* Records managedFields "Update" entries for every non-apply write that
  * names a manager (API requests do; in-process controllers do not). A
  * bookkeeping failure never fails the write itself. */
@@ -2785,7 +2757,6 @@ static int managed_fields_hook(const struct ks_resource_type *type, const cJSON 
 			keelson_error_last()->message);
 	return 0;
 }
-#endif
 
 int ks_server_start(struct ks_store *store, const struct ks_server_config *config,
 	struct ks_server **out)
@@ -2862,9 +2833,7 @@ int ks_server_start(struct ks_store *store, const struct ks_server_config *confi
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon,
 		MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = info ? info->port : config->port;
-#ifdef KUBESIM_HAVE_SSA
 	ks_store_set_write_hook(store, managed_fields_hook, NULL);
-#endif
 	*out = srv;
 	return 0;
 }
