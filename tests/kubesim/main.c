@@ -11,15 +11,10 @@
 #include "tests/kubesim/server.h"
 #include "tests/kubesim/store.h"
 #include "tests/kubesim/tls.h"
-#ifdef KUBESIM_HAVE_CONTROLLERS
 #include "tests/kubesim/controllers/controllers.h"
-#endif
-#ifdef KUBESIM_HAVE_KAFKA_MODEL
 #include "tests/kubesim/models/kafka/kafka_model.h"
-#endif
-#ifdef KUBESIM_HAVE_CASSANDRA_MODEL
 #include "tests/kubesim/models/cassandra/cassandra_model.h"
-#endif
+#include "tests/kubesim/models/spark/spark_model.h"
 
 static void usage(FILE *f)
 {
@@ -261,7 +256,6 @@ int main(int argc, char **argv)
 	}
 	struct ks_controller *crd_ctl = NULL;
 	ks_crd_controller_start(store, &crd_ctl);
-#ifdef KUBESIM_HAVE_CONTROLLERS
 	struct ks_controllers *controllers = NULL;
 	if (ks_controllers_start(store, &controllers)) {
 		fprintf(stderr, "kubesim: starting controllers: %s\n", keelson_error_last()->message);
@@ -273,23 +267,22 @@ int main(int argc, char **argv)
 		ks_tls_material_clear(&tls);
 		return 1;
 	}
-#endif
 	/* kubectl does not send bearer tokens over plain HTTP, so the
 	 * explicitly requested insecure mode runs without authentication. */
 	if (insecure)
 		fprintf(stderr, "kubesim: --insecure-http: plain HTTP without authentication\n");
-#ifdef KUBESIM_HAVE_KAFKA_MODEL
 	struct ks_kafka_model *kafka = NULL;
 	if (ks_kafka_model_start(store, &kafka))
 		fprintf(stderr, "kubesim: Kafka model not started: %s\n",
 			keelson_error_last()->message);
-#endif
-#ifdef KUBESIM_HAVE_CASSANDRA_MODEL
 	struct ks_cassandra_model *cassandra = NULL;
 	if (ks_cassandra_model_start(store, &cassandra))
 		fprintf(stderr, "kubesim: Cassandra model not started: %s\n",
 			keelson_error_last()->message);
-#endif
+	struct ks_spark_model *spark = NULL;
+	if (ks_spark_model_start(store, &spark))
+		fprintf(stderr, "kubesim: Spark model not started: %s\n",
+			keelson_error_last()->message);
 	struct ks_server_config cfg = {.version = KS_SERVER_CONFIG_VERSION,
 		.listen_address = host, .port = port, .insecure_http = insecure, .tls = &tls,
 		.token = insecure ? NULL : token, .log_level = log_level, .client_ca_pem = client_ca};
@@ -321,15 +314,10 @@ int main(int argc, char **argv)
 	if (rc)
 		fprintf(stderr, "kubesim: %s\n", keelson_error_last()->message);
 	ks_server_stop(srv);
-#ifdef KUBESIM_HAVE_CASSANDRA_MODEL
+	ks_spark_model_stop(spark);
 	ks_cassandra_model_stop(cassandra);
-#endif
-#ifdef KUBESIM_HAVE_KAFKA_MODEL
 	ks_kafka_model_stop(kafka);
-#endif
-#ifdef KUBESIM_HAVE_CONTROLLERS
 	ks_controllers_stop(controllers);
-#endif
 	ks_controller_stop(crd_ctl);
 	if (state && rc == 0 && ks_store_save(store, state)) {
 		fprintf(stderr, "kubesim: saving --state: %s\n", keelson_error_last()->message);
