@@ -857,8 +857,7 @@ int kk_cc_request(struct ks_kafka_model *m, const struct ks_proxy_request *req,
 	return 0;
 }
 
-#ifdef KS_PROXY_HAS_HEADERS
-/* The proxy carries headers (sim.h): the real protocol. */
+/* The real protocol: the task's ID travels in the User-Task-ID header. */
 int kk_cc_handler(const struct ks_proxy_request *req, struct ks_proxy_response *r,
 	void *payload)
 {
@@ -875,38 +874,3 @@ int kk_cc_handler(const struct ks_proxy_request *req, struct ks_proxy_response *
 	}
 	return rc;
 }
-#else
-int kk_cc_handler(const struct ks_proxy_request *req, struct ks_proxy_response *r,
-	void *payload)
-{
-	struct ks_kafka_model *m = payload;
-	char task_id[40] = "";
-	/* kubesim's proxy does not pass headers through (yet), so the
-	 * User-Task-ID header cannot travel: a repeated request with the same
-	 * method and URL follows the newest task for that URL whose final
-	 * answer was not delivered yet, which is what a client repeating the
-	 * URL with the header gets. */
-	char url[512];
-	request_url(req, url, sizeof(url));
-	pthread_mutex_lock(&m->lock);
-	struct kk_cluster *c = cluster_for_service(m, req->namespace, req->name);
-	struct kk_task *follow = NULL;
-	for (int i = 0; c && i < c->ntasks; i++)
-		if (!c->tasks[i].delivered && !strcmp(c->tasks[i].url, url))
-			follow = &c->tasks[i];
-	if (follow)
-		snprintf(task_id, sizeof(task_id), "%s", follow->id);
-	pthread_mutex_unlock(&m->lock);
-	char out[40];
-	int rc = kk_cc_request(m, req, follow ? task_id : NULL, r, out);
-	if (rc == 0 && out[0] && r->status != 202) {
-		pthread_mutex_lock(&m->lock);
-		c = cluster_for_service(m, req->namespace, req->name);
-		struct kk_task *t = c ? task_find(c, out) : NULL;
-		if (t)
-			t->delivered = true;
-		pthread_mutex_unlock(&m->lock);
-	}
-	return rc;
-}
-#endif

@@ -83,7 +83,6 @@ struct kk_task {
 	double start;           /* simulated seconds */
 	enum kk_task_status status;
 	bool dryrun;
-	bool delivered;         /* final answer sent (header-less follow-up) */
 	struct kk_move *moves;
 	int nmoves;
 	int done;               /* moves applied */

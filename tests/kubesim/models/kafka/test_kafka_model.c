@@ -121,8 +121,7 @@ static int proxy_in(const char *ns, const char *method, const char *kind, const 
 	struct ks_proxy_request req = {.method = method, .namespace = ns, .kind = kind,
 		.name = name, .port = port, .path = path, .query = query, .body = "",
 		.body_len = 0};
-#ifdef KS_PROXY_HAS_HEADERS
-	/* With header support the real protocol runs: send the task's ID. */
+	/* The real protocol: send the task's ID back as Cruise Control asks. */
 	struct ks_proxy_header h = {.name = "User-Task-ID"};
 	if (proxy_task_id[0]) {
 		snprintf(h.value, sizeof(h.value), "%s", proxy_task_id);
@@ -134,9 +133,6 @@ static int proxy_in(const char *ns, const char *method, const char *kind, const 
 		if (!strcmp(resp->headers[i].name, "User-Task-ID"))
 			snprintf(proxy_task_id, sizeof(proxy_task_id), "%s", resp->headers[i].value);
 	return rc;
-#else
-	return fn(&req, resp, payload);
-#endif
 }
 
 static int proxy(const char *method, const char *kind, const char *name, int port,
@@ -749,8 +745,7 @@ START_TEST(test_cc_remove_broker_then_scale_down)
 	create_sts("kafka", 5, 1000, "\"kubesim.keelson.dev/kafka-move-ms\":\"5000\"");
 	wait_healthy("kafka", 5);
 	ck_assert_int_gt(summary("kafka").replicas_on[4], 0);
-	/* Through the proxy, which carries no headers: repeating the same URL
-	 * follows the task. */
+	/* Through the proxy: the helper sends back the User-Task-ID header. */
 	const char *q = "brokerid=3,4&dryrun=false&json=true";
 	struct ks_proxy_response r;
 	proxy_task_id[0] = 0;
