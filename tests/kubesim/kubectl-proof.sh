@@ -185,6 +185,17 @@ ok patch sts web --type strategic -p '{"spec":{"template":{"spec":{"containers":
 expect "registry.example/web:4 80" "$(jp sts/web '{.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort}')" "strategic patch merges containers by name"
 k patch configmap proof --type json -p '[{"op":"test","path":"/data/b","value":"9"}]' && fail "failing json patch test op succeeded"
 
+step="dry run (dryRun=All persists nothing)"
+rv_before=$(jp cm/proof '{.metadata.resourceVersion}')
+ok create configmap dry-only --from-literal=x=1 --dry-run=server -o name
+contains "configmap/dry-only" "server dry-run create answers the object"
+k get configmap dry-only && fail "server dry-run create stored the object"
+ok patch configmap proof --type merge -p '{"data":{"b":"dry"}}' --dry-run=server
+expect "2 $rv_before" "$(jp cm/proof '{.data.b} {.metadata.resourceVersion}')" "server dry-run patch changed the object"
+ok delete configmap proof --dry-run=server
+ok get configmap proof
+expect "$rv_before" "$(jp cm/proof '{.metadata.resourceVersion}')" "server dry-run delete changed the object"
+
 step="scale statefulset"
 ok scale statefulset web --replicas=3
 contains "statefulset.apps/web scaled" "scale"
