@@ -62,3 +62,5 @@ bench_kubesim_get_CFLAGS = $(KUBESIM_CFLAGS) $(CURL_CFLAGS)
 bench_kubesim_get_LDADD = libkubesim-server.la libkubesim-apply.la libkubesim-patch.la libkubesim.la \
 	libkeelson-core.la $(CURL_LIBS) $(KUBESIM_HTTP_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
 EXTRA_DIST += tests/kubesim/README.md
+# Shared start/stop plumbing sourced by the kubesim shell tests.
+EXTRA_DIST += tests/lib/kubesim.sh
