@@ -18,34 +18,14 @@ KEELSON=${top_builddir:-.}/keelson
 [ -x "$KEELSON" ] || { echo "diff-kubesim: $KEELSON not built"; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/diff-kubesim.XXXXXX")
-pid=
+. "$srcdir/tests/lib/kubesim.sh"
 cleanup() {
-	if [ -n "$pid" ]; then
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
+	kubesim_stop
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 
-export KUBECACHEDIR="$work/cache"
-export KUBECONFIG="$work/kubeconfig"
-"$KUBESIM" --listen 127.0.0.1:0 --kubeconfig-out "$KUBECONFIG" --log-level error \
-	>"$work/kubesim.out" 2>"$work/kubesim.err" &
-pid=$!
-# No short fixed limit: under a loaded parallel `make check` an ASan
-# kubesim can take well over 10 s to listen. Give up when it exits, or
-# after 3 minutes.
-i=0
-until grep -q "kubesim listening on https://127.0.0.1:" "$work/kubesim.out" 2>/dev/null; do
-	i=$((i + 1))
-	if [ $i -gt 1800 ] || ! kill -0 "$pid" 2>/dev/null; then
-		echo "diff-kubesim: kubesim did not start (waited $((i / 10)) s)"
-		cat "$work/kubesim.err"
-		exit 1
-	fi
-	sleep 0.1
-done
+kubesim_start "$work" --log-level error || exit 1
 
 cp -R "$srcdir/tests/diff/repo" "$work/repo"
 chmod -R u+w "$work/repo"
@@ -257,9 +237,7 @@ kdiff 2 --system nope
 kdiff 2 --output yaml
 kdiff 0 --cluster sim --system web --context kubesim
 kdiff 2 --context does-not-exist
-kill "$pid"
-wait "$pid" 2>/dev/null
-pid=
+kubesim_stop
 kdiff 2
 grep -q "cluster sim, system web: .*reading the live object" "$work/err" || fail "unreachable cluster message"
 
