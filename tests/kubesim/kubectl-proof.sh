@@ -13,38 +13,18 @@ KUBESIM=${top_builddir:-.}/kubesim
 [ -x "$KUBESIM" ] || { echo "kubectl-proof: $KUBESIM not built"; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/kubectl-proof.XXXXXX")
-pid=
+. "${top_srcdir:-.}/tests/lib/kubesim.sh"
 watch_pid=
 cert_pid=
 cleanup() {
 	[ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null
 	[ -n "$cert_pid" ] && kill "$cert_pid" 2>/dev/null
-	if [ -n "$pid" ]; then
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
+	kubesim_stop
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 
-export KUBECACHEDIR="$work/cache"
-export KUBECONFIG="$work/kubeconfig"
-"$KUBESIM" --listen 127.0.0.1:0 --kubeconfig-out "$KUBECONFIG" --log-level error \
-	>"$work/kubesim.out" 2>"$work/kubesim.err" &
-pid=$!
-# No short fixed limit: under a loaded parallel `make check` an ASan
-# kubesim can take well over 10 s to listen. Give up when it exits, or
-# after 3 minutes.
-i=0
-until grep -q "kubesim listening on https://127.0.0.1:" "$work/kubesim.out" 2>/dev/null; do
-	i=$((i + 1))
-	if [ $i -gt 1800 ] || ! kill -0 "$pid" 2>/dev/null; then
-		echo "kubectl-proof: kubesim did not start (waited $((i / 10)) s)"
-		cat "$work/kubesim.err"
-		exit 1
-	fi
-	sleep 0.1
-done
+kubesim_start "$work" --log-level error || exit 1
 
 step=""
 fail() {
@@ -399,10 +379,8 @@ contains "kubesim-node.*Ready" "node after /_sim/reset"
 step="shutdown"
 # Under ASan/LSan kubesim exits non-zero when it leaks or trips a sanitizer
 # check; a clean stop on SIGTERM must exit 0 with no sanitizer report.
-kill -TERM "$pid"
 status=0
-wait "$pid" || status=$?
-pid=
+kubesim_stop || status=$?
 if [ "$status" -ne 0 ] || grep -q "Sanitizer\|runtime error:" "$work/kubesim.err"; then
 	echo "FAIL [$step]: kubesim exited $status after SIGTERM"
 	grep -A30 "Sanitizer\|runtime error:" "$work/kubesim.err" | head -120
