@@ -19,12 +19,9 @@ KUBESIM=${top_builddir:-.}/kubesim
 [ -x "$KUBESIM" ] || { echo "deploy-kubesim: $KUBESIM not built"; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/deploy-kubesim.XXXXXX")
-pid=
+. "$srcdir/tests/lib/kubesim.sh"
 cleanup() {
-	if [ -n "$pid" ]; then
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
+	kubesim_stop
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -43,21 +40,7 @@ for kind in Namespace ServiceAccount ClusterRole ClusterRoleBinding Role RoleBin
 	grep -q "^kind: $kind\$" "$work/rendered.yaml" || fail "the rendered base has no $kind"
 done
 
-export KUBECACHEDIR="$work/kubecache"
-export KUBECONFIG="$work/kubeconfig"
-"$KUBESIM" --listen 127.0.0.1:0 --kubeconfig-out "$KUBECONFIG" --log-level error \
-	>"$work/kubesim.out" 2>"$work/kubesim.err" &
-pid=$!
-i=0
-until grep -q "kubesim listening on https://127.0.0.1:" "$work/kubesim.out" 2>/dev/null; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
-		echo "deploy-kubesim: kubesim did not start"
-		cat "$work/kubesim.err"
-		exit 1
-	fi
-	sleep 0.1
-done
+kubesim_start "$work" --log-level error || exit 1
 
 k() {
 	"$KUBECTL" --request-timeout=20s "$@" >"$work/kubectl.out" 2>&1 ||
