@@ -22,14 +22,15 @@ PLUGINS=$builddir/plugins/example/.libs
 [ -x "$DRIVER" ] || { echo "executor-kubesim: $DRIVER not built"; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/executor-kubesim.XXXXXX")
-pid=
+. "$srcdir/tests/lib/kubesim.sh"
 watch_pid=
 driver_pid=
 cleanup() {
-	for p in $driver_pid $watch_pid $pid; do
+	for p in $driver_pid $watch_pid; do
 		kill "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
+	kubesim_stop
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -42,19 +43,7 @@ fail() {
 	exit 1
 }
 
-export KUBECACHEDIR="$work/cache"
-export KUBECONFIG="$work/kubeconfig"
-"$KUBESIM" --listen 127.0.0.1:0 --kubeconfig-out "$KUBECONFIG" --log-level error \
-	>"$work/kubesim.out" 2>"$work/kubesim.err" &
-pid=$!
-i=0
-until grep -q "kubesim listening on https://127.0.0.1:" "$work/kubesim.out" 2>/dev/null; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
-		fail "kubesim did not start"
-	fi
-	sleep 0.1
-done
+kubesim_start "$work" --log-level error || fail "kubesim did not start"
 
 cp -R "$srcdir/tests/plugin/repo" "$work/repo"
 chmod -R u+w "$work/repo"
