@@ -22,35 +22,19 @@ KEELSON=${top_builddir:-.}/keelson
 [ -x "$KEELSON" ] || { echo "reconcile-kubesim: $KEELSON not built"; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/reconcile-kubesim.XXXXXX")
-pid=
+. "$srcdir/tests/lib/kubesim.sh"
 daemon=
 cleanup() {
-	for p in $daemon $pid; do
+	for p in $daemon; do
 		kill "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
+	kubesim_stop
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 
-export KUBECACHEDIR="$work/kubecache"
-export KUBECONFIG="$work/kubeconfig"
-"$KUBESIM" --listen 127.0.0.1:0 --kubeconfig-out "$KUBECONFIG" --log-level error \
-	>"$work/kubesim.out" 2>"$work/kubesim.err" &
-pid=$!
-i=0
-until grep -q "kubesim listening on https://127.0.0.1:" "$work/kubesim.out" 2>/dev/null; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
-		echo "reconcile-kubesim: kubesim did not start"
-		cat "$work/kubesim.err"
-		exit 1
-	fi
-	sleep 0.1
-done
-server=$(sed -n 's/^ *server: //p' "$KUBECONFIG" | head -n 1)
-token=$(sed -n 's/^ *token: //p' "$KUBECONFIG" | head -n 1)
-sed -n 's/^ *certificate-authority-data: //p' "$KUBECONFIG" | head -n 1 | base64 -d >"$work/ca.pem"
+kubesim_start "$work" --log-level error || exit 1
 
 step=""
 fail() {
@@ -65,7 +49,7 @@ k() {
 		{ cat "$work/kubectl.out"; fail "kubectl $* failed"; }
 }
 counters_total() {
-	curl -s --cacert "$work/ca.pem" -H "Authorization: Bearer $token" "$server/_sim/counters" |
+	kubesim_curl /_sim/counters |
 		sed -n 's/^{"total":\([0-9]*\).*/\1/p'
 }
 
@@ -342,8 +326,8 @@ k get statefulset kafka -n kafka-events -o jsonpath='{.spec.replicas}'
 
 step="failing requests: reported per object, retried, nothing recorded as done"
 sim_faults() {
-	curl -s --cacert "$work/ca.pem" -H "Authorization: Bearer $token" -H "Content-Type: application/json" \
-		-X POST -d "$1" "$server/_sim/faults" >/dev/null || fail "cannot set kubesim faults"
+	kubesim_curl /_sim/faults -H "Content-Type: application/json" -X POST -d "$1" >/dev/null ||
+		fail "cannot set kubesim faults"
 }
 sed -i 's/^  replicas: [0-9]*$/  replicas: 2/' "$repo/clusters/prod-chicago/kafka-events/statefulset.yaml"
 git_in rm -q clusters/prod-chicago/kafka-events/broken.yaml
@@ -370,9 +354,7 @@ grep -q 'cluster not reconciled.*cluster=prod-chicago' "$work/err" || fail "no m
 grep -qi 'credentials\|unauthori' "$work/err" || fail "message does not point at the credentials"
 
 step="an unreachable API server fails clearly"
-kill "$pid"
-wait "$pid" 2>/dev/null
-pid=
+kubesim_stop
 ksync 1
 grep -q "cluster not reconciled" "$work/err" || fail "no clear message for an unreachable server"
 grep -q "NOT converged" "$work/err" || fail "summary does not say NOT converged"
