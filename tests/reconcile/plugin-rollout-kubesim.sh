@@ -31,15 +31,16 @@ PLUGINS=$builddir/plugins/example/.libs
 [ -f "$PLUGINS/restart-one-at-a-time.so" ] || { echo "plugin-rollout-kubesim: example plugin not built"; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/plugin-rollout-kubesim.XXXXXX")
-pid=
+. "$srcdir/tests/lib/kubesim.sh"
 daemon=
 watch_pid=
 hook_pid=
 cleanup() {
-	for p in $daemon $watch_pid $hook_pid $pid; do
+	for p in $daemon $watch_pid $hook_pid; do
 		kill "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
+	kubesim_stop
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -53,24 +54,9 @@ fail() {
 	exit 1
 }
 
-export KUBECACHEDIR="$work/kubecache"
-export KUBECONFIG="$work/kubeconfig"
-"$KUBESIM" --listen 127.0.0.1:0 --kubeconfig-out "$KUBECONFIG" --log-level error \
-	>"$work/kubesim.out" 2>"$work/kubesim.err" &
-pid=$!
-i=0
-until grep -q "kubesim listening on https://127.0.0.1:" "$work/kubesim.out" 2>/dev/null; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
-		fail "kubesim did not start"
-	fi
-	sleep 0.1
-done
-server=$(sed -n 's/^ *server: //p' "$KUBECONFIG" | head -n 1)
-token=$(sed -n 's/^ *token: //p' "$KUBECONFIG" | head -n 1)
-sed -n 's/^ *certificate-authority-data: //p' "$KUBECONFIG" | head -n 1 | base64 -d >"$work/ca.pem"
+kubesim_start "$work" --log-level error || fail "kubesim did not start"
 sim_get() {
-	curl -s --cacert "$work/ca.pem" -H "Authorization: Bearer $token" "$server$1"
+	kubesim_curl "$1"
 }
 counters_total() {
 	sim_get /_sim/counters | sed -n 's/^{"total":\([0-9]*\).*/\1/p'
