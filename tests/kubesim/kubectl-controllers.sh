@@ -27,21 +27,15 @@ if [ -z "$KUBESIM" ]; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kubectl-controllers.XXXXXX")
-pid=
+. "${top_srcdir:-.}/tests/lib/kubesim.sh"
 cleanup() {
-	if [ -n "$pid" ]; then
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
+	kubesim_stop
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
 
-# A fresh discovery cache every run (M3): stale discovery from an older
-# kubesim build would otherwise be reused for 6 hours.
-KUBECACHEDIR="$tmp/cache"
-KUBECONFIG="$tmp/kubeconfig"
-export KUBECACHEDIR KUBECONFIG
+# kubesim_start gives a fresh discovery cache every run (M3): stale
+# discovery from an older kubesim build would otherwise be reused for 6 hours.
 
 failures=0
 fail() {
@@ -58,16 +52,7 @@ k() {
 	"$KUBECTL" --request-timeout=20s "$@"
 }
 
-"$KUBESIM" --listen 127.0.0.1:0 --kubeconfig-out "$KUBECONFIG" --clock-factor 1 \
-	>"$tmp/kubesim.out" 2>"$tmp/kubesim.err" &
-pid=$!
-i=0
-until grep -q "kubesim listening on" "$tmp/kubesim.out" 2>/dev/null; do
-	i=$((i + 1))
-	kill -0 "$pid" 2>/dev/null || die "kubesim exited during start-up"
-	[ "$i" -lt 200 ] || die "kubesim did not report listening within 20 s"
-	sleep 0.1
-done
+kubesim_start "$tmp" --clock-factor 1 || die "kubesim did not start"
 
 cat >"$tmp/web.yaml" <<'EOF'
 apiVersion: apps/v1
