@@ -33,19 +33,13 @@ fi
 EXAMPLE="$top_srcdir/repo-layout/example/clusters/prod-chicago/kafka-events"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kafka-kubesim.XXXXXX")
-pid=
+. "${top_srcdir:-.}/tests/lib/kubesim.sh"
 cleanup() {
-	if [ -n "$pid" ]; then
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
+	kubesim_stop
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
 
-KUBECACHEDIR="$tmp/cache"
-KUBECONFIG="$tmp/kubeconfig"
-export KUBECACHEDIR KUBECONFIG
 
 failures=0
 fail() {
@@ -63,16 +57,7 @@ k() {
 }
 
 # Simulated time 20x: the example's 10 s readiness delay takes 0.5 s.
-"$KUBESIM" --listen 127.0.0.1:0 --kubeconfig-out "$KUBECONFIG" --clock-factor 20 \
-	>"$tmp/kubesim.out" 2>"$tmp/kubesim.err" &
-pid=$!
-i=0
-until grep -q "kubesim listening on" "$tmp/kubesim.out" 2>/dev/null; do
-	i=$((i + 1))
-	kill -0 "$pid" 2>/dev/null || die "kubesim exited during start-up"
-	[ "$i" -lt 200 ] || die "kubesim did not report listening within 20 s"
-	sleep 0.1
-done
+kubesim_start "$tmp" --clock-factor 20 || die "kubesim did not start"
 
 # system.yaml is keelson's own document, not a Kubernetes object.
 for f in namespace configmap rbac services pdb statefulset; do
