@@ -77,7 +77,7 @@ kubesim_start() {
 
 kubesim_stop() {
 	[ -n "$KUBESIM_PID" ] || return 0
-	kill -TERM "$KUBESIM_PID" 2>/dev/null
+	kill -TERM "$KUBESIM_PID" 2>/dev/null || :
 	kubesim_status=0
 	wait "$KUBESIM_PID" 2>/dev/null || kubesim_status=$?
 	KUBESIM_PID=
