@@ -32,13 +32,14 @@ KEELSON=$build/keelson
 [ -x "$KEELSON" ] || { echo "idle-cost: $KEELSON is not built" >&2; exit 2; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/keelson-idle-cost.XXXXXX")
-sim=
+. "$top/tests/lib/kubesim.sh"
 daemon=
 cleanup() {
-	for p in $daemon $sim; do
+	for p in $daemon; do
 		kill "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
+	kubesim_stop || true
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -50,21 +51,9 @@ fail() {
 	exit 1
 }
 
-export KUBECONFIG="$work/kubeconfig"
-"$KUBESIM" --listen 127.0.0.1:0 --kubeconfig-out "$KUBECONFIG" --log-level error \
-	>"$work/kubesim.out" 2>"$work/kubesim.err" &
-sim=$!
-i=0
-until grep -q "kubesim listening on https://127.0.0.1:" "$work/kubesim.out" 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -le 100 ] && kill -0 "$sim" 2>/dev/null || fail "kubesim did not start"
-	sleep 0.1
-done
-server=$(sed -n 's/^ *server: //p' "$KUBECONFIG" | head -n 1)
-token=$(sed -n 's/^ *token: //p' "$KUBECONFIG" | head -n 1)
-sed -n 's/^ *certificate-authority-data: //p' "$KUBECONFIG" | head -n 1 | base64 -d >"$work/ca.pem"
+kubesim_start "$work" --log-level error || fail "kubesim did not start"
 counters_total() {
-	curl -s --cacert "$work/ca.pem" -H "Authorization: Bearer $token" "$server/_sim/counters" |
+	kubesim_curl /_sim/counters |
 		sed -n 's/^{"total":\([0-9]*\).*/\1/p'
 }
 
