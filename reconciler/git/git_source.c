@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "git/git_source.h"
+#include "git/network_deadline.h"
 
 #include "core/error.h"
 #include "core/log.h"
@@ -34,9 +35,6 @@
 #define PATH_MAX_BYTES 4096
 #define DEFAULT_MAX_FETCH_BYTES (1024ULL * 1024 * 1024)
 #define DEFAULT_TIMEOUT_MS 120000
-/* After the deadline the watchdog signal repeats this often, so a blocking
- * call entered after the first one is interrupted too. */
-#define WATCHDOG_REPEAT_MS 100
 
 #define TRACK_REF_PREFIX "refs/keelson/track/"
 #define ACCEPTED_REF "refs/keelson/accepted"
@@ -80,7 +78,7 @@ struct keelson_git_source {
 	bool fetch_too_big;
 	uint64_t max_fetch_bytes;
 	unsigned timeout_ms;
-	int64_t deadline_ms; /* monotonic; 0 outside a poll */
+	struct keelson_network_deadline deadline; /* armed during a poll */
 	char callback_error[1024];
 };
 
@@ -222,78 +220,6 @@ static int classify_url(struct keelson_git_source *src)
 }
 
 /* ---- network timeout ------------------------------------------------- */
-
-/* libgit2 1.5 has no network timeout (GIT_OPT_SET_SERVER_TIMEOUT came in
- * 1.7): a server that accepts and then stays silent would block a poll for
- * ever. A per-poll POSIX timer sends the polling thread a signal whose
- * handler does nothing and is installed without SA_RESTART, so the blocked
- * connect/recv/poll returns EINTR and libgit2 fails the operation. */
-static pthread_once_t watchdog_once = PTHREAD_ONCE_INIT;
-
-static void watchdog_signal_handler(int sig)
-{
-	(void)sig;
-}
-
-static int watchdog_signal(void)
-{
-	return SIGRTMIN + 3;
-}
-
-static void watchdog_install(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = watchdog_signal_handler;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0; /* no SA_RESTART: that is the point */
-	sigaction(watchdog_signal(), &sa, NULL);
-}
-
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static bool timed_out(const struct keelson_git_source *src)
-{
-	return src->deadline_ms > 0 && monotonic_ms() >= src->deadline_ms;
-}
-
-static int watchdog_start(timer_t *timer, struct keelson_git_source *src)
-{
-	pthread_once(&watchdog_once, watchdog_install);
-	struct sigevent sev;
-	memset(&sev, 0, sizeof(sev));
-	sev.sigev_notify = SIGEV_THREAD_ID;
-	sev.sigev_signo = watchdog_signal();
-	sev._sigev_un._tid = gettid();
-	if (timer_create(CLOCK_MONOTONIC, &sev, timer) != 0)
-		return keelson_error_set(KEELSON_ERROR, "cannot create the poll timer: %s",
-					 strerror(errno));
-	struct itimerspec its = {
-		.it_value = {src->timeout_ms / 1000, (long)(src->timeout_ms % 1000) * 1000000L},
-		.it_interval = {0, WATCHDOG_REPEAT_MS * 1000000L},
-	};
-	src->deadline_ms = monotonic_ms() + src->timeout_ms;
-	if (timer_settime(*timer, 0, &its, NULL) != 0) {
-		timer_delete(*timer);
-		src->deadline_ms = 0;
-		return keelson_error_set(KEELSON_ERROR, "cannot arm the poll timer: %s",
-					 strerror(errno));
-	}
-	return 0;
-}
-
-static void watchdog_stop(timer_t timer, struct keelson_git_source *src)
-{
-	/* A signal already generated is delivered on return from this call,
-	 * while no blocking call is in progress: it interrupts nothing. */
-	timer_delete(timer);
-	src->deadline_ms = 0;
-}
 
 /* ---- credentials and certificates ------------------------------------ */
 
@@ -491,7 +417,7 @@ static int transfer_progress_cb(const git_indexer_progress *stats, void *payload
 {
 	struct keelson_git_source *src = payload;
 	/* A server that trickles data never leaves a call blocked for long. */
-	if (timed_out(src)) {
+	if (keelson_network_deadline_passed(&src->deadline)) {
 		git_error_set_str(GIT_ERROR_NET, "timed out");
 		return GIT_EUSER;
 	}
@@ -516,7 +442,7 @@ static void init_callbacks(git_remote_callbacks *cb, struct keelson_git_source *
  * happened, where, and what to do. */
 static int remote_failure(struct keelson_git_source *src, const char *doing, int git_rc)
 {
-	if (timed_out(src))
+	if (keelson_network_deadline_passed(&src->deadline))
 		return set_redacted(KEELSON_ETIMEOUT,
 			"%s %s (ref %s): no complete answer within %u ms (%s); check that the "
 			"server is healthy, or raise timeout_ms; last good revision %s stays",
@@ -1049,8 +975,7 @@ int keelson_git_source_poll(struct keelson_git_revision *out_rev, bool *out_chan
 	git_oid target;
 	git_commit *commit = NULL;
 	int rc;
-	timer_t timer;
-	if ((rc = watchdog_start(&timer, src)) < 0)
+	if ((rc = keelson_network_deadline_start(&src->deadline, src->timeout_ms, "poll")) < 0)
 		goto failed;
 	if (src->track == KEELSON_GIT_TRACK_COMMIT) {
 		rc = poll_pinned(src, &rev);
@@ -1058,7 +983,7 @@ int keelson_git_source_poll(struct keelson_git_revision *out_rev, bool *out_chan
 	} else {
 		rc = poll_ref(&target, src, &rev);
 	}
-	watchdog_stop(timer, src);
+	keelson_network_deadline_stop(&src->deadline);
 	if (rc < 0)
 		goto failed;
 

@@ -3,6 +3,7 @@
 # inotify on local refs), SSH commit signatures.
 libkeelson_core_la_SOURCES += \
 	reconciler/git/git_source.c reconciler/git/git_source.h \
+	reconciler/git/network_deadline.c reconciler/git/network_deadline.h \
 	reconciler/git/git_trigger.c reconciler/git/git_trigger.h \
 	reconciler/git/known_hosts.c reconciler/git/known_hosts.h \
 	reconciler/git/signature.c reconciler/git/signature.h

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/redact.h"
 #include "git/known_hosts.h"
+#include "git/network_deadline.h"
 #include "json/json_canonical.h"
 #include "status/forge.h"
 
@@ -28,7 +29,6 @@
 #define DEFAULT_ATTEMPTS 5
 #define DEFAULT_BACKOFF_MS 200
 #define DEFAULT_TIMEOUT_MS 120000
-#define WATCHDOG_REPEAT_MS 100
 #define MAX_HISTORY 1000
 #define MAX_ATTEMPTS 50
 #define SECRET_MAX_BYTES 4096
@@ -64,7 +64,7 @@ struct keelson_status_writer {
 	char *author_name, *author_email, *instance;
 	unsigned long long interval_ms;
 	unsigned history_max, push_attempts, backoff_initial_ms, timeout_ms;
-	int64_t deadline_ms; /* monotonic; 0 outside a remote operation */
+	struct keelson_network_deadline deadline; /* armed during a fetch or push */
 	char *username_file, *username_env, *token_file, *token_env;
 	char *ssh_key_file, *ssh_username, *known_hosts_file;
 	bool insecure_skip_host_key_check;
@@ -639,79 +639,11 @@ long long keelson_status_writer_next_flush_ms(const struct keelson_status_writer
 
 /* ---- remote operations ----------------------------------------------- */
 
-/* libgit2 1.5 has no network timeout. As in the Git source, a per-call
- * POSIX timer sends this thread SIGRTMIN+3, whose handler does nothing and
- * is installed without SA_RESTART, so a blocked connect/recv returns EINTR
- * and libgit2 fails the operation. The Git source installs the same kind
- * of handler; whichever comes first, the other finds it in place. */
-static pthread_once_t watchdog_once = PTHREAD_ONCE_INIT;
-
-static void watchdog_handler(int sig)
-{
-	(void)sig;
-}
-
-static void watchdog_install(void)
-{
-	struct sigaction old;
-	if (sigaction(SIGRTMIN + 3, NULL, &old) == 0 && old.sa_handler != SIG_DFL &&
-	    old.sa_handler != SIG_IGN)
-		return;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = watchdog_handler;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0; /* no SA_RESTART: that is the point */
-	sigaction(SIGRTMIN + 3, &sa, NULL);
-}
-
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static bool timed_out(const struct keelson_status_writer *w)
-{
-	return w->deadline_ms > 0 && monotonic_ms() >= w->deadline_ms;
-}
-
-static int watchdog_start(timer_t *timer, struct keelson_status_writer *w)
-{
-	pthread_once(&watchdog_once, watchdog_install);
-	struct sigevent sev;
-	memset(&sev, 0, sizeof(sev));
-	sev.sigev_notify = SIGEV_THREAD_ID;
-	sev.sigev_signo = SIGRTMIN + 3;
-	sev._sigev_un._tid = gettid();
-	if (timer_create(CLOCK_MONOTONIC, &sev, timer) != 0)
-		return keelson_error_set(KEELSON_ERROR, "status: cannot create the push timer: %s",
-					 strerror(errno));
-	struct itimerspec its = {
-		.it_value = {w->timeout_ms / 1000, (long)(w->timeout_ms % 1000) * 1000000L},
-		.it_interval = {0, WATCHDOG_REPEAT_MS * 1000000L},
-	};
-	w->deadline_ms = monotonic_ms() + w->timeout_ms;
-	if (timer_settime(*timer, 0, &its, NULL) != 0) {
-		timer_delete(*timer);
-		w->deadline_ms = 0;
-		return keelson_error_set(KEELSON_ERROR, "status: cannot arm the push timer: %s",
-					 strerror(errno));
-	}
-	return 0;
-}
-
-static void watchdog_stop(timer_t timer, struct keelson_status_writer *w)
-{
-	timer_delete(timer);
-	w->deadline_ms = 0;
-}
-
 static int transfer_progress_cb(const git_indexer_progress *stats, void *payload)
 {
+	const struct keelson_status_writer *w = payload;
 	(void)stats;
-	if (timed_out(payload)) {
+	if (keelson_network_deadline_passed(&w->deadline)) {
 		git_error_set_str(GIT_ERROR_NET, "timed out");
 		return GIT_EUSER;
 	}
@@ -883,7 +815,7 @@ static void init_callbacks(git_remote_callbacks *cb, struct keelson_status_write
 
 static int remote_failure(struct keelson_status_writer *w, const char *doing, int grc)
 {
-	if (timed_out(w))
+	if (keelson_network_deadline_passed(&w->deadline))
 		return set_redacted(KEELSON_ETIMEOUT,
 			"status: %s %s (branch %s): no complete answer within %u ms (%s); check that "
 			"the server is healthy; status stays pending and is retried", doing,
@@ -1014,25 +946,23 @@ cleanup:
 
 static int fetch_status_branch(struct keelson_status_writer *w, bool *out_found, git_oid *out_tip)
 {
-	timer_t timer;
 	*out_found = false;
-	int rc = watchdog_start(&timer, w);
+	int rc = keelson_network_deadline_start(&w->deadline, w->timeout_ms, "status fetch");
 	if (rc < 0)
 		return rc;
 	rc = fetch_status_branch_timed(w, out_found, out_tip);
-	watchdog_stop(timer, w);
+	keelson_network_deadline_stop(&w->deadline);
 	return rc;
 }
 
 static int push_status(struct keelson_status_writer *w, bool *out_rejected)
 {
-	timer_t timer;
 	*out_rejected = false;
-	int rc = watchdog_start(&timer, w);
+	int rc = keelson_network_deadline_start(&w->deadline, w->timeout_ms, "status push");
 	if (rc < 0)
 		return rc;
 	rc = push_status_timed(w, out_rejected);
-	watchdog_stop(timer, w);
+	keelson_network_deadline_stop(&w->deadline);
 	return rc;
 }
 
