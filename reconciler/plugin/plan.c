@@ -459,6 +459,7 @@ int keelson_plugin_plan(struct keelson_plan **out, const struct keelson_plugin *
 		.object_count = input->object_count,
 		.params = input->params ? input->params->values : no_params,
 		.param_count = input->params ? input->params->count : 0,
+		.flags = input->view_flags,
 	};
 	int prc = plugin->plan(&host_services, &call, &view);
 	if (prc != 0 || call.bad_step) {

@@ -174,6 +174,7 @@ struct keelson_plan_input {
 	size_t object_count;
 	const struct keelson_plugin_params *params;
 	const struct keelson_plugin_env *env;
+	unsigned view_flags;      /* KEELSON_VIEW_*, copied to keelson_view.flags */
 };
 
 /* Ask `plugin` for the remaining steps. KEELSON_ERROR (message set) when

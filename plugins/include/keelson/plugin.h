@@ -185,11 +185,30 @@ struct keelson_view {
 	size_t object_count;
 	const struct keelson_param_value *params; /* one per table entry, table order */
 	size_t param_count;
+	/* Appended in host version 2 (check with KEELSON_VIEW_HAS). */
+	unsigned flags;                    /* KEELSON_VIEW_* */
 };
+
+/* Whether the host filled `member` of the view (appended after version 1). */
+#define KEELSON_VIEW_HAS(view, member) \
+	((view)->struct_size >= offsetof(struct keelson_view, member) + sizeof((view)->member))
+
+/* The plan is a preview for a person reviewing a change (`keelson plan
+ * --base A --head B` without --live): nothing will run it. `live` of each
+ * object is what the base revision declares (MISSING when the base lacks
+ * it); there are no pods or other objects outside the repository
+ * (live_list answers an empty list, live_get "does not exist") and no
+ * probes (http fails). Plan every step the change would cause, in order,
+ * deriving pods from the StatefulSets (replicas, names <sts>-<ordinal>),
+ * with each gate written as what will be checked before the step runs;
+ * do not WAIT or BLOCK because a probe or pod is unavailable. Do BLOCK
+ * what the change itself makes unsafe (a refused scale-down, a forbidden
+ * volume change): a refused step is what a reviewer must see. */
+#define KEELSON_VIEW_PREVIEW 1u
 
 /* --- Host services ------------------------------------------------------ */
 
-#define KEELSON_HOST_VERSION 1u
+#define KEELSON_HOST_VERSION 2u /* 2: keelson_view.flags */
 
 enum keelson_plugin_log_level {
 	KEELSON_PLUGIN_LOG_DEBUG = 0,
