@@ -1,12 +1,13 @@
 /* Loads fine but plans badly: a step without a description, or -1, chosen
  * by the parameter "mode". The host must refuse the plan, not run it.
  * Mode "probe" reports what the host services answered, for the tests of
- * the services table. */
+ * the services table. Modes "built" and "bad-built" apply an object the
+ * plugin wrote itself (object_json), well-formed or without a name. */
 #include <keelson/plugin.h>
 
 #include <stdio.h>
 
-static const char *const modes[] = {"bad-step", "fail", "ok", "probe", NULL};
+static const char *const modes[] = {"bad-step", "fail", "ok", "probe", "built", "bad-built", NULL};
 
 static const struct keelson_param params[] = {
 	{.name = "mode", .type = KEELSON_PARAM_ENUM, .enum_values = modes, .default_value = "bad-step",
@@ -36,6 +37,16 @@ static int plan(const struct keelson_host *h, struct keelson_plugin_call *c, con
 		h->log(c, KEELSON_PLUGIN_LOG_INFO, "probed: %s", text);
 		struct keelson_step w = {.struct_size = sizeof(w), .kind = KEELSON_STEP_WAIT, .description = text};
 		return h->add_step(c, &w);
+	}
+	if (strncmp(mode->string, "built", 5) == 0 || strcmp(mode->string, "bad-built") == 0) {
+		struct keelson_step a = {
+			.struct_size = sizeof(a), .kind = KEELSON_STEP_APPLY, .description = "create the driver pod",
+			.object_json = strcmp(mode->string, "built") == 0
+				? "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"etl-driver\","
+				  "\"namespace\":\"spark\"},\"spec\":{\"containers\":[{\"name\":\"driver\",\"image\":\"spark:3.5\"}]}}"
+				: "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{}}",
+		};
+		return h->add_step(c, &a) == 0 ? 0 : -1;
 	}
 	struct keelson_step s = {.struct_size = sizeof(s), .kind = KEELSON_STEP_WAIT,
 				 .description = strcmp(mode->string, "ok") == 0 ? "wait for nothing" : NULL};

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #define MAX_STEPS 10000
+#define MAX_OBJECT_JSON (1024 * 1024)
 #define MAX_LOG_MESSAGE 2048
 #define DEFAULT_HTTP_TIMEOUT_MS 10000
 
@@ -299,6 +300,10 @@ static const char *step_problem(const struct keelson_step *st)
 		return "the gate is empty, too long or has several lines";
 	switch (st->kind) {
 	case KEELSON_STEP_APPLY:
+		if (st->object != NULL && st->object_json != NULL)
+			return "apply with both object and object_json";
+		if (st->object_json != NULL)
+			return strlen(st->object_json) > MAX_OBJECT_JSON ? "object_json is larger than 1 MiB" : NULL;
 		if (st->object == NULL || !cJSON_IsObject(C(st->object)))
 			return "apply without an object";
 		return NULL;
@@ -325,6 +330,19 @@ static const char *step_problem(const struct keelson_step *st)
 		return NULL;
 	}
 	return "unknown step kind";
+}
+
+/* Why an object a plugin built cannot be applied, or NULL. */
+static const char *built_object_problem(const cJSON *o)
+{
+	if (!cJSON_IsObject(o))
+		return "is not a JSON object";
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+	if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "apiVersion")) ||
+	    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "kind")) ||
+	    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(md, "name")))
+		return "lacks apiVersion, kind or metadata.name";
+	return NULL;
 }
 
 static int host_add_step(struct keelson_plugin_call *call, const struct keelson_step *st)
@@ -371,8 +389,22 @@ static int host_add_step(struct keelson_plugin_call *call, const struct keelson_
 		.reason = dup_or_null(st->reason),
 	};
 	if (st->kind == KEELSON_STEP_APPLY) {
-		const cJSON *o = C(st->object);
-		s.object = cJSON_Duplicate(o, 1);
+		const cJSON *o;
+		if (st->object_json != NULL) {
+			s.object = cJSON_Parse(st->object_json);
+			const char *why = built_object_problem(s.object);
+			if (why != NULL) {
+				host_log(call, KEELSON_PLUGIN_LOG_ERROR, "refused step %zu: object_json %s",
+					 call->plan->count + 1, why);
+				call->bad_step = 1;
+				step_dispose(&s);
+				return -1;
+			}
+			o = s.object;
+		} else {
+			o = C(st->object);
+			s.object = cJSON_Duplicate(o, 1);
+		}
 		free(s.api_version);
 		free(s.kind_name);
 		free(s.namespace_);

@@ -236,6 +236,28 @@ START_TEST(test_refused_plans)
 	ck_assert_uint_eq(plan->count, 1);
 	assert_step(plan, 0, KEELSON_STEP_WAIT, "wait for nothing");
 	keelson_plan_free(plan);
+	plan = NULL;
+	ck_assert_int_eq(plan_misbehaving("bad-built", &plan), KEELSON_ERROR);
+	ck_assert_ptr_null(plan);
+}
+END_TEST
+
+/* An object the plugin built (object_json) becomes an apply step that
+ * owns a parsed copy, with its target taken from the object. */
+START_TEST(test_built_object)
+{
+	struct keelson_plan *plan = NULL;
+	ck_assert_int_eq(plan_misbehaving("built", &plan), 0);
+	ck_assert_uint_eq(plan->count, 1);
+	assert_step(plan, 0, KEELSON_STEP_APPLY, "create the driver pod");
+	ck_assert_str_eq(plan->steps[0].kind_name, "Pod");
+	ck_assert_str_eq(plan->steps[0].namespace_, "spark");
+	ck_assert_str_eq(plan->steps[0].name, "etl-driver");
+	const cJSON *image = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(plan->steps[0].object, "spec"), "containers"), 0), "image");
+	ck_assert_str_eq(cJSON_GetStringValue(image), "spark:3.5");
+	keelson_plan_free(plan);
 }
 END_TEST
 
@@ -332,6 +354,7 @@ Suite *suite_plugin_plan(void)
 		{"plan_requires_on_delete", test_requires_on_delete},
 		{"plan_generic", test_generic},
 		{"plan_refused", test_refused_plans},
+		{"plan_built_object", test_built_object},
 		{"plan_print", test_print},
 		{"plan_host_services", test_services},
 	};

@@ -155,6 +155,13 @@ struct keelson_step {
 	long long timeout_ms;
 
 	const char *reason;          /* BLOCKED: why, and what a person should do */
+
+	/* APPLY, instead of `object`: the JSON text of an object the plugin
+	 * built itself (a Spark driver pod made from a SparkApplication), at
+	 * most 1 MiB, with apiVersion, kind and metadata.name. It is applied
+	 * like a repository object (server-side, keelson's field manager) and
+	 * recorded in the system's inventory. */
+	const char *object_json;
 };
 
 /* --- The view ----------------------------------------------------------- */

@@ -1,0 +1,1 @@
+# Cassandra plugin (issue 7): plugins/cassandra and its tests

@@ -1,0 +1,1 @@
+# Kafka plugin (issue 6): plugins/kafka and its tests

@@ -1,0 +1,1 @@
+# Spark plugin (issue 8): plugins/spark and its tests

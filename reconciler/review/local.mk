@@ -1,0 +1,1 @@
+# Pull-request plans (issue 9): keelson plan --base --head

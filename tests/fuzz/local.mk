@@ -1,0 +1,1 @@
+# Fuzz targets, limits and security tests (issue 11)
