@@ -20,10 +20,10 @@ libkubesim_controllers_la_SOURCES = \
 	tests/kubesim/controllers/disruption.c \
 	tests/kubesim/controllers/endpoints.c
 libkubesim_controllers_la_CFLAGS = $(KS_CTL_CFLAGS)
-libkubesim_controllers_la_LIBADD = libkubesim.la libkeelson-core.la $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
+libkubesim_controllers_la_LIBADD = libkubesim.la libkubesim-patch.la libkeelson-core.la $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
 
 KS_CTL_TEST_CFLAGS = $(KS_CTL_CFLAGS) $(CHECK_CFLAGS)
-KS_CTL_TEST_LDADD = libkubesim-controllers.la libkubesim.la libkeelson-core.la \
+KS_CTL_TEST_LDADD = libkubesim-controllers.la libkubesim.la libkubesim-patch.la libkeelson-core.la \
 	$(CHECK_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS)
 
 ks_ctl_tests = \

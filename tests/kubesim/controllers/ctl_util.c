@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "json/json_canonical.h"
 #include "tests/kubesim/clock.h"
+#include "tests/kubesim/patch/selectors.h"
 
 /* ---------------------------------------------------------------------------
  * Hash map
@@ -281,50 +282,18 @@ void ks_ctl_key(char *buf, size_t size, const char *ns, const char *name)
  * Selectors and ownership
  * ------------------------------------------------------------------------- */
 
-static bool value_in(const cJSON *values, const char *v)
-{
-	const cJSON *it;
-	cJSON_ArrayForEach(it, values)
-		if (cJSON_IsString(it) && v && !strcmp(it->valuestring, v))
-			return true;
-	return false;
-}
-
+/* One parser and matcher for LabelSelectors in kubesim: the API's
+ * ?labelSelector= and the controllers must agree on what a selector means. */
 bool ks_ctl_selector_matches(const cJSON *selector, const cJSON *labels)
 {
 	if (!cJSON_IsObject(selector))
 		return false;
-	const cJSON *ml = cJSON_GetObjectItemCaseSensitive(selector, "matchLabels");
-	const cJSON *it;
-	cJSON_ArrayForEach(it, ml) {
-		const char *have = ks_ctl_str(cJSON_GetObjectItemCaseSensitive(labels, it->string));
-		if (!have || !cJSON_IsString(it) || strcmp(have, it->valuestring))
-			return false;
-	}
-	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(selector, "matchExpressions")) {
-		const char *key = ks_ctl_str(cJSON_GetObjectItemCaseSensitive(it, "key"));
-		const char *op = ks_ctl_str(cJSON_GetObjectItemCaseSensitive(it, "operator"));
-		const cJSON *values = cJSON_GetObjectItemCaseSensitive(it, "values");
-		if (!key || !op)
-			return false;
-		const char *have = ks_ctl_str(cJSON_GetObjectItemCaseSensitive(labels, key));
-		if (!strcmp(op, "In")) {
-			if (!value_in(values, have))
-				return false;
-		} else if (!strcmp(op, "NotIn")) {
-			if (have && value_in(values, have))
-				return false;
-		} else if (!strcmp(op, "Exists")) {
-			if (!have)
-				return false;
-		} else if (!strcmp(op, "DoesNotExist")) {
-			if (have)
-				return false;
-		} else {
-			return false;
-		}
-	}
-	return true;
+	struct ks_label_selector *parsed = NULL;
+	if (ks_label_selector_from_object(&parsed, selector) != 0)
+		return false; /* a selector the API would reject selects nothing */
+	bool match = ks_label_selector_matches(parsed, labels);
+	ks_label_selector_free(parsed);
+	return match;
 }
 
 const cJSON *ks_ctl_controller_ref(const cJSON *object)
