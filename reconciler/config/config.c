@@ -9,6 +9,7 @@
 #include "git/git_source.h"
 #include "yaml/yaml_load.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -17,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum key_type { KEY_STRING, KEY_DURATION, KEY_NUMBER, KEY_UINT, KEY_TRACK };
+enum key_type { KEY_STRING, KEY_DURATION, KEY_NUMBER, KEY_UINT, KEY_TRACK, KEY_BYTES, KEY_LISTEN };
 
 struct key_spec {
 	const char *name;
@@ -96,6 +97,59 @@ bad:
 				 text);
 }
 
+/* "ADDRESS:PORT" or "[IPv6]:PORT", the address an IP literal (the HTTP
+ * server binds literals only: a name could resolve to a public interface). */
+static int parse_listen(const struct parse_ctx *ctx, const cJSON *item, const char *section, const char *key,
+			void *base)
+{
+	struct keelson_config *cfg = base;
+	char host[64];
+	if (!cJSON_IsString(item))
+		goto bad;
+	const char *text = item->valuestring, *port_text;
+	size_t host_len;
+	if (text[0] == '[') {
+		const char *end = strchr(text, ']');
+		if (end == NULL || end[1] != ':')
+			goto bad;
+		host_len = (size_t)(end - text - 1);
+		if (host_len == 0 || host_len >= sizeof(host))
+			goto bad;
+		memcpy(host, text + 1, host_len);
+		port_text = end + 2;
+	} else {
+		const char *colon = strrchr(text, ':');
+		if (colon == NULL || strchr(text, ':') != colon)
+			goto bad;
+		host_len = (size_t)(colon - text);
+		if (host_len == 0 || host_len >= sizeof(host))
+			goto bad;
+		memcpy(host, text, host_len);
+		port_text = colon + 1;
+	}
+	host[host_len] = '\0';
+	unsigned char addr[16];
+	if (inet_pton(strchr(host, ':') ? AF_INET6 : AF_INET, host, addr) != 1)
+		goto bad;
+	char *end = NULL;
+	errno = 0;
+	unsigned long port = strtoul(port_text, &end, 10);
+	if (port_text[0] < '0' || port_text[0] > '9' || *end != '\0' || errno != 0 || port > 65535)
+		goto bad;
+	char *copy = strdup(host);
+	if (copy == NULL)
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	free(cfg->http_address);
+	cfg->http_address = copy;
+	cfg->http_port = (unsigned)port;
+	return 0;
+bad:
+	return fail_at(ctx, item,
+		       "%s.%s must be ADDRESS:PORT with an IP address (0.0.0.0:8080, 127.0.0.1:9000, [::]:8080; "
+		       "port 0 picks a free one)",
+		       section, key);
+}
+
 static int parse_value(const struct parse_ctx *ctx, const struct key_spec *spec, const cJSON *item,
 		       const char *section, void *base)
 {
@@ -126,6 +180,15 @@ static int parse_value(const struct parse_ctx *ctx, const struct key_spec *spec,
 			return fail_at(ctx, item, "%s.%s must be a whole number from 1 to 1000000", section, spec->name);
 		*(unsigned *)field = (unsigned)item->valuedouble;
 		return 0;
+	case KEY_BYTES:
+		if (!cJSON_IsNumber(item) || item->valuedouble < 1024 || item->valuedouble > 64.0 * 1024 * 1024 ||
+		    item->valuedouble != (double)(size_t)item->valuedouble)
+			return fail_at(ctx, item, "%s.%s must be a whole number of bytes from 1024 to 67108864", section,
+				       spec->name);
+		*(size_t *)field = (size_t)item->valuedouble;
+		return 0;
+	case KEY_LISTEN:
+		return parse_listen(ctx, item, section, spec->name, base);
 	case KEY_TRACK:
 		if (cJSON_IsString(item) && strcmp(item->valuestring, "branch") == 0)
 			*(int *)field = KEELSON_GIT_TRACK_BRANCH;
@@ -210,8 +273,37 @@ static const struct key_spec retry_keys[] = {
 static const struct key_spec alerts_keys[] = {
 	{"alertmanagerUrl", KEY_STRING, CFG(alerts_alertmanager_url)},
 	{"webhookUrl", KEY_STRING, CFG(alerts_webhook_url)},
+	{"webhookSecretFile", KEY_STRING, CFG(alerts_webhook_secret_file)},
 	{"webhookSecretEnv", KEY_STRING, CFG(alerts_webhook_secret_env)},
 	{"repeatInterval", KEY_DURATION, CFG(alerts_repeat_interval_ms)},
+};
+
+static const struct key_spec http_keys[] = {
+	{"listen", KEY_LISTEN, 0},
+	{"maxBodyBytes", KEY_BYTES, CFG(http_max_body_bytes)},
+	{"githubSecretFile", KEY_STRING, CFG(http_github_secret_file)},
+	{"gitlabTokenFile", KEY_STRING, CFG(http_gitlab_token_file)},
+	{"genericSecretFile", KEY_STRING, CFG(http_generic_secret_file)},
+	{"genericHeader", KEY_STRING, CFG(http_generic_header)},
+};
+
+static const struct key_spec status_keys[] = {
+	{"branch", KEY_STRING, CFG(status_branch)},
+	{"interval", KEY_DURATION, CFG(status_interval_ms)},
+	{"authorName", KEY_STRING, CFG(status_author_name)},
+	{"authorEmail", KEY_STRING, CFG(status_author_email)},
+	{"instance", KEY_STRING, CFG(status_instance)},
+	{"history", KEY_UINT, CFG(status_history)},
+	{"cacheDir", KEY_STRING, CFG(status_cache_dir)},
+};
+
+static const struct key_spec forge_keys[] = {
+	{"apiUrl", KEY_STRING, CFG(forge_api_url)},
+	{"repository", KEY_STRING, CFG(forge_repository)},
+	{"tokenFile", KEY_STRING, CFG(forge_token_file)},
+	{"targetUrl", KEY_STRING, CFG(forge_target_url)},
+	{"caFile", KEY_STRING, CFG(forge_ca_file)},
+	{"timeout", KEY_DURATION, CFG(forge_timeout_ms)},
 };
 
 static const struct key_spec top_scalar_keys[] = {
@@ -271,6 +363,14 @@ static int parse_document(struct keelson_config *cfg, const struct parse_ctx *ct
 			rc = parse_map(ctx, item, "retry", retry_keys, COUNT(retry_keys), cfg);
 		else if (strcmp(item->string, "alerts") == 0)
 			rc = parse_map(ctx, item, "alerts", alerts_keys, COUNT(alerts_keys), cfg);
+		else if (strcmp(item->string, "http") == 0) {
+			cfg->http_enabled = true;
+			rc = cJSON_IsNull(item) ? 0 : parse_map(ctx, item, "http", http_keys, COUNT(http_keys), cfg);
+		} else if (strcmp(item->string, "status") == 0) {
+			cfg->status_enabled = true;
+			rc = cJSON_IsNull(item) ? 0 : parse_map(ctx, item, "status", status_keys, COUNT(status_keys), cfg);
+		} else if (strcmp(item->string, "forge") == 0)
+			rc = parse_map(ctx, item, "forge", forge_keys, COUNT(forge_keys), cfg);
 		else if (strcmp(item->string, "clusters") == 0)
 			rc = parse_clusters(ctx, item, cfg);
 		else {
@@ -282,7 +382,8 @@ static int parse_document(struct keelson_config *cfg, const struct parse_ctx *ct
 				const struct keelson_source_pos *pos = keelson_yaml_key_position(ctx->stream, item);
 				return keelson_error_set(KEELSON_EINVALID,
 							 "%s:%u:%u: unknown key \"%s\" at the top level (allowed: git, "
-							 "clusters, kubernetes, retry, alerts, inventoryNamespace, "
+							 "clusters, kubernetes, retry, alerts, http, status, forge, "
+							 "inventoryNamespace, "
 							 "crdEstablishedTimeout, pluginDir)",
 							 ctx->file, pos ? pos->line : 0, pos ? pos->column : 0, item->string);
 			}
@@ -298,6 +399,25 @@ static int parse_document(struct keelson_config *cfg, const struct parse_ctx *ct
 			       "git.cacheDir is required: a directory keelson may write its Git cache to");
 	if (cfg->cluster_count == 0)
 		return fail_at(ctx, doc, "clusters is required: list the clusters this instance manages");
+	const cJSON *forge = cJSON_GetObjectItemCaseSensitive(doc, "forge");
+	if (forge != NULL) {
+		if (cfg->forge_api_url == NULL || cfg->forge_repository == NULL || cfg->forge_token_file == NULL)
+			return fail_at(ctx, forge, "forge needs apiUrl, repository (owner/repo) and tokenFile");
+		const char *slash = strchr(cfg->forge_repository, '/');
+		if (slash == NULL || slash == cfg->forge_repository || slash[1] == '\0' || strchr(slash + 1, '/'))
+			return fail_at(ctx, forge, "forge.repository must be owner/repo, not \"%s\"", cfg->forge_repository);
+		if (!cfg->status_enabled)
+			return fail_at(ctx, forge,
+				       "forge needs a status section: commit statuses are posted when status is committed");
+	}
+	if (cfg->status_enabled && cfg->status_history > 1000)
+		return fail_at(ctx, cJSON_GetObjectItemCaseSensitive(doc, "status"), "status.history is at most 1000");
+	if (cfg->status_enabled && cfg->status_branch != NULL && cfg->git_track == KEELSON_GIT_TRACK_BRANCH &&
+	    strcmp(cfg->status_branch, cfg->git_ref) == 0)
+		return fail_at(ctx, cJSON_GetObjectItemCaseSensitive(doc, "status"),
+			       "status.branch \"%s\" is the branch keelson reads (git.ref): keelson never writes that "
+			       "branch; choose another (default keelson/status)",
+			       cfg->status_branch);
 	if (cfg->retry_initial_ms > cfg->retry_max_ms)
 		return fail_at(ctx, cJSON_GetObjectItemCaseSensitive(doc, "retry"),
 			       "retry.initialBackoff is longer than retry.maxBackoff");
@@ -328,7 +448,9 @@ int keelson_config_load_buffer(struct keelson_config **out, const char *data, si
 	cfg->file = strdup(file_name);
 	cfg->git_ref = strdup("main");
 	cfg->inventory_namespace = strdup("keelson-system");
-	if (cfg->file == NULL || cfg->git_ref == NULL || cfg->inventory_namespace == NULL) {
+	cfg->http_address = strdup("0.0.0.0");
+	cfg->http_port = 8080;
+	if (cfg->file == NULL || cfg->git_ref == NULL || cfg->inventory_namespace == NULL || cfg->http_address == NULL) {
 		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
 		goto cleanup;
 	}
@@ -392,7 +514,12 @@ void keelson_config_free(struct keelson_config *cfg)
 			    &cfg->git_username_file, &cfg->git_username_env, &cfg->git_token_file,
 			    &cfg->git_token_env, &cfg->git_ca_file, &cfg->git_ssh_key_file,
 			    &cfg->git_ssh_username, &cfg->git_known_hosts_file, &cfg->inventory_namespace, &cfg->plugin_dir,
-			    &cfg->alerts_alertmanager_url, &cfg->alerts_webhook_url, &cfg->alerts_webhook_secret_env};
+			    &cfg->alerts_alertmanager_url, &cfg->alerts_webhook_url, &cfg->alerts_webhook_secret_env,
+			    &cfg->alerts_webhook_secret_file, &cfg->http_address, &cfg->http_github_secret_file,
+			    &cfg->http_gitlab_token_file, &cfg->http_generic_secret_file, &cfg->http_generic_header,
+			    &cfg->status_branch, &cfg->status_author_name, &cfg->status_author_email,
+			    &cfg->status_instance, &cfg->status_cache_dir, &cfg->forge_api_url, &cfg->forge_repository,
+			    &cfg->forge_token_file, &cfg->forge_target_url, &cfg->forge_ca_file};
 	for (size_t i = 0; i < COUNT(strings); i++)
 		free(*strings[i]);
 	for (size_t i = 0; i < cfg->cluster_count; i++) {

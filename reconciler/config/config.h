@@ -61,6 +61,38 @@ struct keelson_config {
 	char *alerts_webhook_url;        /* generic JSON webhook */
 	char *alerts_webhook_secret_env; /* environment variable holding the HMAC secret */
 	unsigned long long alerts_repeat_interval_ms; /* 0: the sender's default (5 min) */
+	char *alerts_webhook_secret_file; /* file holding the HMAC secret (wins over the env) */
+
+	/* http: keelson run's HTTP endpoint (webhooks, /metrics, /healthz,
+	 * /readyz). Served when the section is present; without it, only when
+	 * running in a pod (KUBERNETES_SERVICE_HOST set), at the default. */
+	bool http_enabled;               /* the section is present */
+	char *http_address;              /* IP literal; default "0.0.0.0" */
+	unsigned http_port;              /* default 8080; 0: any free port (tests) */
+	size_t http_max_body_bytes;      /* 0: the server's default (1 MiB) */
+	char *http_github_secret_file;   /* X-Hub-Signature-256 secret; NULL: /hooks/github off */
+	char *http_gitlab_token_file;    /* X-Gitlab-Token; NULL: /hooks/gitlab off */
+	char *http_generic_secret_file;  /* HMAC secret of /hooks/generic; NULL: off */
+	char *http_generic_header;       /* NULL: X-Keelson-Signature-256 */
+
+	/* status: the status branch (docs/status-branch.md). Written when the
+	 * section is present; pushes use the git section's credentials. */
+	bool status_enabled;
+	char *status_branch;             /* default "keelson/status" */
+	unsigned long long status_interval_ms; /* at most one commit per interval; default 30 s */
+	char *status_author_name;        /* default "keelson" */
+	char *status_author_email;       /* default "keelson@localhost" */
+	char *status_instance;           /* default: the host name */
+	unsigned status_history;         /* transitions kept per file; default 20 */
+	char *status_cache_dir;          /* default: <git.cacheDir>/status-<repository> */
+
+	/* forge: commit statuses on the source commit (needs status). */
+	char *forge_api_url;             /* e.g. https://api.github.com */
+	char *forge_repository;          /* "owner/repo" */
+	char *forge_token_file;
+	char *forge_target_url;          /* optional link shown with each status */
+	char *forge_ca_file;
+	unsigned long long forge_timeout_ms; /* 0: 10 s */
 };
 
 /* Read and validate the file at `path`. KEELSON_ENOTFOUND when it does not

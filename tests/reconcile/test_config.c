@@ -7,6 +7,7 @@
 #include "git/git_source.h"
 #include "tests/unit/check_main.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static struct keelson_config *load(const char *text, int *rc)
@@ -106,6 +107,79 @@ START_TEST(test_load_rejects)
 }
 END_TEST
 
+START_TEST(test_load_http_status_forge)
+{
+	int rc;
+	struct keelson_config *cfg = load("git:\n  url: x\n  cacheDir: /c\nclusters: [{name: a}]\n", &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert(!cfg->http_enabled);
+	ck_assert(!cfg->status_enabled);
+	ck_assert_str_eq(cfg->http_address, "0.0.0.0");
+	ck_assert_uint_eq(cfg->http_port, 8080);
+	keelson_config_free(cfg);
+
+	cfg = load("git:\n  url: x\n  cacheDir: /c\nclusters: [{name: a}]\nhttp: {}\nstatus:\n", &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert(cfg->http_enabled);
+	ck_assert(cfg->status_enabled);
+	ck_assert_ptr_null(cfg->status_branch);
+	ck_assert_uint_eq(cfg->http_port, 8080);
+	keelson_config_free(cfg);
+
+	cfg = load("git:\n  url: x\n  cacheDir: /c\nclusters: [{name: a}]\n"
+		   "http:\n  listen: \"[::1]:0\"\n  maxBodyBytes: 65536\n  githubSecretFile: /s/gh\n"
+		   "  gitlabTokenFile: /s/gl\n  genericSecretFile: /s/gen\n  genericHeader: X-Sig\n"
+		   "status:\n  branch: ops/status\n  interval: 5s\n  authorName: bot\n  authorEmail: bot@x\n"
+		   "  instance: k-0\n  history: 7\n  cacheDir: /c/status\n"
+		   "forge:\n  apiUrl: http://127.0.0.1:1\n  repository: o/r\n  tokenFile: /s/t\n  timeout: 2s\n"
+		   "alerts:\n  webhookUrl: http://h\n  webhookSecretFile: /s/w\n",
+		   &rc);
+	ck_assert_msg(rc == 0, "%s", keelson_error_last()->message);
+	ck_assert_str_eq(cfg->http_address, "::1");
+	ck_assert_uint_eq(cfg->http_port, 0);
+	ck_assert_uint_eq(cfg->http_max_body_bytes, 65536);
+	ck_assert_str_eq(cfg->http_github_secret_file, "/s/gh");
+	ck_assert_str_eq(cfg->http_gitlab_token_file, "/s/gl");
+	ck_assert_str_eq(cfg->http_generic_secret_file, "/s/gen");
+	ck_assert_str_eq(cfg->http_generic_header, "X-Sig");
+	ck_assert_str_eq(cfg->status_branch, "ops/status");
+	ck_assert_uint_eq(cfg->status_interval_ms, 5000);
+	ck_assert_str_eq(cfg->status_author_name, "bot");
+	ck_assert_str_eq(cfg->status_author_email, "bot@x");
+	ck_assert_str_eq(cfg->status_instance, "k-0");
+	ck_assert_uint_eq(cfg->status_history, 7);
+	ck_assert_str_eq(cfg->status_cache_dir, "/c/status");
+	ck_assert_str_eq(cfg->forge_repository, "o/r");
+	ck_assert_uint_eq(cfg->forge_timeout_ms, 2000);
+	ck_assert_str_eq(cfg->alerts_webhook_secret_file, "/s/w");
+	keelson_config_free(cfg);
+
+	static const struct {
+		const char *text, *message;
+	} bad[] = {
+		{"http:\n  listen: localhost:8080\n", "keelson.yaml:6:11: http.listen must be ADDRESS:PORT"},
+		{"http:\n  listen: 127.0.0.1:70000\n", "http.listen must be ADDRESS:PORT"},
+		{"http:\n  listen: 8080\n", "http.listen must be ADDRESS:PORT"},
+		{"http:\n  maxBodyBytes: 10\n", "http.maxBodyBytes must be a whole number of bytes"},
+		{"http:\n  githubSecret: x\n", "unknown key \"githubSecret\" in http"},
+		{"status:\n  branch: main\n", "status.branch \"main\" is the branch keelson reads"},
+		{"forge:\n  apiUrl: http://f\n  repository: o/r\n  tokenFile: /t\n", "forge needs a status section"},
+		{"status: {}\nforge:\n  apiUrl: http://f\n  repository: or\n  tokenFile: /t\n",
+		 "forge.repository must be owner/repo"},
+		{"status: {}\nforge:\n  apiUrl: http://f\n", "forge needs apiUrl, repository"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[512];
+		snprintf(text, sizeof(text), "git:\n  url: x\n  cacheDir: /c\nclusters: [{name: a}]\n%s", bad[i].text);
+		cfg = load(text, &rc);
+		ck_assert_msg(rc == KEELSON_EINVALID, "case %zu: rc %d", i, rc);
+		ck_assert_ptr_null(cfg);
+		ck_assert_msg(strstr(keelson_error_last()->message, bad[i].message) != NULL,
+			      "case %zu: message \"%s\" lacks \"%s\"", i, keelson_error_last()->message, bad[i].message);
+	}
+}
+END_TEST
+
 START_TEST(test_parse_duration)
 {
 	unsigned long long ms = 0;
@@ -138,6 +212,7 @@ static Suite *suite_config(void)
 	TCase *tc = tcase_create("keelson_config_load_buffer");
 	tcase_add_test(tc, test_load_full_and_defaults);
 	tcase_add_test(tc, test_load_rejects);
+	tcase_add_test(tc, test_load_http_status_forge);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("keelson_config_parse_duration");
 	tcase_add_test(tc, test_parse_duration);
