@@ -325,6 +325,32 @@ static void fingerprint_text(char out[17], uint64_t h)
 	snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
+static void copy_field(char *dst, size_t size, const char *value)
+{
+	snprintf(dst, size, "%s", value != NULL ? value : "");
+}
+
+/* The step's kind and the object it acts on. */
+static void result_target(struct keelson_exec_result *out, const struct keelson_plan_step *st)
+{
+	copy_field(out->step_kind, sizeof(out->step_kind), keelson_step_kind_name(st->kind));
+	const char *api_version = st->api_version, *kind = st->kind_name, *ns = st->namespace_, *name = st->name;
+	/* The host fills an APPLY step's target from its object. */
+	if (st->kind == KEELSON_STEP_DELETE_POD) {
+		api_version = "v1";
+		kind = "Pod";
+	} else if (st->kind == KEELSON_STEP_HTTP && (kind == NULL || *kind == '\0') && name != NULL) {
+		api_version = "v1";
+		kind = st->http_target == KEELSON_PROXY_SERVICE ? "Service" : "Pod";
+	}
+	if (name == NULL || *name == '\0')
+		api_version = kind = ns = name = NULL;
+	copy_field(out->target_api_version, sizeof(out->target_api_version), api_version);
+	copy_field(out->target_kind, sizeof(out->target_kind), kind);
+	copy_field(out->target_namespace, sizeof(out->target_namespace), ns);
+	copy_field(out->target_name, sizeof(out->target_name), name);
+}
+
 static int cycle(struct keelson_exec_result *out, struct keelson_executor *e, const struct keelson_plugin *plugin,
 		 const struct keelson_plugin_params *params, const char *cluster, const char *system,
 		 const char *revision, const char *fingerprint, const struct keelson_plan_object *objects,
@@ -403,6 +429,7 @@ static int cycle(struct keelson_exec_result *out, struct keelson_executor *e, co
 
 	const struct keelson_plan_step *st = &plan->steps[0];
 	snprintf(out->description, sizeof(out->description), "%s", st->description);
+	result_target(out, st);
 	if (st->kind == KEELSON_STEP_BLOCKED) {
 		rc = block(out, e, &s, cluster, system, st->reason);
 		goto done;

@@ -85,6 +85,14 @@ struct keelson_exec_result {
 	char description[512];  /* the step run or waited for, or the blocked reason */
 	size_t steps_left;      /* steps in the plan, this one included */
 	long long backoff_ms;   /* FAILED/BACKOFF: how long before the next attempt */
+	/* The step run, waited for or blocked on (RAN, WAITING, FAILED,
+	 * BLOCKED by a plan step): its kind (keelson_step_kind_name) and the
+	 * object it acts on, for Kubernetes Events about that object. Empty
+	 * strings when there is no step (CONVERGED, BACKOFF, blocked before
+	 * planning) or the step names no object (a WAIT or BLOCKED step
+	 * without a target); values longer than a field are truncated. */
+	char step_kind[16];
+	char target_api_version[64], target_kind[64], target_namespace[64], target_name[256];
 };
 
 struct keelson_executor;

@@ -134,6 +134,10 @@ START_TEST(test_converged)
 	struct keelson_exec_result r = cycle(e, "r1", KEELSON_OBJECT_IN_SYNC);
 	ck_assert_int_eq(r.outcome, KEELSON_EXEC_CONVERGED);
 	ck_assert_uint_eq(r.steps_left, 0);
+	/* No step: no target for an Event. */
+	ck_assert_str_eq(r.step_kind, "");
+	ck_assert_str_eq(r.target_kind, "");
+	ck_assert_str_eq(r.target_name, "");
 	/* Nothing to remember: nothing is written. */
 	ck_assert_uint_eq(store.saves, 0);
 	keelson_executor_free(e);
@@ -151,6 +155,10 @@ START_TEST(test_wait_then_blocked_across_restart)
 	ck_assert_int_eq(r.outcome, KEELSON_EXEC_WAITING);
 	ck_assert_ptr_nonnull(strstr(r.description, "before restarting web-1"));
 	ck_assert_str_eq(saved_string("waitKey"), "ready-before/web/web-1/u1");
+	/* A wait that names no object. */
+	ck_assert_str_eq(r.step_kind, "wait");
+	ck_assert_str_eq(r.target_api_version, "");
+	ck_assert_str_eq(r.target_name, "");
 	long long since = (long long)cJSON_GetObjectItemCaseSensitive(store.saved, "waitSince")->valuedouble;
 	ck_assert_int_eq(since, fake.now);
 
@@ -234,11 +242,18 @@ START_TEST(test_retries_bounded)
 	struct keelson_exec_result r = cycle(e, "r1", KEELSON_OBJECT_IN_SYNC);
 	ck_assert_int_eq(r.outcome, KEELSON_EXEC_FAILED);
 	ck_assert_int_eq(r.backoff_ms, 1000);
+	ck_assert_str_eq(r.step_kind, "delete-pod");
+	ck_assert_str_eq(r.target_api_version, "v1");
+	ck_assert_str_eq(r.target_kind, "Pod");
+	ck_assert_str_eq(r.target_namespace, "web");
+	ck_assert_str_eq(r.target_name, "web-0");
 	ck_assert_int_eq((int)cJSON_GetObjectItemCaseSensitive(store.saved, "attempts")->valuedouble, 1);
 	/* Within the back-off nothing is attempted or read. */
 	unsigned lists = fake.list_calls, saves = store.saves;
 	r = cycle(e, "r1", KEELSON_OBJECT_IN_SYNC);
 	ck_assert_int_eq(r.outcome, KEELSON_EXEC_BACKOFF);
+	ck_assert_str_eq(r.step_kind, "");
+	ck_assert_str_eq(r.target_name, "");
 	ck_assert_uint_eq(fake.list_calls, lists);
 	ck_assert_uint_eq(store.saves, saves);
 	fake.now += 1000;
@@ -255,6 +270,9 @@ START_TEST(test_retries_bounded)
 	r = cycle(e, "r1", KEELSON_OBJECT_IN_SYNC);
 	ck_assert_int_eq(r.outcome, KEELSON_EXEC_BLOCKED);
 	ck_assert_ptr_nonnull(strstr(r.description, "step failed 3 times: delete pod web/web-0"));
+	/* Blocked on a step: the Event still names the pod. */
+	ck_assert_str_eq(r.step_kind, "delete-pod");
+	ck_assert_str_eq(r.target_name, "web-0");
 	ck_assert_uint_eq(blocked_calls, 1);
 	keelson_executor_free(e);
 }
@@ -291,6 +309,11 @@ START_TEST(test_apply_hook_and_no_effect)
 		struct keelson_exec_result r = cycle(e, "r1", KEELSON_OBJECT_DRIFTED);
 		ck_assert_int_eq(r.outcome, KEELSON_EXEC_RAN);
 		ck_assert_str_eq(r.description, "apply StatefulSet web/web (drifted)");
+		ck_assert_str_eq(r.step_kind, "apply");
+		ck_assert_str_eq(r.target_api_version, "apps/v1");
+		ck_assert_str_eq(r.target_kind, "StatefulSet");
+		ck_assert_str_eq(r.target_namespace, "web");
+		ck_assert_str_eq(r.target_name, "web");
 	}
 	ck_assert_uint_eq(applies, 3);
 	struct keelson_exec_result r = cycle(e, "r1", KEELSON_OBJECT_DRIFTED);
