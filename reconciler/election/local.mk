@@ -1,1 +1,14 @@
 # Leader election with a coordination.k8s.io Lease (issue 10)
+libkeelson_core_la_SOURCES += \
+	reconciler/election/election.c reconciler/election/election.h
+
+# Against kubesim with fake clocks (acquire, renew, 409, expiry, renew
+# deadline, release), and two `keelson run` processes sharing a rollout.
+check_PROGRAMS += tests/election/test_election
+tests_election_test_election_SOURCES = tests/election/test_election.c tests/unit/check_main.h
+tests_election_test_election_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON_CFLAGS) $(CURL_CFLAGS)
+tests_election_test_election_LDADD = libkeelson-core.la $(CHECK_LIBS) $(CJSON_LIBS) $(CURL_LIBS) $(PTHREAD_LIBS)
+
+ELECTION_TESTS = tests/election/test_election
+TESTS += $(ELECTION_TESTS)
+EXTRA_DIST += reconciler/election/README.md
