@@ -306,6 +306,16 @@ static const struct key_spec forge_keys[] = {
 	{"timeout", KEY_DURATION, CFG(forge_timeout_ms)},
 };
 
+static const struct key_spec leader_election_keys[] = {
+	{"cluster", KEY_STRING, CFG(leader_election_cluster)},
+	{"namespace", KEY_STRING, CFG(leader_election_namespace)},
+	{"leaseName", KEY_STRING, CFG(leader_election_lease_name)},
+	{"identity", KEY_STRING, CFG(leader_election_identity)},
+	{"leaseDuration", KEY_DURATION, CFG(leader_election_lease_ms)},
+	{"renewDeadline", KEY_DURATION, CFG(leader_election_renew_ms)},
+	{"retryPeriod", KEY_DURATION, CFG(leader_election_retry_ms)},
+};
+
 static const struct key_spec top_scalar_keys[] = {
 	{"inventoryNamespace", KEY_STRING, CFG(inventory_namespace)},
 	{"crdEstablishedTimeout", KEY_DURATION, CFG(crd_established_timeout_ms)},
@@ -369,6 +379,11 @@ static int parse_document(struct keelson_config *cfg, const struct parse_ctx *ct
 		} else if (strcmp(item->string, "status") == 0) {
 			cfg->status_enabled = true;
 			rc = cJSON_IsNull(item) ? 0 : parse_map(ctx, item, "status", status_keys, COUNT(status_keys), cfg);
+		} else if (strcmp(item->string, "leaderElection") == 0) {
+			cfg->leader_election = true;
+			rc = cJSON_IsNull(item) ? 0
+						: parse_map(ctx, item, "leaderElection", leader_election_keys,
+							    COUNT(leader_election_keys), cfg);
 		} else if (strcmp(item->string, "forge") == 0)
 			rc = parse_map(ctx, item, "forge", forge_keys, COUNT(forge_keys), cfg);
 		else if (strcmp(item->string, "clusters") == 0)
@@ -382,7 +397,7 @@ static int parse_document(struct keelson_config *cfg, const struct parse_ctx *ct
 				const struct keelson_source_pos *pos = keelson_yaml_key_position(ctx->stream, item);
 				return keelson_error_set(KEELSON_EINVALID,
 							 "%s:%u:%u: unknown key \"%s\" at the top level (allowed: git, "
-							 "clusters, kubernetes, retry, alerts, http, status, forge, "
+							 "clusters, kubernetes, retry, alerts, http, status, forge, leaderElection, "
 							 "inventoryNamespace, "
 							 "crdEstablishedTimeout, pluginDir)",
 							 ctx->file, pos ? pos->line : 0, pos ? pos->column : 0, item->string);
@@ -399,6 +414,10 @@ static int parse_document(struct keelson_config *cfg, const struct parse_ctx *ct
 			       "git.cacheDir is required: a directory keelson may write its Git cache to");
 	if (cfg->cluster_count == 0)
 		return fail_at(ctx, doc, "clusters is required: list the clusters this instance manages");
+	if (cfg->leader_election && cfg->leader_election_cluster != NULL &&
+	    keelson_config_cluster(cfg, cfg->leader_election_cluster) == NULL)
+		return fail_at(ctx, cJSON_GetObjectItemCaseSensitive(doc, "leaderElection"),
+			       "leaderElection.cluster \"%s\" is not one of the clusters listed", cfg->leader_election_cluster);
 	const cJSON *forge = cJSON_GetObjectItemCaseSensitive(doc, "forge");
 	if (forge != NULL) {
 		if (cfg->forge_api_url == NULL || cfg->forge_repository == NULL || cfg->forge_token_file == NULL)
@@ -519,7 +538,9 @@ void keelson_config_free(struct keelson_config *cfg)
 			    &cfg->http_gitlab_token_file, &cfg->http_generic_secret_file, &cfg->http_generic_header,
 			    &cfg->status_branch, &cfg->status_author_name, &cfg->status_author_email,
 			    &cfg->status_instance, &cfg->status_cache_dir, &cfg->forge_api_url, &cfg->forge_repository,
-			    &cfg->forge_token_file, &cfg->forge_target_url, &cfg->forge_ca_file};
+			    &cfg->forge_token_file, &cfg->forge_target_url, &cfg->forge_ca_file,
+			    &cfg->leader_election_cluster, &cfg->leader_election_namespace,
+			    &cfg->leader_election_lease_name, &cfg->leader_election_identity};
 	for (size_t i = 0; i < COUNT(strings); i++)
 		free(*strings[i]);
 	for (size_t i = 0; i < cfg->cluster_count; i++) {

@@ -93,6 +93,18 @@ struct keelson_config {
 	char *forge_target_url;          /* optional link shown with each status */
 	char *forge_ca_file;
 	unsigned long long forge_timeout_ms; /* 0: 10 s */
+
+	/* leaderElection: (reconciler/election/README.md). Present: only the
+	 * holder of the Lease reconciles and writes status; absent: this
+	 * instance always acts. */
+	bool leader_election;              /* the section is present */
+	char *leader_election_cluster;     /* cluster holding the Lease; NULL: the first */
+	char *leader_election_namespace;   /* NULL: inventoryNamespace */
+	char *leader_election_lease_name;  /* NULL: "keelson" */
+	char *leader_election_identity;    /* NULL: $POD_NAME, else HOSTNAME_PID */
+	unsigned long long leader_election_lease_ms;    /* 0: 15 s */
+	unsigned long long leader_election_renew_ms;    /* renewDeadline; 0: 10 s */
+	unsigned long long leader_election_retry_ms;    /* retryPeriod; 0: 2 s */
 };
 
 /* Read and validate the file at `path`. KEELSON_ENOTFOUND when it does not

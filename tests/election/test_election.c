@@ -6,6 +6,7 @@
  * step-down when renewals fail for renewDeadline, release, the thread.
  * Skipped (77) when kubesim is not built. */
 
+#include "config/config.h"
 #include "core/error.h"
 #include "election/election.h"
 #include "kube/kube_client.h"
@@ -538,11 +539,49 @@ START_TEST(test_identity)
 }
 END_TEST
 
+START_TEST(test_config_section)
+{
+	static const char base[] = "git: {url: /r, cacheDir: /c}\nclusters: [{name: a}, {name: b}]\n";
+	char text[1024];
+	struct keelson_config *cfg = NULL;
+	ck_assert_int_eq(keelson_config_load_buffer(&cfg, base, strlen(base), "k.yaml"), 0);
+	ck_assert(!cfg->leader_election);
+	keelson_config_free(cfg);
+	snprintf(text, sizeof(text), "%sleaderElection: {}\n", base);
+	ck_assert_int_eq(keelson_config_load_buffer(&cfg, text, strlen(text), "k.yaml"), 0);
+	ck_assert(cfg->leader_election);
+	ck_assert_ptr_null(cfg->leader_election_cluster);
+	ck_assert(cfg->leader_election_lease_ms == 0);
+	keelson_config_free(cfg);
+	snprintf(text, sizeof(text),
+		 "%sleaderElection:\n  cluster: b\n  namespace: ops\n  leaseName: keelson-b\n  identity: me\n"
+		 "  leaseDuration: 30s\n  renewDeadline: 20s\n  retryPeriod: 4s\n",
+		 base);
+	ck_assert_msg(keelson_config_load_buffer(&cfg, text, strlen(text), "k.yaml") == 0, "%s",
+		      keelson_error_last()->message);
+	ck_assert_str_eq(cfg->leader_election_cluster, "b");
+	ck_assert_str_eq(cfg->leader_election_namespace, "ops");
+	ck_assert_str_eq(cfg->leader_election_lease_name, "keelson-b");
+	ck_assert_str_eq(cfg->leader_election_identity, "me");
+	ck_assert(cfg->leader_election_lease_ms == 30000 && cfg->leader_election_renew_ms == 20000 &&
+		  cfg->leader_election_retry_ms == 4000);
+	keelson_config_free(cfg);
+	snprintf(text, sizeof(text), "%sleaderElection:\n  cluster: c\n", base);
+	ck_assert_int_eq(keelson_config_load_buffer(&cfg, text, strlen(text), "k.yaml"), KEELSON_EINVALID);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "k.yaml:4:"));
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "\"c\" is not one of the clusters"));
+	snprintf(text, sizeof(text), "%sleaderElection:\n  leaseDurationSeconds: 15\n", base);
+	ck_assert_int_eq(keelson_config_load_buffer(&cfg, text, strlen(text), "k.yaml"), KEELSON_EINVALID);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "unknown key \"leaseDurationSeconds\""));
+}
+END_TEST
+
 static Suite *suite_election(void)
 {
 	Suite *s = suite_create("election");
 	TCase *pure = tcase_create("pure");
 	tcase_add_test(pure, test_identity);
+	tcase_add_test(pure, test_config_section);
 	suite_add_tcase(s, pure);
 	TCase *tc = tcase_create("kubesim");
 	tcase_add_unchecked_fixture(tc, kubesim_start, kubesim_stop);
