@@ -8,7 +8,9 @@
  * and only while every pod of the StatefulSet is Ready (a pod that is not
  * Ready itself and out of date goes first: it is down already). Everything
  * is decided from what is observed, so re-planning after a restart of
- * keelson continues where the cluster is.
+ * keelson continues where the cluster is. In a preview
+ * (KEELSON_VIEW_PREVIEW, `keelson plan --base --head`) the pods are derived
+ * from the StatefulSet instead of observed.
  *
  * Includes only the SDK and libc, as every plugin must.
  */
@@ -112,6 +114,56 @@ static int restart_order(const void *a, const void *b)
 	return (y->ordinal > x->ordinal) - (y->ordinal < x->ordinal);
 }
 
+static long replicas_of(const struct planner *p, const struct keelson_json *sts)
+{
+	double replicas = 1;
+	if (sts == NULL || p->h->json_number(p->h->json_get(sts, "/spec/replicas"), &replicas) != 0)
+		replicas = 1;
+	return replicas < 0 ? 0 : (long)replicas;
+}
+
+/* KEELSON_VIEW_PREVIEW: no pods and no probes, `live` is the base revision.
+ * The pods that would restart are those the base revision's template made
+ * and the head revision keeps (ordinals below both replica counts; new
+ * ones start from the new template), highest ordinal first, each gated as
+ * the live rollout gates it. */
+static int plan_preview(struct planner *p, const struct keelson_view_object *sts)
+{
+	const struct keelson_host *h = p->h;
+	if (h->json_equal(h->json_get(sts->desired, "/spec/template"), h->json_get(sts->live, "/spec/template")))
+		return 0; /* the pods keep their template: nothing restarts */
+	long desired = replicas_of(p, sts->desired), before = replicas_of(p, sts->live);
+	long restarts = desired < before ? desired : before;
+	char text[1024], gate[512], key[512], pod[300];
+	snprintf(gate, sizeof(gate), "all %ld pods of %s Ready", desired, p->sts_name);
+	for (long ordinal = restarts - 1; ordinal >= 0; ordinal--) {
+		snprintf(pod, sizeof(pod), "%s-%ld", p->sts_name, ordinal);
+		if (ordinal != restarts - 1) {
+			snprintf(text, sizeof(text), "wait until %s before restarting %s", gate, pod);
+			snprintf(key, sizeof(key), "ready-before/%s/%s", p->ns, pod);
+			struct keelson_step w = {.kind = KEELSON_STEP_WAIT, .description = text, .key = key,
+						 .timeout_ms = p->ready_timeout_ms, .gate = gate};
+			if (add(p, &w) != 0)
+				return -1;
+		}
+		snprintf(text, sizeof(text), "delete pod %s/%s (out of date; grace %llds)", p->ns, pod, p->grace);
+		/* No pod exists to take a uid from: the live rollout sets the
+		 * real one when it gets there. */
+		struct keelson_step d = {.kind = KEELSON_STEP_DELETE_POD, .description = text, .gate = gate,
+					 .namespace_ = p->ns, .name = pod, .precondition_uid = "preview",
+					 .grace_seconds = p->grace, .api_version = "v1", .kind_name = "Pod"};
+		if (add(p, &d) != 0)
+			return -1;
+	}
+	if (restarts == 0)
+		return 0;
+	snprintf(text, sizeof(text), "wait until all %ld pods of %s are Ready", desired, p->sts_name);
+	snprintf(key, sizeof(key), "settle/%s/%s", p->ns, p->sts_name);
+	struct keelson_step w = {.kind = KEELSON_STEP_WAIT, .description = text, .key = key,
+				 .timeout_ms = p->ready_timeout_ms, .gate = gate};
+	return add(p, &w);
+}
+
 static int plan(const struct keelson_host *h, struct keelson_plugin_call *call, const struct keelson_view *view)
 {
 	struct planner p = {.h = h, .call = call, .view = view};
@@ -162,6 +214,8 @@ static int plan(const struct keelson_host *h, struct keelson_plugin_call *call, 
 	}
 	if (sts->state == KEELSON_OBJECT_MISSING)
 		return 0; /* nothing to restart yet: the controller creates the pods */
+	if (KEELSON_VIEW_HAS(view, flags) && (view->flags & KEELSON_VIEW_PREVIEW) != 0)
+		return plan_preview(&p, sts);
 
 	double replicas_d = 1;
 	if (h->json_number(h->json_get(sts->desired, "/spec/replicas"), &replicas_d) != 0)

@@ -1,0 +1,185 @@
+/*
+ * Pull-request review: what merging a change (base revision -> head
+ * revision of the desired-state repository) would do, per cluster and
+ * system: the objects that change, with field diffs as JSON pointers and
+ * the head file:line, and the ordered operational plan of the system's
+ * plugin.
+ *
+ * Offline (a preview) the base revision stands in for the cluster: the
+ * view's live objects are the base revision's objects, as keelson would
+ * have applied them; there are no pods and no probes, and plugins are told
+ * so with KEELSON_VIEW_PREVIEW (plugins/include/keelson/plugin.h). Live,
+ * a caller-supplied environment (the cluster) answers instead.
+ *
+ * Rendered as text, Markdown (a pull-request comment) or JSON; the schema
+ * of the JSON and the meaning of every field are in docs/pull-requests.md.
+ */
+#ifndef KEELSON_REVIEW_REVIEW_H
+#define KEELSON_REVIEW_REVIEW_H
+
+#include "diff/diff.h"
+#include "layout/layout.h"
+#include "plugin/plugin_host.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Exit codes of `keelson plan --base --head`, for CI jobs. */
+enum keelson_review_exit {
+	KEELSON_REVIEW_EXIT_NOTHING = 0, /* nothing would change */
+	KEELSON_REVIEW_EXIT_CHANGES = 1, /* objects change or steps would run */
+	KEELSON_REVIEW_EXIT_ERROR = 2,   /* the review could not be made (invalid head, ...) */
+	KEELSON_REVIEW_EXIT_REFUSED = 3, /* a step or a change is refused or blocked */
+};
+
+enum keelson_review_change {
+	KEELSON_REVIEW_UNCHANGED = 0,
+	KEELSON_REVIEW_ADDED,     /* in head only */
+	KEELSON_REVIEW_REMOVED,   /* in base only */
+	KEELSON_REVIEW_MODIFIED,  /* in both, different */
+	KEELSON_REVIEW_MOVED,     /* object: now written in another system of the cluster */
+};
+
+/* "unchanged", "added", "removed", "modified", "moved". */
+const char *keelson_review_change_name(enum keelson_review_change change);
+
+/* What happens to an object that left the repository. */
+enum keelson_review_prune {
+	KEELSON_REVIEW_PRUNE_NONE = 0,    /* not a removal */
+	KEELSON_REVIEW_PRUNE_DELETE,      /* deleted (the system's prune policy is on) */
+	KEELSON_REVIEW_PRUNE_HELD,        /* left in place: prune is off for the system */
+	KEELSON_REVIEW_PRUNE_UNMANAGED,   /* its system or cluster left the repository:
+					     keelson stops managing it, nothing is deleted */
+	KEELSON_REVIEW_PRUNE_MOVED,       /* written in another system now: not deleted */
+};
+
+/* "", "delete", "keep (prune off)", "keep (unmanaged)", "keep (moved)". */
+const char *keelson_review_prune_name(enum keelson_review_prune prune);
+
+struct keelson_review_object {
+	enum keelson_review_change change;
+	char *api_version, *group, *kind, *namespace_, *name;
+	/* Where head writes it (base for REMOVED); base's file when it moved. */
+	char *file;
+	unsigned line;
+	char *base_file;          /* NULL when ADDED */
+	unsigned base_line;
+	char *moved_system;       /* MOVED: the system it came from; REMOVED+PRUNE_MOVED: where it went */
+	enum keelson_review_prune prune;
+	/* The field diff (MODIFIED, MOVED with differences; ADDED: state
+	 * MISSING; REMOVED: state NOT_IN_REPO), rendered from it. Owned. */
+	struct keelson_diff_object *diff;
+	/* Why an apply cannot make this change (an immutable field), or NULL. */
+	char *refused;
+};
+
+enum keelson_review_plan_status {
+	KEELSON_REVIEW_PLAN_NONE = 0, /* no plan: the system left the repository */
+	KEELSON_REVIEW_PLAN_OK,
+	KEELSON_REVIEW_PLAN_FAILED,   /* the plugin could not plan: the system would be blocked */
+};
+
+struct keelson_review_system {
+	char *cluster, *system, *plugin;
+	enum keelson_review_change change;
+	char *file;                /* its system.yaml (head, else base) */
+	bool prune;                /* effective prune policy (head, else base) */
+	struct keelson_review_object *objects; /* changed objects only, head order then removals */
+	size_t object_count;
+	size_t unchanged_objects;
+	enum keelson_review_plan_status plan_status;
+	struct keelson_plan *plan; /* PLAN_OK */
+	char *plan_error;          /* PLAN_FAILED */
+	size_t changed, steps, refused; /* summary counts */
+};
+
+struct keelson_review {
+	char *repository;
+	char *base_rev, *head_rev;       /* as given */
+	char base_sha[41], head_sha[41];
+	bool live;                       /* plans made against the cluster */
+	struct keelson_review_system *systems; /* cluster, then system name order */
+	size_t system_count;
+	size_t changed, steps, refused;  /* totals */
+};
+
+/* Where the plan's environment comes from in a live review: one
+ * environment per cluster (the caller connects to it). Return 0 and *out,
+ * or an error (message set): the cluster's systems then fail to plan. */
+typedef int (*keelson_review_env_fn)(const struct keelson_plugin_env **out, const struct keelson_cluster *cluster,
+				     void *payload);
+
+#define KEELSON_REVIEW_OPTIONS_VERSION 1
+
+struct keelson_review_options {
+	unsigned version;               /* KEELSON_REVIEW_OPTIONS_VERSION */
+	const char *repository;         /* for people: path or redacted URL */
+	const char *base_rev, *head_rev;
+	const char *base_sha, *head_sha;
+	const char *cluster;            /* only this cluster, or NULL */
+	const char *system;             /* only systems of this name, or NULL */
+	const struct keelson_plugin_registry *registry; /* plugins for the plans */
+	/* NULL: a preview from the base revision (KEELSON_VIEW_PREVIEW). */
+	keelson_review_env_fn live_env;
+	void *live_payload;
+};
+
+void keelson_review_options_init(struct keelson_review_options *options);
+
+/* Compare `base` with `head` (both loaded by the layout loader with the
+ * same plugin tables installed) and plan every selected system of head.
+ * KEELSON_ENOTFOUND when --cluster/--system select nothing in either
+ * revision. Free with keelson_review_free. */
+int keelson_review_build(struct keelson_review **out, const struct keelson_desired_state *base,
+			 const struct keelson_desired_state *head, const struct keelson_review_options *options);
+
+void keelson_review_free(struct keelson_review *review);
+
+/* KEELSON_REVIEW_EXIT_* for a review that was made. */
+int keelson_review_exit_code(const struct keelson_review *review);
+
+/* The preview environment over `base` (live objects by group, kind,
+ * namespace and name from its cluster `cluster`, as keelson would have
+ * applied them; no lists; no probes). `out` must stay where it is while
+ * used. Exposed for tests. */
+struct keelson_review_preview_env {
+	struct keelson_plugin_env env; /* pass &this->env */
+	const struct keelson_desired_state *base;
+	const struct keelson_cluster *cluster; /* NULL: an empty cluster */
+};
+void keelson_review_preview_env(struct keelson_review_preview_env *out, const struct keelson_desired_state *base,
+				const char *cluster);
+
+/* A copy of `body` as the API server would hold it after keelson applied
+ * it: metadata.managedFields names field manager "keelson" (operation
+ * Apply) as the owner of every field the body sets, so the diff engine
+ * reports fields a later revision drops as removed. NULL when out of
+ * memory. */
+cJSON *keelson_review_as_applied(const cJSON *body, const char *group, const char *kind);
+
+/* --- Output ---------------------------------------------------------------- */
+
+enum keelson_review_format {
+	KEELSON_REVIEW_TEXT = 0,
+	KEELSON_REVIEW_MARKDOWN,
+	KEELSON_REVIEW_JSON,
+};
+
+/* Parse "text", "markdown" (or "md"), "json"; -1 for anything else. */
+int keelson_review_format_parse(const char *name);
+
+int keelson_review_render(FILE *out, const struct keelson_review *review, enum keelson_review_format format);
+
+/* The JSON document of a review (schema in docs/pull-requests.md). */
+cJSON *keelson_review_to_json(const struct keelson_review *review);
+
+/* A review that could not be made (exit 2), in the same format, so a CI
+ * job posts the reason: `message`, and the problems of an invalid head
+ * (may be NULL) with their file:line:column. */
+struct keelson_problem_list;
+int keelson_review_render_error(FILE *out, enum keelson_review_format format, const char *repository,
+				const char *base_rev, const char *head_rev, const char *message,
+				const struct keelson_problem_list *problems);
+
+#endif
