@@ -286,6 +286,21 @@ unsigned long keelson_kube_client_request_count(const struct keelson_kube_client
 	return atomic_load(&((struct keelson_kube_client *)client)->requests);
 }
 
+static _Atomic(keelson_kube_observer_fn) request_observer;
+
+void keelson_kube_set_observer(keelson_kube_observer_fn fn)
+{
+	atomic_store(&request_observer, fn);
+}
+
+static void observe_request(const char *method, const char *path, const char *content_type, long code,
+	uint64_t started_ns)
+{
+	keelson_kube_observer_fn fn = atomic_load(&request_observer);
+	if (fn != NULL)
+		fn(method, path, content_type, code, (double)(keelson_kube_now_ns() - started_ns) / 1e9);
+}
+
 static double next_jitter(struct keelson_kube_client *c)
 {
 	pthread_mutex_lock(&c->jitter_lock);
@@ -816,6 +831,7 @@ int keelson_kube_request(struct keelson_kube_response *out, struct keelson_kube_
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 		lists_free(&l);
 		handle_put(c, h);
+		observe_request(method, req->path, ctype, code, started);
 
 		if (keelson_log_enabled(KEELSON_LOG_DEBUG)) {
 			char ms[32], status[16];
@@ -1772,9 +1788,11 @@ int keelson_kube_watch(struct keelson_kube_client *c, const struct keelson_kube_
 
 	keelson_kube_ratelimit_wait(&c->limiter);
 	atomic_fetch_add(&c->requests, 1);
+	uint64_t watch_started = keelson_kube_now_ns();
 	CURLcode rc = curl_easy_perform(h);
 	if (w.code == 0)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &w.code);
+	observe_request("GET", path.data, NULL, w.code, watch_started);
 
 	if (w.error != 0) {
 		error = w.error;

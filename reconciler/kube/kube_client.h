@@ -83,6 +83,16 @@ const char *keelson_kube_client_namespace(const struct keelson_kube_client *clie
 /* Number of HTTP requests sent (attempts, retries and watches included). */
 unsigned long keelson_kube_client_request_count(const struct keelson_kube_client *client);
 
+/* Observer of every HTTP request any client sends (each attempt, retries
+ * and watches included), for metrics: method, path with query, content
+ * type of the body sent (NULL without one), HTTP code (0: no answer) and
+ * duration in seconds (a watch: how long it stayed open). Process-wide;
+ * called from the thread that sent the request, so it must be
+ * thread-safe and quick. NULL removes it. */
+typedef void (*keelson_kube_observer_fn)(const char *method, const char *path, const char *content_type,
+	long http_code, double seconds);
+void keelson_kube_set_observer(keelson_kube_observer_fn fn);
+
 struct keelson_kube_status {
 	long http_code;   /* 0 when no response was received */
 	char reason[64];  /* Status.reason ("NotFound", "Expired", ...), or "" */
