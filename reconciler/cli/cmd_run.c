@@ -12,6 +12,8 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "election/election.h"
+#include "metrics/daemon_metrics.h"
 #include "plugin/plugin_host.h"
 #include "reconcile/reconcile.h"
 
@@ -29,17 +31,30 @@ const char keelson_cmd_run_usage[] =
 	"FILE lists; live objects are watched and drift is reported or healed as each\n"
 	"system's driftPolicy says. Systems whose plugin is not generic are rolled out\n"
 	"step by step by their plugin, loaded from DIR (default: pluginDir of FILE, else\n"
-	"$KEELSON_PLUGIN_DIR, else the installed plugin directory).\n"
+	"$KEELSON_PLUGIN_DIR, else the installed plugin directory). With a leaderElection\n"
+	"section in FILE, only the instance holding the Lease acts; the others stand by.\n"
 	"\n"
 	"Signals: SIGTERM or SIGINT finish the current request and stop; SIGHUP re-reads\n"
 	"FILE (an invalid file is reported and the running configuration kept).\n";
 
 static volatile sig_atomic_t run_stop, run_reload;
+/* The reconciler's stop flag: set on SIGTERM/SIGINT and, with leader
+ * election, when this instance stops leading (set from the election
+ * thread), so a cycle in progress ends after the request in flight. */
+static volatile sig_atomic_t act_stop;
 
 static void on_stop(int sig)
 {
 	(void)sig;
 	run_stop = 1;
+	act_stop = 1;
+}
+
+static void on_leadership(bool leading, void *payload)
+{
+	(void)payload;
+	if (!leading)
+		act_stop = 1;
 }
 
 static void on_hup(int sig)
@@ -112,7 +127,7 @@ int keelson_cmd_run(int argc, char **argv)
 	}
 	struct keelson_alerts *alerts = NULL;
 	if (make_alerts(&alerts, cfg) < 0 || keelson_plugin_registry_install_layout(plugins) < 0 ||
-	    keelson_reconciler_new(&r, cfg, &run_stop) < 0) {
+	    keelson_reconciler_new(&r, cfg, &act_stop) < 0) {
 		fprintf(stderr, "keelson run: %s\n", keelson_error_last()->message);
 		keelson_alerts_free(alerts);
 		keelson_plugin_registry_uninstall_layout(plugins);
@@ -135,6 +150,16 @@ int keelson_cmd_run(int argc, char **argv)
 	keelson_log(KEELSON_LOG_INFO, "keelson started", "config", config_path, "repository", cfg->git_url, "ref",
 		    cfg->git_ref, (const char *)NULL);
 	int exit_code = KEELSON_EXIT_OK;
+	/* leaderElection: only the Lease holder cycles. Created once; a
+	 * reload keeps it. */
+	struct keelson_election *election = NULL;
+	if (keelson_election_from_config(&election, cfg, on_leadership, NULL,
+					 keelson_daemon_metrics_registry(keelson_daemon_metrics_global())) < 0 ||
+	    (election != NULL && keelson_election_start(election) < 0)) {
+		fprintf(stderr, "keelson run: %s\n", keelson_error_last()->message);
+		exit_code = KEELSON_EXIT_USAGE;
+		run_stop = 1;
+	}
 	unsigned long long backoff = 0;
 	long last_full = 0;
 	bool first = true;
@@ -144,7 +169,7 @@ int keelson_cmd_run(int argc, char **argv)
 			struct keelson_config *fresh = NULL;
 			struct keelson_reconciler *fresh_r = NULL;
 			if (keelson_config_load(&fresh, config_path) == 0 &&
-			    keelson_reconciler_new(&fresh_r, fresh, &run_stop) == 0) {
+			    keelson_reconciler_new(&fresh_r, fresh, &act_stop) == 0) {
 				keelson_reconciler_free(r);
 				keelson_config_free(cfg);
 				keelson_reconciler_set_plugins(fresh_r, plugins);
@@ -160,6 +185,18 @@ int keelson_cmd_run(int argc, char **argv)
 					    "config", config_path, "error", keelson_error_last()->message,
 					    (const char *)NULL);
 				keelson_config_free(fresh);
+			}
+		}
+		if (election != NULL) {
+			if (!keelson_election_is_leader(election)) {
+				/* Standby: no Git poll, no cycle, no write. */
+				keelson_election_wait_leader(election, 1000, &run_stop);
+				continue;
+			}
+			if (act_stop && !run_stop) {
+				/* Leading again after a step-down: a full cycle. */
+				act_stop = 0;
+				first = true;
 			}
 		}
 		unsigned long long drift_ms = keelson_reconciler_drift_check_ms(r);
@@ -200,6 +237,10 @@ int keelson_cmd_run(int argc, char **argv)
 		}
 		keelson_reconciler_wait(r, wait_ms, &run_reload);
 	}
+	/* After the last cycle: release the Lease so a standby takes over
+	 * at once (client-go's ReleaseOnCancel). */
+	keelson_election_stop(election, true);
+	keelson_election_free(election);
 	keelson_log(KEELSON_LOG_INFO, "keelson stopped", (const char *)NULL);
 	keelson_reconciler_free(r);
 	keelson_alerts_free(alerts);

@@ -7,9 +7,11 @@
 
 #include "election/election.h"
 
+#include "config/config.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "kube/kube_client.h"
+#include "kube/kube_config.h"
 #include "metrics/metrics.h"
 
 #include <cjson/cJSON.h>
@@ -27,6 +29,7 @@
 
 struct keelson_election {
 	struct keelson_kube_client *client;
+	struct keelson_kube_client *owned_client; /* from keelson_election_from_config */
 	char *ns, *name, *identity, *lease; /* lease: "ns/name" */
 	char *object_path, *collection_path;
 	unsigned long long lease_ms, deadline_ms, retry_ms;
@@ -234,6 +237,7 @@ void keelson_election_free(struct keelson_election *e)
 	free(e->collection_path);
 	pthread_mutex_destroy(&e->mu);
 	pthread_cond_destroy(&e->wake);
+	keelson_kube_client_free(e->owned_client);
 	free(e);
 }
 
@@ -633,6 +637,8 @@ int keelson_election_start(struct keelson_election *e)
 
 int keelson_election_stop(struct keelson_election *e, bool release)
 {
+	if (e == NULL)
+		return 0;
 	if (e->thread_started) {
 		pthread_mutex_lock(&e->mu);
 		e->stop_thread = true;
@@ -657,4 +663,53 @@ bool keelson_election_wait_leader(struct keelson_election *e, long max_wait_ms, 
 		nanosleep(&ts, NULL);
 	}
 	return true;
+}
+
+int keelson_election_from_config(struct keelson_election **out, const struct keelson_config *cfg,
+				 void (*on_change)(bool leading, void *payload), void *payload,
+				 struct keelson_metrics *metrics)
+{
+	*out = NULL;
+	if (!cfg->leader_election)
+		return 0;
+	const struct keelson_config_cluster *cc =
+		cfg->leader_election_cluster ? keelson_config_cluster(cfg, cfg->leader_election_cluster) : &cfg->clusters[0];
+	if (cc == NULL)
+		return keelson_error_set(KEELSON_EINVALID, "%s: leaderElection.cluster \"%s\" is not listed in clusters",
+					 cfg->file, cfg->leader_election_cluster);
+	struct keelson_kube_config *kc = NULL;
+	struct keelson_kube_client *client = NULL;
+	struct keelson_kube_config_options co;
+	keelson_kube_config_options_init(&co);
+	co.context = cc->context;
+	int rc = cc->kubeconfig ? keelson_kube_config_load_file(&kc, cc->kubeconfig, &co)
+				: keelson_kube_config_load_default(&kc, &co);
+	if (rc < 0)
+		return keelson_error_wrap(rc, "%s: leaderElection: cluster %s", cfg->file, cc->name);
+	struct keelson_kube_client_options ko;
+	keelson_kube_client_options_init(&ko);
+	ko.max_retries = 0;
+	ko.timeout_ms = (long)(cfg->leader_election_renew_ms ? cfg->leader_election_renew_ms
+							      : KEELSON_ELECTION_DEFAULT_RENEW_DEADLINE_MS);
+	rc = keelson_kube_client_new(&client, kc, &ko);
+	keelson_kube_config_free(kc);
+	if (rc < 0)
+		return keelson_error_wrap(rc, "%s: leaderElection: cluster %s", cfg->file, cc->name);
+	struct keelson_election_options o;
+	keelson_election_options_init(&o);
+	o.lease_namespace = cfg->leader_election_namespace ? cfg->leader_election_namespace : cfg->inventory_namespace;
+	o.lease_name = cfg->leader_election_lease_name;
+	o.identity = cfg->leader_election_identity;
+	o.lease_duration_ms = cfg->leader_election_lease_ms;
+	o.renew_deadline_ms = cfg->leader_election_renew_ms;
+	o.retry_period_ms = cfg->leader_election_retry_ms;
+	o.on_change = on_change;
+	o.payload = payload;
+	o.metrics = metrics;
+	if ((rc = keelson_election_new(out, client, &o)) < 0) {
+		keelson_kube_client_free(client);
+		return keelson_error_wrap(rc, "%s", cfg->file);
+	}
+	(*out)->owned_client = client;
+	return 0;
 }

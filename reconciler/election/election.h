@@ -98,7 +98,7 @@ int keelson_election_start(struct keelson_election *e);
 
 /* Stop the thread (waits for the attempt in flight, bounded by its
  * timeout) and, when `release` and still leading, release the Lease.
- * Returns the release's result (0 when nothing to release). */
+ * Returns the release's result (0 when nothing to release). Accepts NULL. */
 int keelson_election_stop(struct keelson_election *e, bool release);
 
 /* Release the Lease when this process holds it: holderIdentity cleared,
@@ -108,6 +108,20 @@ int keelson_election_release(struct keelson_election *e);
 /* Sleep until leading, `max_wait_ms` passed or `*stop` is set (may be
  * NULL). Returns keelson_election_is_leader(). */
 bool keelson_election_wait_leader(struct keelson_election *e, long max_wait_ms, const volatile sig_atomic_t *stop);
+
+struct keelson_config;
+
+/* The elector keelson.yaml's leaderElection section asks for (*out NULL
+ * when the section is absent): the Lease in the section's namespace
+ * (default inventoryNamespace) on the section's cluster (default the
+ * first), reached with that cluster's kubeconfig and context (without a
+ * context: the kubeconfig's current one; spec.kubeContext of the
+ * repository is not known yet at start) through a client of its own that
+ * does not retry (the election loop does) and is freed with the elector.
+ * Callbacks and metrics as in the options. Sends nothing. */
+int keelson_election_from_config(struct keelson_election **out, const struct keelson_config *cfg,
+				 void (*on_change)(bool leading, void *payload), void *payload,
+				 struct keelson_metrics *metrics);
 
 const char *keelson_election_identity(const struct keelson_election *e);
 
