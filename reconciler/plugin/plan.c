@@ -141,6 +141,40 @@ static const char *json_text(struct keelson_plugin_call *call, const struct keel
 }
 
 static void host_log(struct keelson_plugin_call *call, enum keelson_plugin_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Bodies come from pods and services outside keelson's control: bounded,
+ * and the whole text must be one value. */
+static const struct keelson_json *json_parse(struct keelson_plugin_call *call, const char *text, size_t len)
+{
+	if (text == NULL)
+		return NULL;
+	if (len > KEELSON_JSON_PARSE_MAX) {
+		host_log(call, KEELSON_PLUGIN_LOG_DEBUG, "json_parse: %zu bytes is more than the %u allowed", len,
+			 KEELSON_JSON_PARSE_MAX);
+		return NULL;
+	}
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (root == NULL) {
+		/* On failure `end` is where parsing stopped (cJSON_GetErrorPtr is
+		 * global, not safe with several plans running). */
+		host_log(call, KEELSON_PLUGIN_LOG_DEBUG, "json_parse: not JSON (or nested too deeply) near byte %zu",
+			 end != NULL && end >= text ? (size_t)(end - text) : (size_t)0);
+		return NULL;
+	}
+	for (const char *p = end; p != NULL && p < text + len; p++) {
+		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+			host_log(call, KEELSON_PLUGIN_LOG_DEBUG, "json_parse: text after the JSON value at byte %zu",
+				 (size_t)(p - text));
+			cJSON_Delete(root);
+			return NULL;
+		}
+	}
+	return J(keep_json(call, root));
+}
+
+static void host_log(struct keelson_plugin_call *call, enum keelson_plugin_log_level level, const char *fmt, ...)
 {
 	char text[MAX_LOG_MESSAGE];
 	int n = snprintf(text, sizeof(text), "%s ", call->prefix);
@@ -442,6 +476,7 @@ static const struct keelson_host host_services = {
 	.json_key = json_key,
 	.json_equal = json_equal,
 	.json_text = json_text,
+	.json_parse = json_parse,
 };
 
 static const char *member_string(const cJSON *object, const char *a, const char *b)

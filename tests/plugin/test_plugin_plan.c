@@ -12,6 +12,7 @@
 #include "tests/unit/check_main.h"
 
 #include <check.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct keelson_plugin_registry *registry;
@@ -336,6 +337,73 @@ START_TEST(test_print)
 }
 END_TEST
 
+/* json_parse (host version 3): a plugin defined here, reporting what it
+ * parsed in a step's description. */
+static const char *parse_input;
+static size_t parse_len;
+
+static int parse_plan(const struct keelson_host *h, struct keelson_plugin_call *call, const struct keelson_view *view)
+{
+	(void)view;
+	char text[256];
+	if (!KEELSON_HOST_HAS(h, json_parse)) {
+		snprintf(text, sizeof(text), "no json_parse");
+	} else {
+		const struct keelson_json *root = h->json_parse(call, parse_input, parse_len);
+		double n = -1;
+		h->json_number(h->json_get(root, "/a/1"), &n);
+		const char *s = h->json_string(h->json_get(root, "/b"));
+		snprintf(text, sizeof(text), "root=%s a1=%g b=%s", root ? "yes" : "no", n, s ? s : "-");
+	}
+	struct keelson_step st = {.struct_size = sizeof(st), .kind = KEELSON_STEP_WAIT, .description = text};
+	return h->add_step(call, &st);
+}
+
+static const struct keelson_plugin parse_plugin = {
+	.abi_version = KEELSON_PLUGIN_ABI_VERSION, .struct_size = sizeof(struct keelson_plugin),
+	.name = "parse", .version = "1", .description = "json_parse test", .plan = parse_plan,
+};
+
+static const char *parsed(const char *text, size_t len)
+{
+	static char description[256];
+	parse_input = text;
+	parse_len = len;
+	struct keelson_plan_input in = {.cluster = "sim", .system = "parse", .env = &fake.env};
+	struct keelson_plan *plan = NULL;
+	ck_assert_int_eq(keelson_plugin_plan(&plan, &parse_plugin, &in), 0);
+	ck_assert_uint_eq(plan->count, 1);
+	snprintf(description, sizeof(description), "%s", plan->steps[0].description);
+	keelson_plan_free(plan);
+	return description;
+}
+
+START_TEST(test_json_parse)
+{
+	const char *ok = "{\"a\":[1,2.5],\"b\":\"x\"}\r\n ";
+	ck_assert_str_eq(parsed(ok, strlen(ok)), "root=yes a1=2.5 b=x");
+	/* Only `len` bytes count: the rest of the buffer is not read. */
+	const char *prefix = "{\"b\":\"y\"}GARBAGE";
+	ck_assert_str_eq(parsed(prefix, 9), "root=yes a1=-1 b=y");
+	const char *trailing = "{\"b\":\"y\"} {}";
+	ck_assert_str_eq(parsed(trailing, strlen(trailing)), "root=no a1=-1 b=-");
+	ck_assert_str_eq(parsed("{\"b\":", 5), "root=no a1=-1 b=-");
+	ck_assert_str_eq(parsed("", 0), "root=no a1=-1 b=-");
+	ck_assert_str_eq(parsed(NULL, 0), "root=no a1=-1 b=-");
+	/* Deeper than cJSON's nesting limit: refused, not a stack overflow. */
+	size_t deep = 5000;
+	char *nested = malloc(2 * deep + 1);
+	ck_assert_ptr_nonnull(nested);
+	memset(nested, '[', deep);
+	memset(nested + deep, ']', deep);
+	nested[2 * deep] = '\0';
+	ck_assert_str_eq(parsed(nested, 2 * deep), "root=no a1=-1 b=-");
+	free(nested);
+	/* Larger than the limit: refused without reading it. */
+	ck_assert_str_eq(parsed(ok, (size_t)KEELSON_JSON_PARSE_MAX + 1), "root=no a1=-1 b=-");
+}
+END_TEST
+
 Suite *suite_plugin_plan(void);
 Suite *suite_plugin_plan(void)
 {
@@ -357,6 +425,7 @@ Suite *suite_plugin_plan(void)
 		{"plan_built_object", test_built_object},
 		{"plan_print", test_print},
 		{"plan_host_services", test_services},
+		{"plan_json_parse", test_json_parse},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);

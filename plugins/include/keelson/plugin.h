@@ -215,7 +215,10 @@ struct keelson_view {
 
 /* --- Host services ------------------------------------------------------ */
 
-#define KEELSON_HOST_VERSION 2u /* 2: keelson_view.flags */
+#define KEELSON_HOST_VERSION 3u /* 2: keelson_view.flags; 3: json_parse */
+
+/* The largest text json_parse accepts. */
+#define KEELSON_JSON_PARSE_MAX (16u * 1024u * 1024u)
 
 enum keelson_plugin_log_level {
 	KEELSON_PLUGIN_LOG_DEBUG = 0,
@@ -290,6 +293,14 @@ struct keelson_host {
 	/* Compact JSON text of the node, borrowed until plan() returns; NULL
 	 * when out of memory. */
 	const char *(*json_text)(struct keelson_plugin_call *call, const struct keelson_json *node);
+
+	/* Added in host version 3 (check KEELSON_HOST_HAS(host, json_parse)). */
+	/* Parse `len` bytes of JSON text (an HTTP response body): the root
+	 * node, borrowed until plan() returns, or NULL when the text is not
+	 * one JSON value (trailing whitespace allowed), is nested deeper than
+	 * the host allows, is longer than KEELSON_JSON_PARSE_MAX, or memory
+	 * ran out (the reason is logged at debug level). */
+	const struct keelson_json *(*json_parse)(struct keelson_plugin_call *call, const char *text, size_t len);
 };
 
 /* Whether the host offers `member` (a service added after version 1). */
