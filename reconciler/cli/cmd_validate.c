@@ -10,9 +10,12 @@
 #include "git/git_source.h"
 #include "layout/dir_source.h"
 #include "layout/layout.h"
+#include "layout/schema_table.h"
+#include "plugin/plugin_host.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +24,8 @@
 #include <unistd.h>
 
 const char keelson_cmd_validate_usage[] =
-	"Usage: keelson validate [--output text|json] [--cache-dir DIR] [PATH | URL[@REV]]\n"
+	"Usage: keelson validate [--output text|json] [--cache-dir DIR] [--plugin-dir DIR]\n"
+	"                        [PATH | URL[@REV]]\n"
 	"\n"
 	"Load one revision of a desired-state repository the way the daemon does\n"
 	"(layout, keelson's own documents, every manifest; see repo-layout/README.md)\n"
@@ -37,11 +41,19 @@ const char keelson_cmd_validate_usage[] =
 	"  --output    text (default) or json\n"
 	"  --cache-dir bare cache for URL sources (default:\n"
 	"              $XDG_CACHE_HOME/keelson/validate/<host-and-path>-<hash>)\n"
+	"  --plugin-dir DIR\n"
+	"              the plugins (*.so) whose parameter tables check spec.parameters\n"
+	"              of every System, as the daemon does (default: $KEELSON_PLUGIN_DIR,\n"
+	"              else the installed plugin directory). A directory given here or\n"
+	"              in $KEELSON_PLUGIN_DIR must load. When the installed directory\n"
+	"              does not exist, keelson falls back to its built-in provisional\n"
+	"              tables (generic, kafka, cassandra, spark) and says so on the\n"
+	"              error output: install the plugins to check against the real ones.\n"
 	"\n"
 	"Problems are printed as FILE:LINE:COLUMN: MESSAGE [CODE], FILE relative to\n"
 	"the repository root (as in a pull request). Exit status: 0 when the revision\n"
 	"is valid, 1 when it is not (nothing in it would be applied) or could not be\n"
-	"read, 2 on bad usage.\n";
+	"read, 2 on bad usage or a plugin directory that cannot be loaded.\n";
 
 enum output_format { OUTPUT_TEXT, OUTPUT_JSON };
 
@@ -128,11 +140,36 @@ static cJSON *policy_json(const struct keelson_policy *p)
 
 /* One JSON document on stdout whatever happened, so a machine reading it
  * never has to parse text. */
+/* Which parameter tables checked the systems: loaded plugins, or the
+ * built-in provisional table when no plugin directory exists. */
+struct plugin_tables {
+	const char *dir;          /* NULL: the provisional tables */
+	const struct keelson_plugin_registry *registry;
+};
+
 static int print_json(const char *source, const struct keelson_desired_state *state,
-		      const struct keelson_problem_list *problems, const char *error)
+		      const struct keelson_problem_list *problems, const char *error,
+		      const struct plugin_tables *tables)
 {
 	cJSON *root = cJSON_CreateObject();
 	cJSON_AddStringToObject(root, "source", source);
+	cJSON *plugins = cJSON_AddObjectToObject(root, "plugins");
+	cJSON_AddStringToObject(plugins, "tables", tables->dir != NULL ? "loaded" : "provisional");
+	if (tables->dir != NULL)
+		cJSON_AddStringToObject(plugins, "dir", tables->dir);
+	else
+		cJSON_AddNullToObject(plugins, "dir");
+	cJSON *names = cJSON_AddArrayToObject(plugins, "names");
+	if (tables->dir != NULL) {
+		for (size_t i = 0; i < keelson_plugin_registry_count(tables->registry); i++)
+			cJSON_AddItemToArray(names, cJSON_CreateString(
+				keelson_plugin_registry_at(tables->registry, i, NULL)->name));
+	} else {
+		size_t count = 0;
+		const struct keelson_plugin_info *infos = keelson_layout_plugins(&count);
+		for (size_t i = 0; i < count; i++)
+			cJSON_AddItemToArray(names, cJSON_CreateString(infos[i].name));
+	}
 	cJSON_AddBoolToObject(root, "valid", state != NULL);
 	if (error != NULL)
 		cJSON_AddStringToObject(root, "error", error);
@@ -330,11 +367,46 @@ cleanup:
 	return rc;
 }
 
+/* The parameter tables System documents are checked against: the plugins
+ * of `dir` (or $KEELSON_PLUGIN_DIR), which must load when named; else the
+ * installed directory, and without one the built-in provisional tables,
+ * with a warning, so that validating a repository on a laptop without
+ * plugins still checks everything else. */
+static int load_plugin_tables(struct keelson_plugin_registry **out, struct plugin_tables *tables, const char *dir)
+{
+	const char *env = getenv("KEELSON_PLUGIN_DIR");
+	bool named = dir != NULL || (env != NULL && env[0] != '\0');
+	const char *path = dir != NULL ? dir : keelson_plugin_default_dir();
+	int rc = keelson_plugin_registry_new(out);
+	if (rc == 0)
+		rc = keelson_plugin_registry_load_dir(*out, path);
+	if (rc == KEELSON_ENOTFOUND && !named) {
+		fprintf(stderr, "keelson validate: warning: no plugin directory %s; the parameters of kafka, cassandra "
+			"and spark systems are checked against keelson's provisional tables, and other plugins are "
+			"unknown: install the plugins, or give --plugin-dir DIR or KEELSON_PLUGIN_DIR\n", path);
+		keelson_plugin_registry_free(*out);
+		*out = NULL;
+		return 0;
+	}
+	if (rc == 0)
+		rc = keelson_plugin_registry_install_layout(*out);
+	if (rc < 0) {
+		fprintf(stderr, "keelson validate: %s\n", keelson_error_last()->message);
+		keelson_plugin_registry_free(*out);
+		*out = NULL;
+		return rc;
+	}
+	tables->dir = path;
+	tables->registry = *out;
+	return 0;
+}
+
 int keelson_cmd_validate(int argc, char **argv)
 {
 	enum output_format output = OUTPUT_TEXT;
 	const char *target = NULL;
 	const char *cache_dir = NULL;
+	const char *plugin_dir = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		const char *value = NULL;
@@ -347,6 +419,12 @@ int keelson_cmd_validate(int argc, char **argv)
 			continue;
 		} else if (strncmp(argv[i], "--cache-dir=", 12) == 0) {
 			cache_dir = argv[i] + 12;
+			continue;
+		} else if (strcmp(argv[i], "--plugin-dir") == 0 && i + 1 < argc) {
+			plugin_dir = argv[++i];
+			continue;
+		} else if (strncmp(argv[i], "--plugin-dir=", 13) == 0) {
+			plugin_dir = argv[i] + 13;
 			continue;
 		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
 			fprintf(stderr, "keelson validate: unknown option \"%s\"\n\n%s", argv[i],
@@ -371,6 +449,11 @@ int keelson_cmd_validate(int argc, char **argv)
 	}
 	if (target == NULL)
 		target = ".";
+
+	struct keelson_plugin_registry *registry = NULL;
+	struct plugin_tables tables = {0};
+	if (load_plugin_tables(&registry, &tables, plugin_dir) < 0)
+		return KEELSON_EXIT_USAGE;
 
 	struct keelson_file_source *source = NULL;
 	struct keelson_git_source *git = NULL;
@@ -397,7 +480,7 @@ int keelson_cmd_validate(int argc, char **argv)
 		const char *error = rc < 0 && rc != KEELSON_EINVALID ? keelson_error_last()->message : NULL;
 		if (rc == KEELSON_EINVALID && (problems == NULL || problems->count == 0))
 			error = keelson_error_last()->message;
-		if (print_json(description, state, problems, error) < 0)
+		if (print_json(description, state, problems, error, &tables) < 0)
 			exit_code = KEELSON_EXIT_FAILURE;
 	} else if (rc == 0) {
 		print_summary_text(state);
@@ -412,5 +495,6 @@ int keelson_cmd_validate(int argc, char **argv)
 	if (source != NULL)
 		source->free(source);
 	keelson_git_source_free(git);
+	keelson_plugin_registry_free(registry);
 	return exit_code;
 }
