@@ -1073,9 +1073,21 @@ static int walk_cb(const char *root, const git_tree_entry *entry, void *payload)
 	struct walk_state *w = payload;
 	const char *name = git_tree_entry_name(entry);
 	if (!safe_entry_name(name)) {
+		/* Git itself never writes such an entry; only a crafted tree
+		 * (git mktree, a hostile server) has one. */
 		w->rc = keelson_error_set(KEELSON_EINVALID,
-			"%s: tree entry \"%s%s\" has an unsafe name; the revision is refused",
+			"%s: tree entry \"%s%s\" has an unsafe name (empty, \".\", \"..\" or containing a slash "
+			"or backslash) and could name a file outside the repository; the revision is refused: "
+			"remove the entry (git rm) or rewrite the commit",
 			w->description, root, name);
+		return -1;
+	}
+	/* Checked for trees too, before libgit2 descends into them: a crafted
+	 * chain of nested trees must not recurse without bound. */
+	size_t len = strlen(root) + strlen(name);
+	if (len >= PATH_MAX_BYTES) {
+		w->rc = keelson_error_set(KEELSON_ELIMIT, "%s: path %s%s is longer than %d bytes",
+					  w->description, root, name, PATH_MAX_BYTES);
 		return -1;
 	}
 	git_filemode_t mode = git_tree_entry_filemode(entry);
@@ -1092,10 +1104,20 @@ static int walk_cb(const char *root, const git_tree_entry *entry, void *payload)
 	case GIT_FILEMODE_LINK:
 		kind = KEELSON_FILE_SYMLINK;
 		break;
-	case GIT_FILEMODE_COMMIT:
-		keelson_log(KEELSON_LOG_WARN, "git submodule ignored: its files are not part of the revision",
-			    "source", w->description, "path", name, NULL);
-		return 0;
+	case GIT_FILEMODE_COMMIT: {
+		/* A submodule's files live in another repository that keelson
+		 * does not fetch: ignoring it would apply a revision without
+		 * files its author can see in their checkout, and fetching it
+		 * would let the config repository pull content from anywhere. */
+		char id[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(id, sizeof(id), git_tree_entry_id(entry));
+		w->rc = keelson_error_set(KEELSON_EINVALID,
+			"%s: %s%s is a Git submodule (commit %.12s of another repository); keelson does not "
+			"fetch submodules, so the revision is refused: commit the files themselves instead "
+			"(git rm --cached %s%s, then add the files) or remove the submodule",
+			w->description, root, name, id, root, name);
+		return -1;
+	}
 	default:
 		w->rc = keelson_error_set(KEELSON_EINVALID, "%s: %s%s has unknown file mode %o",
 					  w->description, root, name, (unsigned)mode);
@@ -1104,12 +1126,6 @@ static int walk_cb(const char *root, const git_tree_entry *entry, void *payload)
 	if (w->count >= TREE_MAX_ENTRIES) {
 		w->rc = keelson_error_set(KEELSON_ELIMIT, "%s: more than %d files", w->description,
 					  TREE_MAX_ENTRIES);
-		return -1;
-	}
-	size_t len = strlen(root) + strlen(name);
-	if (len >= PATH_MAX_BYTES) {
-		w->rc = keelson_error_set(KEELSON_ELIMIT, "%s: path %s%s is longer than %d bytes",
-					  w->description, root, name, PATH_MAX_BYTES);
 		return -1;
 	}
 	if (w->count == w->cap) {
@@ -1162,6 +1178,16 @@ static int tree_for_each_file(const struct keelson_file_source *source, size_t m
 	/* Git's own tree order equals bytewise path order for well-formed
 	 * trees, but a crafted tree need not be sorted. */
 	qsort(w.items, w.count, sizeof(*w.items), entry_cmp);
+	/* Nor need its names be unique; a path is yielded once or not at all. */
+	for (size_t i = 1; i < w.count; i++) {
+		if (strcmp(w.items[i - 1].path, w.items[i].path) == 0) {
+			rc = keelson_error_set(KEELSON_EINVALID,
+				"%s: the tree has two entries named %s (Git never writes that; the commit was "
+				"crafted); the revision is refused: rewrite the commit",
+				ts->description, w.items[i].path);
+			goto cleanup;
+		}
+	}
 	for (size_t i = 0; i < w.count; i++) {
 		size_t size = 0;
 		git_object_t type;

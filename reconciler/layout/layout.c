@@ -1359,6 +1359,19 @@ int keelson_layout_load(struct keelson_desired_state **out,
 		rc = KEELSON_EINVALID;
 		goto cleanup;
 	}
+	if (rc == KEELSON_EINVALID) {
+		/* The source refused content it will not hand over (a Git
+		 * submodule, a crafted tree entry): a problem of the revision,
+		 * reported with the others so that every caller shows it. */
+		const char *message = keelson_error_last()->message;
+		size_t prefix = strlen(state->source);
+		if (prefix > 0 && strncmp(message, state->source, prefix) == 0 && message[prefix] == ':')
+			message += prefix + 1 + (message[prefix + 1] == ' ');
+		rc = keelson_problem_add(*out_problems, KEELSON_PROBLEM_PATH_ESCAPE, "", 0, 0, "%s", message);
+		if (rc == 0)
+			rc = KEELSON_EINVALID;
+		goto cleanup;
+	}
 	if (rc < 0) {
 		keelson_error_wrap(rc, "reading %s", state->source);
 		goto cleanup;

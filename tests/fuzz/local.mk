@@ -1,1 +1,160 @@
-# Fuzz targets, limits and security tests (issue 11)
+# Fuzz targets, limits and security tests (keelson issue 11).
+#
+# Every fuzz target tests/fuzz/fuzz_NAME.c is built two ways:
+#   tests/fuzz/replay-NAME  (always; in `make check`): runs the entry point
+#       over tests/fuzz/corpus/NAME and tests/fuzz/crashes/NAME, so the
+#       seeds and every crash ever found run under gcc + ASan + UBSan;
+#   tests/fuzz/fuzz-NAME    (configure CC=clang --enable-fuzzing): the
+#       libFuzzer binary; `make fuzz FUZZ_SECONDS=60` builds and runs them.
+# See tests/fuzz/README.md.
+
+FUZZ_TARGETS = yaml kubeconfig layout diff kubesim_patch kubesim_request json_api webhook metrics
+
+FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_SRCDIR='"$(abs_top_srcdir)"'
+FUZZ_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS) $(YAML_CFLAGS)
+FUZZ_LDADD = libkeelson-core.la $(CJSON_LIBS)
+FUZZ_KUBESIM_LDADD = libkubesim-server.la libkubesim-apply.la libkubesim-patch.la libkubesim.la \
+	libkeelson-core.la $(CURL_LIBS) $(KUBESIM_HTTP_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) \
+	$(PTHREAD_LIBS) -lm
+FUZZ_COMMON = tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h
+FUZZ_REPLAY = tests/fuzz/replay_main.c $(FUZZ_COMMON)
+
+fuzz_replay_programs = \
+	tests/fuzz/replay-yaml \
+	tests/fuzz/replay-kubeconfig \
+	tests/fuzz/replay-layout \
+	tests/fuzz/replay-diff \
+	tests/fuzz/replay-kubesim_patch \
+	tests/fuzz/replay-kubesim_request \
+	tests/fuzz/replay-json_api \
+	tests/fuzz/replay-webhook \
+	tests/fuzz/replay-metrics
+check_PROGRAMS += $(fuzz_replay_programs)
+TESTS += $(fuzz_replay_programs)
+
+tests_fuzz_replay_yaml_SOURCES = tests/fuzz/fuzz_yaml.c $(FUZZ_REPLAY)
+tests_fuzz_replay_yaml_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_TARGET_NAME='"yaml"'
+tests_fuzz_replay_yaml_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_replay_yaml_LDADD = $(FUZZ_LDADD)
+
+tests_fuzz_replay_kubeconfig_SOURCES = tests/fuzz/fuzz_kubeconfig.c $(FUZZ_REPLAY)
+tests_fuzz_replay_kubeconfig_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_TARGET_NAME='"kubeconfig"'
+tests_fuzz_replay_kubeconfig_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_replay_kubeconfig_LDADD = $(FUZZ_LDADD)
+
+tests_fuzz_replay_layout_SOURCES = tests/fuzz/fuzz_layout.c tests/fuzz/mem_source.c \
+	tests/fuzz/mem_source.h $(FUZZ_REPLAY)
+tests_fuzz_replay_layout_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_TARGET_NAME='"layout"'
+tests_fuzz_replay_layout_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_replay_layout_LDADD = $(FUZZ_LDADD)
+
+tests_fuzz_replay_diff_SOURCES = tests/fuzz/fuzz_diff.c $(FUZZ_REPLAY)
+tests_fuzz_replay_diff_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_TARGET_NAME='"diff"'
+tests_fuzz_replay_diff_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_replay_diff_LDADD = $(FUZZ_LDADD)
+
+tests_fuzz_replay_kubesim_patch_SOURCES = tests/fuzz/fuzz_kubesim_patch.c $(FUZZ_REPLAY)
+tests_fuzz_replay_kubesim_patch_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_TARGET_NAME='"kubesim_patch"'
+tests_fuzz_replay_kubesim_patch_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_replay_kubesim_patch_LDADD = libkubesim-patch.la $(FUZZ_LDADD)
+
+tests_fuzz_replay_kubesim_request_SOURCES = tests/fuzz/fuzz_kubesim_request.c $(FUZZ_REPLAY)
+tests_fuzz_replay_kubesim_request_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_TARGET_NAME='"kubesim_request"'
+tests_fuzz_replay_kubesim_request_CFLAGS = $(FUZZ_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)
+tests_fuzz_replay_kubesim_request_LDADD = $(FUZZ_KUBESIM_LDADD)
+
+tests_fuzz_replay_json_api_SOURCES = tests/fuzz/fuzz_json_api.c $(FUZZ_REPLAY)
+tests_fuzz_replay_json_api_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_TARGET_NAME='"json_api"'
+tests_fuzz_replay_json_api_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_replay_json_api_LDADD = $(FUZZ_LDADD)
+
+tests_fuzz_replay_webhook_SOURCES = tests/fuzz/fuzz_webhook.c $(FUZZ_REPLAY)
+tests_fuzz_replay_webhook_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_TARGET_NAME='"webhook"'
+tests_fuzz_replay_webhook_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_replay_webhook_LDADD = $(FUZZ_LDADD)
+
+tests_fuzz_replay_metrics_SOURCES = tests/fuzz/fuzz_metrics.c $(FUZZ_REPLAY)
+tests_fuzz_replay_metrics_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_TARGET_NAME='"metrics"'
+tests_fuzz_replay_metrics_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_replay_metrics_LDADD = $(FUZZ_LDADD) -lm
+
+# libFuzzer binaries: built only by `make fuzz` (EXTRA_PROGRAMS), only in a
+# clang --enable-fuzzing build.
+FUZZ_LINK = -fsanitize=fuzzer
+fuzz_programs = \
+	tests/fuzz/fuzz-yaml \
+	tests/fuzz/fuzz-kubeconfig \
+	tests/fuzz/fuzz-layout \
+	tests/fuzz/fuzz-diff \
+	tests/fuzz/fuzz-kubesim_patch \
+	tests/fuzz/fuzz-kubesim_request \
+	tests/fuzz/fuzz-json_api \
+	tests/fuzz/fuzz-webhook \
+	tests/fuzz/fuzz-metrics
+EXTRA_PROGRAMS = $(fuzz_programs)
+CLEANFILES += $(fuzz_programs)
+
+tests_fuzz_fuzz_yaml_SOURCES = tests/fuzz/fuzz_yaml.c $(FUZZ_COMMON)
+tests_fuzz_fuzz_yaml_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_yaml_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
+tests_fuzz_fuzz_yaml_LDADD = $(FUZZ_LDADD)
+
+tests_fuzz_fuzz_kubeconfig_SOURCES = tests/fuzz/fuzz_kubeconfig.c $(FUZZ_COMMON)
+tests_fuzz_fuzz_kubeconfig_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_kubeconfig_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
+tests_fuzz_fuzz_kubeconfig_LDADD = $(FUZZ_LDADD)
+
+tests_fuzz_fuzz_layout_SOURCES = tests/fuzz/fuzz_layout.c tests/fuzz/mem_source.c \
+	tests/fuzz/mem_source.h $(FUZZ_COMMON)
+tests_fuzz_fuzz_layout_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_layout_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
+tests_fuzz_fuzz_layout_LDADD = $(FUZZ_LDADD)
+
+tests_fuzz_fuzz_diff_SOURCES = tests/fuzz/fuzz_diff.c $(FUZZ_COMMON)
+tests_fuzz_fuzz_diff_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_diff_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
+tests_fuzz_fuzz_diff_LDADD = $(FUZZ_LDADD)
+
+tests_fuzz_fuzz_kubesim_patch_SOURCES = tests/fuzz/fuzz_kubesim_patch.c $(FUZZ_COMMON)
+tests_fuzz_fuzz_kubesim_patch_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_kubesim_patch_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
+tests_fuzz_fuzz_kubesim_patch_LDADD = libkubesim-patch.la $(FUZZ_LDADD)
+
+tests_fuzz_fuzz_kubesim_request_SOURCES = tests/fuzz/fuzz_kubesim_request.c $(FUZZ_COMMON)
+tests_fuzz_fuzz_kubesim_request_CFLAGS = $(FUZZ_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)
+tests_fuzz_fuzz_kubesim_request_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
+tests_fuzz_fuzz_kubesim_request_LDADD = $(FUZZ_KUBESIM_LDADD)
+
+tests_fuzz_fuzz_json_api_SOURCES = tests/fuzz/fuzz_json_api.c $(FUZZ_COMMON)
+tests_fuzz_fuzz_json_api_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_json_api_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
+tests_fuzz_fuzz_json_api_LDADD = $(FUZZ_LDADD)
+
+tests_fuzz_fuzz_webhook_SOURCES = tests/fuzz/fuzz_webhook.c $(FUZZ_COMMON)
+tests_fuzz_fuzz_webhook_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_webhook_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
+tests_fuzz_fuzz_webhook_LDADD = $(FUZZ_LDADD)
+
+tests_fuzz_fuzz_metrics_SOURCES = tests/fuzz/fuzz_metrics.c $(FUZZ_COMMON)
+tests_fuzz_fuzz_metrics_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_metrics_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
+tests_fuzz_fuzz_metrics_LDADD = $(FUZZ_LDADD) -lm
+
+# make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="yaml layout"]
+FUZZ_SECONDS = 60
+.PHONY: fuzz
+if FUZZING
+fuzz: $(fuzz_programs)
+	$(SHELL) $(srcdir)/tests/fuzz/run-fuzzers.sh '$(abs_top_srcdir)' '$(abs_top_builddir)' \
+		'$(FUZZ_SECONDS)' $(FUZZ_TARGETS)
+else
+fuzz:
+	@echo "make fuzz: the libFuzzer targets need a clang build: configure with CC=clang --enable-fuzzing (see tests/fuzz/README.md)" >&2; exit 1
+endif
+
+EXTRA_DIST += tests/fuzz/fuzzing.m4 tests/fuzz/README.md tests/fuzz/run-fuzzers.sh \
+	tests/fuzz/make-seeds.sh tests/fuzz/corpus tests/fuzz/crashes
+
+# Security tests (tests/security): Git content cannot escape the repository.
+TESTS += tests/security/git-escape.sh
+dist_noinst_SCRIPTS += tests/security/git-escape.sh

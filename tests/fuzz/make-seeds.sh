@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# Regenerates the seed corpora tests/fuzz/corpus/* from the project's test
+# fixtures and a few hand-written inputs. The output is committed; run this
+# again after fixtures change, then review `git status tests/fuzz/corpus`.
+#   bash tests/fuzz/make-seeds.sh [SRCDIR]
+set -euo pipefail
+top=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
+out="$top/tests/fuzz/corpus"
+rm -rf "$out"
+mkdir -p "$out"/{yaml,kubeconfig,layout,diff,kubesim_patch,kubesim_request,json_api,webhook,metrics}
+
+# --- yaml: the loader's fixtures and a few manifests of the example.
+for f in "$top"/tests/unit/yaml-fixtures/*.yaml "$top"/tests/unit/yaml-fixtures/*/*.yaml; do
+  cp "$f" "$out/yaml/$(basename "$(dirname "$f")")-$(basename "$f")"
+done
+for f in keelson.yaml clusters/prod-chicago/kafka-events/statefulset.yaml \
+         clusters/prod-chicago/cassandra-chicago/system.yaml; do
+  cp "$top/repo-layout/example/$f" "$out/yaml/example-$(echo "$f" | tr / -)"
+done
+printf 'a: &a [x, y]\nb: &b [*a, *a]\nc: &c [*b, *b]\nd: [*c, *c]\n' > "$out/yaml/alias-chain.yaml"
+printf 'base: &base {a: 1, b: 2}\nm:\n  <<: *base\n  c: 3\n' > "$out/yaml/merge-key.yaml"
+
+# --- layout: whole repositories in mem_source.h's format.
+repo_to_mem() { # DIR -> stdout
+  (cd "$1" && find . \( -type f -o -type l \) -name '*' | LC_ALL=C sort | while read -r p; do
+    p=${p#./}
+    case "$p" in expected-problems|*.md) continue ;; esac
+    if [ -L "$p" ]; then
+      echo "=== $p -> $(readlink "$p")"
+    else
+      echo "=== $p"
+      cat "$p"
+    fi
+  done)
+}
+repo_to_mem "$top/repo-layout/example" > "$out/layout/example"
+for d in "$top"/tests/layout/broken/*/; do
+  name=$(basename "$d")
+  [ "$name" = yaml-limit ] && continue   # 1 MiB bomb: too big for a seed
+  repo_to_mem "$d" > "$out/layout/broken-$name"
+done
+# The smallest valid repository, then hostile paths and links.
+cat > "$out/layout/minimal" <<'EOF'
+=== keelson.yaml
+apiVersion: keelson.dev/v1alpha1
+kind: Repository
+metadata:
+  name: fuzz
+=== clusters/c/cluster.yaml
+apiVersion: keelson.dev/v1alpha1
+kind: Cluster
+metadata:
+  name: c
+spec:
+  kubeContext: c
+=== clusters/c/app/system.yaml
+apiVersion: keelson.dev/v1alpha1
+kind: System
+metadata:
+  name: app
+spec:
+  plugin: generic
+=== clusters/c/app/cm.yaml
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cm
+  namespace: app
+data:
+  a: "1"
+EOF
+{ cat "$out/layout/minimal"; printf '=== clusters/c/app/../../../etc/passwd.yaml\nroot: x\n=== clusters/c/app/link.yaml -> ../../../../etc/shadow\n=== clusters/c/app/dir -> ../app\n=== /abs.yaml\na: 1\n=== tool.sh (x)\n#!/bin/sh\n'; } \
+  > "$out/layout/escapes"
+
+# --- kubeconfig
+cat > "$out/kubeconfig/token" <<'EOF'
+apiVersion: v1
+kind: Config
+current-context: dev
+clusters:
+- name: dev-cluster
+  cluster:
+    server: https://127.0.0.1:6443/
+    certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCmFiYwo=
+- name: lab
+  cluster:
+    server: https://lab:6443
+    insecure-skip-tls-verify: true
+    tls-server-name: kubernetes
+    proxy-url: http://proxy:3128
+users:
+- name: dev-user
+  user:
+    token: s3cr3t-token
+- name: cert-user
+  user:
+    client-certificate-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCmFiYwo=
+    client-key-data: a2V5LWJ5dGVz
+- name: exec-user
+  user:
+    exec: {command: aws}
+contexts:
+- name: dev
+  context: {cluster: dev-cluster, user: dev-user, namespace: apps}
+- name: lab
+  context: {cluster: lab, user: cert-user}
+EOF
+{ echo '#context: lab'; cat "$out/kubeconfig/token"; } > "$out/kubeconfig/named-context"
+cat > "$out/kubeconfig/files" <<'EOF'
+apiVersion: v1
+kind: Config
+current-context: f
+clusters:
+- {name: c, cluster: {server: "https://[::1]:6443", certificate-authority: certs/ca.pem}}
+users:
+- {name: u, user: {client-certificate: /etc/keelson/client.crt, client-key: client.key, tokenFile: tok}}
+contexts:
+- {name: f, context: {cluster: c, user: u}}
+EOF
+
+# --- diff: desired YAML %% live JSON [%% ignoreDifferences YAML]
+cat > "$out/diff/statefulset" <<'EOF'
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+  namespace: shop
+  labels: {app: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        resources: {requests: {cpu: 500m, memory: 1Gi}}
+        ports: [{containerPort: 80, name: http}]
+%%
+{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"web","namespace":"shop","labels":{"app":"web"},"resourceVersion":"12","uid":"u-1","managedFields":[{"manager":"keelson","operation":"Apply","apiVersion":"apps/v1","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:replicas":{},"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"web\"}":{".":{},"f:image":{},"f:env":{}}}}}}}}]},"spec":{"replicas":5,"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"web","image":"nginx:1.26","env":[{"name":"A","value":"1"}],"resources":{"requests":{"cpu":"0.5","memory":"1024Mi"}},"ports":[{"containerPort":80,"name":"http","protocol":"TCP"}]}]}}},"status":{"replicas":5}}
+%%
+- group: apps
+  kind: StatefulSet
+  jsonPointers: [/spec/replicas, /metadata/annotations/x~1y]
+EOF
+cat > "$out/diff/secret" <<'EOF'
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: shop}
+stringData: {password: hunter2}
+data: {token: c2VjcmV0}
+%%
+{"apiVersion":"v1","kind":"Secret","metadata":{"name":"creds","namespace":"shop"},"data":{"token":"b2xk","password":"aHVudGVyMg=="},"type":"Opaque"}
+EOF
+cat > "$out/diff/configmap-missing" <<'EOF'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cm, namespace: a}
+data: {"k": "multi\nline\n", "n": "0644", "b": "true", "e": ""}
+EOF
+
+# --- kubesim_patch: doc %% patch [%% group/kind]
+cat > "$out/kubesim_patch/json-patch" <<'EOF'
+{"metadata":{"name":"a","labels":{"x":"1"}},"spec":{"list":[1,2,3]}}
+%%
+[{"op":"add","path":"/spec/list/-","value":4},{"op":"remove","path":"/metadata/labels/x"},{"op":"test","path":"/metadata/name","value":"a"},{"op":"move","from":"/spec/list/0","path":"/spec/first"},{"op":"copy","from":"/spec","path":"/spec2"},{"op":"replace","path":"/metadata/name","value":"b"}]
+EOF
+cat > "$out/kubesim_patch/merge" <<'EOF'
+{"metadata":{"name":"a","labels":{"x":"1","y":"2"}},"spec":{"replicas":1}}
+%%
+{"metadata":{"labels":{"x":null,"z":"3"}},"spec":{"replicas":3}}
+EOF
+cat > "$out/kubesim_patch/strategic" <<'EOF'
+{"metadata":{"name":"p","finalizers":["a"]},"spec":{"containers":[{"name":"a","image":"x","env":[{"name":"E","value":"1"}]},{"name":"b","image":"y"}],"volumes":[{"name":"v","emptyDir":{}}]}}
+%%
+{"metadata":{"finalizers":["b"]},"spec":{"$setElementOrder/containers":[{"name":"b"},{"name":"a"}],"containers":[{"name":"a","image":"x2","$patch":"merge"},{"name":"c","image":"z"},{"name":"b","$patch":"delete"}],"volumes":[{"name":"v","$retainKeys":["name"],"configMap":{"name":"c"}}],"$deleteFromPrimitiveList/finalizers":["a"]}}
+%%
+/Pod
+EOF
+cat > "$out/kubesim_patch/statefulset" <<'EOF'
+{"apiVersion":"apps/v1","kind":"StatefulSet","spec":{"template":{"spec":{"containers":[{"name":"k","ports":[{"containerPort":9092,"protocol":"TCP"}]}]}}}}
+%%
+{"spec":{"template":{"spec":{"containers":[{"name":"k","ports":[{"containerPort":9404,"name":"metrics"}],"$retainKeys":["name","ports"]}]}}}}
+%%
+apps/StatefulSet
+EOF
+
+# --- kubesim_request: METHOD PATH \n CONTENT-TYPE \n BODY
+req() { printf '%s\n%s\n%s' "$2" "$3" "$4" > "$out/kubesim_request/$1"; }
+req get-namespaces 'GET /api/v1/namespaces?limit=2&labelSelector=a%3Db,c!%3Dd' '' ''
+req create-configmap 'POST /api/v1/namespaces/default/configmaps?fieldManager=fuzz' application/json \
+  '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c1","labels":{"app":"x"}},"data":{"a":"1"}}'
+req merge-patch 'PATCH /api/v1/namespaces/default/configmaps/c1' application/merge-patch+json '{"data":{"b":"2","a":null}}'
+req json-patch 'PATCH /api/v1/namespaces/default/configmaps/c1?dryRun=All' application/json-patch+json \
+  '[{"op":"add","path":"/data/c","value":"3"}]'
+req strategic 'PATCH /api/v1/namespaces/default/configmaps/c1' application/strategic-merge-patch+json '{"metadata":{"labels":{"b":"c"}}}'
+req apply 'PATCH /apis/apps/v1/namespaces/default/statefulsets/s1?fieldManager=keelson&force=true' application/apply-patch+yaml \
+  '{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"s1","namespace":"default"},"spec":{"replicas":1,"serviceName":"s1","selector":{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"i"}]}}}}'
+req list-field-selector 'GET /api/v1/pods?fieldSelector=metadata.name%3Dx,status.phase!%3DRunning&resourceVersion=0' '' ''
+req delete 'DELETE /api/v1/namespaces/default/configmaps/c1?propagationPolicy=Foreground' application/json \
+  '{"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":"x"},"gracePeriodSeconds":0}'
+req crd 'POST /apis/apiextensions.k8s.io/v1/customresourcedefinitions' application/json \
+  '{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition","metadata":{"name":"widgets.example.com"},"spec":{"group":"example.com","scope":"Namespaced","names":{"plural":"widgets","singular":"widget","kind":"Widget"},"versions":[{"name":"v1","served":true,"storage":true,"schema":{"openAPIV3Schema":{"type":"object","properties":{"spec":{"type":"object","properties":{"size":{"type":"integer","minimum":1}}}}}}}]}}'
+req discovery 'GET /apis/apps/v1' '' ''
+req openapi 'GET /openapi/v3/api/v1' '' ''
+req table 'GET /api/v1/namespaces/default/configmaps' '' ''
+req put-status 'PUT /apis/apps/v1/namespaces/default/statefulsets/s1/status' application/json '{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"s1","resourceVersion":"1"},"status":{"replicas":1}}'
+req scale 'PATCH /apis/apps/v1/namespaces/default/statefulsets/s1/scale' application/merge-patch+json '{"spec":{"replicas":2}}'
+
+# --- json_api: JSON pointer line, then a document the plugins or the client read.
+printf '/executorState/state\n%s' '{"ExecutorState":{"state":"NO_TASK_IN_PROGRESS"},"AnalyzerState":{"isProposalReady":true,"readyGoals":["RackAwareGoal"]},"MonitorState":{"state":"RUNNING","numMonitoredWindows":5,"monitoringCoveragePct":100.0},"version":1}' > "$out/json_api/cruise-control-state"
+printf '/userTasks/0/Status\n%s' '{"userTasks":[{"UserTaskId":"7e3f","RequestURL":"POST /kafkacruisecontrol/rebalance?dryrun=false","ClientIdentity":"127.0.0.1","StartMs":1700000000000,"Status":"Completed","originalResponse":"{\"summary\":{}}"}],"version":1}' > "$out/json_api/cruise-control-user-tasks"
+printf '/entity/0/STATUS\n%s' '{"entity":[{"DC":"dc1","RACK":"r1","HOST_ID":"9f1c","IS_ALIVE":"true","ENDPOINT_IP":"10.0.0.1","STATUS":"NORMAL,-9223372036854775808","LOAD":"1.2E9","TOKENS":"-9223372036854775808,0"}]}' > "$out/json_api/cassandra-endpoints"
+printf '/status_changes/0/status\n%s' '{"id":"j1","type":"decommission","status":"COMPLETED","submit_time":1700000000000,"end_time":1700000001000,"error":null,"status_changes":[{"status":"WAITING","change_time":1700000000000,"message":""}]}' > "$out/json_api/cassandra-job"
+printf '/items/0/metadata/name\n%s' '{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"42","continue":"eyJ2IjoxfQ"},"items":[{"metadata":{"name":"kafka-0","namespace":"kafka","labels":{"a~b/c":"1"}},"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}}]}' > "$out/json_api/pod-list"
+printf '/details/causes/0\n%s' '{"kind":"Status","apiVersion":"v1","status":"Failure","message":"x","reason":"Invalid","details":{"causes":[{"reason":"FieldValueInvalid","field":"spec.replicas"}]},"code":422,"n":[1e308,-0,0.1,123456789012345678]}' > "$out/json_api/status"
+
+# --- webhook: signature header line, then the body (signed with the target's secret).
+sign() { printf '%s' "$1" | openssl dgst -sha256 -hmac fuzz-webhook-secret -r | cut -d' ' -f1; }
+gh='{"ref":"refs/heads/main","after":"0123456789abcdef0123456789abcdef01234567","repository":{"clone_url":"https://github.com/example/config.git","ssh_url":"git@github.com:example/config.git","html_url":"https://github.com/example/config","full_name":"example/config"}}'
+printf 'sha256=%s\n%s' "$(sign "$gh")" "$gh" > "$out/webhook/github-push"
+gl='{"object_kind":"push","ref":"refs/heads/main","project":{"git_http_url":"https://gitlab.com/example/config.git","git_ssh_url":"git@gitlab.com:example/config.git","path_with_namespace":"example/config"}}'
+printf '%s\n%s' "$(sign "$gl")" "$gl" > "$out/webhook/gitlab-push"
+ge='{"repository":"ssh://git@github.com:22/Example/Config.git/","ref":"refs/tags/v1"}'
+printf 'sha256=%s\n%s' "$(sign "$ge")" "$ge" > "$out/webhook/generic"
+printf 'sha256=00\n{"zen":"ping"}' > "$out/webhook/bad-signature"
+
+# --- metrics: label values, help, value.
+printf 'kafka-events\nkafka-0\nBroker "restarts" \\ with\\nescapes\n3.5\n' > "$out/metrics/escapes"
+printf 'a\nb\n\n-Inf\n' > "$out/metrics/inf"
+printf 'sp\xc3\xa4rk\n\n\n1e-300\n' > "$out/metrics/utf8"
+echo "seeds: $(find "$out" -type f | wc -l) files, $(du -sh "$out" | cut -f1)"
