@@ -12,5 +12,5 @@ tests_review_test_review_SOURCES = tests/review/test_review.c tests/unit/check_m
 tests_review_test_review_CFLAGS = $(REVIEW_TEST_CFLAGS)
 tests_review_test_review_LDADD = $(REVIEW_TEST_LDADD)
 
-TESTS += tests/review/test_review tests/review/plan-review.sh
-EXTRA_DIST += tests/review/plan-review.sh docs/pull-requests.md reconciler/review/README.md
+TESTS += tests/review/test_review tests/review/plan-review.sh tests/review/validate-plugins.sh
+EXTRA_DIST += tests/review/plan-review.sh tests/review/validate-plugins.sh docs/pull-requests.md reconciler/review/README.md
