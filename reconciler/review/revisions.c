@@ -150,8 +150,9 @@ const char *keelson_review_repo_display(const struct keelson_review_repo *repo)
  *
  * The same walk as the Git source's (reconciler/git/git_source.c), over a
  * repository opened in place rather than the source's cache: entries with
- * unsafe names refuse the revision, submodules are skipped, files come in
- * bytewise path order, oversized ones are visited with too_large. */
+ * unsafe names, submodules and duplicate names refuse the revision, files
+ * come in bytewise path order, oversized ones are visited with too_large.
+ * Keep the two in step. */
 
 struct tree_entry {
 	char *path;
@@ -184,8 +185,18 @@ static int walk_cb(const char *root, const git_tree_entry *entry, void *payload)
 	struct walk_state *w = payload;
 	const char *name = git_tree_entry_name(entry);
 	if (!safe_entry_name(name)) {
-		w->rc = keelson_error_set(KEELSON_EINVALID, "%s: tree entry \"%s%s\" has an unsafe name; the revision is refused",
-					  w->description, root, name);
+		w->rc = keelson_error_set(KEELSON_EINVALID,
+			"%s: tree entry \"%s%s\" has an unsafe name (empty, \".\", \"..\" or containing a slash "
+			"or backslash) and could name a file outside the repository; the revision is refused: "
+			"remove the entry (git rm) or rewrite the commit", w->description, root, name);
+		return -1;
+	}
+	/* Trees too, before libgit2 descends: crafted nesting must not recurse
+	 * without bound. */
+	size_t len = strlen(root) + strlen(name);
+	if (len >= PATH_MAX_BYTES) {
+		w->rc = keelson_error_set(KEELSON_ELIMIT, "%s: path %s%s is longer than %d bytes", w->description,
+					  root, name, PATH_MAX_BYTES);
 		return -1;
 	}
 	enum keelson_file_kind kind;
@@ -202,16 +213,20 @@ static int walk_cb(const char *root, const git_tree_entry *entry, void *payload)
 		kind = KEELSON_FILE_SYMLINK;
 		break;
 	case GIT_FILEMODE_COMMIT:
-		return 0; /* a submodule's files are not part of the revision */
+		/* As the Git source: keelson does not fetch submodules, and a
+		 * revision without files its author sees is not reviewed. */
+		w->rc = keelson_error_set(KEELSON_EINVALID,
+			"%s: %s%s is a Git submodule; keelson does not fetch submodules, so the revision is "
+			"refused: commit the files themselves instead or remove the submodule",
+			w->description, root, name);
+		return -1;
 	default:
 		w->rc = keelson_error_set(KEELSON_EINVALID, "%s: %s%s has an unknown file mode", w->description, root,
 					  name);
 		return -1;
 	}
-	size_t len = strlen(root) + strlen(name);
-	if (w->count >= TREE_MAX_ENTRIES || len >= PATH_MAX_BYTES) {
-		w->rc = keelson_error_set(KEELSON_ELIMIT, "%s: more than %d files or a path longer than %d bytes (%s%s)",
-					  w->description, TREE_MAX_ENTRIES, PATH_MAX_BYTES, root, name);
+	if (w->count >= TREE_MAX_ENTRIES) {
+		w->rc = keelson_error_set(KEELSON_ELIMIT, "%s: more than %d files", w->description, TREE_MAX_ENTRIES);
 		return -1;
 	}
 	if (w->count == w->cap) {
@@ -259,6 +274,14 @@ static int tree_for_each_file(const struct keelson_file_source *source, size_t m
 		goto cleanup;
 	}
 	qsort(w.items, w.count, sizeof(*w.items), entry_cmp);
+	for (size_t i = 1; i < w.count; i++) {
+		if (strcmp(w.items[i - 1].path, w.items[i].path) == 0) {
+			rc = keelson_error_set(KEELSON_EINVALID,
+				"%s: the tree has two entries named %s (Git never writes that; the commit was "
+				"crafted); the revision is refused: rewrite the commit", ts->description, w.items[i].path);
+			goto cleanup;
+		}
+	}
 	for (size_t i = 0; i < w.count; i++) {
 		size_t size = 0;
 		git_object_t type;

@@ -211,6 +211,14 @@ assert j["result"] == "error" and j["exitCode"] == 2, j
 p = j["problems"][0]
 assert (p["file"], p["line"], p["column"]) == ("clusters/sim/web/bad.yaml", 7, 1), p
 PY
+# A submodule entry: its files are not in the repository, so the revision
+# is refused (as the daemon's Git source refuses it).
+git_in checkout -q -b submodule topic
+git_in update-index --add --cacheinfo "160000,$base,clusters/sim/web/vendored"
+git_in commit -q -m submodule
+plan --repo "$repo" --base topic --head submodule
+expect_rc 2
+grep -q 'clusters/sim/web/vendored is a Git submodule' "$work/err" || fail "the submodule is not named"
 plan --repo "$repo" --base topic --head no-such-branch
 expect_rc 2
 grep -q '"no-such-branch" is not a commit' "$work/err" || fail "an unknown revision is not named"
