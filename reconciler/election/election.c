@@ -51,6 +51,7 @@ struct keelson_election {
 	bool leading;
 	long long renewed_ms;    /* start of the last successful attempt */
 	char holder[IDENTITY_MAX + 1];
+	char last_error[300];    /* logged at warn once, then at debug */
 
 	pthread_t thread;
 	bool thread_started;
@@ -526,10 +527,17 @@ int keelson_election_step(struct keelson_election *e)
 	}
 	bool leading = e->leading;
 	pthread_mutex_unlock(&e->mu);
-	if (rc < 0)
-		keelson_log(leading ? KEELSON_LOG_WARN : KEELSON_LOG_DEBUG, "leader election: attempt failed", "lease",
-			    e->lease, "identity", e->identity, "error", keelson_error_last()->message,
+	if (rc < 0) {
+		/* A standby that cannot read the Lease (no namespace, forbidden)
+		 * says so once, not every retry period. */
+		bool repeated = strcmp(e->last_error, keelson_error_last()->message) == 0;
+		keelson_log(leading || !repeated ? KEELSON_LOG_WARN : KEELSON_LOG_DEBUG, "leader election: attempt failed",
+			    "lease", e->lease, "identity", e->identity, "error", keelson_error_last()->message,
 			    (const char *)NULL);
+		snprintf(e->last_error, sizeof(e->last_error), "%s", keelson_error_last()->message);
+	} else {
+		e->last_error[0] = '\0';
+	}
 	if (leading != was_leading)
 		announce(e, leading, why);
 	if (err < 0) {

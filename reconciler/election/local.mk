@@ -9,6 +9,6 @@ tests_election_test_election_SOURCES = tests/election/test_election.c tests/unit
 tests_election_test_election_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON_CFLAGS) $(CURL_CFLAGS)
 tests_election_test_election_LDADD = libkeelson-core.la $(CHECK_LIBS) $(CJSON_LIBS) $(CURL_LIBS) $(PTHREAD_LIBS)
 
-ELECTION_TESTS = tests/election/test_election
-TESTS += $(ELECTION_TESTS)
+TESTS += tests/election/test_election tests/election/ha-kubesim.sh
+dist_noinst_SCRIPTS += tests/election/ha-kubesim.sh
 EXTRA_DIST += reconciler/election/README.md
