@@ -332,7 +332,8 @@ fail:
 	/* Text errors go to the error output; Markdown and JSON to the
 	 * output, where the CI job that posts the comment reads them. */
 	keelson_review_render_error(format == KEELSON_REVIEW_TEXT ? stderr : stdout, (enum keelson_review_format)format,
-				    display, cli->base, cli->head, message ? message : "out of memory", problems);
+				    display, cli->base, base_sha, cli->head, head_sha, message ? message : "out of memory",
+				    problems);
 	if (format != KEELSON_REVIEW_TEXT)
 		fprintf(stderr, "keelson plan: %s\n", message ? message : "out of memory");
 done:

@@ -770,7 +770,8 @@ static void problem_where(char *buf, size_t size, const struct keelson_problem *
 }
 
 int keelson_review_render_error(FILE *out, enum keelson_review_format format, const char *repository,
-				const char *base_rev, const char *head_rev, const char *message,
+				const char *base_rev, const char *base_sha, const char *head_rev,
+				const char *head_sha, const char *message,
 				const struct keelson_problem_list *problems)
 {
 	size_t count = problems != NULL ? problems->count : 0;
@@ -781,8 +782,8 @@ int keelson_review_render_error(FILE *out, enum keelson_review_format format, co
 			return keelson_error_set(KEELSON_ENOMEM, "out of memory");
 		cJSON_AddNumberToObject(root, "schemaVersion", JSON_SCHEMA_VERSION);
 		add_string_or_null(root, "repository", repository);
-		cJSON_AddItemToObject(root, "base", revision_json(base_rev, NULL));
-		cJSON_AddItemToObject(root, "head", revision_json(head_rev, NULL));
+		cJSON_AddItemToObject(root, "base", revision_json(base_rev, base_sha));
+		cJSON_AddItemToObject(root, "head", revision_json(head_rev, head_sha));
 		cJSON_AddStringToObject(root, "result", "error");
 		cJSON_AddNumberToObject(root, "exitCode", KEELSON_REVIEW_EXIT_ERROR);
 		add_string_or_null(root, "error", message);

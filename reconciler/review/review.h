@@ -176,10 +176,12 @@ cJSON *keelson_review_to_json(const struct keelson_review *review);
 
 /* A review that could not be made (exit 2), in the same format, so a CI
  * job posts the reason: `message`, and the problems of an invalid head
- * (may be NULL) with their file:line:column. */
+ * (may be NULL) with their file:line:column. The commit ids may be NULL or
+ * "" when not known (yet). */
 struct keelson_problem_list;
 int keelson_review_render_error(FILE *out, enum keelson_review_format format, const char *repository,
-				const char *base_rev, const char *head_rev, const char *message,
+				const char *base_rev, const char *base_sha, const char *head_rev,
+				const char *head_sha, const char *message,
 				const struct keelson_problem_list *problems);
 
 #endif

@@ -210,6 +210,7 @@ j = json.load(open(sys.argv[1]))
 assert j["result"] == "error" and j["exitCode"] == 2, j
 p = j["problems"][0]
 assert (p["file"], p["line"], p["column"]) == ("clusters/sim/web/bad.yaml", 7, 1), p
+assert j["head"]["revision"] == "broken" and len(j["head"]["commit"]) == 40, j["head"]
 PY
 # A submodule entry: its files are not in the repository, so the revision
 # is refused (as the daemon's Git source refuses it).

@@ -510,7 +510,7 @@ START_TEST(test_markdown_escapes)
 	char *text = NULL;
 	size_t size = 0;
 	FILE *f = open_memstream(&text, &size);
-	ck_assert_int_eq(keelson_review_render_error(f, KEELSON_REVIEW_MARKDOWN, "r", "main", "x`y", "<b>|*bad*", problems), 0);
+	ck_assert_int_eq(keelson_review_render_error(f, KEELSON_REVIEW_MARKDOWN, "r", "main", NULL, "x`y", NULL, "<b>|*bad*", problems), 0);
 	fclose(f);
 	ck_assert_ptr_nonnull(strstr(text, "&lt;b&gt;\\|\\*bad\\*"));
 	ck_assert_ptr_nonnull(strstr(text, "``x`y``"));
