@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "cli/command.h"
+#include "config/config.h"
 #include "core/error.h"
 #include "status/status_writer.h"
 
@@ -16,6 +17,7 @@
 
 const char keelson_cmd_status_usage[] =
 	"Usage: keelson status --repo PATH|URL [--branch BRANCH] [--output table|json]\n"
+	"       keelson status --config FILE [--output table|json]\n"
 	"\n"
 	"Read the status branch keelson commits to (see docs/status-branch.md) and\n"
 	"print one row per cluster and system: phase, revision applied, current\n"
@@ -24,6 +26,8 @@ const char keelson_cmd_status_usage[] =
 	"  --repo    the configuration repository: a path, file://, git://,\n"
 	"            http(s):// or ssh:// URL. HTTP(S) credentials come from the\n"
 	"            environment variables KEELSON_GIT_USERNAME and KEELSON_GIT_TOKEN.\n"
+	"  --config  keelson's configuration file (keelson.yaml(5)): the repository,\n"
+	"            status.branch and the git section's credentials come from it\n"
 	"  --branch  the status branch (default keelson/status)\n"
 	"  --output  table (default) or json (the status files as an array)\n"
 	"\n"
@@ -71,12 +75,13 @@ static void print_table(const cJSON *arr)
 
 int keelson_cmd_status(int argc, char **argv)
 {
-	const char *repo = NULL, *branch = NULL, *output = "table";
+	const char *repo = NULL, *branch = NULL, *output = "table", *config_path = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char **target = strcmp(a, "--repo") == 0     ? &repo
 				      : strcmp(a, "--branch") == 0 ? &branch
 				      : strcmp(a, "--output") == 0 ? &output
+				      : strcmp(a, "--config") == 0 ? &config_path
 								   : NULL;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			fputs(keelson_cmd_status_usage, stdout);
@@ -93,8 +98,9 @@ int keelson_cmd_status(int argc, char **argv)
 		}
 		*target = argv[++i];
 	}
-	if (!repo) {
-		fprintf(stderr, "keelson status: --repo PATH|URL is required\n\n%s", keelson_cmd_status_usage);
+	if (!repo == !config_path) {
+		fprintf(stderr, "keelson status: give either --repo PATH|URL or --config FILE\n\n%s",
+			keelson_cmd_status_usage);
 		return KEELSON_EXIT_USAGE;
 	}
 	if (strcmp(output, "table") != 0 && strcmp(output, "json") != 0) {
@@ -108,8 +114,26 @@ int keelson_cmd_status(int argc, char **argv)
 		.username_env = "KEELSON_GIT_USERNAME",
 		.token_env = "KEELSON_GIT_TOKEN",
 	};
+	struct keelson_config *cfg = NULL;
+	if (config_path != NULL) {
+		if (keelson_config_load(&cfg, config_path) < 0) {
+			fprintf(stderr, "keelson status: %s\n", keelson_error_last()->message);
+			return KEELSON_EXIT_USAGE;
+		}
+		opts.url = cfg->git_url;
+		opts.branch = branch ? branch : cfg->status_branch;
+		opts.username_file = cfg->git_username_file;
+		opts.username_env = cfg->git_username_env;
+		opts.token_file = cfg->git_token_file;
+		opts.token_env = cfg->git_token_env;
+		opts.ssh_key_file = cfg->git_ssh_key_file;
+		opts.ssh_username = cfg->git_ssh_username;
+		opts.known_hosts_file = cfg->git_known_hosts_file;
+	}
 	cJSON *arr = NULL;
-	if (keelson_status_read(&arr, &opts, NULL) < 0) {
+	int read_rc = keelson_status_read(&arr, &opts, NULL);
+	keelson_config_free(cfg);
+	if (read_rc < 0) {
 		fprintf(stderr, "keelson status: %s\n", keelson_error_last()->message);
 		return KEELSON_EXIT_FAILURE;
 	}

@@ -51,6 +51,9 @@ struct keelson_change {
 	 * every later revision that sets it. Fields the repository does not
 	 * set stay with their managers. */
 	bool force;
+	/* Set by the reconcile loop: the difference is drift (the inventory
+	 * says this revision converged before), not a new revision. */
+	bool drifted;
 };
 
 /* Everything the generic path needs to know about one system. */

@@ -6,6 +6,8 @@ libkeelson_core_la_SOURCES += \
 	reconciler/reconcile/rules.c reconciler/reconcile/rules.h \
 	reconciler/reconcile/inventory.c reconciler/reconcile/inventory.h \
 	reconciler/reconcile/generic_apply.c reconciler/reconcile/generic_apply.h \
+	reconciler/reconcile/events.c reconciler/reconcile/events.h \
+	reconciler/reconcile/daemon.c reconciler/reconcile/daemon.h \
 	reconciler/reconcile/reconcile.c reconciler/reconcile/reconcile.h \
 	reconciler/cli/cmd_run.c reconciler/cli/cmd_sync.c
 
@@ -17,7 +19,8 @@ reconcile_unit_tests = \
 	tests/reconcile/test_reconcile_rules \
 	tests/reconcile/test_generic_apply
 check_PROGRAMS += $(reconcile_unit_tests)
-TESTS += $(reconcile_unit_tests) tests/reconcile/reconcile-kubesim.sh tests/reconcile/plugin-rollout-kubesim.sh
+TESTS += $(reconcile_unit_tests) tests/reconcile/reconcile-kubesim.sh tests/reconcile/plugin-rollout-kubesim.sh \
+	tests/status/daemon-kubesim.sh
 
 tests_reconcile_test_config_SOURCES = tests/reconcile/test_config.c tests/unit/check_main.h
 tests_reconcile_test_config_CFLAGS = $(RECONCILE_TEST_CFLAGS)
@@ -31,4 +34,4 @@ tests_reconcile_test_generic_apply_SOURCES = tests/reconcile/test_generic_apply.
 tests_reconcile_test_generic_apply_CFLAGS = $(RECONCILE_TEST_CFLAGS) $(CURL_CFLAGS)
 tests_reconcile_test_generic_apply_LDADD = $(RECONCILE_TEST_LDADD)
 
-EXTRA_DIST += tests/reconcile/reconcile-kubesim.sh tests/reconcile/plugin-rollout-kubesim.sh docs/man/keelson.yaml.5 reconciler/reconcile/README.md
+EXTRA_DIST += tests/reconcile/reconcile-kubesim.sh tests/reconcile/plugin-rollout-kubesim.sh tests/status/daemon-kubesim.sh docs/man/keelson.yaml.5 reconciler/reconcile/README.md

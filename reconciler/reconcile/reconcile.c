@@ -9,17 +9,21 @@
 #include "diff/diff.h"
 #include "git/git_source.h"
 #include "git/git_trigger.h"
+#include "http/nudge.h"
 #include "kube/kube_cache.h"
 #include "kube/kube_client.h"
 #include "kube/kube_config.h"
 #include "layout/layout.h"
 #include "layout/problems.h"
+#include "metrics/daemon_metrics.h"
 #include "plugin/executor.h"
 #include "plugin/plugin_host.h"
+#include "reconcile/events.h"
 #include "reconcile/generic_apply.h"
 #include "reconcile/inventory.h"
 #include "reconcile/reconcile.h"
 #include "reconcile/rules.h"
+#include "status/status_writer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +63,17 @@ struct session {
 	const struct keelson_change_set *hook_cs;
 	const char *hook_revision; /* the inventory's revision, kept as it is */
 	bool hook_applied;
+	bool hook_became_blocked; /* the executor reported the system blocked this cycle */
+};
+
+/* What one cycle found for one system, for the status branch, metrics and
+ * alerts. */
+struct system_outcome {
+	bool evaluated; /* its status may be updated */
+	bool diffed;    /* every object was compared: drift gauges and alerts may be updated */
+	enum keelson_status_phase phase;
+	char step[512];
+	char error[1024];
 };
 
 struct alert_mark {
@@ -89,6 +104,9 @@ struct keelson_reconciler {
 	size_t alert_count;
 	const struct keelson_plugin_registry *plugins;
 	struct keelson_alerts *alert_sender; /* NULL: log lines only */
+	struct keelson_nudge *nudge;         /* webhook pushes; NULL: none */
+	struct keelson_status_writer *status; /* NULL: no status branch */
+	bool events_off;
 };
 
 static long now_ms(void)
@@ -229,6 +247,26 @@ void keelson_reconciler_set_alerts(struct keelson_reconciler *r, struct keelson_
 	r->alert_sender = alerts;
 }
 
+void keelson_reconciler_set_nudge(struct keelson_reconciler *r, struct keelson_nudge *nudge)
+{
+	r->nudge = nudge;
+}
+
+void keelson_reconciler_set_status(struct keelson_reconciler *r, struct keelson_status_writer *status)
+{
+	r->status = status;
+}
+
+void keelson_reconciler_set_events(struct keelson_reconciler *r, bool on)
+{
+	r->events_off = !on;
+}
+
+static double seconds_since(long start_ms)
+{
+	return (double)(now_ms() - start_ms) / 1000.0;
+}
+
 /* Level-triggered: fired on every blocked cycle (the sender dedups and
  * re-sends), so a restart re-raises it from the persisted blocked state. */
 static void alert_blocked(struct keelson_reconciler *r, const char *cluster, const char *system, const char *reason,
@@ -281,9 +319,13 @@ static int poll_git(struct keelson_cycle_report *rep, struct keelson_reconciler 
 {
 	struct keelson_git_revision rev;
 	bool changed = false;
+	long started = now_ms();
 	int rc = keelson_git_source_poll(&rev, &changed, r->git);
+	keelson_metrics_record_git_fetch(NULL, seconds_since(started),
+					 rc < 0 ? "error" : changed ? "fetched" : "unchanged");
 	if (rc < 0) {
 		rep->git_failed = true;
+		snprintf(rep->git_error, sizeof(rep->git_error), "%s", keelson_error_last()->message);
 		keelson_log(KEELSON_LOG_ERROR, "Git poll failed; the last good revision stays in force", "url",
 			    keelson_git_source_display_url(r->git), "revision", r->sha, "error",
 			    keelson_error_last()->message, (const char *)NULL);
@@ -637,6 +679,7 @@ static int build_change_set(struct keelson_reconciler *r, struct keelson_change_
 		}
 		if (at_converged_revision && c->action == KEELSON_CHANGE_APPLY) {
 			rep->drifted++;
+			c->drifted = true;
 			switch (sys->policy.drift_policy) {
 			case KEELSON_DRIFT_HEAL:
 				log_drift(cs, c, "drift detected; healing (driftPolicy heal)");
@@ -717,7 +760,9 @@ static long long session_now_ms(void *payload)
 /* The executor reports a system blocked once, when it becomes so. */
 static void plugin_blocked(void *payload, const char *cluster, const char *system, const char *reason)
 {
-	(void)payload;
+	struct session *s = payload;
+	s->hook_became_blocked = true;
+	keelson_metrics_record_rollout_step(NULL, cluster, system, "blocked");
 	keelson_log(KEELSON_LOG_ERROR,
 		    "system blocked: no further step until its objects or parameters change in Git or its "
 		    "rollout state ConfigMap is deleted",
@@ -729,6 +774,50 @@ static const char *json_string_at(const cJSON *obj, const char *section, const c
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(
 		section ? cJSON_GetObjectItemCaseSensitive(obj, section) : obj, key);
 	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Whether `object` names, as its controller (ownerReferences with
+ * controller true), an object of the system's repository documents in its
+ * own namespace: a Spark driver pod built from a SparkApplication. */
+static bool owned_by_system_object(const cJSON *object, const struct keelson_change_set *cs)
+{
+	const char *ns = json_string_at(object, "metadata", "namespace");
+	const cJSON *refs = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(object, "metadata"),
+							     "ownerReferences");
+	const cJSON *ref;
+	cJSON_ArrayForEach(ref, refs) {
+		const char *av = json_string_at(ref, NULL, "apiVersion"), *kind = json_string_at(ref, NULL, "kind");
+		const char *name = json_string_at(ref, NULL, "name");
+		if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")) || av == NULL || kind == NULL ||
+		    name == NULL)
+			continue;
+		char group[256];
+		keelson_api_group(group, sizeof(group), av);
+		for (size_t i = 0; i < cs->change_count; i++) {
+			const struct keelson_object *o = cs->changes[i].object;
+			if (strcmp(o->group, group) == 0 && strcmp(o->kind, kind) == 0 && strcmp(o->name, name) == 0 &&
+			    strcmp(o->namespace_, ns ? ns : "") == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* An object a plugin built, controlled by one of the system's objects, is
+ * applied as it is and not recorded in the inventory: the garbage
+ * collector removes it with its owner, and a prune of it (it is in no
+ * repository document) would kill, say, a running Spark driver. */
+static int apply_owned(struct session *s, const char *system, const cJSON *object)
+{
+	cJSON *result = NULL;
+	int rc = keelson_kube_apply(&result, s->client, object, NULL);
+	cJSON_Delete(result);
+	if (rc < 0)
+		return keelson_error_wrap(rc, "system %s: applying %s %s/%s", system,
+					  json_string_at(object, NULL, "kind"),
+					  json_string_at(object, "metadata", "namespace"),
+					  json_string_at(object, "metadata", "name"));
+	return 0;
 }
 
 /* APPLY steps of plugins go through the generic path with one object to
@@ -756,6 +845,8 @@ static int plugin_apply(void *payload, const char *cluster, const char *system, 
 		    strcmp(o->namespace_, ns ? ns : "") == 0)
 			at = i;
 	}
+	if (at == cs->change_count && owned_by_system_object(object, cs))
+		return apply_owned(s, system, object);
 	if (at == cs->change_count)
 		return keelson_error_set(KEELSON_EINVALID,
 					 "a step of system %s applies %s %s%s%s, which is not one of the system's objects "
@@ -873,6 +964,7 @@ static int ensure_plugin_session(struct keelson_reconciler *r, struct session *s
 	opts.backoff_initial_ms = (long long)r->cfg->retry_initial_ms;
 	opts.backoff_max_ms = (long long)r->cfg->retry_max_ms;
 	opts.on_blocked = plugin_blocked;
+	opts.on_blocked_payload = s;
 	opts.apply = plugin_apply;
 	opts.apply_payload = s;
 	return keelson_executor_new(&s->exec, &opts);
@@ -885,12 +977,50 @@ static void wait_step_visible(struct session *s, uint64_t pod_gen, uint64_t main
 {
 	long deadline = now_ms() + 5000;
 	while (now_ms() < deadline) {
+		/* A patch shows in the main cache, a pod deletion in the pod cache. */
 		if ((s->pod_cache != NULL && keelson_kube_cache_generation(s->pod_cache) != pod_gen) ||
-		    (s->pod_cache == NULL && keelson_kube_cache_generation(s->cache) != main_gen))
+		    keelson_kube_cache_generation(s->cache) != main_gen)
 			return;
 		keelson_kube_cache_wait_change(s->pod_cache ? s->pod_cache : s->cache,
 					       s->pod_cache ? pod_gen : main_gen, 100);
 	}
+}
+
+/* An Event on the object a plugin step acts on (nothing when the step
+ * names none). The uid comes from the caches (no request) except after a
+ * pod deletion, whose replacement may already carry the name. */
+static void step_event(struct keelson_reconciler *r, struct session *s, const struct keelson_exec_result *res,
+		       const char *system, const char *reason, bool warning)
+{
+	if (r->events_off || res->target_kind[0] == '\0' || res->target_name[0] == '\0')
+		return;
+	const char *av = res->target_api_version[0] ? res->target_api_version : "v1";
+	const char *ns = res->target_namespace[0] ? res->target_namespace : NULL;
+	cJSON *live = NULL;
+	const char *uid = NULL;
+	if (strcmp(res->step_kind, "delete-pod") != 0) {
+		struct keelson_kube_cache *cache = s->pod_cache != NULL && is_pod(av, res->target_kind) ? s->pod_cache
+												  : s->cache;
+		if (keelson_kube_cache_get(&live, cache, av, res->target_kind, ns, res->target_name) == 0)
+			uid = json_string_at(live, "metadata", "uid");
+	}
+	char message[1024];
+	snprintf(message, sizeof(message), "%s%s%s (system %s, revision %.12s)", res->step_kind,
+		 res->step_kind[0] ? ": " : "", res->description, system, r->sha);
+	struct keelson_event ev = {
+		.api_version = av,
+		.kind = res->target_kind,
+		.namespace_ = ns,
+		.name = res->target_name,
+		.uid = uid,
+		.warning = warning,
+		.reason = reason,
+		.message = message,
+	};
+	if (keelson_event_post(s->client, &ev) < 0)
+		keelson_log(KEELSON_LOG_WARN, "Kubernetes Event not posted", "cluster", s->name, "system", system,
+			    "reason", reason, "error", keelson_error_last()->message, (const char *)NULL);
+	cJSON_Delete(live);
 }
 
 /* One executor cycle for a plugin system; when its plan is empty, the
@@ -898,14 +1028,17 @@ static void wait_step_visible(struct session *s, uint64_t pod_gen, uint64_t main
 static int reconcile_plugin_system(struct keelson_cycle_report *rep, struct keelson_reconciler *r,
 				   struct session *s, const struct keelson_cluster *cluster,
 				   const struct keelson_system *sys, struct keelson_change_set *cs,
-				   const cJSON *inventory_cm, bool *converged)
+				   const cJSON *inventory_cm, bool *converged, struct system_outcome *out)
 {
 	const struct keelson_plugin *plugin = r->plugins ? keelson_plugin_registry_find(r->plugins, sys->plugin) : NULL;
 	struct keelson_problem_list *problems = NULL;
 	struct keelson_plugin_params *params = NULL;
 	int rc;
 	*converged = false;
+	out->evaluated = true;
+	out->phase = KEELSON_PHASE_FAILED;
 	if (plugin == NULL) {
+		snprintf(out->error, sizeof(out->error), "plugin %s is not loaded", sys->plugin);
 		rep->failed++;
 		keelson_log(KEELSON_LOG_ERROR, "plugin not loaded; start keelson with --plugin-dir (or pluginDir) naming "
 			    "the directory that holds it", "cluster", cluster->name, "system", sys->name, "plugin",
@@ -931,6 +1064,7 @@ static int reconcile_plugin_system(struct keelson_cycle_report *rep, struct keel
 	s->hook_cs = cs;
 	s->hook_revision = inv_rev ? inv_rev : "";
 	s->hook_applied = false;
+	s->hook_became_blocked = false;
 	uint64_t pod_gen = s->pod_cache ? keelson_kube_cache_generation(s->pod_cache) : 0;
 	uint64_t main_gen = keelson_kube_cache_generation(s->cache);
 	struct keelson_exec_result res;
@@ -955,6 +1089,7 @@ static int reconcile_plugin_system(struct keelson_cycle_report *rep, struct keel
 		if (!keelson_change_set_needs_work(cs, inventory_cm)) {
 			*converged = !blocked;
 			rep->blocked += blocked ? 1 : 0;
+			out->phase = blocked ? KEELSON_PHASE_BLOCKED : KEELSON_PHASE_SYNCED;
 			break;
 		}
 		struct keelson_apply_result ar;
@@ -966,6 +1101,13 @@ static int reconcile_plugin_system(struct keelson_cycle_report *rep, struct keel
 		rep->blocked += ar.blocked;
 		rep->failed += ar.failed + (rc < 0 ? 1 : 0);
 		*converged = rc == 0 && ar.converged;
+		if (rc < 0 || ar.failed > 0)
+			snprintf(out->error, sizeof(out->error), "%s",
+				 rc < 0 ? keelson_error_last()->message : "objects could not be applied; see the log");
+		out->phase = *converged        ? KEELSON_PHASE_SYNCED
+			     : ar.blocked > 0   ? KEELSON_PHASE_BLOCKED
+			     : rc < 0 || ar.failed ? KEELSON_PHASE_FAILED
+						 : KEELSON_PHASE_PROGRESSING;
 		rc = 0;
 		if (*converged)
 			keelson_log(KEELSON_LOG_INFO, "plugin rollout converged", "cluster", cluster->name, "system",
@@ -974,6 +1116,10 @@ static int reconcile_plugin_system(struct keelson_cycle_report *rep, struct keel
 	}
 	case KEELSON_EXEC_RAN:
 		rep->steps_run++;
+		out->phase = KEELSON_PHASE_PROGRESSING;
+		snprintf(out->step, sizeof(out->step), "%s", res.description);
+		keelson_metrics_record_rollout_step(NULL, cluster->name, sys->name, "done");
+		step_event(r, s, &res, sys->name, "RolloutStep", false);
 		keelson_log(KEELSON_LOG_INFO, "plugin step ran", "cluster", cluster->name, "system", sys->name, "step",
 			    res.description, "stepsLeft", left, (const char *)NULL);
 		if (!s->hook_applied)
@@ -981,11 +1127,17 @@ static int reconcile_plugin_system(struct keelson_cycle_report *rep, struct keel
 		break;
 	case KEELSON_EXEC_WAITING:
 		rep->waiting++;
+		out->phase = KEELSON_PHASE_PROGRESSING;
+		snprintf(out->step, sizeof(out->step), "%s", res.description);
 		keelson_log(KEELSON_LOG_INFO, "plugin waiting", "cluster", cluster->name, "system", sys->name, "step",
 			    res.description, "stepsLeft", left, (const char *)NULL);
 		break;
 	case KEELSON_EXEC_BLOCKED:
 		rep->blocked++;
+		out->phase = KEELSON_PHASE_BLOCKED;
+		snprintf(out->error, sizeof(out->error), "%s", res.description);
+		if (s->hook_became_blocked)
+			step_event(r, s, &res, sys->name, "RolloutBlocked", true);
 		alert_blocked(r, cluster->name, sys->name, res.description, true);
 		keelson_log(KEELSON_LOG_WARN, "system stays blocked", "cluster", cluster->name, "system", sys->name,
 			    "reason", res.description, (const char *)NULL);
@@ -993,6 +1145,12 @@ static int reconcile_plugin_system(struct keelson_cycle_report *rep, struct keel
 	case KEELSON_EXEC_FAILED:
 	case KEELSON_EXEC_BACKOFF:
 		rep->failed++;
+		out->phase = KEELSON_PHASE_FAILED;
+		snprintf(out->error, sizeof(out->error), "%s", res.description);
+		if (res.outcome == KEELSON_EXEC_FAILED) {
+			keelson_metrics_record_rollout_step(NULL, cluster->name, sys->name, "failed");
+			step_event(r, s, &res, sys->name, "RolloutStepFailed", true);
+		}
 		keelson_log(KEELSON_LOG_ERROR, "plugin step failed; retried after a back-off", "cluster", cluster->name,
 			    "system", sys->name, "step", res.description, "outcome",
 			    keelson_exec_outcome_name(res.outcome), (const char *)NULL);
@@ -1002,6 +1160,8 @@ static int reconcile_plugin_system(struct keelson_cycle_report *rep, struct keel
 fail:
 	if (rc != KEELSON_ENOMEM) {
 		rep->failed++;
+		out->phase = KEELSON_PHASE_FAILED;
+		snprintf(out->error, sizeof(out->error), "%s", keelson_error_last()->message);
 		keelson_log(KEELSON_LOG_ERROR, "system not reconciled; will retry", "cluster", cluster->name, "system",
 			    sys->name, "plugin", sys->plugin, "error", keelson_error_last()->message, (const char *)NULL);
 		rc = 0;
@@ -1010,6 +1170,145 @@ done:
 	keelson_plugin_params_free(params);
 	keelson_problem_list_free(problems);
 	return rc;
+}
+
+static void drift_description(char *out, size_t size, const struct keelson_change *c)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	if (c->diff->state == KEELSON_DIFF_MISSING) {
+		snprintf(out, size, "%s %s%s%s is missing from the cluster (defined in %s)", c->object->kind,
+			 c->object->namespace_, c->object->namespace_[0] ? "/" : "", c->object->name, c->object->file);
+		return;
+	}
+	used = (size_t)snprintf(out, size, "%s %s%s%s differs from Git (%s) in", c->object->kind, c->object->namespace_,
+				c->object->namespace_[0] ? "/" : "", c->object->name, c->object->file);
+	for (size_t i = 0; i < c->diff->field_count && used < size; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s %s", i ? "," : "", c->diff->fields[i].pointer);
+}
+
+/* Drift gauges and alerts, the blocked gauge and alert of generic systems,
+ * and the status of one system after a cycle evaluated it. */
+static void report_system(struct keelson_reconciler *r, const struct keelson_cluster *cluster,
+			  const struct keelson_system *sys, const struct keelson_change_set *cs,
+			  struct system_outcome *out)
+{
+	if (!out->evaluated)
+		return;
+	size_t drifted = 0, listed = 0;
+	char *drift_list[KEELSON_STATUS_MAX_DRIFT_LISTED];
+	bool alerting = sys->policy.drift_policy == KEELSON_DRIFT_ALERT;
+	uint64_t mark = r->alert_sender ? keelson_alerts_mark(r->alert_sender) : 0;
+	for (size_t k = 0; out->diffed && k < cs->change_count; k++) {
+		const struct keelson_change *c = &cs->changes[k];
+		/* Healed drift is gone after this cycle; ignored drift is not ours to report. */
+		if (!c->drifted || c->action != KEELSON_CHANGE_REPORT || !alerting)
+			continue;
+		drifted++;
+		char group[256];
+		keelson_api_group(group, sizeof(group), c->object->api_version);
+		if (listed < KEELSON_STATUS_MAX_DRIFT_LISTED) {
+			size_t n = strlen(group) + strlen(c->object->kind) + strlen(c->object->namespace_) +
+				   strlen(c->object->name) + 8;
+			char *item = malloc(n);
+			if (item != NULL) {
+				snprintf(item, n, "%s/%s/%s/%s", group[0] ? group : "core", c->object->kind,
+					 c->object->namespace_, c->object->name);
+				drift_list[listed++] = item;
+			}
+		}
+		if (r->alert_sender != NULL) {
+			char description[1024];
+			drift_description(description, sizeof(description), c);
+			struct keelson_alert a = {
+				.alertname = KEELSON_ALERT_DRIFT,
+				.cluster = cluster->name,
+				.system = sys->name,
+				.kind = c->object->kind,
+				.namespace_ = c->object->namespace_,
+				.name = c->object->name,
+				.summary = "live object drifted from Git (driftPolicy alert: not healed)",
+				.description = description,
+			};
+			if (keelson_alerts_fire(r->alert_sender, &a) < 0)
+				keelson_log(KEELSON_LOG_WARN, "drift alert not delivered; retried later", "cluster",
+					    cluster->name, "system", sys->name, "error", keelson_error_last()->message,
+					    (const char *)NULL);
+		}
+	}
+	if (out->diffed) {
+		keelson_metrics_set_drift(NULL, cluster->name, sys->name, drifted);
+		if (r->alert_sender != NULL &&
+		    keelson_alerts_resolve_stale(r->alert_sender, KEELSON_ALERT_DRIFT, cluster->name, sys->name, mark) < 0)
+			keelson_log(KEELSON_LOG_WARN, "drift resolution not delivered; retried later", "cluster",
+				    cluster->name, "system", sys->name, "error", keelson_error_last()->message,
+				    (const char *)NULL);
+	}
+	if (drifted > 0 && out->phase == KEELSON_PHASE_SYNCED)
+		out->phase = KEELSON_PHASE_DEGRADED;
+	keelson_metrics_set_blocked(NULL, cluster->name, sys->name, out->phase == KEELSON_PHASE_BLOCKED);
+	if (is_generic(sys))
+		alert_blocked(r, cluster->name, sys->name, out->error, out->phase == KEELSON_PHASE_BLOCKED);
+	if (r->status != NULL) {
+		struct keelson_system_status st = {
+			.version = KEELSON_SYSTEM_STATUS_VERSION,
+			.revision = r->sha[0] ? r->sha : NULL,
+			.phase = out->phase,
+			.step = out->step[0] ? out->step : NULL,
+			.last_error = out->error[0] ? out->error : NULL,
+			.drifted_objects = drifted,
+			.drift = (const char *const *)drift_list,
+			.drift_count = listed,
+		};
+		if (keelson_status_writer_update(r->status, cluster->name, sys->name, &st) < 0)
+			keelson_log(KEELSON_LOG_WARN, "status not recorded", "cluster", cluster->name, "system", sys->name,
+				    "error", keelson_error_last()->message, (const char *)NULL);
+	}
+	for (size_t i = 0; i < listed; i++)
+		free(drift_list[i]);
+}
+
+/* Events on the objects whose drift the generic path just re-applied. */
+static void heal_events(struct keelson_reconciler *r, struct session *s, const struct keelson_change_set *cs)
+{
+	for (size_t k = 0; !r->events_off && k < cs->change_count; k++) {
+		const struct keelson_change *c = &cs->changes[k];
+		if (!c->drifted || c->action != KEELSON_CHANGE_APPLY)
+			continue;
+		char message[1024];
+		drift_description(message, sizeof(message), c);
+		size_t used = strlen(message);
+		snprintf(message + used, sizeof(message) - used, "; re-applied from revision %.12s (driftPolicy heal)",
+			 r->sha);
+		const cJSON *live = c->diff->live;
+		struct keelson_event ev = {
+			.api_version = c->object->api_version,
+			.kind = c->object->kind,
+			.namespace_ = c->object->namespace_,
+			.name = c->object->name,
+			.uid = live ? json_string_at(live, "metadata", "uid") : NULL,
+			.reason = "DriftHealed",
+			.message = message,
+		};
+		if (keelson_event_post(s->client, &ev) < 0)
+			keelson_log(KEELSON_LOG_WARN, "Kubernetes Event not posted", "cluster", s->name, "system",
+				    cs->system->name, "reason", "DriftHealed", "error", keelson_error_last()->message,
+				    (const char *)NULL);
+	}
+}
+
+/* "Kind namespace/name: reason (field)" of the first blocked change. */
+static void blocked_text(char *out, size_t size, const struct keelson_change_set *cs)
+{
+	for (size_t k = 0; k < cs->change_count; k++) {
+		const struct keelson_change *c = &cs->changes[k];
+		if (c->action != KEELSON_CHANGE_BLOCKED)
+			continue;
+		snprintf(out, size, "%s %s%s%s: %s (%s); needs a planned operation", c->object->kind,
+			 c->object->namespace_, c->object->namespace_[0] ? "/" : "", c->object->name,
+			 c->blocked_reason ? c->blocked_reason : "blocked", c->blocked_pointer ? c->blocked_pointer : "");
+		return;
+	}
 }
 
 static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_reconciler *r,
@@ -1023,6 +1322,7 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 		rc = cache_types(s, cluster);
 	if (rc < 0) {
 		rep->clusters_failed++;
+		snprintf(rep->api_error, sizeof(rep->api_error), "%s", keelson_error_last()->message);
 		keelson_log(KEELSON_LOG_ERROR, "cluster not reconciled; will retry", "cluster", cluster->name, "error",
 			    keelson_error_last()->message, (const char *)NULL);
 		return 0;
@@ -1040,11 +1340,14 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 		};
 		char inv_name[300];
 		cJSON *inventory_cm = NULL;
+		struct system_outcome outcome;
+		memset(&outcome, 0, sizeof(outcome));
 		keelson_inventory_name(inv_name, sizeof(inv_name), cluster->name, sys->name);
 		rc = keelson_kube_cache_get(&inventory_cm, s->cache, "v1", "ConfigMap", r->cfg->inventory_namespace,
 					    inv_name);
 		if (rc < 0 && rc != KEELSON_ENOTFOUND) {
 			rep->clusters_failed++;
+			snprintf(rep->api_error, sizeof(rep->api_error), "%s", keelson_error_last()->message);
 			all = false;
 			keelson_log(KEELSON_LOG_ERROR, "reading the inventory from the cache failed", "cluster",
 				    cluster->name, "system", sys->name, "error", keelson_error_last()->message,
@@ -1060,9 +1363,13 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 		if (rc < 0) {
 			rep->failed++;
 			all = false;
+			outcome.evaluated = true;
+			outcome.phase = KEELSON_PHASE_FAILED;
+			snprintf(outcome.error, sizeof(outcome.error), "%s", keelson_error_last()->message);
 			keelson_log(KEELSON_LOG_ERROR, "system not reconciled; will retry", "cluster", cluster->name,
 				    "system", sys->name, "error", keelson_error_last()->message, (const char *)NULL);
 		} else {
+			outcome.diffed = true;
 			bool reported = false;
 			for (size_t k = 0; k < cs.change_count; k++)
 				if (cs.changes[k].action == KEELSON_CHANGE_REPORT)
@@ -1072,9 +1379,11 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 				/* This revision converged and the system's driftPolicy only
 				 * reports drift (logged above): the plugin must not heal it. */
 				all = false;
+				outcome.evaluated = true;
+				outcome.phase = KEELSON_PHASE_SYNCED; /* Degraded by the drift */
 			} else if (!is_generic(sys)) {
 				bool ok = false;
-				rc = reconcile_plugin_system(rep, r, s, cluster, sys, &cs, inventory_cm, &ok);
+				rc = reconcile_plugin_system(rep, r, s, cluster, sys, &cs, inventory_cm, &ok, &outcome);
 				if (rc == KEELSON_ENOMEM) {
 					cJSON_Delete(inventory_cm);
 					keelson_change_set_dispose(&cs);
@@ -1098,31 +1407,54 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 				rep->failed += res.failed + (rc < 0 ? 1 : 0);
 				if (rc < 0 || !res.converged)
 					all = false;
+				outcome.evaluated = true;
+				if (rc < 0 || res.failed > 0) {
+					outcome.phase = KEELSON_PHASE_FAILED;
+					snprintf(outcome.error, sizeof(outcome.error), "%s",
+						 rc < 0 ? keelson_error_last()->message
+							: "objects could not be applied; see the log");
+				} else if (res.blocked > 0) {
+					outcome.phase = KEELSON_PHASE_BLOCKED;
+					blocked_text(outcome.error, sizeof(outcome.error), &cs);
+				} else {
+					outcome.phase = res.converged ? KEELSON_PHASE_SYNCED : KEELSON_PHASE_PROGRESSING;
+					if (rc == 0)
+						heal_events(r, s, &cs);
+				}
 				if (res.applied || res.pruned || res.failed || res.blocked)
 					keelson_log(KEELSON_LOG_INFO, "system reconciled", "cluster", cluster->name,
 						    "system", sys->name, "revision", r->sha, "converged",
 						    rc == 0 && res.converged ? "true" : "false", (const char *)NULL);
 			} else {
+				outcome.evaluated = true;
+				outcome.phase = KEELSON_PHASE_SYNCED;
 				for (size_t k = 0; k < cs.change_count; k++)
 					if (cs.changes[k].action == KEELSON_CHANGE_BLOCKED) {
 						rep->blocked++;
 						all = false;
+						outcome.phase = KEELSON_PHASE_BLOCKED;
 					}
+				if (outcome.phase == KEELSON_PHASE_BLOCKED)
+					blocked_text(outcome.error, sizeof(outcome.error), &cs);
 			}
 			if (reported)
 				all = false;
 		}
+		if (!stopping(r))
+			report_system(r, cluster, sys, &cs, &outcome);
 		cJSON_Delete(inventory_cm);
 		keelson_change_set_dispose(&cs);
 	}
 	if (stopping(r))
 		all = false;
 	*cluster_converged = all;
+	if (all)
+		keelson_metrics_set_last_sync(NULL, cluster->name, time(NULL));
 	s->generation_seen = session_generation(s);
 	return 0;
 }
 
-int keelson_reconciler_cycle(struct keelson_cycle_report *out, struct keelson_reconciler *r, bool full)
+static int cycle(struct keelson_cycle_report *out, struct keelson_reconciler *r, bool full)
 {
 	memset(out, 0, sizeof(*out));
 	int rc = poll_git(out, r);
@@ -1187,6 +1519,18 @@ int keelson_reconciler_cycle(struct keelson_cycle_report *out, struct keelson_re
 	return 0;
 }
 
+int keelson_reconciler_cycle(struct keelson_cycle_report *out, struct keelson_reconciler *r, bool full)
+{
+	long started = now_ms();
+	int rc = cycle(out, r, full);
+	if (rc == 0)
+		keelson_metrics_record_reconcile(NULL, seconds_since(started),
+						 out->skipped     ? "skipped"
+						 : out->converged ? "converged"
+								  : "not_converged");
+	return rc;
+}
+
 int keelson_reconciler_wait(struct keelson_reconciler *r, long max_wait_ms, const volatile sig_atomic_t *wake)
 {
 	long deadline = now_ms() + max_wait_ms;
@@ -1196,6 +1540,8 @@ int keelson_reconciler_wait(struct keelson_reconciler *r, long max_wait_ms, cons
 		for (size_t i = 0; i < r->session_count; i++)
 			if (session_generation(&r->sessions[i]) != r->sessions[i].generation_seen)
 				return 2;
+		if (r->nudge != NULL && keelson_nudge_take(r->nudge) > 0)
+			return 1;
 		long left = deadline - now_ms();
 		if (left <= 0)
 			return 0;

@@ -34,6 +34,10 @@ struct keelson_cycle_report {
 	/* Systems whose plugin is not `generic` (run by the plugin executor): */
 	size_t steps_run;         /* plugin steps run this cycle (progress) */
 	size_t waiting;           /* systems waiting on a condition (a pod becoming Ready) */
+	/* Why Git or a cluster's API failed this cycle ("" when it did not),
+	 * for /readyz; no credentials in them. */
+	char git_error[256];
+	char api_error[256];
 };
 
 /* Create a reconciler for `cfg` (borrowed; must outlive it). Opens the Git
@@ -63,14 +67,32 @@ struct keelson_alerts;
  * log lines only. */
 void keelson_reconciler_set_alerts(struct keelson_reconciler *r, struct keelson_alerts *alerts);
 
+struct keelson_nudge;
+
+/* Webhook pushes: keelson_reconciler_wait returns 1 (Git) as soon as the
+ * nudge is posted, so the next cycle polls Git at once; posts made before
+ * the wait looks coalesce into one poll. Borrowed; NULL: none. */
+void keelson_reconciler_set_nudge(struct keelson_reconciler *r, struct keelson_nudge *nudge);
+
+struct keelson_status_writer;
+
+/* Where the status of each system evaluated by a cycle is recorded (phase,
+ * step, last error, drift); the caller flushes it. Borrowed; NULL: none. */
+void keelson_reconciler_set_status(struct keelson_reconciler *r, struct keelson_status_writer *status);
+
+/* Kubernetes Events on the objects plugin steps act on and on healed drift
+ * (default on; `keelson sync` and `keelson run` leave it on). */
+void keelson_reconciler_set_events(struct keelson_reconciler *r, bool on);
+
 /* Run one cycle. `full` forces a complete drift check even when nothing
  * seems to have changed. Returns 0 when the cycle ran (see the report),
  * a negative code only for errors that stop the loop (out of memory). */
 int keelson_reconciler_cycle(struct keelson_cycle_report *out, struct keelson_reconciler *r, bool full);
 
 /* Sleep until the Git trigger fires (poll interval, or a ref of a local
- * repository changed), a cached object changed, `max_wait_ms` passed, or
- * `stop`/`wake` is set. Returns what woke it: 0 timeout, 1 Git, 2 cache. */
+ * repository changed), a webhook nudge is posted, a cached object changed,
+ * `max_wait_ms` passed, or `stop`/`wake` is set. Returns what woke it:
+ * 0 timeout, 1 Git (trigger or nudge), 2 cache. */
 int keelson_reconciler_wait(struct keelson_reconciler *r, long max_wait_ms, const volatile sig_atomic_t *wake);
 
 /* The effective drift-check period: the shortest driftCheckInterval of the

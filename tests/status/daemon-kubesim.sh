@@ -1,0 +1,337 @@
+#!/usr/bin/env bash
+# keelson run as a whole daemon (issue 9): kubesim, a bare repository served
+# by `git daemon` (no inotify: only the poll, set to 10 minutes, or a webhook
+# makes keelson fetch), an http section (127.0.0.1:0, the port read from the
+# log) and a status section. Checks:
+#   - /healthz answers, /readyz turns ready after the first cycle;
+#   - a status commit on keelson/status names the source commit, and
+#     `keelson status` (table and --output json, via --config) shows the
+#     system Synced;
+#   - /metrics passes `promtool check metrics`, counts API requests by verb
+#     and code, and its values move (fetches, converged cycles, last sync);
+#   - a badly signed GitHub push gets 401 and fetches nothing; a push for
+#     another branch is ignored; a signed push makes keelson fetch and apply
+#     the new commit at once; a burst of signed pushes is at most two polls;
+#   - /readyz says not ready while the Git server is down (polled through a
+#     webhook), ready again when it is back;
+#   - drift healed under driftPolicy heal leaves a DriftHealed Event on the
+#     object;
+#   - SIGTERM stops the HTTP server and the daemon exits 0.
+# Needs $KUBECTL (skipped with 77 when empty), git, curl, openssl, promtool.
+set -u
+
+name=daemon-kubesim
+if [ -z "${KUBECTL:-}" ]; then
+	echo "$name: KUBECTL is empty, skipping"
+	exit 77
+fi
+for tool in git curl openssl promtool python3; do
+	command -v $tool >/dev/null 2>&1 || { echo "$name: no $tool, skipping"; exit 77; }
+done
+srcdir=${top_srcdir:-.}
+builddir=${top_builddir:-.}
+KEELSON=$builddir/keelson
+[ -x "$KEELSON" ] || { echo "$name: $KEELSON not built"; exit 1; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/$name.XXXXXX")
+. "$srcdir/tests/lib/kubesim.sh"
+daemon=
+gitd=
+cleanup() {
+	for p in $daemon $gitd; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	kubesim_stop
+	[ -n "${KEEP:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+step=""
+fail() {
+	echo "FAIL [$step]: $*"
+	for f in daemon.log gitd.log kubesim.err out err; do
+		[ -f "$work/$f" ] && { echo "--- $f (last 60 lines)"; tail -n 60 "$work/$f"; }
+	done
+	exit 1
+}
+
+# Poll CMD... every 0.2 s until it succeeds or $2 seconds pass.
+wait_for() {
+	local what=$1 limit=$2
+	shift 2
+	local i=0
+	until "$@" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -le $((limit * 5)) ] || fail "timed out after ${limit}s waiting for: $what"
+		kill -0 "$daemon" 2>/dev/null || fail "keelson run exited while waiting for: $what"
+		sleep 0.2
+	done
+}
+
+kubesim_start "$work" --log-level error || fail "kubesim did not start"
+
+# --- the repository ----------------------------------------------------------
+repo="$work/repo"
+mkdir -p "$repo/clusters/sim/app"
+cat >"$repo/keelson.yaml" <<'EOF'
+apiVersion: keelson.dev/v1alpha1
+kind: Repository
+metadata:
+  name: daemon-test
+spec:
+  statusBranch: keelson/status
+  policy:
+    prune: true
+    driftPolicy: heal
+    pollInterval: 10m
+    driftCheckInterval: 10m
+    alertRepeatInterval: 1h
+EOF
+cat >"$repo/clusters/sim/cluster.yaml" <<'EOF'
+apiVersion: keelson.dev/v1alpha1
+kind: Cluster
+metadata:
+  name: sim
+spec:
+  kubeContext: kubesim
+EOF
+cat >"$repo/clusters/sim/app/system.yaml" <<'EOF'
+apiVersion: keelson.dev/v1alpha1
+kind: System
+metadata:
+  name: app
+spec:
+  plugin: generic
+EOF
+cat >"$repo/clusters/sim/app/namespace.yaml" <<'EOF'
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: app
+EOF
+cat >"$repo/clusters/sim/app/settings.yaml" <<'EOF'
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: app
+data:
+  color: blue
+EOF
+git_in() { git -C "$repo" -c user.name=test -c user.email=test@example.com "$@" >/dev/null 2>&1 || fail "git $*"; }
+git init -q -b main "$repo" || fail "git init"
+git_in add -A
+git_in commit -q -m "app: blue"
+sha1=$(git -C "$repo" rev-parse HEAD)
+git clone -q --bare "$repo" "$work/srv/origin.git" || fail "git clone --bare"
+git -C "$work/srv/origin.git" config daemon.receivepack true
+git_in remote add origin "$work/srv/origin.git"
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+start_gitd() {
+	local attempt
+	for attempt in 1 2 3 4 5; do
+		[ -n "${gport:-}" ] || gport=$(free_port)
+		git daemon --reuseaddr --listen=127.0.0.1 --port="$gport" --base-path="$work/srv" --export-all \
+			--enable=receive-pack --informative-errors "$work/srv" >>"$work/gitd.log" 2>&1 &
+		gitd=$!
+		local i
+		for i in $(seq 50); do
+			git ls-remote "git://127.0.0.1:$gport/origin.git" >/dev/null 2>&1 && return 0
+			kill -0 "$gitd" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill "$gitd" 2>/dev/null
+		wait "$gitd" 2>/dev/null
+		gitd=
+		[ "${1:-}" = keep-port ] || gport=
+	done
+	return 1
+}
+step="git daemon"
+start_gitd || fail "git daemon did not start"
+url="git://127.0.0.1:$gport/origin.git"
+
+printf 'hook-secret\n' >"$work/github-secret"
+cat >"$work/keelson.yaml" <<EOF
+git:
+  url: $url
+  ref: main
+  cacheDir: $work/gitcache
+  pollInterval: 10m
+clusters:
+  - name: sim
+    kubeconfig: $KUBECONFIG
+    context: kubesim
+retry:
+  initialBackoff: 200ms
+  maxBackoff: 1s
+http:
+  listen: 127.0.0.1:0
+  maxBodyBytes: 65536
+  githubSecretFile: $work/github-secret
+status:
+  interval: 1s
+  authorName: keelson-test
+  instance: test-0
+EOF
+
+# --- start -------------------------------------------------------------------
+step="keelson run starts and serves HTTP"
+"$KEELSON" run --config "$work/keelson.yaml" >"$work/daemon.log" 2>&1 &
+daemon=$!
+wait_for "the HTTP server's port in the log" 60 grep -q 'HTTP server listening' "$work/daemon.log"
+port=$(sed -n 's/.*HTTP server listening.* port=\([0-9][0-9]*\).*/\1/p' "$work/daemon.log" | head -n 1)
+[ -n "$port" ] || fail "no port in: $(grep 'HTTP server listening' "$work/daemon.log")"
+base="http://127.0.0.1:$port"
+code=$(curl -s -o "$work/out" -w '%{http_code}' "$base/healthz")
+[ "$code" = 200 ] || fail "/healthz answered $code"
+
+step="first cycle: applied, ready"
+settings_color() { "$KUBECTL" get configmap settings -n app -o jsonpath='{.data.color}' 2>/dev/null; }
+wait_for "ConfigMap app/settings blue" 60 sh -c "[ \"\$($KUBECTL get configmap settings -n app -o jsonpath='{.data.color}' 2>/dev/null)\" = blue ]"
+wait_for "/readyz 200" 30 curl -fs "$base/readyz"
+
+step="status branch names the source commit"
+status_has() {
+	git --git-dir="$work/srv/origin.git" log -1 --format=%B keelson/status 2>/dev/null | grep -q "Source-Commit: $1"
+}
+wait_for "a status commit naming $sha1" 30 status_has "$sha1"
+author=$(git --git-dir="$work/srv/origin.git" log -1 --format=%an keelson/status)
+[ "$author" = keelson-test ] || fail "status commit author '$author', expected keelson-test"
+git --git-dir="$work/srv/origin.git" show keelson/status:status/sim/app.json >"$work/out" ||
+	fail "no status/sim/app.json on the branch"
+grep -Eq '"phase":[[:space:]]*"Synced"' "$work/out" || fail "status file not Synced: $(cat "$work/out")"
+grep -Eq "\"revision\":[[:space:]]*\"$sha1\"" "$work/out" || fail "status file does not name $sha1"
+
+step="keelson status reads the branch"
+"$KEELSON" status --config "$work/keelson.yaml" >"$work/out" 2>"$work/err" || fail "keelson status failed"
+grep -Eq '^sim +app +Synced +'"${sha1:0:12}" "$work/out" || fail "table lacks 'sim app Synced ${sha1:0:12}': $(cat "$work/out")"
+"$KEELSON" status --repo "$url" --output json >"$work/out" 2>"$work/err" || fail "keelson status --output json failed"
+python3 - "$work/out" "$sha1" <<'PY' || fail "JSON status: $(cat "$work/out")"
+import json, sys
+docs = json.load(open(sys.argv[1]))
+app = [d for d in docs if d["cluster"] == "sim" and d["system"] == "app"]
+assert len(app) == 1 and app[0]["phase"] == "Synced" and app[0]["revision"] == sys.argv[2], docs
+PY
+
+step="/metrics passes promtool and counts"
+metric() { # metric NAME{labels} -> value (0 when absent)
+	curl -fs "$base/metrics" | awk -v m="$1" '$1 == m { v = $2 } END { print v == "" ? 0 : v }'
+}
+curl -fs "$base/metrics" >"$work/metrics.txt" || fail "GET /metrics failed"
+promtool check metrics <"$work/metrics.txt" >"$work/out" 2>&1 || fail "promtool: $(cat "$work/out")"
+for family in keelson_reconcile_duration_seconds_bucket keelson_git_fetches_total keelson_api_requests_total \
+	keelson_api_request_duration_seconds_bucket keelson_drift_objects keelson_system_blocked \
+	keelson_last_successful_sync_timestamp_seconds; do
+	grep -q "^$family" "$work/metrics.txt" || fail "/metrics lacks $family"
+done
+grep -q '^keelson_api_requests_total{verb="apply",code="200"}' "$work/metrics.txt" ||
+	fail "no server-side apply counted: $(grep api_requests_total "$work/metrics.txt")"
+fetched0=$(metric 'keelson_git_fetches_total{result="fetched"}')
+[ "$fetched0" = 1 ] || fail "fetched count $fetched0 after the first revision, expected 1"
+converged0=$(metric 'keelson_reconcile_duration_seconds_count{result="converged"}')
+last_sync0=$(metric 'keelson_last_successful_sync_timestamp_seconds{cluster="sim"}')
+[ "${last_sync0%%.*}" -gt 1700000000 ] || fail "last successful sync time $last_sync0"
+
+# --- webhooks ----------------------------------------------------------------
+polls() { # every poll, whatever its result
+	curl -fs "$base/metrics" | awk '$1 ~ /^keelson_git_fetches_total\{/ { s += $2 } END { print s + 0 }'
+}
+push_body() { # push_body REF
+	printf '{"ref":"%s","after":"%s","repository":{"full_name":"test/origin","clone_url":"%s"}}' \
+		"$1" "$(git -C "$repo" rev-parse HEAD)" "$url"
+}
+sign() { printf '%s' "$1" | openssl dgst -sha256 -hmac hook-secret | sed 's/^.*= *//'; }
+hook() { # hook BODY SIGNATURE -> HTTP code
+	curl -s -o "$work/hook.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+		-H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: sha256=$2" --data-binary "$1" "$base/hooks/github"
+}
+
+sed -i 's/blue/green/' "$repo/clusters/sim/app/settings.yaml"
+git_in commit -q -a -m "app: green"
+sha2=$(git -C "$repo" rev-parse HEAD)
+git_in push -q origin main
+
+step="a badly signed push is refused and fetches nothing"
+body=$(push_body refs/heads/main)
+before=$(polls)
+code=$(hook "$body" "$(sign "$body" | tr '0-9a-f' '1-9a-f0')")
+[ "$code" = 401 ] || fail "badly signed push answered $code, expected 401"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'X-GitHub-Event: push' --data-binary "$body" "$base/hooks/github")
+[ "$code" = 401 ] || fail "unsigned push answered $code, expected 401"
+sleep 1 # nothing to poll for: the absence of a fetch is what is checked
+[ "$(polls)" = "$before" ] || fail "a refused push made keelson poll ($before -> $(polls))"
+[ "$(settings_color)" = blue ] || fail "the new commit was applied without a valid push"
+
+step="a push of another branch is ignored"
+other=$(push_body refs/heads/feature)
+code=$(hook "$other" "$(sign "$other")")
+[ "$code" = 200 ] || fail "push of another branch answered $code, expected 200"
+grep -q ignored "$work/hook.out" || fail "push of another branch not reported ignored: $(cat "$work/hook.out")"
+
+step="a signed push is fetched and applied at once"
+t0=$(date +%s)
+code=$(hook "$body" "$(sign "$body")")
+[ "$code" = 202 ] || fail "signed push answered $code, expected 202: $(cat "$work/hook.out")"
+wait_for "ConfigMap app/settings green" 20 sh -c "[ \"\$($KUBECTL get configmap settings -n app -o jsonpath='{.data.color}' 2>/dev/null)\" = green ]"
+t1=$(date +%s)
+[ $((t1 - t0)) -le 15 ] || fail "the push took $((t1 - t0)) s to apply"
+[ "$(metric 'keelson_git_fetches_total{result="fetched"}')" = 2 ] || fail "fetched count not 2 after the push"
+wait_for "a status commit naming $sha2" 30 status_has "$sha2"
+wait_for "a converged cycle counted" 10 sh -c "[ \"\$(curl -fs $base/metrics | awk '\$1 == \"keelson_reconcile_duration_seconds_count{result=\\\"converged\\\"}\" { print \$2 }')\" != \"$converged0\" ]"
+last_sync1=$(metric 'keelson_last_successful_sync_timestamp_seconds{cluster="sim"}')
+[ "${last_sync1%%.*}" -ge "${last_sync0%%.*}" ] || fail "last sync time went back ($last_sync0 -> $last_sync1)"
+
+step="a burst of signed pushes polls at most twice"
+sleep 0.5
+before=$(polls)
+sig=$(sign "$body")
+args=()
+for i in 1 2 3 4 5 6 7 8; do
+	args+=(-o /dev/null -X POST -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: sha256=$sig" --data-binary "$body" "$base/hooks/github")
+	[ $i -lt 8 ] && args+=(--next)
+done
+curl -s --parallel --parallel-immediate "${args[@]}" 2>/dev/null || fail "burst of pushes"
+wait_for "a poll after the burst" 10 sh -c "[ \"\$(curl -fs $base/metrics | awk '\$1 ~ /^keelson_git_fetches_total\\{/ { s += \$2 } END { print s + 0 }')\" != \"$before\" ]"
+sleep 1 # a second poll would happen within the loop's 200 ms wake-up
+after=$(polls)
+[ $((after - before)) -le 2 ] || fail "8 pushes caused $((after - before)) polls"
+
+step="/readyz not ready while Git is down"
+kill "$gitd"
+wait "$gitd" 2>/dev/null
+gitd=
+code=$(hook "$body" "$(sign "$body")")
+[ "$code" = 202 ] || fail "push answered $code"
+wait_for "/readyz 503" 20 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $base/readyz)\" = 503 ]"
+curl -s "$base/readyz" | grep -qi git || fail "/readyz reason does not name Git: $(curl -s "$base/readyz")"
+start_gitd keep-port || fail "git daemon did not restart on port $gport"
+code=$(hook "$body" "$(sign "$body")")
+wait_for "/readyz 200 again" 20 curl -fs "$base/readyz"
+
+step="healed drift leaves an Event on the object"
+"$KUBECTL" patch configmap settings -n app --type merge -p '{"data":{"color":"red"}}' >/dev/null ||
+	fail "kubectl patch"
+wait_for "drift healed" 20 sh -c "[ \"\$($KUBECTL get configmap settings -n app -o jsonpath='{.data.color}' 2>/dev/null)\" = green ]"
+uid=$("$KUBECTL" get configmap settings -n app -o jsonpath='{.metadata.uid}')
+events() {
+	"$KUBECTL" get events -n app -o jsonpath='{range .items[*]}{.reason}|{.involvedObject.kind}|{.involvedObject.name}|{.involvedObject.uid}|{.source.component}|{.message}{"\n"}{end}'
+}
+wait_for "a DriftHealed Event" 10 sh -c "$(declare -f events); KUBECTL=$KUBECTL events | grep -q '^DriftHealed|ConfigMap|settings|'"
+events | grep "^DriftHealed|ConfigMap|settings|$uid|keelson|" | grep -q "/data/color" ||
+	fail "DriftHealed Event lacks uid, source or field: $(events)"
+
+step="SIGTERM stops the server and the daemon"
+kill -TERM "$daemon"
+rc=0
+wait "$daemon" || rc=$?
+daemon=
+[ $rc -eq 0 ] || fail "keelson run exited $rc after SIGTERM"
+grep -q "keelson stopped" "$work/daemon.log" || fail "no 'keelson stopped' line"
+curl -s -o /dev/null --max-time 2 "$base/healthz" && fail "the HTTP server still answers after SIGTERM"
+echo "$name: ok"
+exit 0
