@@ -14,7 +14,9 @@
 #include "core/log.h"
 #include "election/election.h"
 #include "metrics/daemon_metrics.h"
+#include "http/hmac.h"
 #include "plugin/plugin_host.h"
+#include "reconcile/daemon.h"
 #include "reconcile/reconcile.h"
 
 #include <signal.h>
@@ -34,8 +36,14 @@ const char keelson_cmd_run_usage[] =
 	"$KEELSON_PLUGIN_DIR, else the installed plugin directory). With a leaderElection\n"
 	"section in FILE, only the instance holding the Lease acts; the others stand by.\n"
 	"\n"
-	"Signals: SIGTERM or SIGINT finish the current request and stop; SIGHUP re-reads\n"
-	"FILE (an invalid file is reported and the running configuration kept).\n";
+	"With an http section in FILE (or when running in a pod), an HTTP endpoint serves\n"
+	"/healthz, /readyz, /metrics and push webhooks (/hooks/github, /hooks/gitlab,\n"
+	"/hooks/generic) that make keelson poll Git at once; with a status section, the\n"
+	"status of every system is committed to a status branch (keelson status reads it).\n"
+	"\n"
+	"Signals: SIGTERM or SIGINT finish the current request, stop serving HTTP, commit\n"
+	"pending status and stop; SIGHUP re-reads FILE (an invalid file is reported and\n"
+	"the running configuration kept; http, status and forge need a restart).\n";
 
 static volatile sig_atomic_t run_stop, run_reload;
 /* The reconciler's stop flag: set on SIGTERM/SIGINT and, with leader
@@ -74,6 +82,16 @@ static int make_alerts(struct keelson_alerts **out, const struct keelson_config 
 	o.alertmanager_url = cfg->alerts_alertmanager_url;
 	o.webhook_url = cfg->alerts_webhook_url;
 	o.repeat_interval_ms = cfg->alerts_repeat_interval_ms;
+	if (cfg->alerts_webhook_secret_file != NULL) {
+		char *secret = NULL;
+		int rc = keelson_secret_read_file(&secret, cfg->alerts_webhook_secret_file);
+		if (rc < 0)
+			return keelson_error_wrap(rc, "%s: alerts.webhookSecretFile", cfg->file);
+		o.webhook_secret = secret;
+		rc = keelson_alerts_new(out, &o); /* copies the secret */
+		keelson_secret_free(secret);
+		return rc;
+	}
 	if (cfg->alerts_webhook_secret_env != NULL) {
 		o.webhook_secret = getenv(cfg->alerts_webhook_secret_env);
 		if (o.webhook_secret == NULL || o.webhook_secret[0] == '\0')
@@ -137,6 +155,18 @@ int keelson_cmd_run(int argc, char **argv)
 	}
 	keelson_reconciler_set_plugins(r, plugins);
 	keelson_reconciler_set_alerts(r, alerts);
+	/* HTTP endpoint, readiness, status branch, API metrics. */
+	struct keelson_daemon *daemon = NULL;
+	if (keelson_daemon_start(&daemon, cfg, getenv("KUBERNETES_SERVICE_HOST") != NULL) < 0) {
+		fprintf(stderr, "keelson run: %s\n", keelson_error_last()->message);
+		keelson_reconciler_free(r);
+		keelson_alerts_free(alerts);
+		keelson_plugin_registry_uninstall_layout(plugins);
+		keelson_plugin_registry_free(plugins);
+		keelson_config_free(cfg);
+		return KEELSON_EXIT_USAGE;
+	}
+	keelson_daemon_attach(daemon, r);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
@@ -174,6 +204,7 @@ int keelson_cmd_run(int argc, char **argv)
 				keelson_config_free(cfg);
 				keelson_reconciler_set_plugins(fresh_r, plugins);
 				keelson_reconciler_set_alerts(fresh_r, alerts);
+				keelson_daemon_attach(daemon, fresh_r);
 				r = fresh_r;
 				cfg = fresh;
 				backoff = 0;
@@ -228,6 +259,10 @@ int keelson_cmd_run(int argc, char **argv)
 				    "retryInMs", retry, (const char *)NULL);
 			wait_ms = (long)backoff;
 		}
+		keelson_daemon_after_cycle(daemon, &rep);
+		long daemon_wait = keelson_daemon_wait_limit_ms(daemon);
+		if (daemon_wait >= 0 && daemon_wait < wait_ms)
+			wait_ms = daemon_wait; /* a deferred status commit */
 		if (wait_ms < 0)
 			wait_ms = 0;
 		if (alerts != NULL) {
@@ -241,6 +276,8 @@ int keelson_cmd_run(int argc, char **argv)
 	 * at once (client-go's ReleaseOnCancel). */
 	keelson_election_stop(election, true);
 	keelson_election_free(election);
+	/* Stops serving, then commits the pending status at once. */
+	keelson_daemon_stop(daemon);
 	keelson_log(KEELSON_LOG_INFO, "keelson stopped", (const char *)NULL);
 	keelson_reconciler_free(r);
 	keelson_alerts_free(alerts);
