@@ -272,12 +272,12 @@ int keelson_cmd_run(int argc, char **argv)
 		}
 		keelson_reconciler_wait(r, wait_ms, &run_reload);
 	}
-	/* After the last cycle: release the Lease so a standby takes over
-	 * at once (client-go's ReleaseOnCancel). */
-	keelson_election_stop(election, true);
-	keelson_election_free(election);
 	/* Stops serving, then commits the pending status at once. */
 	keelson_daemon_stop(daemon);
+	/* After the last cycle and status commit: release the Lease so a
+	 * standby takes over at once (client-go's ReleaseOnCancel). */
+	keelson_election_stop(election, true);
+	keelson_election_free(election);
 	keelson_log(KEELSON_LOG_INFO, "keelson stopped", (const char *)NULL);
 	keelson_reconciler_free(r);
 	keelson_alerts_free(alerts);
