@@ -264,8 +264,11 @@ static int load_revision(struct keelson_desired_state **out, struct keelson_prob
 	rc = keelson_layout_load(out, problems, source, &opts);
 	source->free(source);
 	if (rc == KEELSON_EINVALID && *problems != NULL && (*problems)->count > 0) {
+		/* keelson never applied an invalid base: the cluster runs an
+		 * earlier revision, which is what to compare with. */
 		if (asprintf(message, "the %s revision %s (%.12s) is not valid: %zu problem%s; nothing in it would be "
-			     "applied", which, rev, sha, (*problems)->count, (*problems)->count == 1 ? "" : "s") < 0)
+			     "applied%s", which, rev, sha, (*problems)->count, (*problems)->count == 1 ? "" : "s",
+			     previous == NULL ? "; give --base the last valid revision, the one keelson applies" : "") < 0)
 			*message = NULL;
 	} else if (rc < 0) {
 		if (asprintf(message, "%s revision %s (%.12s): %s", which, rev, sha, keelson_error_last()->message) < 0)

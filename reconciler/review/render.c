@@ -66,7 +66,7 @@ static const char *result_sentence(int exit_code)
 	case KEELSON_REVIEW_EXIT_CHANGES: return "changes would be rolled out";
 	case KEELSON_REVIEW_EXIT_REFUSED: return "the plan contains a refused or blocked step";
 	}
-	return "error";
+	return "the review is incomplete: a cluster could not be read";
 }
 
 /* A value for one line: canonical JSON, shortened, secrets hidden. */
@@ -238,8 +238,11 @@ static void text_system(FILE *out, const struct keelson_review_system *s, bool l
 		fprintf(out, "  no plan: the system left the repository\n");
 		break;
 	case KEELSON_REVIEW_PLAN_FAILED:
-		fprintf(out, "  plan: the plugin cannot plan; the system would be blocked: %s\n",
-			s->plan_error ? s->plan_error : "out of memory");
+		if (s->error)
+			fprintf(out, "  plan: none: %s\n", s->plan_error ? s->plan_error : "out of memory");
+		else
+			fprintf(out, "  plan: the plugin cannot plan; the system would be blocked: %s\n",
+				s->plan_error ? s->plan_error : "out of memory");
 		break;
 	case KEELSON_REVIEW_PLAN_OK:
 		if (s->plan->count == 0) {
@@ -262,7 +265,7 @@ static void render_text(FILE *out, const struct keelson_review *r)
 	size_t unchanged = 0;
 	for (size_t i = 0; i < r->system_count; i++) {
 		const struct keelson_review_system *s = &r->systems[i];
-		if (s->change == KEELSON_REVIEW_UNCHANGED && s->steps == 0 && s->refused == 0)
+		if (s->change == KEELSON_REVIEW_UNCHANGED && s->steps == 0 && s->refused == 0 && !s->error)
 			unchanged++;
 		else
 			text_system(out, s, r->live);
@@ -271,7 +274,7 @@ static void render_text(FILE *out, const struct keelson_review *r)
 		fprintf(out, "\nunchanged:");
 		for (size_t i = 0; i < r->system_count; i++) {
 			const struct keelson_review_system *s = &r->systems[i];
-			if (s->change == KEELSON_REVIEW_UNCHANGED && s->steps == 0 && s->refused == 0)
+			if (s->change == KEELSON_REVIEW_UNCHANGED && s->steps == 0 && s->refused == 0 && !s->error)
 				fprintf(out, " %s/%s", s->cluster, s->system);
 		}
 		fprintf(out, "\n");
@@ -451,7 +454,7 @@ static void md_step(FILE *out, size_t index, const struct keelson_plan_step *s)
 
 static bool system_listed(const struct keelson_review_system *s)
 {
-	return s->change != KEELSON_REVIEW_UNCHANGED || s->steps > 0 || s->refused > 0;
+	return s->change != KEELSON_REVIEW_UNCHANGED || s->steps > 0 || s->refused > 0 || s->error;
 }
 
 static void render_markdown(FILE *out, const struct keelson_review *r)
@@ -537,7 +540,8 @@ static void render_markdown(FILE *out, const struct keelson_review *r)
 			fputs("**Plan**: none, the system left the repository.\n\n", out);
 			break;
 		case KEELSON_REVIEW_PLAN_FAILED:
-			fputs("**Plan**: ⛔ the plugin cannot plan; the system would be blocked: ", out);
+			fputs(s->error ? "**Plan**: ❌ none: " : "**Plan**: ⛔ the plugin cannot plan; the system would be blocked: ",
+			      out);
 			md_text(out, s->plan_error ? s->plan_error : "out of memory");
 			fputs("\n\n", out);
 			break;
@@ -691,6 +695,7 @@ static cJSON *system_json(const struct keelson_review_system *s)
 	cJSON_AddStringToObject(plan, "status", s->plan_status == KEELSON_REVIEW_PLAN_OK ? "ok"
 						: s->plan_status == KEELSON_REVIEW_PLAN_FAILED ? "failed" : "none");
 	add_string_or_null(plan, "error", s->plan_status == KEELSON_REVIEW_PLAN_FAILED ? s->plan_error : NULL);
+	cJSON_AddBoolToObject(plan, "clusterUnreadable", s->error);
 	cJSON *steps = cJSON_AddArrayToObject(plan, "steps");
 	for (size_t i = 0; steps != NULL && s->plan != NULL && i < s->plan->count; i++)
 		cJSON_AddItemToArray(steps, step_json(i + 1, &s->plan->steps[i]));
@@ -718,13 +723,17 @@ cJSON *keelson_review_to_json(const struct keelson_review *r)
 	cJSON_AddStringToObject(root, "mode", r->live ? "live" : "preview");
 	cJSON_AddStringToObject(root, "result", result_name(exit_code));
 	cJSON_AddNumberToObject(root, "exitCode", exit_code);
-	cJSON_AddNullToObject(root, "error");
+	if (r->errors > 0)
+		cJSON_AddStringToObject(root, "error", "a cluster could not be read; see systems[].plan.error");
+	else
+		cJSON_AddNullToObject(root, "error");
 	cJSON_AddArrayToObject(root, "problems");
 	cJSON *summary = cJSON_AddObjectToObject(root, "summary");
 	cJSON_AddNumberToObject(summary, "systems", (double)r->system_count);
 	cJSON_AddNumberToObject(summary, "objectsChanged", (double)r->changed);
 	cJSON_AddNumberToObject(summary, "steps", (double)r->steps);
 	cJSON_AddNumberToObject(summary, "refused", (double)r->refused);
+	cJSON_AddNumberToObject(summary, "errors", (double)r->errors);
 	cJSON *systems = cJSON_AddArrayToObject(root, "systems");
 	for (size_t i = 0; systems != NULL && i < r->system_count; i++)
 		cJSON_AddItemToArray(systems, system_json(&r->systems[i]));

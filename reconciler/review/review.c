@@ -480,7 +480,10 @@ static int plan_system(struct builder *bld, struct keelson_review_system *rs, co
 		       const struct keelson_system *hs, const struct keelson_plugin_env *env, const char *env_error)
 {
 	if (env == NULL) {
-		plan_failed(rs, "cannot reach cluster %s: %s", hc->name, env_error);
+		/* Not a refusal: the review is incomplete. */
+		plan_failed(rs, "cannot read cluster %s: %s", hc->name, env_error);
+		rs->refused--;
+		rs->error = true;
 		return 0;
 	}
 	const struct keelson_plugin *plugin =
@@ -577,6 +580,7 @@ static int review_system(struct builder *bld, const struct keelson_cluster *hc, 
 	review->changed += rs->changed;
 	review->steps += rs->steps;
 	review->refused += rs->refused;
+	review->errors += rs->error ? 1 : 0;
 	return 0;
 }
 
@@ -668,6 +672,8 @@ int keelson_review_build(struct keelson_review **out, const struct keelson_desir
 
 int keelson_review_exit_code(const struct keelson_review *review)
 {
+	if (review->errors > 0)
+		return KEELSON_REVIEW_EXIT_ERROR;
 	if (review->refused > 0)
 		return KEELSON_REVIEW_EXIT_REFUSED;
 	if (review->changed > 0 || review->steps > 0)

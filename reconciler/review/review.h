@@ -92,6 +92,7 @@ struct keelson_review_system {
 	struct keelson_plan *plan; /* PLAN_OK */
 	char *plan_error;          /* PLAN_FAILED */
 	size_t changed, steps, refused; /* summary counts */
+	bool error;                /* the cluster could not be read (live): plan_error says why */
 };
 
 struct keelson_review {
@@ -102,6 +103,7 @@ struct keelson_review {
 	struct keelson_review_system *systems; /* cluster, then system name order */
 	size_t system_count;
 	size_t changed, steps, refused;  /* totals */
+	size_t errors;                   /* systems that could not be planned for lack of the cluster */
 };
 
 /* Where the plan's environment comes from in a live review: one
@@ -136,7 +138,9 @@ int keelson_review_build(struct keelson_review **out, const struct keelson_desir
 
 void keelson_review_free(struct keelson_review *review);
 
-/* KEELSON_REVIEW_EXIT_* for a review that was made. */
+/* KEELSON_REVIEW_EXIT_* for a review that was made: ERROR when a live
+ * cluster could not be read (the review is incomplete), then REFUSED,
+ * CHANGES, NOTHING. */
 int keelson_review_exit_code(const struct keelson_review *review);
 
 /* The preview environment over `base` (live objects by group, kind,

@@ -106,7 +106,7 @@ assert j["schemaVersion"] == 1 and j["mode"] == "preview", j
 assert j["result"] == "changes" and j["exitCode"] == 1, j
 assert j["base"] == {"revision": "main", "commit": sys.argv[2]}, j["base"]
 assert j["head"] == {"revision": "topic", "commit": sys.argv[3]}, j["head"]
-assert j["summary"] == {"systems": 1, "objectsChanged": 3, "steps": 2, "refused": 0}, j["summary"]
+assert j["summary"] == {"systems": 1, "objectsChanged": 3, "steps": 2, "refused": 0, "errors": 0}, j["summary"]
 s = j["systems"][0]
 assert (s["cluster"], s["system"], s["plugin"], s["change"]) == ("sim", "web", "restart-one-at-a-time", "modified"), s
 objects = {(o["kind"], o["name"]): o for o in s["objects"]}
@@ -298,6 +298,17 @@ PY
 rc=$?
 expect_rc 0
 kubesim_stop || fail "kubesim exited uncleanly"
+# A cluster that cannot be read makes the review incomplete: exit 2, not 3.
+printf 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n' >"$work/empty-kubeconfig"
+plan --repo "$repo" --base main --head topic --live --kubeconfig "$work/empty-kubeconfig" -o json
+expect_rc 2
+python3 - "$work/out" <<'PY' || fail "live plan without a cluster"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["result"] == "error" and j["summary"]["errors"] == 1 and j["error"], j
+plan = j["systems"][0]["plan"]
+assert plan["status"] == "failed" and plan["clusterUnreadable"] is True and "cluster sim" in plan["error"], plan
+PY
 
 step="Kafka plugin: image bump of kafka-events"
 KAFKA=$builddir/plugins/kafka/.libs
