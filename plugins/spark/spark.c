@@ -112,6 +112,7 @@ struct pods {
 	size_t driver_count;
 	size_t executor_count;
 	const struct keelson_json *current; /* the driver of rec.submission_id */
+	const struct keelson_json *pending; /* created for the next submission, not yet recorded */
 };
 
 struct planner {
@@ -273,15 +274,20 @@ static int spec_hash(const struct planner *p, char out[17], const struct keelson
 	return 0;
 }
 
-/* A fresh submission id per attempt (rule 3.1.2), shaped like a UUID. */
-static void submission_id(char out[37], const struct app *a, long long submissions, long long now)
+/* The submission id of the next attempt (rule 3.1.2: fresh per attempt),
+ * shaped like a UUID. Derived from the application's uid, its spec hash
+ * and the submission number, not from the clock: a keelson killed after
+ * creating the driver and before recording it finds the pod by this id
+ * and records it, instead of creating another. */
+static void next_submission_id(char out[37], const struct app *a)
 {
 	unsigned long long h1 = 14695981039346656037ULL, h2;
 	char text[64];
 	fnv_str(&h1, a->ns);
 	fnv_str(&h1, a->name);
+	fnv_str(&h1, a->uid ? a->uid : "");
 	fnv_str(&h1, a->hash);
-	snprintf(text, sizeof(text), "%lld/%lld", submissions, now);
+	snprintf(text, sizeof(text), "%lld", a->rec.attempts.submission_attempts + 1);
 	fnv_str(&h1, text);
 	h2 = h1;
 	fnv_str(&h2, "second half");
@@ -876,9 +882,10 @@ static int prepare_app(const struct planner *p, struct app *a, const struct keel
 /* Driver and executor pods of the application. -1 when they cannot be read. */
 static int read_pods(const struct planner *p, const struct app *a, struct pods *out)
 {
-	char selector[400];
+	char selector[400], next[37];
 	const struct keelson_json *list = NULL;
 	memset(out, 0, sizeof(*out));
+	next_submission_id(next, a);
 	snprintf(selector, sizeof(selector), L_APP "=%s", a->name);
 	if (p->h->live_list(p->call, "v1", "Pod", a->ns, selector, &list) != 0)
 		return -1;
@@ -895,6 +902,9 @@ static int read_pods(const struct planner *p, const struct app *a, struct pods *
 			const char *sub = str_at(p, pod, "/metadata/labels/sparkoperator.k8s.io~1submission-id");
 			if (a->rec.submission_id[0] && sub != NULL && strcmp(sub, a->rec.submission_id) == 0)
 				out->current = pod;
+			else if (sub != NULL && strcmp(sub, next) == 0 &&
+				 p->h->json_get(pod, "/metadata/deletionTimestamp") == NULL)
+				out->pending = pod;
 		}
 	}
 	return 0;
@@ -945,12 +955,37 @@ static const char *policy_text(char *buf, size_t size, const struct app *a, int 
 	return buf;
 }
 
-/* Kill or remove every driver of the application except the current one,
- * then wait until no driver and no executor is left; then submit. The
- * gate of the submission is this very observation. */
+/* Record the driver created for the next submission: SUBMITTED, with the
+ * submission time taken now (at or after the pod's creation, so a retry is
+ * never due early). */
+static int plan_record_submission(struct planner *p, const struct app *a, const struct pods *pods,
+				  const char *gate)
+{
+	char text[1024];
+	struct record next = a->rec;
+	copy_text(next.hash, sizeof(next.hash), a->hash);
+	next.state = SPARK_SUBMITTED;
+	next.attempts.submission_attempts++;
+	next.attempts.execution_attempts++;
+	next.attempts.last_submission_ms = p->now;
+	next.termination_ms = 0;
+	next_submission_id(next.submission_id, a);
+	(void)pods;
+	snprintf(text, sizeof(text), "record the submission of %s/%s: attempt %lld is SUBMITTED (submission %lld, "
+		 "spec %s)", a->ns, a->name, next.attempts.execution_attempts, next.attempts.submission_attempts,
+		 a->hash);
+	return patch_record(p, a, &next, text, gate);
+}
+
+/* Kill or remove every driver of the application (none is the current
+ * one in the states that submit), wait until no driver and no executor is
+ * left, create the next driver, record it. The gate of the creation is
+ * this very observation. */
 static int plan_clear_and_submit(struct planner *p, const struct app *a, const struct pods *pods)
 {
 	char text[1024], key[512], gate[512];
+	if (pods->pending != NULL)
+		return plan_record_submission(p, a, pods, "the driver pod of the next submission exists");
 	int left = 0;
 	for (size_t i = 0; i < pods->driver_count; i++) {
 		const struct keelson_json *pod = pods->drivers[i];
@@ -977,17 +1012,17 @@ static int plan_clear_and_submit(struct planner *p, const struct app *a, const s
 		snprintf(text, sizeof(text), "wait until the %zu driver and %zu executor pods of %s/%s are gone before "
 			 "submitting (never two drivers at once)", pods->driver_count, pods->executor_count, a->ns,
 			 a->name);
-		snprintf(key, sizeof(key), "spark-gone/%s/%s/%s/%lld", a->ns, a->name, a->rec.hash,
+		snprintf(key, sizeof(key), "spark-gone/%s/%s/%s/%lld", a->ns, a->name, a->hash,
 			 a->rec.attempts.submission_attempts);
 		if (wait_step(p, text, key, "no driver or executor pod of the application", p->kill_timeout_ms) != 0)
 			return -1;
 	}
-	struct record next = a->rec;
-	copy_text(next.hash, sizeof(next.hash), a->hash);
-	next.attempts.submission_attempts++;
-	next.attempts.last_submission_ms = p->now;
-	next.termination_ms = 0;
 	if (a->invalid[0]) {
+		struct record next = a->rec;
+		copy_text(next.hash, sizeof(next.hash), a->hash);
+		next.attempts.submission_attempts++;
+		next.attempts.last_submission_ms = p->now;
+		next.termination_ms = 0;
 		next.state = SPARK_SUBMISSION_FAILED;
 		next.submission_id[0] = '\0';
 		snprintf(next.last_failure, sizeof(next.last_failure), "submission failed: %s", a->invalid);
@@ -995,72 +1030,18 @@ static int plan_clear_and_submit(struct planner *p, const struct app *a, const s
 			 a->ns, a->name, a->invalid);
 		return patch_record(p, a, &next, text, NULL);
 	}
-	next.state = SPARK_SUBMITTED;
-	next.attempts.execution_attempts++;
-	submission_id(next.submission_id, a, next.attempts.submission_attempts, p->now);
-	snprintf(gate, sizeof(gate), "pods of %s/%s read this cycle: no driver and no executor exists", a->ns, a->name);
-	snprintf(text, sizeof(text), "submit %s/%s: attempt %lld (spec %s, submission %lld, restartPolicy %s)", a->ns,
-		 a->name, next.attempts.execution_attempts, a->hash, next.attempts.submission_attempts,
-		 spark_restart_type_name(a->policy.type));
-	if (patch_record(p, a, &next, text, left || pods->executor_count ? NULL : gate) != 0)
-		return -1;
-	/* What follows once the submission is recorded. */
-	struct app submitted = *a;
-	submitted.rec = next;
+	char id[37];
+	next_submission_id(id, a);
+	long long attempt = a->rec.attempts.execution_attempts + 1;
 	struct jb b;
 	jb_init(&b, OBJECT_LIMIT);
-	build_driver(p, &b, &submitted, next.submission_id, next.attempts.execution_attempts);
-	snprintf(text, sizeof(text), "create driver pod %s/%s of %s (attempt %lld)", a->ns, a->driver_name, a->name,
-		 next.attempts.execution_attempts);
-	struct keelson_step s = {.kind = KEELSON_STEP_APPLY, .description = text, .gate = gate,
-				 .object_json = jb_text(&b)};
-	int rc = s.object_json ? add(p, &s) : -1;
-	if (s.object_json == NULL) {
-		p->h->log(p->call, KEELSON_PLUGIN_LOG_ERROR, "the driver pod of %s/%s is larger than 1 MiB", a->ns, a->name);
-		p->failed = 1;
-	}
-	jb_dispose(&b);
-	return rc;
-}
-
-/* SUBMITTED and the record's driver pod is not there (yet). */
-static int plan_create_driver(struct planner *p, const struct app *a, const struct pods *pods)
-{
-	char text[1024], gate[512];
-	if (pods->driver_count > 0 || pods->executor_count > 0) {
-		/* Someone else's driver, or one of an earlier attempt: it goes
-		 * first (the record says no other driver may run). */
-		snprintf(text, sizeof(text), "%s/%s: another driver exists for submission %s; remove it first", a->ns,
-			 a->name, a->rec.submission_id);
-		p->h->log(p->call, KEELSON_PLUGIN_LOG_WARN, "%s", text);
-		/* Delete the others and wait; the submission itself is recorded already. */
-		for (size_t i = 0; i < pods->driver_count; i++) {
-			const struct keelson_json *pod = pods->drivers[i];
-			const char *name = str_at(p, pod, "/metadata/name"), *uid = str_at(p, pod, "/metadata/uid");
-			if (p->h->json_get(pod, "/metadata/deletionTimestamp") != NULL || name == NULL || uid == NULL)
-				continue;
-			snprintf(text, sizeof(text), "delete driver pod %s/%s: not the one submission %s of %s records",
-				 a->ns, name, a->rec.submission_id, a->name);
-			struct keelson_step s = {.kind = KEELSON_STEP_DELETE_POD, .description = text,
-						 .api_version = "v1", .kind_name = "Pod", .namespace_ = a->ns,
-						 .name = name, .precondition_uid = uid, .grace_seconds = -1};
-			if (add(p, &s) != 0)
-				return -1;
-		}
-		char key[512];
-		snprintf(text, sizeof(text), "wait until the other driver and executor pods of %s/%s are gone", a->ns,
-			 a->name);
-		snprintf(key, sizeof(key), "spark-gone/%s/%s/%s", a->ns, a->name, a->rec.submission_id);
-		return wait_step(p, text, key, NULL, p->kill_timeout_ms);
-	}
-	struct jb b;
-	jb_init(&b, OBJECT_LIMIT);
-	build_driver(p, &b, a, a->rec.submission_id, a->rec.attempts.execution_attempts);
+	build_driver(p, &b, a, id, attempt);
 	snprintf(gate, sizeof(gate), "pods of %s/%s read this cycle: no driver and no executor exists", a->ns, a->name);
-	snprintf(text, sizeof(text), "create driver pod %s/%s of %s (attempt %lld, submission %s)", a->ns,
-		 a->driver_name, a->name, a->rec.attempts.execution_attempts, a->rec.submission_id);
-	struct keelson_step s = {.kind = KEELSON_STEP_APPLY, .description = text, .gate = gate,
-				 .object_json = jb_text(&b)};
+	snprintf(text, sizeof(text), "submit %s/%s: create driver pod %s, attempt %lld (spec %s, submission %lld, "
+		 "restartPolicy %s)", a->ns, a->name, a->driver_name, attempt, a->hash,
+		 a->rec.attempts.submission_attempts + 1, spark_restart_type_name(a->policy.type));
+	struct keelson_step s = {.kind = KEELSON_STEP_APPLY, .description = text,
+				 .gate = left || pods->executor_count ? NULL : gate, .object_json = jb_text(&b)};
 	int rc = -1;
 	if (s.object_json != NULL) {
 		rc = add(p, &s);
@@ -1069,7 +1050,10 @@ static int plan_create_driver(struct planner *p, const struct app *a, const stru
 		p->failed = 1;
 	}
 	jb_dispose(&b);
-	return rc;
+	if (rc != 0)
+		return rc;
+	/* What follows once the pod is seen. */
+	return plan_record_submission(p, a, pods, NULL);
 }
 
 /* FAILING or SUBMISSION_FAILED: retry when the policy allows and the
@@ -1095,10 +1079,12 @@ static int plan_failure(struct planner *p, const struct app *a, const struct pod
 	long long interval = submission ? a->policy.on_submission_failure_retry_interval_s
 					: a->policy.on_failure_retry_interval_s;
 	if (due_in > 0) {
-		snprintf(text, sizeof(text), "retry %s/%s in %llds: %s interval %llds x %lld submissions since %lld "
+		char since[40];
+		rfc3339(since, sizeof(since), a->rec.attempts.last_submission_ms);
+		snprintf(text, sizeof(text), "retry %s/%s in %llds: %s %llds x %lld submissions after the last one at %s "
 			 "(last failure: %s)", a->ns, a->name, (due_in + 999) / 1000,
 			 submission ? "onSubmissionFailureRetryInterval" : "onFailureRetryInterval", interval,
-			 a->rec.attempts.submission_attempts, a->rec.attempts.last_submission_ms, a->rec.last_failure);
+			 a->rec.attempts.submission_attempts, since, a->rec.last_failure);
 		snprintf(key, sizeof(key), "spark-retry/%s/%s/%s/%lld", a->ns, a->name, a->rec.hash,
 			 a->rec.attempts.submission_attempts);
 		if (wait_step(p, text, key, "the retry is due (spark-operator's TimeUntilNextRetryDue)",
@@ -1184,19 +1170,25 @@ static int plan_native_app(struct planner *p, struct app *a)
 	case SPARK_RUNNING:
 	case SPARK_UNKNOWN:
 		if (current == NULL) {
+			/* Recorded only once seen, so it was deleted (or the cache
+			 * lags): spark-operator's grace, then "driver pod not found". */
 			if (p->now - a->rec.attempts.last_submission_ms < p->grace_ms) {
-				rc = plan_create_driver(p, a, pods);
+				snprintf(text, sizeof(text), "wait: driver pod %s/%s of submission %s is not in the pod "
+					 "list", a->ns, a->driver_name, a->rec.submission_id);
+				snprintf(key, sizeof(key), "spark-missing/%s/%s/%s", a->ns, a->name, a->rec.submission_id);
+				rc = wait_step(p, text, key, NULL, p->grace_ms + p->kill_timeout_ms);
 				break;
 			}
-			next.state = SPARK_SUBMISSION_FAILED;
-			next.attempts.execution_attempts = a->rec.attempts.execution_attempts > 0
-				? a->rec.attempts.execution_attempts - 1 : 0;
-			snprintf(next.last_failure, sizeof(next.last_failure),
-				 "driver pod %s of submission %s not found %llds after the submission", a->driver_name,
-				 a->rec.submission_id, p->grace_ms / 1000);
-			snprintf(text, sizeof(text), "%s/%s: %s", a->ns, a->name, next.last_failure);
-			rc = patch_record(p, a, &next, text, NULL);
-			break;
+			next.state = SPARK_FAILING;
+			next.termination_ms = p->now;
+			snprintf(next.last_failure, sizeof(next.last_failure), "driver pod %s of submission %s not found",
+				 a->driver_name, a->rec.submission_id);
+			snprintf(text, sizeof(text), "%s/%s attempt %lld failed: %s", a->ns, a->name,
+				 a->rec.attempts.execution_attempts, next.last_failure);
+			if ((rc = patch_record(p, a, &next, text, NULL)) != 0)
+				break;
+			a->rec = next;
+			goto settle;
 		}
 		if (observed == a->rec.state)
 			break; /* nothing changed: converged while it runs */

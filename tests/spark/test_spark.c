@@ -408,9 +408,11 @@ static const char on_failure_2[] =
 static void submit_first(struct sim *s)
 {
 	sim_step(s, KEELSON_STEP_APPLY, "apply SparkApplication jobs/etl (missing)");
-	sim_step(s, KEELSON_STEP_PATCH, "submit jobs/etl: attempt 1");
+	sim_step(s, KEELSON_STEP_APPLY, "submit jobs/etl: create driver pod etl-driver, attempt 1");
+	ck_assert_int_eq(s->creates, 1);
+	/* Seen: recorded, not created again. */
+	sim_step(s, KEELSON_STEP_PATCH, "record the submission of jobs/etl: attempt 1 is SUBMITTED");
 	ck_assert_str_eq(state_of(s), "SUBMITTED");
-	sim_step(s, KEELSON_STEP_APPLY, "create driver pod jobs/etl-driver");
 	ck_assert_int_eq(s->creates, 1);
 }
 
@@ -421,7 +423,8 @@ START_TEST(test_submit)
 	/* The whole plan is shown at once: apply, record, create. */
 	struct keelson_plan *plan = sim_plan(&s);
 	ck_assert_uint_eq(plan->count, 3);
-	ck_assert_int_eq(plan->steps[2].kind, KEELSON_STEP_APPLY);
+	ck_assert_int_eq(plan->steps[1].kind, KEELSON_STEP_APPLY);
+	ck_assert_int_eq(plan->steps[2].kind, KEELSON_STEP_PATCH);
 	keelson_plan_free(plan);
 	submit_first(&s);
 	cJSON *pod = find_pod(&s, "etl-driver");
@@ -491,13 +494,12 @@ START_TEST(test_fail_closed)
 			      "acts without the pod list: %s", plan->steps[i].description);
 	keelson_plan_free(plan);
 	s.fake.fail_reads = 0;
-	sim_step(&s, KEELSON_STEP_PATCH, "submit");
 	/* A driver nobody recorded (say, left by someone) is removed first. */
 	cJSON *stray = cJSON_Parse("{\"metadata\":{\"name\":\"etl-driver\",\"namespace\":\"jobs\",\"uid\":\"stray\","
 				   "\"labels\":{\"sparkoperator.k8s.io/app-name\":\"etl\",\"spark-role\":\"driver\"}},"
 				   "\"status\":{\"phase\":\"Running\"}}");
 	cJSON_AddItemToArray(s.fake.pods, stray);
-	sim_step(&s, KEELSON_STEP_DELETE_POD, "not the one submission");
+	sim_step(&s, KEELSON_STEP_DELETE_POD, "kill the running driver pod jobs/etl-driver");
 	sim_step(&s, KEELSON_STEP_WAIT, "are gone");
 	ck_assert_int_eq(s.creates, 0);
 	sim_gone(&s);
@@ -528,9 +530,9 @@ START_TEST(test_spec_change_running)
 	/* A restart in between changes nothing: the same wait. */
 	sim_step(&s, KEELSON_STEP_WAIT, "1 driver and 2 executor pods");
 	sim_gone(&s);
-	sim_step(&s, KEELSON_STEP_PATCH, "submit jobs/etl: attempt 1");
+	sim_step(&s, KEELSON_STEP_APPLY, "create driver pod etl-driver, attempt 1");
+	sim_step(&s, KEELSON_STEP_PATCH, "record the submission of jobs/etl: attempt 1");
 	ck_assert_str_ne(annotation_of(s.live, "keelson.dev/spark-spec-hash"), old_hash);
-	sim_step(&s, KEELSON_STEP_APPLY, "create driver pod");
 	cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(find_pod(&s, "etl-driver"), "spec"), "containers"), 0);
 	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(c, "image")), "apache/spark:3.5.2");
 	ck_assert_str_eq(label_of(find_pod(&s, "etl-driver"), "keelson.dev/spark-attempt"), "1");
@@ -557,8 +559,8 @@ START_TEST(test_spec_change_wait)
 	sim_step(&s, KEELSON_STEP_PATCH, "invalidate");
 	sim_step(&s, KEELSON_STEP_DELETE_POD, "delete the finished driver pod");
 	sim_gone(&s);
-	sim_step(&s, KEELSON_STEP_PATCH, "submit jobs/etl: attempt 1");
-	sim_step(&s, KEELSON_STEP_APPLY, "create driver pod");
+	sim_step(&s, KEELSON_STEP_APPLY, "create driver pod etl-driver, attempt 1");
+	sim_step(&s, KEELSON_STEP_PATCH, "record the submission");
 	ck_assert_int_eq(s.creates, 2);
 	sim_dispose(&s);
 }
@@ -590,12 +592,13 @@ START_TEST(test_on_failure_retries)
 		sim_step(&s, KEELSON_STEP_WAIT, "are gone");
 		sim_gone(&s);
 		char want[64];
-		snprintf(want, sizeof(want), "submit jobs/etl: attempt %d", attempt + 1);
+		snprintf(want, sizeof(want), "create driver pod etl-driver, attempt %d", attempt + 1);
+		sim_step(&s, KEELSON_STEP_APPLY, want);
+		snprintf(want, sizeof(want), "attempt %d is SUBMITTED", attempt + 1);
 		sim_step(&s, KEELSON_STEP_PATCH, want);
 		submitted_at[attempt + 1] = s.fake.now;
 		ck_assert_int_ge(submitted_at[attempt + 1] - submitted_at[attempt], 10000LL * attempt);
 		ck_assert_int_lt(submitted_at[attempt + 1] - submitted_at[attempt], 10000LL * attempt + 1000);
-		sim_step(&s, KEELSON_STEP_APPLY, "create driver pod");
 		char n[8];
 		snprintf(n, sizeof(n), "%d", attempt + 1);
 		ck_assert_str_eq(label_of(find_pod(&s, "etl-driver"), "keelson.dev/spark-attempt"), n);
@@ -626,8 +629,8 @@ START_TEST(test_always_reruns)
 		sim_step(&s, KEELSON_STEP_DELETE_POD, "delete the finished driver pod");
 		sim_gone(&s);
 		/* A rerun after success is not delayed. */
-		sim_step(&s, KEELSON_STEP_PATCH, "submit jobs/etl");
-		sim_step(&s, KEELSON_STEP_APPLY, "create driver pod");
+		sim_step(&s, KEELSON_STEP_APPLY, "submit jobs/etl: create driver pod");
+		sim_step(&s, KEELSON_STEP_PATCH, "record the submission");
 	}
 	ck_assert_int_eq(s.creates, 4);
 	sim_dispose(&s);
@@ -639,17 +642,15 @@ START_TEST(test_submission_failure)
 	struct sim s;
 	sim_init(&s, native, on_failure_2);
 	submit_first(&s);
-	/* The pod never shows up (the API server refused it): past the grace
-	 * period the submission failed; retried once after 3 s x 1. */
+	/* The recorded driver disappears (deleted by someone): spark-operator's
+	 * grace, then "driver pod not found", a failure for the policy. */
 	sim_gone(&s);
-	s.fake.now += 11000;
+	s.fake.now += 1000;
+	sim_step(&s, KEELSON_STEP_WAIT, "is not in the pod list");
+	s.fake.now += 10000;
 	sim_step(&s, KEELSON_STEP_PATCH, "not found");
-	ck_assert_str_eq(state_of(&s), "SUBMISSION_FAILED");
-	ck_assert_str_eq(annotation_of(s.live, "keelson.dev/spark-execution-attempts"), "0");
-	sim_step(&s, KEELSON_STEP_PATCH, "submit jobs/etl: attempt 1 (spec");
-	s.fake.now += 11000;
-	sim_step(&s, KEELSON_STEP_PATCH, "not found");
-	sim_step(&s, KEELSON_STEP_PATCH, "FAILED");
+	ck_assert_str_eq(state_of(&s), "FAILING");
+	sim_step(&s, KEELSON_STEP_PATCH, "rerun jobs/etl after attempt 1");
 	sim_dispose(&s);
 
 	/* An invalid spec is a submission failure without any pod. */
@@ -662,6 +663,19 @@ START_TEST(test_submission_failure)
 	sim_converged(&s);
 	ck_assert_int_eq(s.creates, 0);
 	sim_dispose(&s);
+
+	/* onSubmissionFailureRetries 1, interval 3 s: one retry after 3 s x 1. */
+	sim_init(&s, native, on_failure_2);
+	cJSON_DeleteItemFromObject(cJSON_GetObjectItem(s.desired, "spec"), "image");
+	sim_step(&s, KEELSON_STEP_APPLY, "apply SparkApplication");
+	sim_step(&s, KEELSON_STEP_PATCH, "submission 1 of jobs/etl failed: neither spec.image");
+	s.fake.now += 2000;
+	sim_step(&s, KEELSON_STEP_WAIT, "retry jobs/etl in 1s: onSubmissionFailureRetryInterval 3s x 1");
+	s.fake.now += 1000;
+	sim_step(&s, KEELSON_STEP_PATCH, "submission 2 of jobs/etl failed");
+	sim_step(&s, KEELSON_STEP_PATCH, "FAILED after 0 attempts (2 submissions");
+	ck_assert_int_eq(s.creates, 0);
+	sim_dispose(&s);
 }
 END_TEST
 
@@ -672,9 +686,9 @@ START_TEST(test_preview)
 	s.preview = KEELSON_VIEW_PREVIEW;
 	struct keelson_plan *plan = sim_plan(&s);
 	ck_assert_uint_eq(plan->count, 3);
-	ck_assert_msg(strstr(plan->steps[1].description, "submit jobs/etl: attempt 1") != NULL, "%s",
-		      plan->steps[1].description);
-	ck_assert_int_eq(plan->steps[2].kind, KEELSON_STEP_APPLY);
+	ck_assert_msg(strstr(plan->steps[1].description, "submit jobs/etl: create driver pod etl-driver, attempt 1") != NULL,
+		      "%s", plan->steps[1].description);
+	ck_assert_int_eq(plan->steps[1].kind, KEELSON_STEP_APPLY);
 	keelson_plan_free(plan);
 	/* The base declares 3.5.1, the head 3.5.2: kill and resubmit. */
 	s.live = make_app("3.5.1", "{\"type\":\"Never\"}");
@@ -682,7 +696,7 @@ START_TEST(test_preview)
 	s.desired = make_app("3.5.2", "{\"type\":\"Never\"}");
 	plan = sim_plan(&s);
 	const char *want[] = {"apply SparkApplication", "invalidate jobs/etl", "kill driver pod jobs/etl-driver",
-			      "are gone", "submit jobs/etl: attempt 1", "create driver pod"};
+			      "are gone", "submit jobs/etl: create driver pod", "record the submission"};
 	ck_assert_uint_eq(plan->count, 6);
 	for (size_t i = 0; i < 6; i++)
 		ck_assert_msg(strstr(plan->steps[i].description, want[i]) != NULL, "step %zu: %s", i + 1,
