@@ -38,8 +38,8 @@ tests_http_metrics_sample_LDADD = $(HTTP_TEST_LDADD)
 # Alerts: a capture server in the suite (intervals on a fake clock), and the
 # real Alertmanager on loopback (skipped when not installed).
 check_PROGRAMS += tests/alerts/test_alerts tests/alerts/test_alertmanager
-TESTS += tests/alerts/test_alerts tests/alerts/alertmanager.sh
-dist_noinst_SCRIPTS += tests/alerts/alertmanager.sh
+TESTS += tests/alerts/test_alerts tests/alerts/alertmanager.sh tests/alerts/daemon-drift-alertmanager.sh
+dist_noinst_SCRIPTS += tests/alerts/alertmanager.sh tests/alerts/daemon-drift-alertmanager.sh
 
 tests_alerts_test_alerts_SOURCES = tests/alerts/test_alerts.c tests/unit/check_main.h
 tests_alerts_test_alerts_CFLAGS = $(HTTP_TEST_CFLAGS) $(MHD_CFLAGS)
