@@ -550,6 +550,65 @@ static cJSON *schema_versions(struct ks_cassandra_model *m, const struct kc_node
 	return root;
 }
 
+/* GET /api/v0/ops/keyspace[?keyspaceName=]: a JSON array of names, the
+ * system keyspaces included (KeyspaceOpsResources.list). */
+static cJSON *keyspace_list(struct ks_cassandra_model *m, const struct kc_node *self, const char *only)
+{
+	static const char *const local[] = {"system", "system_schema", "system_views", "system_virtual_schema"};
+	struct kc_ring *r = kc_ring_find(m, self->ns, self->ring);
+	cJSON *arr = cJSON_CreateArray();
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		if (!only || !*only || !strcmp(only, local[i]))
+			cJSON_AddItemToArray(arr, cJSON_CreateString(local[i]));
+	for (int i = 0; r && i < r->nkeyspaces; i++)
+		if (!only || !*only || !strcmp(only, r->keyspaces[i].name))
+			cJSON_AddItemToArray(arr, cJSON_CreateString(r->keyspaces[i].name));
+	return arr;
+}
+
+/* GET /api/v0/ops/keyspace/replication?keyspaceName=K: the replication
+ * map as Cassandra stores it, values as strings
+ * (KeyspaceOpsResources.getReplication); 404 for an unknown keyspace. */
+static int keyspace_replication(struct ks_cassandra_model *m, const struct kc_node *self, const char *query,
+	struct ks_proxy_response *resp)
+{
+	char name[KC_SHORT];
+	if (!query_param(query, "keyspaceName", name, sizeof(name)) || !*name)
+		return reply(resp, 400, "text/plain",
+			"Get keyspace replication failed. Non-empty 'keyspaceName' must be provided");
+	if (!strcmp(name, "system") || !strcmp(name, "system_schema") || !strcmp(name, "system_views") ||
+	    !strcmp(name, "system_virtual_schema"))
+		return reply(resp, 200, "application/json",
+			"{\"class\":\"org.apache.cassandra.locator.LocalStrategy\"}");
+	struct kc_ring *r = kc_ring_find(m, self->ns, self->ring);
+	for (int i = 0; r && i < r->nkeyspaces; i++) {
+		const struct kc_keyspace *k = &r->keyspaces[i];
+		if (strcmp(k->name, name))
+			continue;
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "class", "org.apache.cassandra.locator.NetworkTopologyStrategy");
+		char rf[16];
+		if (k->rf_all) {
+			/* Same RF in every datacenter of the ring. */
+			for (int d = 0; d < m->nnodes; d++) {
+				const struct kc_node *n = m->nodes[d];
+				if (!same_ring(n, self) || n->state == KC_NONE || cJSON_GetObjectItem(o, n->dc))
+					continue;
+				snprintf(rf, sizeof(rf), "%d", k->rf_all);
+				cJSON_AddStringToObject(o, n->dc, rf);
+			}
+		} else {
+			for (int d = 0; d < k->ndcs; d++) {
+				snprintf(rf, sizeof(rf), "%d", k->rf_dc[d]);
+				cJSON_AddStringToObject(o, k->dc[d], rf);
+			}
+		}
+		return reply_json(resp, 200, o);
+	}
+	return reply(resp, 404, "text/plain",
+		"Get keyspace replication failed. Keyspace '%s' does not exist.", name);
+}
+
 static cJSON *streaminfo(struct ks_cassandra_model *m, const struct kc_node *self)
 {
 	cJSON *arr = cJSON_CreateArray();
@@ -617,6 +676,13 @@ static int route(struct ks_cassandra_model *m, struct kc_node *n,
 		return reply_json(resp, 200, schema_versions(m, n));
 	if (is(req, "GET", "/api/v0/ops/node/streaminfo"))
 		return reply_json(resp, 200, streaminfo(m, n));
+	if (is(req, "GET", "/api/v0/ops/keyspace")) {
+		char only[KC_SHORT] = "";
+		query_param(req->query, "keyspaceName", only, sizeof(only));
+		return reply_json(resp, 200, keyspace_list(m, n, only));
+	}
+	if (is(req, "GET", "/api/v0/ops/keyspace/replication"))
+		return keyspace_replication(m, n, req->query, resp);
 	if (is(req, "POST", "/api/v0/ops/node/drain")) {
 		int rc = sync_drain(m, n, err, sizeof(err));
 		return rc ? reply(resp, rc, "text/plain", "%s", err) : reply(resp, 200, "text/plain", "OK");
