@@ -252,9 +252,34 @@ void keelson_reconciler_set_nudge(struct keelson_reconciler *r, struct keelson_n
 	r->nudge = nudge;
 }
 
+/* Without status.branch in the configuration, status goes to the
+ * repository's spec.statusBranch (the branch keelson reads is refused). */
+static void follow_status_branch(struct keelson_reconciler *r)
+{
+	if (r->status == NULL || r->cfg->status_branch != NULL || r->state == NULL || r->state->status_branch == NULL)
+		return;
+	const char *branch = r->state->status_branch;
+	if (strcmp(branch, keelson_status_writer_branch(r->status)) == 0)
+		return;
+	if (r->cfg->git_track == KEELSON_GIT_TRACK_BRANCH && strcmp(branch, r->cfg->git_ref) == 0) {
+		keelson_log(KEELSON_LOG_ERROR,
+			    "spec.statusBranch of the repository is the branch keelson reads; status stays on its "
+			    "current branch",
+			    "statusBranch", branch, "writing", keelson_status_writer_branch(r->status), (const char *)NULL);
+		return;
+	}
+	if (keelson_status_writer_set_branch(r->status, branch) < 0) {
+		keelson_log(KEELSON_LOG_ERROR, "spec.statusBranch of the repository not used", "statusBranch", branch,
+			    "error", keelson_error_last()->message, (const char *)NULL);
+		return;
+	}
+	keelson_log(KEELSON_LOG_INFO, "status branch from the repository", "branch", branch, (const char *)NULL);
+}
+
 void keelson_reconciler_set_status(struct keelson_reconciler *r, struct keelson_status_writer *status)
 {
 	r->status = status;
+	follow_status_branch(r);
 }
 
 void keelson_reconciler_set_events(struct keelson_reconciler *r, bool on)
@@ -365,6 +390,7 @@ static int poll_git(struct keelson_cycle_report *rep, struct keelson_reconciler 
 	r->rejected_sha[0] = '\0';
 	rep->new_revision = true;
 	follow_repository_poll_interval(r);
+	follow_status_branch(r);
 	keelson_log(KEELSON_LOG_INFO, "new revision", "revision", rev.sha, "author", rev.author, "subject",
 		    rev.subject, (const char *)NULL);
 	return 0;
@@ -1328,6 +1354,7 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 		return 0;
 	}
 	bool all = true;
+	size_t applied_before = rep->applied;
 	for (size_t i = 0; i < cluster->system_count && !stopping(r); i++) {
 		const struct keelson_system *sys = &cluster->systems[i];
 		struct elsewhere_ctx ectx = {.cluster = cluster, .system = sys};
@@ -1445,6 +1472,11 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 		cJSON_Delete(inventory_cm);
 		keelson_change_set_dispose(&cs);
 	}
+	/* A CRD applied in this cycle serves its kind now: watch it within this
+	 * cycle, not one drift-check interval later when the cluster is idle. */
+	if (rep->applied > applied_before && !stopping(r) && cache_types(s, cluster) < 0)
+		keelson_log(KEELSON_LOG_WARN, "watching newly served types failed; will retry", "cluster", cluster->name,
+			    "error", keelson_error_last()->message, (const char *)NULL);
 	if (stopping(r))
 		all = false;
 	*cluster_converged = all;

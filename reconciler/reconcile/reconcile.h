@@ -77,7 +77,10 @@ void keelson_reconciler_set_nudge(struct keelson_reconciler *r, struct keelson_n
 struct keelson_status_writer;
 
 /* Where the status of each system evaluated by a cycle is recorded (phase,
- * step, last error, drift); the caller flushes it. Borrowed; NULL: none. */
+ * step, last error, drift); the caller flushes it. Borrowed; NULL: none.
+ * Without status.branch in the configuration, the writer is switched to
+ * the repository's spec.statusBranch whenever a revision is loaded (never
+ * to the branch keelson reads). */
 void keelson_reconciler_set_status(struct keelson_reconciler *r, struct keelson_status_writer *status);
 
 /* Kubernetes Events on the objects plugin steps act on and on healed drift

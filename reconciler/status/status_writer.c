@@ -337,8 +337,8 @@ int keelson_status_writer_new(struct keelson_status_writer **out,
 	if (opts->read_branch && strcmp(opts->read_branch, w->branch) == 0) {
 		rc = keelson_error_set(KEELSON_EINVALID,
 			"status branch \"%s\" is the branch keelson reads its configuration from; "
-			"keelson never writes to that branch: set spec.statusBranch in keelson.yaml "
-			"to another branch (default keelson/status)", w->branch);
+			"keelson never writes to that branch: set status.branch of keelson's configuration "
+			"(or spec.statusBranch of the repository) to another branch (default keelson/status)", w->branch);
 		goto cleanup;
 	}
 	char host[256] = "keelson";
@@ -417,6 +417,40 @@ cleanup:
 	}
 	*out = w;
 	return 0;
+}
+
+int keelson_status_writer_set_branch(struct keelson_status_writer *w, const char *branch)
+{
+	if (branch == NULL || *branch == '\0')
+		branch = DEFAULT_BRANCH;
+	if (strcmp(branch, w->branch) == 0)
+		return 0;
+	char *ref = NULL;
+	int rc = check_branch_name(branch, &ref);
+	if (rc < 0)
+		return rc;
+	char *copy = strdup(branch);
+	if (copy == NULL) {
+		free(ref);
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	}
+	free(w->branch);
+	free(w->remote_ref_name);
+	w->branch = copy;
+	w->remote_ref_name = ref;
+	/* The new branch has none of our files yet: write them all, and let
+	 * the first commit there go out without waiting for the interval. */
+	w->have_committed = false;
+	for (size_t i = 0; i < w->count; i++) {
+		w->entries[i].dirty = true;
+		w->entries[i].seeded = false;
+	}
+	return 0;
+}
+
+const char *keelson_status_writer_branch(const struct keelson_status_writer *w)
+{
+	return w->branch;
 }
 
 /* ---- updates --------------------------------------------------------- */

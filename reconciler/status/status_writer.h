@@ -124,6 +124,17 @@ void keelson_status_writer_free(struct keelson_status_writer *w); /* accepts NUL
 int keelson_status_writer_update(struct keelson_status_writer *w, const char *cluster,
 				 const char *system, const struct keelson_system_status *status);
 
+/* Write to `branch` from now on (NULL or "": keelson/status), e.g. the
+ * repository's spec.statusBranch once a revision is loaded. Every system
+ * recorded so far is written to the new branch at the next flush (its
+ * history continues the file found there). 0 also when unchanged;
+ * KEELSON_EINVALID for a name that is not a valid branch (the writer keeps
+ * its branch). The caller checks that it is not the branch keelson reads. */
+int keelson_status_writer_set_branch(struct keelson_status_writer *w, const char *branch);
+
+/* The branch written to (borrowed). */
+const char *keelson_status_writer_branch(const struct keelson_status_writer *w);
+
 struct keelson_status_flush_report {
 	bool committed;         /* a commit was pushed */
 	bool deferred;          /* changes wait for the interval to pass */

@@ -5,7 +5,8 @@
 # watch as it happens; KeelsonDrift with labels cluster, system, kind,
 # namespace and name is read back from Alertmanager's API; further cycles
 # within alerts.repeatInterval send nothing more (Alertmanager's own
-# received counter); the status branch says Degraded with the drifted
+# received counter); the status branch (the repository's spec.statusBranch,
+# since the configuration names none) says Degraded with the drifted
 # object; /metrics shows keelson_drift_objects 1; the drift is not healed.
 # Then the edit is undone with kubectl: the alert is resolved in
 # Alertmanager, the gauge drops to 0 and the status is Synced again.
@@ -102,7 +103,7 @@ kind: Repository
 metadata:
   name: drift-alert-test
 spec:
-  statusBranch: keelson/status
+  statusBranch: ops/keelson-status
   policy:
     prune: true
     driftPolicy: alert
@@ -197,7 +198,9 @@ am_received() {
 	curl -fs "$amurl/metrics" |
 		awk '$1 == "alertmanager_alerts_received_total{status=\"firing\",version=\"v2\"}" { print $2 }'
 }
-status_json() { "$KEELSON" status --config "$work/keelson.yaml" --output json 2>/dev/null; }
+# The daemon's configuration names no status.branch: the repository's
+# spec.statusBranch is used.
+status_json() { "$KEELSON" status --config "$work/keelson.yaml" --branch ops/keelson-status --output json 2>/dev/null; }
 status_is() { # status_is PHASE DRIFTCOUNT
 	status_json | python3 -c '
 import json, sys
@@ -205,6 +208,8 @@ d = [x for x in json.load(sys.stdin) if x["system"] == "app"][0]
 sys.exit(0 if d["phase"] == sys.argv[1] and d["drift"]["count"] == int(sys.argv[2]) else 1)' "$1" "$2"
 }
 wait_for "status Synced" 20 status_is Synced 0
+git --git-dir="$work/origin.git" rev-parse -q --verify refs/heads/keelson/status >/dev/null &&
+	fail "status written to keelson/status instead of the repository's ops/keelson-status"
 
 step="drift made with kubectl is alerted"
 "$KUBECTL" patch configmap settings -n app --type merge -p '{"data":{"color":"red"}}' >/dev/null || fail "kubectl patch"

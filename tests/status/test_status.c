@@ -230,6 +230,42 @@ START_TEST(flush_commits_status_file_and_names_source_commit)
 }
 END_TEST
 
+/* The repository's spec.statusBranch arrives after start: every system is
+ * written to the new branch at once, the old one is left as it was. */
+START_TEST(set_branch_moves_status_to_another_branch)
+{
+	char url[700], cache[600];
+	snprintf(url, sizeof(url), "file://%s", remote);
+	snprintf(cache, sizeof(cache), "%s/cache", tmp);
+	struct keelson_status_writer_options o;
+	writer_options(&o, url, cache);
+	fake_now = 1700000000000;
+	struct keelson_status_writer *w = NULL;
+	ck_assert_int_eq(keelson_status_writer_new(&w, &o), 0);
+	ck_assert_str_eq(keelson_status_writer_branch(w), "keelson/status");
+	struct keelson_system_status s = status_of(main_sha, KEELSON_PHASE_SYNCED, NULL, NULL);
+	ck_assert_int_eq(keelson_status_writer_update(w, "prod", "kafka-events", &s), 0);
+	struct keelson_status_flush_report r;
+	ck_assert_int_eq(keelson_status_writer_flush(w, &r), 0);
+	ck_assert(r.committed);
+
+	ck_assert_int_eq(keelson_status_writer_set_branch(w, "bad..name"), KEELSON_EINVALID);
+	ck_assert_str_eq(keelson_status_writer_branch(w), "keelson/status");
+	ck_assert_int_eq(keelson_status_writer_set_branch(w, "keelson/status"), 0);
+	ck_assert_int_eq(keelson_status_writer_set_branch(w, "ops/status"), 0);
+	ck_assert_str_eq(keelson_status_writer_branch(w), "ops/status");
+	fake_now += 1000; /* within the interval: the first commit to a new branch is not deferred */
+	ck_assert_int_eq(keelson_status_writer_flush(w, &r), 0);
+	ck_assert(r.committed);
+	ck_assert_int_eq((int)r.files_written, 1);
+	char *doc = sh_out("git --git-dir=%s show ops/status:status/prod/kafka-events.json", remote);
+	ck_assert_msg(strstr(doc, "\"Synced\"") != NULL, "file: %s", doc);
+	free(doc);
+	ck_assert_int_eq(branch_commits(), 1); /* keelson/status untouched */
+	keelson_status_writer_free(w);
+}
+END_TEST
+
 START_TEST(flush_coalesces_within_interval)
 {
 	char url[700], cache[600];
@@ -921,6 +957,7 @@ static Suite *suite_status(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, flush_commits_status_file_and_names_source_commit);
 	tcase_add_test(tc, flush_coalesces_within_interval);
+	tcase_add_test(tc, set_branch_moves_status_to_another_branch);
 	tcase_add_test(tc, flush_after_restart_continues_history);
 	tcase_add_test(tc, flush_keeps_newer_file_of_another_writer);
 	tcase_add_test(tc, racing_writers_keep_both_files_and_linear_history);
