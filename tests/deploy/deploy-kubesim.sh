@@ -3,8 +3,9 @@
 # with kubectl; the objects read back from the API server are checked:
 # Deployment (two replicas, probes on /healthz and /readyz on the http port,
 # requests and limits, the keelson ServiceAccount, non-root and read-only
-# root), ClusterRoleBinding subject, ClusterRole (pods/proxy, no escalate or
-# bind, no wildcard), leases only in keelson-system, the ConfigMap's
+# root, POD_NAME from the downward API, Recreate), ClusterRoleBinding
+# subject, ClusterRole (pods/proxy, no escalate or bind, no wildcard),
+# leases (get, create, update) only in keelson-system, the ConfigMap's
 # keelson.yaml, the Service port and the credentials Secret reference.
 # keelson parses the ConfigMap's keelson.yaml (paths redirected).
 # Needs $KUBECTL (skipped with 77 when empty), $top_builddir/kubesim and keelson.
@@ -82,6 +83,11 @@ step="deployment"
 	expect "/etc/keelson/config /etc/keelson/secrets" $dep \
 		"jsonpath={$c.volumeMounts[?(@.name==\"config\")].mountPath} {$c.volumeMounts[?(@.name==\"credentials\")].mountPath}"
 	expect "keelson:dev" $dep "jsonpath={$c.image}"
+	# Leader election: the identity comes from the downward API; Recreate
+	# because a standby is never Ready (deploy/README.md).
+	expect "POD_NAME metadata.name" $dep \
+		"jsonpath={$c.env[?(@.name==\"POD_NAME\")].name} {$c.env[?(@.name==\"POD_NAME\")].valueFrom.fieldRef.fieldPath}"
+	expect "Recreate" $dep "jsonpath={.spec.strategy.type}"
 }
 
 step="service"
@@ -108,8 +114,8 @@ for res in statefulsets poddisruptionbudgets customresourcedefinitions sparkappl
 	grep -q "\"$res\"" "$work/rules.txt" || fail "the ClusterRole does not cover $res"
 done
 # shellcheck disable=SC2086
-expect "coordination.k8s.io leases" role/keelson-leader-election $ns -o \
-	"jsonpath={.rules[0].apiGroups[0]} {.rules[0].resources[0]}"
+expect "coordination.k8s.io leases get create update (one rule)" role/keelson-leader-election $ns -o \
+	"jsonpath={.rules[0].apiGroups[0]} {.rules[0].resources[0]} {.rules[0].verbs[*]} ({range .rules[*]}one{end} rule)"
 # shellcheck disable=SC2086
 expect "keelson-leader-election keelson" rolebinding/keelson-leader-election $ns -o \
 	"jsonpath={.roleRef.name} {.subjects[0].name}"
@@ -119,7 +125,8 @@ step="configmap"
 k get configmap/keelson-config $ns -o 'jsonpath={.data.keelson\.yaml}'
 cp "$work/kubectl.out" "$work/keelson.yaml"
 for key in '^git:' '^  url: ' '^  cacheDir: /var/lib/keelson/git$' '^  tokenFile: /etc/keelson/secrets/' \
-	'^clusters:' '^  - name: ' '^inventoryNamespace: keelson-system$' '^pluginDir: /usr/lib/keelson$'; do
+	'^clusters:' '^  - name: ' '^inventoryNamespace: keelson-system$' '^pluginDir: /usr/lib/keelson$' \
+	'^leaderElection:' '^  leaseName: keelson$'; do
 	grep -q -- "$key" "$work/keelson.yaml" || fail "keelson.yaml in the ConfigMap has no line matching '$key'"
 done
 # keelson's own parser accepts the file: the same keys, with the paths

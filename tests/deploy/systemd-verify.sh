@@ -2,7 +2,8 @@
 # deploy/systemd/keelson.service passes `systemd-analyze verify` and keeps its
 # hardening. verify requires ExecStart's binary to exist, and /usr/bin/keelson
 # is not installed under `make check`: the unit is checked with ExecStart
-# pointed at the built keelson. --man=no: keelson(8) is not written yet.
+# pointed at the built keelson, and the man pages of Documentation= are
+# found through MANPATH in the source tree (--man=no only without man(1)).
 # Skipped (77) without systemd-analyze (Debian package systemd).
 set -u
 srcdir=${top_srcdir:-.}
@@ -24,7 +25,18 @@ grep -q '^ExecStart=/usr/bin/keelson run --config /etc/keelson/keelson.yaml$' "$
 sed "s|^ExecStart=/usr/bin/keelson |ExecStart=$KEELSON |" "$unit" >"$work/keelson.service"
 # verify prints warnings (unknown keys, bad values) but may still exit 0 for
 # some of them: any output is a failure too.
-if ! systemd-analyze verify --man=no "$work/keelson.service" >"$work/out" 2>&1 || [ -s "$work/out" ]; then
+man_check=--man=no
+if command -v man >/dev/null 2>&1; then
+	mkdir -p "$work/man/man5" "$work/man/man8"
+	cp "$srcdir/docs/man/keelson.8" "$work/man/man8/" && cp "$srcdir/docs/man/keelson.yaml.5" "$work/man/man5/" ||
+		{ echo "FAIL: cannot copy the man pages"; exit 1; }
+	MANPATH="$work/man"
+	export MANPATH
+	man_check=--man=yes
+else
+	echo "systemd-verify: no man(1); Documentation= not checked"
+fi
+if ! systemd-analyze verify "$man_check" "$work/keelson.service" >"$work/out" 2>&1 || [ -s "$work/out" ]; then
 	echo "FAIL: systemd-analyze verify $unit:"
 	cat "$work/out"
 	exit 1
