@@ -6,7 +6,8 @@
 #   - /healthz answers, /readyz turns ready after the first cycle;
 #   - a status commit on keelson/status names the source commit, and
 #     `keelson status` (table and --output json, via --config) shows the
-#     system Synced;
+#     system Synced; a fake forge on loopback receives the commit status
+#     (success, context keelson/sim/app, the token from its file);
 #   - /metrics passes `promtool check metrics`, counts API requests by verb
 #     and code, and its values move (fetches, converged cycles, last sync);
 #   - a badly signed GitHub push gets 401 and fetches nothing; a push for
@@ -37,8 +38,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/$name.XXXXXX")
 . "$srcdir/tests/lib/kubesim.sh"
 daemon=
 gitd=
+forge=
 cleanup() {
-	for p in $daemon $gitd; do
+	for p in $daemon $gitd $forge; do
 		kill "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
@@ -155,6 +157,34 @@ step="git daemon"
 start_gitd || fail "git daemon did not start"
 url="git://127.0.0.1:$gport/origin.git"
 
+# A fake forge: records each request as "METHOD PATH AUTHORIZATION BODY".
+cat >"$work/forge.py" <<'PY'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        with open(sys.argv[2], "a") as f:
+            f.write("%s %s %s %s\n" % (self.command, self.path, self.headers.get("Authorization"), body))
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b"{}")
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(s.server_port))
+s.serve_forever()
+PY
+python3 "$work/forge.py" "$work/forge.port" "$work/forge.log" &
+forge=$!
+i=0
+until [ -s "$work/forge.port" ]; do
+	i=$((i + 1))
+	[ $i -le 100 ] || fail "fake forge did not start"
+	sleep 0.1
+done
+printf 'forge-token\n' >"$work/forge-token"
+
 printf 'hook-secret\n' >"$work/github-secret"
 cat >"$work/keelson.yaml" <<EOF
 git:
@@ -177,6 +207,11 @@ status:
   interval: 1s
   authorName: keelson-test
   instance: test-0
+forge:
+  apiUrl: http://127.0.0.1:$(cat "$work/forge.port")
+  repository: test/origin
+  tokenFile: $work/forge-token
+  timeout: 5s
 EOF
 
 # --- start -------------------------------------------------------------------
@@ -207,6 +242,12 @@ git --git-dir="$work/srv/origin.git" show keelson/status:status/sim/app.json >"$
 grep -Eq '"phase":[[:space:]]*"Synced"' "$work/out" || fail "status file not Synced: $(cat "$work/out")"
 grep -Eq "\"revision\":[[:space:]]*\"$sha1\"" "$work/out" || fail "status file does not name $sha1"
 
+step="commit status posted to the forge"
+forge_has() { grep -q "^POST /repos/test/origin/statuses/$1 Bearer forge-token .*\"state\":\"success\"" "$work/forge.log"; }
+wait_for "a success status for $sha1 on the fake forge" 20 forge_has "$sha1"
+grep "statuses/$sha1" "$work/forge.log" | grep -q '"context":"keelson/sim/app"' ||
+	fail "forge status context: $(cat "$work/forge.log")"
+
 step="keelson status reads the branch"
 "$KEELSON" status --config "$work/keelson.yaml" >"$work/out" 2>"$work/err" || fail "keelson status failed"
 grep -Eq '^sim +app +Synced +'"${sha1:0:12}" "$work/out" || fail "table lacks 'sim app Synced ${sha1:0:12}': $(cat "$work/out")"
@@ -235,7 +276,8 @@ fetched0=$(metric 'keelson_git_fetches_total{result="fetched"}')
 [ "$fetched0" = 1 ] || fail "fetched count $fetched0 after the first revision, expected 1"
 converged0=$(metric 'keelson_reconcile_duration_seconds_count{result="converged"}')
 last_sync0=$(metric 'keelson_last_successful_sync_timestamp_seconds{cluster="sim"}')
-[ "${last_sync0%%.*}" -gt 1700000000 ] || fail "last successful sync time $last_sync0"
+num_ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
+num_ge "$last_sync0" 1700000000 || fail "last successful sync time $last_sync0"
 
 # --- webhooks ----------------------------------------------------------------
 polls() { # every poll, whatever its result
@@ -284,7 +326,7 @@ t1=$(date +%s)
 wait_for "a status commit naming $sha2" 30 status_has "$sha2"
 wait_for "a converged cycle counted" 10 sh -c "[ \"\$(curl -fs $base/metrics | awk '\$1 == \"keelson_reconcile_duration_seconds_count{result=\\\"converged\\\"}\" { print \$2 }')\" != \"$converged0\" ]"
 last_sync1=$(metric 'keelson_last_successful_sync_timestamp_seconds{cluster="sim"}')
-[ "${last_sync1%%.*}" -ge "${last_sync0%%.*}" ] || fail "last sync time went back ($last_sync0 -> $last_sync1)"
+num_ge "$last_sync1" "$last_sync0" || fail "last sync time went back ($last_sync0 -> $last_sync1)"
 
 step="a burst of signed pushes polls at most twice"
 sleep 0.5
