@@ -186,21 +186,83 @@ static void api_group(char *buf, size_t size, const char *api_version)
 	snprintf(buf, size, "%.*s", slash != NULL ? (int)(slash - api_version) : 0, slash != NULL ? api_version : "");
 }
 
-/* The object of `cluster` (any system) with this identity; the API version
- * may differ (a manifest moved from v1beta1 to v1 is the same object). */
-static const struct keelson_object *find_object(const struct keelson_cluster *cluster, const char *group,
-						const char *kind, const char *ns, const char *name)
+struct index_entry {
+	char *key;
+	const struct keelson_object *object;
+};
+
+struct keelson_review_index {
+	struct index_entry *items;
+	size_t count;
+};
+
+/* Fields joined by a byte no Kubernetes name, kind or group contains. */
+static char *identity_key(const char *group, const char *kind, const char *ns, const char *name)
 {
+	char *key = NULL;
+	if (asprintf(&key, "%s\x1f%s\x1f%s\x1f%s", group, kind, ns, name) < 0)
+		return NULL;
+	return key;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct index_entry *)a)->key, ((const struct index_entry *)b)->key);
+}
+
+int keelson_review_index_new(struct keelson_review_index **out, const struct keelson_cluster *cluster)
+{
+	*out = NULL;
+	struct keelson_review_index *ix = calloc(1, sizeof(*ix));
+	size_t total = 0;
+	for (size_t i = 0; cluster != NULL && i < cluster->system_count; i++)
+		total += cluster->systems[i].object_count;
+	if (ix == NULL || (total > 0 && (ix->items = calloc(total, sizeof(*ix->items))) == NULL)) {
+		free(ix);
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory indexing the objects of a cluster");
+	}
 	for (size_t i = 0; cluster != NULL && i < cluster->system_count; i++) {
 		const struct keelson_system *s = &cluster->systems[i];
 		for (size_t j = 0; j < s->object_count; j++) {
 			const struct keelson_object *o = &s->objects[j];
-			if (strcmp(o->name, name) == 0 && strcmp(o->kind, kind) == 0 &&
-			    strcmp(o->namespace_, ns) == 0 && strcmp(group_of(o), group) == 0)
-				return o;
+			struct index_entry *e = &ix->items[ix->count];
+			if ((e->key = identity_key(group_of(o), o->kind, o->namespace_, o->name)) == NULL) {
+				keelson_review_index_free(ix);
+				return keelson_error_set(KEELSON_ENOMEM, "out of memory indexing the objects of a cluster");
+			}
+			e->object = o;
+			ix->count++;
 		}
 	}
-	return NULL;
+	/* The layout loader refuses an identity written twice in a cluster,
+	 * so keys are unique. */
+	qsort(ix->items, ix->count, sizeof(*ix->items), entry_cmp);
+	*out = ix;
+	return 0;
+}
+
+void keelson_review_index_free(struct keelson_review_index *index)
+{
+	if (index == NULL)
+		return;
+	for (size_t i = 0; i < index->count; i++)
+		free(index->items[i].key);
+	free(index->items);
+	free(index);
+}
+
+const struct keelson_object *keelson_review_index_find(const struct keelson_review_index *index, const char *group,
+						       const char *kind, const char *namespace_, const char *name)
+{
+	if (index == NULL || index->count == 0)
+		return NULL;
+	char *key = identity_key(group ? group : "", kind, namespace_ ? namespace_ : "", name);
+	if (key == NULL)
+		return NULL;
+	struct index_entry want = {.key = key};
+	const struct index_entry *found = bsearch(&want, index->items, index->count, sizeof(*index->items), entry_cmp);
+	free(key);
+	return found != NULL ? found->object : NULL;
 }
 
 /* --- The preview environment --------------------------------------------------- */
@@ -212,7 +274,7 @@ static int preview_get(cJSON **out, void *payload, const char *api_version, cons
 	char group[256];
 	*out = NULL;
 	api_group(group, sizeof(group), api_version);
-	const struct keelson_object *o = find_object(e->cluster, group, kind, ns ? ns : "", name);
+	const struct keelson_object *o = keelson_review_index_find(e->base, group, kind, ns, name);
 	if (o == NULL)
 		return keelson_error_set(KEELSON_ENOTFOUND, "%s %s/%s is not in the base revision", kind, ns ? ns : "",
 					 name);
@@ -257,14 +319,12 @@ static long long preview_now(void *payload)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void keelson_review_preview_env(struct keelson_review_preview_env *out, const struct keelson_desired_state *base,
-				const char *cluster)
+void keelson_review_preview_env(struct keelson_review_preview_env *out, const struct keelson_review_index *base)
 {
 	*out = (struct keelson_review_preview_env){
 		.env = {.version = KEELSON_PLUGIN_ENV_VERSION, .payload = out, .live_get = preview_get,
 			.live_list = preview_list, .http = preview_http, .now_ms = preview_now},
 		.base = base,
-		.cluster = base != NULL && cluster != NULL ? keelson_desired_state_cluster(base, cluster) : NULL,
 	};
 }
 
@@ -370,14 +430,15 @@ static int check_immutable(struct keelson_review_object *r, const cJSON *before)
 
 /* Head objects of the system against the base revision's cluster. */
 static int compare_head_objects(struct keelson_review_system *rs, size_t *capacity, const struct keelson_system *hs,
-				const struct keelson_cluster *bc)
+				const struct keelson_review_index *base_index)
 {
 	struct keelson_diff_options diff;
 	keelson_diff_options_init(&diff);
 	diff.ignore = hs->ignore_rules;
 	for (size_t i = 0; i < hs->object_count; i++) {
 		const struct keelson_object *o = &hs->objects[i];
-		const struct keelson_object *b = find_object(bc, group_of(o), o->kind, o->namespace_, o->name);
+		const struct keelson_object *b =
+			keelson_review_index_find(base_index, group_of(o), o->kind, o->namespace_, o->name);
 		cJSON *before = b != NULL ? keelson_review_as_applied(b->body, group_of(b), b->kind) : NULL;
 		if (b != NULL && before == NULL)
 			return nomem();
@@ -431,11 +492,11 @@ static int compare_head_objects(struct keelson_review_system *rs, size_t *capaci
 /* Base objects of the system that no head system of the cluster writes. */
 static int compare_removed_objects(struct keelson_review_system *rs, size_t *capacity,
 				   const struct keelson_system *bs, const struct keelson_system *hs,
-				   const struct keelson_cluster *hc)
+				   const struct keelson_review_index *head_index)
 {
 	for (size_t i = 0; i < bs->object_count; i++) {
 		const struct keelson_object *b = &bs->objects[i];
-		if (find_object(hc, group_of(b), b->kind, b->namespace_, b->name) != NULL)
+		if (keelson_review_index_find(head_index, group_of(b), b->kind, b->namespace_, b->name) != NULL)
 			continue; /* still written (here or, moved, in another system: listed there) */
 		cJSON *before = keelson_review_as_applied(b->body, group_of(b), b->kind);
 		struct keelson_diff_object *d = NULL;
@@ -539,9 +600,15 @@ static bool system_document_changed(const struct keelson_system *a, const struct
 	       a->policy.prune != b->policy.prune || a->policy.drift_policy != b->policy.drift_policy;
 }
 
-static int review_system(struct builder *bld, const struct keelson_cluster *hc, const struct keelson_system *hs,
-			 const struct keelson_cluster *bc, const struct keelson_system *bs,
-			 const struct keelson_plugin_env *env, const char *env_error)
+struct cluster_pair {
+	const struct keelson_cluster *head, *base;
+	const struct keelson_review_index *head_index, *base_index;
+	const struct keelson_plugin_env *env; /* NULL: env_error says why */
+	const char *env_error;
+};
+
+static int review_system(struct builder *bld, const struct cluster_pair *cp, const struct keelson_system *hs,
+			 const struct keelson_system *bs)
 {
 	struct keelson_review *review = bld->review;
 	if (review->system_count == bld->capacity) {
@@ -555,7 +622,8 @@ static int review_system(struct builder *bld, const struct keelson_cluster *hc, 
 	struct keelson_review_system *rs = &review->systems[review->system_count++];
 	memset(rs, 0, sizeof(*rs));
 	const struct keelson_system *s = hs != NULL ? hs : bs;
-	rs->cluster = strdup(hc != NULL ? hc->name : bc->name);
+	const struct keelson_cluster *hc = cp->head;
+	rs->cluster = strdup(hc != NULL ? hc->name : cp->base->name);
 	rs->system = strdup(s->name);
 	rs->plugin = strdup(s->plugin);
 	rs->file = strdup(s->file);
@@ -565,11 +633,11 @@ static int review_system(struct builder *bld, const struct keelson_cluster *hc, 
 	size_t capacity = 0;
 	int rc = 0;
 	if (hs != NULL)
-		rc = compare_head_objects(rs, &capacity, hs, bc);
+		rc = compare_head_objects(rs, &capacity, hs, cp->base_index);
 	if (rc == 0 && bs != NULL)
-		rc = compare_removed_objects(rs, &capacity, bs, hs, hc);
+		rc = compare_removed_objects(rs, &capacity, bs, hs, cp->head_index);
 	if (rc == 0 && hs != NULL)
-		rc = plan_system(bld, rs, hc, hs, env, env_error);
+		rc = plan_system(bld, rs, hc, hs, cp->env, cp->env_error);
 	if (rc < 0)
 		return rc;
 	rs->changed = rs->object_count;
@@ -584,26 +652,32 @@ static int review_system(struct builder *bld, const struct keelson_cluster *hc, 
 	return 0;
 }
 
-static int review_cluster(struct builder *bld, const struct keelson_cluster *hc, const struct keelson_cluster *bc,
-			  const struct keelson_desired_state *base)
+static int review_cluster(struct builder *bld, const struct keelson_cluster *hc, const struct keelson_cluster *bc)
 {
 	const struct keelson_review_options *opts = bld->opts;
+	struct keelson_review_index *head_index = NULL, *base_index = NULL;
 	struct keelson_review_preview_env preview;
-	const struct keelson_plugin_env *env = NULL;
-	const char *env_error = NULL;
+	struct cluster_pair cp = {.head = hc, .base = bc};
+	char *env_error = NULL;
+	int rc = keelson_review_index_new(&head_index, hc);
+	if (rc == 0)
+		rc = keelson_review_index_new(&base_index, bc);
+	if (rc < 0)
+		goto done;
+	cp.head_index = head_index;
+	cp.base_index = base_index;
 	if (hc != NULL && opts->live_env != NULL) {
-		if (opts->live_env(&env, hc, opts->live_payload) < 0) {
-			env = NULL;
-			env_error = keelson_error_last()->message;
+		if (opts->live_env(&cp.env, hc, opts->live_payload) < 0) {
+			cp.env = NULL;
+			env_error = strdup(keelson_error_last()->message);
 		}
 	} else {
-		keelson_review_preview_env(&preview, base, hc != NULL ? hc->name : NULL);
-		env = &preview.env;
+		keelson_review_preview_env(&preview, base_index);
+		cp.env = &preview.env;
 	}
-	char *env_error_copy = env_error != NULL ? strdup(env_error) : NULL;
+	cp.env_error = env_error != NULL ? env_error : "unknown error";
 	size_t hi = 0, bi = 0;
 	size_t hn = hc != NULL ? hc->system_count : 0, bn = bc != NULL ? bc->system_count : 0;
-	int rc = 0;
 	/* Both lists are sorted by name: merge them. */
 	while (rc == 0 && (hi < hn || bi < bn)) {
 		const struct keelson_system *hs = hi < hn ? &hc->systems[hi] : NULL;
@@ -618,9 +692,12 @@ static int review_cluster(struct builder *bld, const struct keelson_cluster *hc,
 		const char *name = hs != NULL ? hs->name : bs->name;
 		if (opts->system != NULL && strcmp(opts->system, name) != 0)
 			continue;
-		rc = review_system(bld, hc, hs, bc, bs, env, env_error_copy ? env_error_copy : "unknown error");
+		rc = review_system(bld, &cp, hs, bs);
 	}
-	free(env_error_copy);
+done:
+	free(env_error);
+	keelson_review_index_free(head_index);
+	keelson_review_index_free(base_index);
 	return rc;
 }
 
@@ -655,7 +732,7 @@ int keelson_review_build(struct keelson_review **out, const struct keelson_desir
 		const char *name = hc != NULL ? hc->name : bc->name;
 		if (options->cluster != NULL && strcmp(options->cluster, name) != 0)
 			continue;
-		rc = review_cluster(&bld, hc, bc, base);
+		rc = review_cluster(&bld, hc, bc);
 	}
 	if (rc == 0 && review->system_count == 0 && (options->cluster != NULL || options->system != NULL))
 		rc = keelson_error_set(KEELSON_ENOTFOUND, "no %s%s%s%s%s in the base or the head revision",

@@ -143,17 +143,26 @@ void keelson_review_free(struct keelson_review *review);
  * CHANGES, NOTHING. */
 int keelson_review_exit_code(const struct keelson_review *review);
 
-/* The preview environment over `base` (live objects by group, kind,
- * namespace and name from its cluster `cluster`, as keelson would have
- * applied them; no lists; no probes). `out` must stay where it is while
- * used. Exposed for tests. */
+/* The objects of one cluster (every system) by identity: group, kind,
+ * namespace, name (the API version may differ between revisions). Lookups
+ * are O(log n): a review of a large repository stays linear-ish. */
+struct keelson_review_index;
+
+/* `cluster` NULL: an empty index. Borrows the cluster's objects. */
+int keelson_review_index_new(struct keelson_review_index **out, const struct keelson_cluster *cluster);
+void keelson_review_index_free(struct keelson_review_index *index);
+const struct keelson_object *keelson_review_index_find(const struct keelson_review_index *index, const char *group,
+						       const char *kind, const char *namespace_, const char *name);
+
+/* The preview environment over the base revision's cluster: live_get
+ * answers its objects as keelson would have applied them (and "does not
+ * exist" for anything else), live_list an empty list, http always fails.
+ * `out` must stay where it is while used; the index must outlive it. */
 struct keelson_review_preview_env {
 	struct keelson_plugin_env env; /* pass &this->env */
-	const struct keelson_desired_state *base;
-	const struct keelson_cluster *cluster; /* NULL: an empty cluster */
+	const struct keelson_review_index *base;
 };
-void keelson_review_preview_env(struct keelson_review_preview_env *out, const struct keelson_desired_state *base,
-				const char *cluster);
+void keelson_review_preview_env(struct keelson_review_preview_env *out, const struct keelson_review_index *base);
 
 /* A copy of `body` as the API server would hold it after keelson applied
  * it: metadata.managedFields names field manager "keelson" (operation

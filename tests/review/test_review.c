@@ -298,8 +298,10 @@ END_TEST
 START_TEST(test_preview_env)
 {
 	struct keelson_desired_state *base = load(base_files);
+	struct keelson_review_index *index = NULL;
+	ck_assert_int_eq(keelson_review_index_new(&index, keelson_desired_state_cluster(base, "sim")), 0);
 	struct keelson_review_preview_env env;
-	keelson_review_preview_env(&env, base, "sim");
+	keelson_review_preview_env(&env, index);
 	cJSON *out = NULL;
 	ck_assert_int_eq(env.env.live_get(&out, env.env.payload, "v1", "ConfigMap", "web", "settings"), 0);
 	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(out, "data"), "a")), "1");
@@ -316,6 +318,11 @@ START_TEST(test_preview_env)
 	ck_assert_int_lt(env.env.http(&status, &body, &len, env.env.payload, KEELSON_PROXY_POD, "web", "web-0", "9404",
 				      "GET", "/metrics", NULL, 1000), 0);
 	ck_assert_ptr_null(body);
+	/* Another API version of the same object is the same object. */
+	ck_assert_ptr_nonnull(keelson_review_index_find(index, "", "ConfigMap", "web", "old"));
+	ck_assert_ptr_null(keelson_review_index_find(index, "apps", "ConfigMap", "web", "old"));
+	ck_assert_ptr_null(keelson_review_index_find(index, "", "ConfigMap", "other", "old"));
+	keelson_review_index_free(index);
 	keelson_desired_state_free(base);
 }
 END_TEST
