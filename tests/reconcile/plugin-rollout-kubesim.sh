@@ -9,7 +9,8 @@
 # per run and exits 1 until the roll converges. The objects applied by the
 # plugin are in the system's inventory; an idle daemon makes no request;
 # kubesim's invariant log stays empty. A hand edit under driftPolicy alert
-# is reported, not rolled back by the plugin. Then a pod that never becomes Ready:
+# is reported, not rolled back by the plugin. The pods the roll deleted
+# have RolloutStep Events from keelson. Then a pod that never becomes Ready:
 # the rollout blocks, the webhook receives KeelsonRolloutBlocked, nothing
 # else is touched, and a restarted daemon stays blocked and alerts again.
 # Needs $KUBECTL (skipped with 77 when empty), git, curl and $top_builddir.
@@ -180,6 +181,17 @@ echo "   rolled with $kills SIGKILLs"
 [ $kills -ge 2 ] || fail "only $kills SIGKILLs happened; restarts were not exercised"
 grep -q "msg=\"plugin rollout converged\"\|msg=plugin rollout converged\|plugin rollout converged" "$work/daemon.log" ||
 	{ sleep 3; grep -q "plugin rollout converged" "$work/daemon.log"; } || fail "the daemon never logged the rollout converged"
+
+step="Kubernetes Events on the pods the roll restarted"
+events=$("$KUBECTL" get events -n web -o jsonpath='{range .items[?(@.reason=="RolloutStep")]}{.involvedObject.kind}/{.involvedObject.name} {.source.component} {.type} {.message}{"\n"}{end}')
+# Events are best effort: a SIGKILL between a step and its Event loses that
+# one Event (the step is never replayed), so one pod may lack it.
+with_event=0
+for p in web-0 web-1 web-2; do
+	printf '%s\n' "$events" | grep -q "^Pod/$p keelson Normal delete-pod: .*(system web, revision " &&
+		with_event=$((with_event + 1))
+done
+[ $with_event -ge 2 ] || fail "only $with_event of 3 restarted pods have a RolloutStep Event from keelson: $events"
 
 step="an idle daemon makes no Kubernetes request"
 sleep 2
