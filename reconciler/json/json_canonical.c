@@ -95,38 +95,69 @@ static void write_number(struct buffer *b, double value)
 	buffer_append_str(b, text);
 }
 
-static int compare_keys(const void *a, const void *b)
+struct member {
+	const cJSON *node;
+	size_t index;
+};
+
+/* By key, then by position: a stable order, so that of duplicate keys the
+ * one written last stays last. */
+static int compare_members(const void *a, const void *b)
 {
-	const cJSON *const *x = a;
-	const cJSON *const *y = b;
-	return strcmp((*x)->string, (*y)->string);
+	const struct member *x = a, *y = b;
+	int c = strcmp(x->node->string, y->node->string);
+	if (c != 0)
+		return c;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* The members of `object` that count, sorted by key: for a key written
+ * more than once only the last one, as Kubernetes (Go's encoding/json)
+ * reads such a document. Returns the count (*out to free), or (size_t)-1
+ * when out of memory. */
+static size_t effective_members(struct member **out, const cJSON *object)
+{
+	size_t count = 0;
+	for (const cJSON *child = object->child; child; child = child->next)
+		count++;
+	*out = NULL;
+	if (count == 0)
+		return 0;
+	struct member *members = malloc(count * sizeof(*members));
+	if (members == NULL)
+		return (size_t)-1;
+	size_t i = 0;
+	for (const cJSON *child = object->child; child; child = child->next, i++)
+		members[i] = (struct member){.node = child, .index = i};
+	if (count > 1)
+		qsort(members, count, sizeof(*members), compare_members);
+	size_t kept = 0;
+	for (i = 0; i < count; i++) {
+		if (i + 1 < count && strcmp(members[i].node->string, members[i + 1].node->string) == 0)
+			continue;
+		members[kept++] = members[i];
+	}
+	*out = members;
+	return kept;
 }
 
 static void write_value(struct buffer *b, const cJSON *value);
 
 static void write_object(struct buffer *b, const cJSON *object)
 {
-	size_t count = 0;
-	for (const cJSON *child = object->child; child; child = child->next)
-		count++;
-	const cJSON **members = count ? malloc(count * sizeof(*members)) : NULL;
-	if (count && members == NULL) {
+	struct member *members = NULL;
+	size_t count = effective_members(&members, object);
+	if (count == (size_t)-1) {
 		b->failed = KEELSON_ENOMEM;
 		return;
 	}
-	size_t i = 0;
-	for (const cJSON *child = object->child; child; child = child->next)
-		members[i++] = child;
-	if (count > 1)
-		qsort(members, count, sizeof(*members), compare_keys);
-
 	buffer_append(b, "{", 1);
-	for (i = 0; i < count && !b->failed; i++) {
+	for (size_t i = 0; i < count && !b->failed; i++) {
 		if (i > 0)
 			buffer_append(b, ",", 1);
-		write_string(b, members[i]->string);
+		write_string(b, members[i].node->string);
 		buffer_append(b, ":", 1);
-		write_value(b, members[i]);
+		write_value(b, members[i].node);
 	}
 	buffer_append(b, "}", 1);
 	free(members);
@@ -212,19 +243,26 @@ int keelson_json_equal(const cJSON *a, const cJSON *b)
 		return x == NULL && y == NULL;
 	}
 	if (cJSON_IsObject(a)) {
-		size_t count_a = 0, count_b = 0;
-		for (const cJSON *x = a->child; x; x = x->next)
-			count_a++;
-		for (const cJSON *y = b->child; y; y = y->next)
-			count_b++;
-		if (count_a != count_b)
-			return 0;
-		for (const cJSON *x = a->child; x; x = x->next) {
-			const cJSON *y = cJSON_GetObjectItemCaseSensitive(b, x->string);
-			if (y == NULL || !keelson_json_equal(x, y))
-				return 0;
-		}
-		return 1;
+		/* Fast path: the same keys in the same order (the usual case
+		 * between two versions of one object), pairwise equal. */
+		const cJSON *x = a->child, *y = b->child;
+		for (; x && y; x = x->next, y = y->next)
+			if (strcmp(x->string, y->string) != 0 || !keelson_json_equal(x, y))
+				break;
+		if (x == NULL && y == NULL)
+			return 1;
+		/* Otherwise by key; a key written twice counts once, with its
+		 * last value, so equal means "reads the same" and agrees with
+		 * keelson_json_canonical. */
+		struct member *ma = NULL, *mb = NULL;
+		size_t na = effective_members(&ma, a), nb = effective_members(&mb, b);
+		int equal = na != (size_t)-1 && na == nb;
+		for (size_t i = 0; equal && i < na; i++)
+			equal = strcmp(ma[i].node->string, mb[i].node->string) == 0 &&
+				keelson_json_equal(ma[i].node, mb[i].node);
+		free(ma);
+		free(mb);
+		return equal;
 	}
 	return 1; /* null, true, false: equal types are equal values */
 }

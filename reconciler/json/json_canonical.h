@@ -3,6 +3,9 @@
  * whitespace, numbers in a fixed format (integers without exponent up to
  * 2^53, others with the shortest form that round-trips). The same value
  * always gives the same bytes, so the output can be hashed and compared.
+ * A key written twice in one object (cJSON keeps both, the API server would
+ * not send it, a hostile peer might) counts once with its last value, as
+ * Kubernetes reads it; canonical form and equality agree on that.
  */
 #ifndef KEELSON_JSON_CANONICAL_H
 #define KEELSON_JSON_CANONICAL_H

@@ -16,6 +16,7 @@
 #ifndef KEELSON_TESTS_FUZZ_H
 #define KEELSON_TESTS_FUZZ_H
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +45,13 @@ char *fuzz_strndup(const uint8_t *data, size_t size);
  * Without the separator, *a is everything and *b is empty. */
 void fuzz_split(const uint8_t *data, size_t size, const char *sep, const uint8_t **a, size_t *a_len,
 		const uint8_t **b, size_t *b_len);
+
+/* Whether `v` holds an object with a key written twice anywhere (JSON
+ * allows it, cJSON keeps both; the API server never sends it). */
+int fuzz_has_duplicate_keys(const cJSON *v);
+
+/* Whether the bytes are valid UTF-8 (what the API server sends). */
+int fuzz_utf8_valid(const uint8_t *data, size_t size);
 
 /* Quiet the core logger: the targets provoke errors by the million. */
 void fuzz_quiet_logs(void);

@@ -4,7 +4,7 @@
  * document (JSON), a line "%%", the patch (JSON), and optionally "%%" and
  * "group/kind" for the strategic merge. Properties: engines never modify
  * their input; merge patch create then apply gives the modified document
- * back (RFC 7386, when it holds no null).
+ * back (RFC 7386, when it holds no null and no key twice).
  */
 #include "config.h"
 
@@ -73,6 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* RFC 7386: apply(original, create(original, modified)) == modified. */
 	cJSON *created = NULL;
 	if (cJSON_IsObject(doc) && cJSON_IsObject(patch) && !has_null(patch) &&
+	    !fuzz_has_duplicate_keys(doc) && !fuzz_has_duplicate_keys(patch) &&
 	    ks_merge_patch_create(&created, doc, patch) == 0) {
 		cJSON *applied = NULL;
 		fuzz_assert(ks_merge_patch_apply(&applied, doc, created) == 0);

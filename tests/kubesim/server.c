@@ -884,10 +884,12 @@ static enum MHD_Result handle_update(struct rctx *c)
 	}
 	const char *bname = ks_meta_string(body, "name");
 	if (bname && strcmp(bname, c->name)) {
-		cJSON_Delete(body);
-		return send_status(c->conn, 400, "BadRequest",
+		/* bname lives in body: answer before freeing it. */
+		ret = send_status(c->conn, 400, "BadRequest",
 			"the name of the object (%s) does not match the name on the URL (%s)", bname,
 			c->name);
+		cJSON_Delete(body);
+		return ret;
 	}
 	if (!bname) {
 		cJSON *meta = cJSON_GetObjectItemCaseSensitive(body, "metadata");

@@ -104,6 +104,9 @@ static const struct {
 	{"{\"B\":1,\"a\":2,\"\":3}", "{\"\":3,\"B\":1,\"a\":2}"},
 	{"[]", "[]"},
 	{"{}", "{}"},
+	/* A key written twice counts once, with its last value (found by
+	 * tests/fuzz: the canonical form did not read back as equal). */
+	{"{\"k\":\"P\",\"a\":1,\"k\":\"Q\"}", "{\"a\":1,\"k\":\"Q\"}"},
 };
 
 START_TEST(canonical_output)
@@ -156,6 +159,30 @@ START_TEST(equality)
 }
 END_TEST
 
+/* Found by tests/fuzz (crashes/json_api): two copies of a document with a
+ * duplicate key were not equal, and equality depended on member order. */
+START_TEST(equality_with_duplicate_keys)
+{
+	cJSON *a = cJSON_Parse("{\"k\":\"P\",\"x\":1,\"k\":\"Q\"}");
+	cJSON *b = cJSON_Parse("{\"x\":1,\"k\":\"P\",\"k\":\"Q\"}");
+	cJSON *c = cJSON_Parse("{\"x\":1,\"k\":\"Q\"}");
+	cJSON *d = cJSON_Parse("{\"x\":1,\"k\":\"Q\",\"k\":\"P\"}");
+	cJSON *a2 = cJSON_Duplicate(a, 1);
+	ck_assert(keelson_json_equal(a, a2));
+	ck_assert(keelson_json_equal(a, b));
+	ck_assert(keelson_json_equal(b, a));
+	ck_assert(keelson_json_equal(a, c));
+	ck_assert(keelson_json_equal(c, a));
+	ck_assert(!keelson_json_equal(a, d));
+	ck_assert(!keelson_json_equal(d, c));
+	cJSON_Delete(a);
+	cJSON_Delete(a2);
+	cJSON_Delete(b);
+	cJSON_Delete(c);
+	cJSON_Delete(d);
+}
+END_TEST
+
 static Suite *suite_json(void)
 {
 	Suite *s = suite_create("json");
@@ -177,6 +204,7 @@ static Suite *suite_json(void)
 
 	tc = tcase_create("keelson_json_equal");
 	tcase_add_test(tc, equality);
+	tcase_add_test(tc, equality_with_duplicate_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }
