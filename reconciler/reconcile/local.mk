@@ -17,7 +17,8 @@ RECONCILE_TEST_LDADD = libkeelson-core.la $(CHECK_LIBS) $(CJSON_LIBS)
 reconcile_unit_tests = \
 	tests/reconcile/test_config \
 	tests/reconcile/test_reconcile_rules \
-	tests/reconcile/test_generic_apply
+	tests/reconcile/test_generic_apply \
+	tests/reconcile/test_daemon
 check_PROGRAMS += $(reconcile_unit_tests)
 TESTS += $(reconcile_unit_tests) tests/reconcile/reconcile-kubesim.sh tests/reconcile/plugin-rollout-kubesim.sh \
 	tests/status/daemon-kubesim.sh
@@ -35,3 +36,7 @@ tests_reconcile_test_generic_apply_CFLAGS = $(RECONCILE_TEST_CFLAGS) $(CURL_CFLA
 tests_reconcile_test_generic_apply_LDADD = $(RECONCILE_TEST_LDADD)
 
 EXTRA_DIST += tests/reconcile/reconcile-kubesim.sh tests/reconcile/plugin-rollout-kubesim.sh tests/status/daemon-kubesim.sh docs/man/keelson.yaml.5 reconciler/reconcile/README.md
+
+tests_reconcile_test_daemon_SOURCES = tests/reconcile/test_daemon.c tests/unit/check_main.h
+tests_reconcile_test_daemon_CFLAGS = $(RECONCILE_TEST_CFLAGS) $(CURL_CFLAGS)
+tests_reconcile_test_daemon_LDADD = $(RECONCILE_TEST_LDADD) $(CURL_LIBS)
