@@ -1,1 +1,26 @@
 # Kafka plugin (issue 6): plugins/kafka and its tests
+pkglib_LTLIBRARIES += plugins/kafka/kafka.la
+plugins_kafka_kafka_la_SOURCES = \
+	plugins/kafka/kafka.c \
+	plugins/kafka/cc.c plugins/kafka/cc.h \
+	plugins/kafka/prom.c plugins/kafka/prom.h \
+	plugins/kafka/util.c plugins/kafka/kafka_internal.h \
+	plugins/include/keelson/plugin.h
+plugins_kafka_kafka_la_LDFLAGS = $(AM_LDFLAGS) $(PLUGIN_LDFLAGS)
+plugins_kafka_kafka_la_LIBADD = -lm
+
+# Scenarios against kubesim through `keelson run` (tests/kafka/*.sh).
+kafka_scenarios = \
+	tests/kafka/kafka-roll.sh
+TESTS += $(kafka_scenarios)
+EXTRA_DIST += \
+	$(kafka_scenarios) \
+	tests/kafka/kafka-lib.sh \
+	plugins/kafka/README.md \
+	tests/kafka/repo/keelson.yaml \
+	tests/kafka/repo/clusters/sim/cluster.yaml \
+	tests/kafka/repo/clusters/sim/kafka/configmap.yaml \
+	tests/kafka/repo/clusters/sim/kafka/namespace.yaml \
+	tests/kafka/repo/clusters/sim/kafka/services.yaml \
+	tests/kafka/repo/clusters/sim/kafka/statefulset.yaml \
+	tests/kafka/repo/clusters/sim/kafka/system.yaml

@@ -1,0 +1,105 @@
+#!/bin/sh
+# Scenario 1: an image bump on 5 Kafka brokers rolled by `keelson run` and
+# the kafka plugin against kubesim's Kafka model: exactly 5 restarts, one
+# at a time, the active controller last, the final state as Git says, and
+# kubesim's invariant log empty. Then a change of the broker ConfigMap
+# alone rolls the brokers again (config hash in the pod template).
+. "${top_srcdir:-.}/tests/kafka/kafka-lib.sh"
+
+kafka_setup kafka-roll
+kafka_deploy
+
+step="move the active controller off the lowest ordinal"
+# The model's controller is the lowest broker up when one is needed and
+# stays put; deleting it by hand hands the role to another broker, so
+# "controller last" differs from "highest ordinal first".
+first=$(active_controller)
+[ -n "$first" ] || fail "no active controller"
+k delete pod -n kafka "$first" --wait=false >/dev/null || fail "deleting $first"
+moved() { c=$(active_controller); [ -n "$c" ] && [ "$c" != "$first" ]; }
+wait_until 30 "another broker is the active controller" moved
+caught_up() {
+	all_ready 5 || return 1
+	s=0
+	for p in kafka-0 kafka-1 kafka-2 kafka-3 kafka-4; do
+		v=$(metric "$p" kafka_server_replicamanager_underreplicatedpartitions)
+		[ -n "$v" ] || return 1
+		s=$((s + v))
+	done
+	[ "$s" -eq 0 ]
+}
+wait_until 60 "$first is back and caught up" caught_up
+assert_no_violations
+
+step="image bump"
+controller=$(active_controller)
+[ -n "$controller" ] || fail "no active controller before the roll"
+[ "$controller" != kafka-0 ] || fail "the controller is still kafka-0"
+start_watch
+sed -i 's|apache/kafka:3.7.0|apache/kafka:3.7.1|' "$sts"
+git_in commit -q -a -m "kafka 3.7.1"
+start_daemon
+images_done() { [ "$(all_images)" = "apache/kafka:3.7.1:5 " ] && all_ready 5; }
+wait_until 100 "all 5 pods run 3.7.1 and are Ready" images_done
+wait_until 30 "the rollout converged" converged
+stop_daemon
+stop_watch
+
+step="exactly 5 restarts, one at a time, controller last"
+printf 'kafka-0 2\nkafka-1 2\nkafka-2 2\nkafka-3 2\nkafka-4 2\n' >"$work/expected"
+incarnations >"$work/incarnations"
+cmp -s "$work/incarnations" "$work/expected" || { cat "$work/incarnations"; fail "a pod was not replaced exactly once"; }
+order=$(deletion_order | tr '\n' ' ')
+[ "$(deletion_order | wc -l)" -eq 5 ] || fail "expected 5 deletions, saw: $order"
+last=$(deletion_order | tail -n 1)
+[ "$last" = "$controller" ] || fail "the active controller $controller was not restarted last: $order"
+expected_order=$(printf 'kafka-4\nkafka-3\nkafka-2\nkafka-1\nkafka-0\n' | grep -vx "$controller" | tr '\n' ' ')"$controller "
+[ "$order" = "$expected_order" ] || fail "restart order $order, expected $expected_order"
+down=$(max_down 5)
+[ "$down" -le 1 ] || fail "$down brokers were unavailable at once"
+grep -q 'running step.*restart kafka-[0-4]: delete pod kafka/kafka-[0-4]' "$work/daemon.log" ||
+	fail "no delete step logged"
+echo "   restarts: $order(controller $controller)"
+
+step="final state matches Git"
+img=$(k get statefulset kafka -n kafka -o jsonpath='{.spec.template.spec.containers[0].image}')
+[ "$img" = apache/kafka:3.7.1 ] || fail "StatefulSet image $img"
+strategy=$(k get statefulset kafka -n kafka -o jsonpath='{.spec.updateStrategy.type}')
+[ "$strategy" = OnDelete ] || fail "updateStrategy $strategy, expected OnDelete"
+hash=$(k get statefulset kafka -n kafka -o jsonpath='{.spec.template.metadata.annotations.keelson\.dev/config-hash}')
+[ -n "$hash" ] || fail "no keelson.dev/config-hash in the pod template"
+urev=$(k get statefulset kafka -n kafka -o jsonpath='{.status.updateRevision}')
+revs=$(k get pods -n kafka -o jsonpath='{.items[*].metadata.labels.controller-revision-hash}')
+for r in $revs; do [ "$r" = "$urev" ] || fail "pod at revision $r, not $urev"; done
+assert_no_violations
+
+step="a ConfigMap change alone rolls the brokers"
+start_watch
+sed -i 's/log.retention.hours=168/log.retention.hours=72/' "$repo/clusters/sim/kafka/configmap.yaml"
+git_in commit -q -a -m "kafka: retention 72h"
+start_daemon
+hash_changed() {
+	h=$(k get statefulset kafka -n kafka -o jsonpath='{.spec.template.metadata.annotations.keelson\.dev/config-hash}')
+	[ -n "$h" ] && [ "$h" != "$hash" ]
+}
+wait_until 30 "the config hash changed" hash_changed
+rolled_again() {
+	u=$(k get statefulset kafka -n kafka -o jsonpath='{.status.updateRevision}')
+	[ "$u" != "$urev" ] || return 1
+	for r in $(k get pods -n kafka -o jsonpath='{.items[*].metadata.labels.controller-revision-hash}'); do
+		[ "$r" = "$u" ] || return 1
+	done
+	all_ready 5
+}
+wait_until 100 "every pod restarted with the new configuration" rolled_again
+stop_daemon
+stop_watch
+incarnations >"$work/incarnations"
+cmp -s "$work/incarnations" "$work/expected" || { cat "$work/incarnations"; fail "config roll: a pod was not replaced exactly once"; }
+down=$(max_down 5)
+[ "$down" -le 1 ] || fail "config roll: $down brokers were unavailable at once"
+data=$(k get configmap kafka-config -n kafka -o jsonpath='{.data.server\.properties}')
+case $data in *log.retention.hours=72*) ;; *) fail "ConfigMap not applied: $data" ;; esac
+assert_no_violations
+echo "PASS"
+exit 0
