@@ -17,7 +17,8 @@
 #     webhook), ready again when it is back;
 #   - drift healed under driftPolicy heal leaves a DriftHealed Event on the
 #     object;
-#   - SIGTERM stops the HTTP server and the daemon exits 0.
+#   - SIGTERM stops the HTTP server and the daemon exits 0; a status commit
+#     deferred by status.interval is made on SIGTERM.
 # Needs $KUBECTL (skipped with 77 when empty), git, curl, openssl, promtool.
 set -u
 
@@ -186,6 +187,7 @@ done
 printf 'forge-token\n' >"$work/forge-token"
 
 printf 'hook-secret\n' >"$work/github-secret"
+printf 'gitlab-token\n' >"$work/gitlab-token"
 cat >"$work/keelson.yaml" <<EOF
 git:
   url: $url
@@ -203,6 +205,7 @@ http:
   listen: 127.0.0.1:0
   maxBodyBytes: 65536
   githubSecretFile: $work/github-secret
+  gitlabTokenFile: $work/gitlab-token
 status:
   interval: 1s
   authorName: keelson-test
@@ -315,6 +318,24 @@ code=$(hook "$other" "$(sign "$other")")
 [ "$code" = 200 ] || fail "push of another branch answered $code, expected 200"
 grep -q ignored "$work/hook.out" || fail "push of another branch not reported ignored: $(cat "$work/hook.out")"
 
+step="a push of another repository is ignored"
+elsewhere=$(printf '{"ref":"refs/heads/main","repository":{"clone_url":"git://127.0.0.1:%s/other.git"}}' "$gport")
+code=$(hook "$elsewhere" "$(sign "$elsewhere")")
+[ "$code" = 200 ] || fail "push of another repository answered $code, expected 200"
+grep -q ignored "$work/hook.out" || fail "push of another repository not ignored: $(cat "$work/hook.out")"
+
+step="GitLab: a wrong token is refused"
+gitlab_body=$(printf '{"object_kind":"push","ref":"refs/heads/main","project":{"git_http_url":"%s"}}' "$url")
+gitlab() { # gitlab TOKEN -> HTTP code
+	curl -s -o "$work/hook.out" -w '%{http_code}' -X POST -H 'X-Gitlab-Event: Push Hook' \
+		-H "X-Gitlab-Token: $1" --data-binary "$gitlab_body" "$base/hooks/gitlab"
+}
+code=$(gitlab wrong-token)
+[ "$code" = 401 ] || fail "GitLab push with a wrong token answered $code, expected 401"
+sleep 0.5
+[ "$(polls)" = "$before" ] || fail "refused or ignored pushes made keelson poll ($before -> $(polls))"
+[ "$(settings_color)" = blue ] || fail "the new commit was applied without a valid push"
+
 step="a signed push is fetched and applied at once"
 t0=$(date +%s)
 code=$(hook "$body" "$(sign "$body")")
@@ -327,6 +348,12 @@ wait_for "a status commit naming $sha2" 30 status_has "$sha2"
 wait_for "a converged cycle counted" 10 sh -c "[ \"\$(curl -fs $base/metrics | awk '\$1 == \"keelson_reconcile_duration_seconds_count{result=\\\"converged\\\"}\" { print \$2 }')\" != \"$converged0\" ]"
 last_sync1=$(metric 'keelson_last_successful_sync_timestamp_seconds{cluster="sim"}')
 num_ge "$last_sync1" "$last_sync0" || fail "last sync time went back ($last_sync0 -> $last_sync1)"
+
+step="GitLab: the right token is accepted"
+before=$(polls)
+code=$(gitlab gitlab-token)
+[ "$code" = 202 ] || fail "GitLab push answered $code, expected 202: $(cat "$work/hook.out")"
+wait_for "a poll after the GitLab push" 10 sh -c "[ \"\$(curl -fs $base/metrics | awk '\$1 ~ /^keelson_git_fetches_total\\{/ { s += \$2 } END { print s + 0 }')\" != \"$before\" ]"
 
 step="a burst of signed pushes polls at most twice"
 sleep 0.5
@@ -375,5 +402,36 @@ daemon=
 [ $rc -eq 0 ] || fail "keelson run exited $rc after SIGTERM"
 grep -q "keelson stopped" "$work/daemon.log" || fail "no 'keelson stopped' line"
 curl -s -o /dev/null --max-time 2 "$base/healthz" && fail "the HTTP server still answers after SIGTERM"
+
+step="SIGTERM commits a deferred status"
+sed 's/^  interval: 1s$/  interval: 1h/' "$work/keelson.yaml" >"$work/keelson-slow.yaml"
+grep -q 'interval: 1h' "$work/keelson-slow.yaml" || fail "could not set status.interval"
+"$KEELSON" run --config "$work/keelson-slow.yaml" >"$work/daemon.log" 2>&1 &
+daemon=$!
+wait_for "the HTTP server's port in the log" 60 grep -q 'HTTP server listening' "$work/daemon.log"
+port=$(sed -n 's/.*HTTP server listening.* port=\([0-9][0-9]*\).*/\1/p' "$work/daemon.log" | head -n 1)
+base="http://127.0.0.1:$port"
+wait_for "/readyz" 30 curl -fs "$base/readyz"
+push_color() { # push_color COLOR: commit, push, signed webhook; prints the sha
+	sed -i "s/color: .*/color: $1/" "$repo/clusters/sim/app/settings.yaml"
+	git_in commit -q -a -m "app: $1"
+	git_in push -q origin main
+	local b
+	b=$(push_body refs/heads/main)
+	[ "$(hook "$b" "$(sign "$b")")" = 202 ] || fail "push of $1 not accepted"
+	git -C "$repo" rev-parse HEAD
+}
+sha3=$(push_color yellow)
+wait_for "a status commit naming $sha3 (the first after a start is not deferred)" 30 status_has "$sha3"
+sha4=$(push_color purple)
+wait_for "ConfigMap purple" 20 sh -c "[ \"\$($KUBECTL get configmap settings -n app -o jsonpath='{.data.color}' 2>/dev/null)\" = purple ]"
+sleep 1
+status_has "$sha4" && fail "the status commit was not deferred by status.interval 1h"
+kill -TERM "$daemon"
+rc=0
+wait "$daemon" || rc=$?
+daemon=
+[ $rc -eq 0 ] || fail "keelson run exited $rc after SIGTERM"
+status_has "$sha4" || fail "the deferred status was not committed on SIGTERM: $(git --git-dir="$work/srv/origin.git" log -1 --format=%B keelson/status)"
 echo "$name: ok"
 exit 0
