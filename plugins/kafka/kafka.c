@@ -388,8 +388,9 @@ static void evaluate_health(struct planner *p, struct health *out)
 			return;
 		}
 		if (!pod->ready) {
-			say(out->why, sizeof(out->why), "%s is not Ready%s%s%s", pod->name, pod->stuck ? " (" : "",
-				 pod->stuck ? pod->stuck : "", pod->stuck ? ")" : "");
+			say(out->why, sizeof(out->why), "%s is not Ready%s%s%s%s", pod->name, pod->stuck ? " (" : "",
+			    pod->stuck ? pod->stuck : "", pod->stuck ? ")" : "",
+			    pod->out_of_date ? "" : " (runs the new version; waiting for it to start)");
 			return;
 		}
 	}
@@ -429,9 +430,10 @@ static void evaluate_health(struct planner *p, struct health *out)
 	out->ok = 1;
 }
 
-static void gate_text(const struct planner *p, char *out, size_t size, const struct pod *controller, long brokers)
+static void gate_text(const struct planner *p, char *out, size_t size, const struct pod *controller, long brokers,
+		      const struct pod *target)
 {
-	char ctrl[300] = "";
+	char ctrl[300] = "", cc[300] = "";
 	if (p->preview || controller == NULL) {
 		say(ctrl, sizeof(ctrl), "; active controller last, decided at run time");
 	} else {
@@ -439,9 +441,13 @@ static void gate_text(const struct planner *p, char *out, size_t size, const str
 		node_label(p, controller, label, sizeof(label));
 		say(ctrl, sizeof(ctrl), " (%s)", label);
 	}
+	if (p->has_cc && target != NULL && !target->sts->controller_only)
+		say(cc, sizeof(cc), ", Cruise Control idle, no partition of broker %ld at min ISR", target->ordinal);
+	else if (p->has_cc)
+		say(cc, sizeof(cc), ", Cruise Control idle");
 	say(out, size, "all %ld %s Ready, URP 0, UnderMinIsr 0, offline 0, 1 active controller%s%s", brokers,
-		 p->nsts > 1 ? "Kafka nodes" : "brokers", ctrl,
-		 p->has_cc ? ", Cruise Control idle and no partition of the broker at min ISR" : "");
+	    p->nsts > 1 ? "Kafka nodes" : "brokers", p->preview || controller == NULL ? cc : ctrl,
+	    p->preview || controller == NULL ? ctrl : cc);
 }
 
 /* --- StatefulSets ------------------------------------------------------ */
@@ -701,8 +707,8 @@ static int project_roll(struct planner *p, struct pod **order, size_t n, size_t 
 			long brokers)
 {
 	char gate[TEXT], text[TEXT], key[512];
-	gate_text(p, gate, sizeof(gate), controller, brokers);
 	for (size_t i = from; i < n; i++) {
+		gate_text(p, gate, sizeof(gate), controller, brokers, order[i]);
 		if (i > 0) {
 			say(text, sizeof(text), "wait until %s is back (new pod Ready, caught up: URP 0) before "
 				 "restarting %s, within %llds", order[i - 1]->name, order[i]->name,
@@ -781,7 +787,7 @@ static int plan_roll(struct planner *p)
 			say(health.why, sizeof(health.why), "%s", why);
 		}
 	}
-	gate_text(p, gate, sizeof(gate), health.controller, brokers);
+	gate_text(p, gate, sizeof(gate), health.controller, brokers, n > 0 ? order[0] : NULL);
 	if (n == 0) {
 		if (health.ok)
 			return 0;
@@ -935,7 +941,7 @@ static int plan_scale_down(struct planner *p, struct sts *st, char *gate, size_t
 		say(health.why, sizeof(health.why), "%s", why);
 	}
 	char cc_gate[TEXT];
-	gate_text(p, cc_gate, sizeof(cc_gate), health.controller, count_brokers(p));
+	gate_text(p, cc_gate, sizeof(cc_gate), health.controller, count_brokers(p), NULL);
 	if (!health.ok) {
 		say(text, sizeof(text), "wait before asking Cruise Control to empty brokers %s: %s", ids, health.why);
 		return wait_step(p, text, key, cc_gate, p->restart_timeout) != 0 ? -1 : 0;
@@ -1008,7 +1014,7 @@ static int plan_scale_up(struct planner *p)
 		break;
 	}
 	char gate[TEXT];
-	gate_text(p, gate, sizeof(gate), health.controller, count_brokers(p));
+	gate_text(p, gate, sizeof(gate), health.controller, count_brokers(p), NULL);
 	if (kafka_cc_idle(&p->cc, why, sizeof(why)) != 0) {
 		say(text, sizeof(text), "wait before moving partitions onto new brokers %s: %s", ids, why);
 		return wait_step(p, text, key, gate, p->restart_timeout) != 0 ? -1 : 0;

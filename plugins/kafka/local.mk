@@ -11,7 +11,9 @@ plugins_kafka_kafka_la_LIBADD = -lm
 
 # Scenarios against kubesim through `keelson run` (tests/kafka/*.sh).
 kafka_scenarios = \
-	tests/kafka/kafka-roll.sh
+	tests/kafka/kafka-roll.sh \
+	tests/kafka/kafka-blocked.sh \
+	tests/kafka/kafka-plan.sh
 TESTS += $(kafka_scenarios)
 EXTRA_DIST += \
 	$(kafka_scenarios) \
