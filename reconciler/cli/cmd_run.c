@@ -157,7 +157,7 @@ int keelson_cmd_run(int argc, char **argv)
 	keelson_reconciler_set_alerts(r, alerts);
 	/* HTTP endpoint, readiness, status branch, API metrics. */
 	struct keelson_daemon *daemon = NULL;
-	if (keelson_daemon_start(&daemon, cfg, getenv("KUBERNETES_SERVICE_HOST") != NULL) < 0) {
+	if (keelson_daemon_start(&daemon, cfg, getenv("KUBERNETES_SERVICE_HOST") ? KEELSON_DAEMON_IN_POD : 0) < 0) {
 		fprintf(stderr, "keelson run: %s\n", keelson_error_last()->message);
 		keelson_reconciler_free(r);
 		keelson_alerts_free(alerts);

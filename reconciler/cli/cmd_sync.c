@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "plugin/plugin_host.h"
+#include "reconcile/daemon.h"
 #include "reconcile/reconcile.h"
 
 #include <signal.h>
@@ -36,6 +37,9 @@ const char keelson_cmd_sync_usage[] =
 	"A system whose plugin is not generic advances by at most one step per attempt\n"
 	"(a pod restarted, say); progress is kept in the cluster, so each run continues\n"
 	"the rollout, and it converges when the plugin plans nothing more.\n"
+	"\n"
+	"With a status section in FILE, the status of every system is committed to the\n"
+	"status branch before sync exits (no HTTP server is started).\n"
 	"\n"
 	"Exit status: 0 converged (every object applied and in sync, prunes done),\n"
 	"1 not converged (invalid revision, unreachable cluster, a failed or blocked\n"
@@ -113,6 +117,16 @@ int keelson_cmd_sync(int argc, char **argv)
 		return KEELSON_EXIT_USAGE;
 	}
 	keelson_reconciler_set_plugins(r, plugins);
+	struct keelson_daemon *services = NULL;
+	if (keelson_daemon_start(&services, cfg, KEELSON_DAEMON_NO_HTTP) < 0) {
+		fprintf(stderr, "keelson sync: %s\n", keelson_error_last()->message);
+		keelson_reconciler_free(r);
+		keelson_plugin_registry_uninstall_layout(plugins);
+		keelson_plugin_registry_free(plugins);
+		keelson_config_free(cfg);
+		return KEELSON_EXIT_USAGE;
+	}
+	keelson_daemon_attach(services, r);
 	long deadline = now_ms() + (long)timeout_ms;
 	unsigned long long backoff = cfg->retry_initial_ms;
 	struct keelson_cycle_report rep;
@@ -141,6 +155,7 @@ int keelson_cmd_sync(int argc, char **argv)
 		"%zu blocked, %zu failed, %zu drifted, %zu plugin steps run, %zu waiting)\n",
 		rep.revision[0] ? rep.revision : "(none)", exit_code == 0 ? "converged" : "NOT converged", rep.objects,
 		rep.applied, rep.pruned, rep.prune_held, rep.blocked, rep.failed, rep.drifted, rep.steps_run, rep.waiting);
+	keelson_daemon_stop(services); /* commits the status at once */
 	keelson_reconciler_free(r);
 	keelson_plugin_registry_uninstall_layout(plugins);
 	keelson_plugin_registry_free(plugins);

@@ -185,7 +185,7 @@ static int start_status(struct keelson_daemon *d, const struct keelson_config *c
 	return rc;
 }
 
-int keelson_daemon_start(struct keelson_daemon **out, const struct keelson_config *cfg, bool in_pod)
+int keelson_daemon_start(struct keelson_daemon **out, const struct keelson_config *cfg, unsigned flags)
 {
 	struct keelson_daemon *d = calloc(1, sizeof(*d));
 	int rc;
@@ -200,7 +200,8 @@ int keelson_daemon_start(struct keelson_daemon **out, const struct keelson_confi
 	}
 	if (cfg->status_enabled && (rc = start_status(d, cfg)) < 0)
 		goto fail;
-	if ((cfg->http_enabled || in_pod) && (rc = start_http(d, cfg)) < 0)
+	if (!(flags & KEELSON_DAEMON_NO_HTTP) && (cfg->http_enabled || (flags & KEELSON_DAEMON_IN_POD)) &&
+	    (rc = start_http(d, cfg)) < 0)
 		goto fail;
 	keelson_kube_set_observer(observe_api_request);
 	*out = d;

@@ -25,13 +25,17 @@
 
 struct keelson_daemon;
 
+/* keelson_daemon_start flags. */
+#define KEELSON_DAEMON_IN_POD 1u  /* serve HTTP even without an http section */
+#define KEELSON_DAEMON_NO_HTTP 2u /* never serve HTTP (keelson sync) */
+
 /* Start the services `cfg` asks for: the HTTP server when cfg->http_enabled
- * (or `in_pod`: then at cfg's default address), the status writer when
- * cfg->status_enabled. Installs the API request metrics observer. Errors
- * (a secret file that cannot be read, an address that cannot be bound, an
- * invalid status branch) are returned with the message set; nothing is
- * left running. */
-int keelson_daemon_start(struct keelson_daemon **out, const struct keelson_config *cfg, bool in_pod);
+ * (or with KEELSON_DAEMON_IN_POD: then at cfg's default address), the
+ * status writer when cfg->status_enabled. Installs the API request metrics
+ * observer. Errors (a secret file that cannot be read, an address that
+ * cannot be bound, an invalid status branch) are returned with the message
+ * set; nothing is left running. */
+int keelson_daemon_start(struct keelson_daemon **out, const struct keelson_config *cfg, unsigned flags);
 
 /* Wire the nudge (webhook pushes) and the status writer into `r`; call
  * again after replacing the reconciler (SIGHUP). */

@@ -117,7 +117,7 @@ START_TEST(readiness_follows_cycle_reports)
 {
 	struct keelson_config *cfg = config_with("http:\n  listen: 127.0.0.1:0\n");
 	struct keelson_daemon *d = NULL;
-	ck_assert_int_eq(keelson_daemon_start(&d, cfg, false), 0);
+	ck_assert_int_eq(keelson_daemon_start(&d, cfg, 0), 0);
 	keelson_config_free(cfg); /* the daemon keeps nothing of it */
 	unsigned port = keelson_daemon_http_port(d);
 	ck_assert_uint_ne(port, 0);
@@ -169,7 +169,7 @@ START_TEST(start_refuses_an_unreadable_secret)
 	struct keelson_config *cfg =
 		config_with("http:\n  listen: 127.0.0.1:0\n  githubSecretFile: /nonexistent/github-secret\n");
 	struct keelson_daemon *d = NULL;
-	ck_assert_int_eq(keelson_daemon_start(&d, cfg, false) < 0, 1);
+	ck_assert_int_eq(keelson_daemon_start(&d, cfg, 0) < 0, 1);
 	ck_assert_ptr_null(d);
 	ck_assert_msg(strstr(keelson_error_last()->message, "http.githubSecretFile") != NULL, "%s",
 		      keelson_error_last()->message);
@@ -179,7 +179,7 @@ START_TEST(start_refuses_an_unreadable_secret)
 
 	/* Without http (and not in a pod) nothing listens. */
 	cfg = config_with("");
-	ck_assert_int_eq(keelson_daemon_start(&d, cfg, false), 0);
+	ck_assert_int_eq(keelson_daemon_start(&d, cfg, 0), 0);
 	ck_assert_uint_eq(keelson_daemon_http_port(d), 0);
 	keelson_daemon_stop(d);
 	keelson_config_free(cfg);

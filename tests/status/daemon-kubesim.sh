@@ -18,7 +18,8 @@
 #   - drift healed under driftPolicy heal leaves a DriftHealed Event on the
 #     object;
 #   - SIGTERM stops the HTTP server and the daemon exits 0; a status commit
-#     deferred by status.interval is made on SIGTERM.
+#     deferred by status.interval is made on SIGTERM; `keelson sync --once`
+#     commits status before it exits.
 # Needs $KUBECTL (skipped with 77 when empty), git, curl, openssl, promtool.
 set -u
 
@@ -433,5 +434,15 @@ wait "$daemon" || rc=$?
 daemon=
 [ $rc -eq 0 ] || fail "keelson run exited $rc after SIGTERM"
 status_has "$sha4" || fail "the deferred status was not committed on SIGTERM: $(git --git-dir="$work/srv/origin.git" log -1 --format=%B keelson/status)"
+
+step="keelson sync --once commits status too"
+sed -i "s/color: .*/color: orange/" "$repo/clusters/sim/app/settings.yaml"
+git_in commit -q -a -m "app: orange"
+git_in push -q origin main
+sha5=$(git -C "$repo" rev-parse HEAD)
+"$KEELSON" sync --once --config "$work/keelson-slow.yaml" >"$work/out" 2>"$work/err" || fail "sync --once exited $?"
+[ "$(settings_color)" = orange ] || fail "sync did not apply orange"
+status_has "$sha5" || fail "sync --once did not commit status naming $sha5"
+grep -q 'HTTP server listening' "$work/err" && fail "sync started an HTTP server"
 echo "$name: ok"
 exit 0
