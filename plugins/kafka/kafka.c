@@ -707,6 +707,7 @@ static int project_roll(struct planner *p, struct pod **order, size_t n, size_t 
 			long brokers)
 {
 	char gate[TEXT], text[TEXT], key[512];
+	gate_text(p, gate, sizeof(gate), controller, brokers, n > 0 ? order[n - 1] : NULL);
 	for (size_t i = from; i < n; i++) {
 		gate_text(p, gate, sizeof(gate), controller, brokers, order[i]);
 		if (i > 0) {

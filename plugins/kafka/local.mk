@@ -13,7 +13,8 @@ plugins_kafka_kafka_la_LIBADD = -lm
 kafka_scenarios = \
 	tests/kafka/kafka-roll.sh \
 	tests/kafka/kafka-blocked.sh \
-	tests/kafka/kafka-plan.sh
+	tests/kafka/kafka-plan.sh \
+	tests/kafka/kafka-sigkill.sh
 TESTS += $(kafka_scenarios)
 EXTRA_DIST += \
 	$(kafka_scenarios) \

@@ -1,0 +1,54 @@
+#!/bin/sh
+# Scenario 2: the image bump of scenario 1 with keelson killed by SIGKILL
+# at 20 random moments of the rollout and started again each time: the
+# roll completes, no broker is restarted twice (each pod has exactly two
+# incarnations), never two are down at once, and kubesim's invariant log
+# stays empty.
+. "${top_srcdir:-.}/tests/kafka/kafka-lib.sh"
+
+kafka_setup kafka-sigkill
+kafka_deploy
+
+step="image bump, keelson killed with SIGKILL 20 times"
+start_watch
+sed -i 's|apache/kafka:3.7.0|apache/kafka:3.7.1|' "$sts"
+# Catching up takes 60 simulated seconds (3 s real): a roll long enough
+# for the kills to land in every phase of a restart.
+sed -i 's|kafka-catchup-ms: "5000"|kafka-catchup-ms: "60000"|' "$sts"
+git_in commit -q -a -m "kafka 3.7.1"
+images_done() { [ "$(all_images)" = "apache/kafka:3.7.1:5 " ] && all_ready 5; }
+kills=0
+n=0
+seed=${KAFKA_SIGKILL_SEED:-$$}
+echo "   random seed $seed (KAFKA_SIGKILL_SEED to repeat)"
+while [ $kills -lt 20 ]; do
+	n=$((n + 1))
+	[ $n -le 60 ] || fail "60 daemon runs without reaching 20 kills"
+	start_daemon
+	# 0.2 .. 0.9 s: from start-up (cache sync) to the middle of a restart
+	delay=$(awk -v s="$seed$n" 'BEGIN { srand(s); printf "%.2f", 0.2 + rand() * 0.7 }')
+	sleep "$delay"
+	if images_done && converged; then
+		break
+	fi
+	stop_daemon -9
+	kills=$((kills + 1))
+done
+echo "   $kills SIGKILLs"
+[ $kills -ge 20 ] || echo "   (the roll finished before the 20th kill)"
+[ -n "$daemon" ] || start_daemon
+wait_until 100 "all 5 pods run 3.7.1 and are Ready after $kills SIGKILLs" images_done
+wait_until 30 "the rollout converged" converged
+stop_daemon
+stop_watch
+
+step="no broker restarted twice, one at a time"
+printf 'kafka-0 2\nkafka-1 2\nkafka-2 2\nkafka-3 2\nkafka-4 2\n' >"$work/expected"
+incarnations >"$work/incarnations"
+cmp -s "$work/incarnations" "$work/expected" || { cat "$work/incarnations"; fail "a pod was not replaced exactly once"; }
+down=$(max_down 5)
+[ "$down" -le 1 ] || fail "$down brokers were unavailable at once"
+[ $kills -ge 15 ] || fail "only $kills SIGKILLs happened during the roll; restarts were not exercised"
+assert_no_violations
+echo "PASS"
+exit 0
