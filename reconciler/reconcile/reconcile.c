@@ -93,6 +93,8 @@ struct keelson_reconciler {
 	struct keelson_desired_state *state; /* last good revision */
 	char sha[41];                        /* of state */
 	char rejected_sha[41];               /* newest invalid revision, reported once */
+	char rejected_why[600];              /* its first problem, for the status */
+	bool rejection_unreported;           /* the next cycle records it in every system's status */
 	char converged_sha[41];              /* state's sha when the last cycle converged */
 	struct session *sessions;
 	size_t session_count;
@@ -369,6 +371,12 @@ static int poll_git(struct keelson_cycle_report *rep, struct keelson_reconciler 
 		rc = keelson_layout_load(&state, &problems, files, &lo);
 	if (files != NULL)
 		files->free(files);
+	if (rc == KEELSON_EINVALID && problems != NULL && problems->count > 0)
+		snprintf(r->rejected_why, sizeof(r->rejected_why), "%s:%u:%u: %s%s", problems->items[0].file,
+			 problems->items[0].line, problems->items[0].column, problems->items[0].message,
+			 problems->count > 1 ? " (and more problems, see the log)" : "");
+	else if (rc < 0)
+		snprintf(r->rejected_why, sizeof(r->rejected_why), "%s", keelson_error_last()->message);
 	if (rc == KEELSON_EINVALID && problems != NULL) {
 		log_problems(problems, rev.sha);
 		keelson_log(KEELSON_LOG_ERROR, "revision rejected: it does not validate; nothing of it is applied",
@@ -381,6 +389,7 @@ static int poll_git(struct keelson_cycle_report *rep, struct keelson_reconciler 
 	keelson_problem_list_free(problems);
 	if (rc < 0) {
 		snprintf(r->rejected_sha, sizeof(r->rejected_sha), "%s", rev.sha);
+		r->rejection_unreported = true;
 		rep->revision_rejected = true;
 		return 0;
 	}
@@ -388,6 +397,8 @@ static int poll_git(struct keelson_cycle_report *rep, struct keelson_reconciler 
 	r->state = state;
 	snprintf(r->sha, sizeof(r->sha), "%s", rev.sha);
 	r->rejected_sha[0] = '\0';
+	r->rejected_why[0] = '\0';
+	r->rejection_unreported = false;
 	rep->new_revision = true;
 	follow_repository_poll_interval(r);
 	follow_status_branch(r);
@@ -1272,16 +1283,26 @@ static void report_system(struct keelson_reconciler *r, const struct keelson_clu
 	}
 	if (drifted > 0 && out->phase == KEELSON_PHASE_SYNCED)
 		out->phase = KEELSON_PHASE_DEGRADED;
-	keelson_metrics_set_blocked(NULL, cluster->name, sys->name, out->phase == KEELSON_PHASE_BLOCKED);
-	if (is_generic(sys))
-		alert_blocked(r, cluster->name, sys->name, out->error, out->phase == KEELSON_PHASE_BLOCKED);
+	if (out->diffed) {
+		keelson_metrics_set_blocked(NULL, cluster->name, sys->name, out->phase == KEELSON_PHASE_BLOCKED);
+		if (is_generic(sys))
+			alert_blocked(r, cluster->name, sys->name, out->error, out->phase == KEELSON_PHASE_BLOCKED);
+	}
 	if (r->status != NULL) {
+		/* A newer commit that does not validate: the status is about that
+		 * commit (so its author sees it, on the forge too), Failed with
+		 * the first problem, while the last good revision stays applied. */
+		char rejected[1024];
+		if (r->rejected_sha[0] != '\0')
+			snprintf(rejected, sizeof(rejected),
+				 "revision rejected, nothing of it applied (%.12s stays in force): %s", r->sha,
+				 r->rejected_why);
 		struct keelson_system_status st = {
 			.version = KEELSON_SYSTEM_STATUS_VERSION,
-			.revision = r->sha[0] ? r->sha : NULL,
-			.phase = out->phase,
+			.revision = r->rejected_sha[0] ? r->rejected_sha : r->sha[0] ? r->sha : NULL,
+			.phase = r->rejected_sha[0] ? KEELSON_PHASE_FAILED : out->phase,
 			.step = out->step[0] ? out->step : NULL,
-			.last_error = out->error[0] ? out->error : NULL,
+			.last_error = r->rejected_sha[0] ? rejected : out->error[0] ? out->error : NULL,
 			.drifted_objects = drifted,
 			.drift = (const char *const *)drift_list,
 			.drift_count = listed,
@@ -1351,6 +1372,17 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 		snprintf(rep->api_error, sizeof(rep->api_error), "%s", keelson_error_last()->message);
 		keelson_log(KEELSON_LOG_ERROR, "cluster not reconciled; will retry", "cluster", cluster->name, "error",
 			    keelson_error_last()->message, (const char *)NULL);
+		/* Every system of the cluster: Failed with the reason (drift and
+		 * alerts stay as they were: nothing was compared). */
+		for (size_t i = 0; i < cluster->system_count && !stopping(r); i++) {
+			struct system_outcome outcome;
+			memset(&outcome, 0, sizeof(outcome));
+			outcome.evaluated = true;
+			outcome.phase = KEELSON_PHASE_FAILED;
+			snprintf(outcome.error, sizeof(outcome.error), "%s", rep->api_error);
+			struct keelson_change_set none = {.system = &cluster->systems[i], .cluster = cluster->name};
+			report_system(r, cluster, &cluster->systems[i], &none, &outcome);
+		}
 		return 0;
 	}
 	bool all = true;
@@ -1500,7 +1532,7 @@ static int cycle(struct keelson_cycle_report *out, struct keelson_reconciler *r,
 	}
 	/* Nothing new in Git and no cached object changed since the last
 	 * converged cycle: there is nothing to recompute. */
-	if (!full && !out->new_revision && strcmp(r->converged_sha, r->sha) == 0) {
+	if (!full && !out->new_revision && !r->rejection_unreported && strcmp(r->converged_sha, r->sha) == 0) {
 		bool changed = false;
 		for (size_t i = 0; i < r->session_count; i++)
 			if (session_generation(&r->sessions[i]) != r->sessions[i].generation_seen)
@@ -1540,6 +1572,8 @@ static int cycle(struct keelson_cycle_report *out, struct keelson_reconciler *r,
 	}
 	if (stopping(r))
 		converged = false;
+	else
+		r->rejection_unreported = false;
 	out->converged = converged && !out->revision_rejected && !out->git_failed;
 	if (converged)
 		snprintf(r->converged_sha, sizeof(r->converged_sha), "%s", r->sha);

@@ -13,6 +13,9 @@
 #   - a badly signed GitHub push gets 401 and fetches nothing; a push for
 #     another branch is ignored; a signed push makes keelson fetch and apply
 #     the new commit at once; a burst of signed pushes is at most two polls;
+#   - an invalid commit is rejected whole: its status is Failed with the
+#     first problem's file:line:column (forge state error), then Synced
+#     after a fix;
 #   - /readyz says not ready while the Git server is down (polled through a
 #     webhook), ready again when it is back;
 #   - drift healed under driftPolicy heal leaves a DriftHealed Event on the
@@ -370,6 +373,34 @@ wait_for "a poll after the burst" 10 sh -c "[ \"\$(curl -fs $base/metrics | awk 
 sleep 1 # a second poll would happen within the loop's 200 ms wake-up
 after=$(polls)
 [ $((after - before)) -le 2 ] || fail "8 pushes caused $((after - before)) polls"
+
+step="an invalid commit: status Failed naming it, nothing applied"
+cp "$repo/clusters/sim/app/settings.yaml" "$work/settings.good"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: app\ndata: [broken\n' \
+	>"$repo/clusters/sim/app/settings.yaml"
+git_in commit -q -a -m "app: broken"
+bad=$(git -C "$repo" rev-parse HEAD)
+git_in push -q origin main
+code=$(hook "$body" "$(sign "$body")")
+[ "$code" = 202 ] || fail "push answered $code"
+wait_for "a status commit naming the rejected $bad" 20 status_has "$bad"
+git --git-dir="$work/srv/origin.git" show keelson/status:status/sim/app.json >"$work/out"
+python3 - "$work/out" "$bad" <<'PY' || fail "status of the rejected commit: $(cat "$work/out")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["revision"] == sys.argv[2] and d["phase"] == "Failed", d
+assert "clusters/sim/app/settings.yaml:7:1:" in d["lastError"] and "rejected" in d["lastError"], d["lastError"]
+PY
+wait_for "an error status for $bad on the fake forge" 10 grep -q "statuses/$bad Bearer forge-token .*\"state\":\"error\"" "$work/forge.log"
+[ "$(settings_color)" = green ] || fail "something of the rejected commit was applied"
+cp "$work/settings.good" "$repo/clusters/sim/app/settings.yaml"
+git_in commit -q -a -m "app: fixed"
+fixed=$(git -C "$repo" rev-parse HEAD)
+git_in push -q origin main
+code=$(hook "$body" "$(sign "$body")")
+wait_for "a status commit naming the fix $fixed" 20 status_has "$fixed"
+git --git-dir="$work/srv/origin.git" show keelson/status:status/sim/app.json | grep -Eq '"phase":[[:space:]]*"Synced"' ||
+	fail "not Synced after the fix"
 
 step="/readyz not ready while Git is down"
 kill "$gitd"
