@@ -329,8 +329,18 @@ static bool record(struct ctx *c, enum keelson_diff_change change, const char *p
 	f->change = change;
 	f->pointer = strdup(pointer);
 	f->live_pointer = live_pointer ? strdup(live_pointer) : NULL;
-	f->desired = desired ? cJSON_Duplicate(desired, 1) : NULL;
-	f->live = live ? cJSON_Duplicate(live, 1) : NULL;
+	/* A Secret's values never leave the diff: every consumer (logs,
+	 * alerts, status) prints fields, and one forgetting to redact would
+	 * leak them (found by tests/security/secrets-scenario.sh). */
+	bool secret = keelson_diff_is_secret_value(obj->group, obj->kind, pointer) ||
+		      (live_pointer != NULL && keelson_diff_is_secret_value(obj->group, obj->kind, live_pointer));
+	if (secret) {
+		f->desired = desired ? cJSON_CreateString(KEELSON_DIFF_REDACTED) : NULL;
+		f->live = live ? cJSON_CreateString(KEELSON_DIFF_REDACTED) : NULL;
+	} else {
+		f->desired = desired ? cJSON_Duplicate(desired, 1) : NULL;
+		f->live = live ? cJSON_Duplicate(live, 1) : NULL;
+	}
 	obj->field_count++;
 	if (!f->pointer || (live_pointer && !f->live_pointer) || (desired && !f->desired) ||
 	    (live && !f->live)) {

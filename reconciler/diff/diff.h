@@ -90,6 +90,9 @@ struct keelson_diff_field {
 	/* Where it is in the live object (list items matched by key may sit
 	 * at another index); NULL for NOT_LIVE. */
 	char *live_pointer;
+	/* For a Secret's data and stringData (keelson_diff_is_secret_value)
+	 * both are the string KEELSON_DIFF_REDACTED: secret values never
+	 * leave the diff. */
 	cJSON *desired;          /* NULL when absent (REMOVED) */
 	cJSON *live;             /* NULL when absent (NOT_LIVE) */
 	/* The desired value's position, or for REMOVED its nearest parent

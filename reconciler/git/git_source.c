@@ -511,6 +511,40 @@ static bool dir_is_empty_or_missing(const char *path)
 	return empty;
 }
 
+/* The cache holds every file of the configuration repository and its
+ * history: only keelson's user may read it. Missing directories (the
+ * cache and its parents) are created 0700, and a cache directory keelson
+ * owns is set to 0700, so the looser modes libgit2 uses inside it do not
+ * matter. */
+static int make_private_dir(const char *path)
+{
+	char *copy = strdup(path);
+	if (copy == NULL)
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	for (char *p = copy + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
+			int rc = keelson_error_set(KEELSON_ERROR, "cannot create the Git cache directory %s: %s",
+						   copy, strerror(errno));
+			free(copy);
+			return rc;
+		}
+		*p = saved;
+		if (saved == '\0')
+			break;
+	}
+	free(copy);
+	struct stat st;
+	if (stat(path, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 077) != 0 &&
+	    chmod(path, 0700) != 0)
+		return keelson_error_set(KEELSON_ERROR, "cannot make the Git cache directory %s private: %s",
+					 path, strerror(errno));
+	return 0;
+}
+
 static int open_cache(struct keelson_git_source *src)
 {
 	int rc = 0;
@@ -538,6 +572,8 @@ static int open_cache(struct keelson_git_source *src)
 				"repository", src->cache_dir, stored.ptr, src->display_url);
 			goto cleanup;
 		}
+		/* A cache made by an older keelson may be world-readable. */
+		rc = make_private_dir(src->cache_dir);
 		goto cleanup;
 	}
 	if (!dir_is_empty_or_missing(src->cache_dir)) {
@@ -546,6 +582,8 @@ static int open_cache(struct keelson_git_source *src)
 			"cache; give keelson a directory of its own", src->cache_dir);
 		goto cleanup;
 	}
+	if ((rc = make_private_dir(src->cache_dir)) < 0)
+		goto cleanup;
 	if (git_repository_init(&src->repo, src->cache_dir, 1) < 0) {
 		rc = keelson_error_set(KEELSON_ERROR, "cannot create the Git cache in %s: %s",
 				       src->cache_dir, git_message());
@@ -651,6 +689,11 @@ int keelson_git_source_open(struct keelson_git_source **out,
 	src->ssh_username = dup_or_null(opts->ssh_username);
 	src->known_hosts_file = dup_or_null(opts->known_hosts_file);
 	src->insecure_skip_host_key_check = opts->insecure_skip_host_key_check;
+	if (src->insecure_skip_host_key_check)
+		keelson_log(KEELSON_LOG_WARN,
+			"SSH host key verification of the Git server is disabled "
+			"(insecure_skip_host_key_check): anyone on the network path can serve the revision",
+			"url", src->display_url, NULL);
 	src->signature_policy = opts->signature_policy;
 	src->allowed_signers_file = dup_or_null(opts->ssh_allowed_signers_file);
 	src->gpg_keyring_file = dup_or_null(opts->gpg_keyring_file);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -379,6 +380,13 @@ int keelson_status_writer_new(struct keelson_status_writer **out,
 			goto cleanup;
 		}
 		created = true;
+		/* Only keelson's user may read its caches (docs/security.md);
+		 * libgit2 creates the directory with the umask's mode. */
+		if (chmod(w->cache_dir, 0700) != 0) {
+			rc = keelson_error_set(KEELSON_ERROR, "status writer: cannot make %s private: %s",
+					       w->cache_dir, strerror(errno));
+			goto cleanup;
+		}
 	}
 	if (!git_repository_is_bare(w->repo)) {
 		rc = keelson_error_set(KEELSON_EINVALID,

@@ -627,6 +627,9 @@ START_TEST(test_secret_string_data)
 	ck_assert_uint_eq(f->line, 5);
 	ck_assert(keelson_diff_is_secret_value(obj->group, obj->kind, f->pointer));
 	ck_assert(!keelson_diff_is_secret_value("", "ConfigMap", "/data/x"));
+	/* The field itself holds no value (the daemon logged it: issue 11). */
+	ck_assert_str_eq(f->desired->valuestring, KEELSON_DIFF_REDACTED);
+	ck_assert_str_eq(f->live->valuestring, KEELSON_DIFF_REDACTED);
 	/* Machines get no secret values either. */
 	cJSON *j = keelson_diff_object_to_json(obj);
 	char *text = canonical(j);

@@ -155,6 +155,7 @@ endif
 EXTRA_DIST += tests/fuzz/fuzzing.m4 tests/fuzz/README.md tests/fuzz/run-fuzzers.sh \
 	tests/fuzz/make-seeds.sh tests/fuzz/corpus tests/fuzz/crashes
 
-# Security tests (tests/security): Git content cannot escape the repository.
-TESTS += tests/security/git-escape.sh
-dist_noinst_SCRIPTS += tests/security/git-escape.sh
+# Security tests (tests/security): Git content cannot escape the
+# repository; secrets never leak, TLS verified by default, private caches.
+TESTS += tests/security/git-escape.sh tests/security/secrets-scenario.sh
+dist_noinst_SCRIPTS += tests/security/git-escape.sh tests/security/secrets-scenario.sh
