@@ -961,7 +961,8 @@ static int phase_in_flight(struct planner *p)
 			fmt(p->key, sizeof(p->key), "observe/%s/%s", r->ns, r->name);
 			return wait_step(p, p->text, p->key, p->restart_ms, NULL) != 0 ? -1 : 1;
 		}
-		for (long o = 0; o < r->pod_slots; o++) {
+		/* Nodes above the rack's share are the scale-down's business. */
+		for (long o = 0; o < r->pod_slots && o < r->desired; o++) {
 			struct pod *pod = &r->pods[o];
 			int settling = !pod->exists || pod->terminating || (pod->current && !pod->ready);
 			enum node_state s = NODE_UN;
@@ -974,9 +975,10 @@ static int phase_in_flight(struct planner *p)
 			const char *what = !pod->exists ? "to be created" : pod->terminating ? "to terminate and come back" :
 					   !pod->ready ? "to become Ready" : "to be Up/Normal in every node's view";
 			int show = p->mgmt_port && pod->exists && pod->current;
-			fmt(p->text, sizeof(p->text), "wait for %s/%s %s (now %s%s%s)%s", r->ns, pod->name, what,
-			    !pod->exists ? "missing" : pod->ready ? "Ready" : "not Ready", show ? ", " : "",
-			    show ? state_name(s) : "", p->mgmt_port ? "" : "; " NOT_VERIFIED);
+			fmt(p->text, sizeof(p->text), "wait for %s/%s %s (now %s%s%s); no other node is touched until "
+			    "it is %s%s", r->ns, pod->name, what, !pod->exists ? "missing" : pod->ready ? "Ready" : "not Ready",
+			    show ? ", " : "", show ? state_name(s) : "",
+			    p->mgmt_port ? "Ready and Up/Normal" : "Ready", p->mgmt_port ? "" : "; " NOT_VERIFIED);
 			fmt(p->key, sizeof(p->key), "settle/%s/%s/%s", r->ns, pod->name, r->update_revision);
 			long long timeout = s == NODE_UJ ? p->streaming_ms : p->restart_ms;
 			return wait_step(p, p->text, p->key, timeout, NULL) != 0 ? -1 : 1;

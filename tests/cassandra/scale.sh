@@ -1,0 +1,65 @@
+#!/bin/sh
+# Scaling a one-rack datacenter (keyspaces with replication factor 3):
+# 3 -> 5 adds one node at a time, the next only after the previous one
+# joined (UJ to UN); 5 -> 4 decommissions cass-4 and waits until it has
+# LEFT before the StatefulSet shrinks; 4 -> 2 decommissions cass-3, then
+# refuses cass-2 (two nodes would be fewer than the replication factor):
+# blocked with that reason, nothing decommissioned. kubesim's invariant log
+# (two joins at once, a node removed without decommission, a decommission
+# below the replication factor) stays empty.
+set -u
+. "${top_srcdir:-.}/tests/cassandra/lib.sh"
+cass_setup scale "$srcdir/tests/cassandra/repo"
+sts="$repo/clusters/sim/cass/statefulset.yaml"
+sed -i 's/replicas: 5/replicas: 3/' "$sts"
+cass_commit "three nodes"
+IMAGE=cassandra:4.1.5
+
+step="initial deployment of three nodes"
+mark=$(log_mark)
+daemon_start
+wait_for 100 "3 nodes Ready" pods_are cass cass-0 cass-1 cass-2
+wait_for 30 "converged after the deployment" converged_since "$mark"
+
+step="scale 3 -> 5: one join at a time"
+mark=$(log_mark)
+sed -i 's/replicas: 3/replicas: 5/' "$sts"
+cass_commit "five nodes"
+wait_for 100 "5 nodes Ready" pods_are cass cass-0 cass-1 cass-2 cass-3 cass-4
+wait_for 30 "converged after scaling up" converged_since "$mark"
+steps=$(tail -n +"$mark" "$work/daemon.log" | grep "running step" | sed -n 's/.*description="\([^"]*\)".*/\1/p')
+echo "$steps" | grep -q "scale StatefulSet cass/cass to 4 replicas" || fail "no step to 4 replicas: $steps"
+echo "$steps" | grep -q "scale StatefulSet cass/cass to 5 replicas" || fail "no step to 5 replicas: $steps"
+# cass-3 was UN before 5 replicas were asked for.
+l4=$(tail -n +"$mark" "$work/daemon.log" | grep -n "running step.*to 5 replicas" | head -n 1 | cut -d: -f1)
+lw=$(tail -n +"$mark" "$work/daemon.log" | grep -n "plugin waiting.*cass/cass-3" | tail -n 1 | cut -d: -f1)
+[ -n "$lw" ] && [ -n "$l4" ] && [ "$lw" -lt "$l4" ] || fail "keelson did not wait for cass-3 to join before adding cass-4"
+violations_empty
+
+step="scale 5 -> 4: decommission, LEFT, then shrink"
+mark=$(log_mark)
+sed -i 's/replicas: 5/replicas: 4/' "$sts"
+cass_commit "four nodes"
+wait_for 100 "4 nodes Ready" pods_are cass cass-0 cass-1 cass-2 cass-3
+wait_for 30 "converged after scaling down" converged_since "$mark"
+ran=$(tail -n +"$mark" "$work/daemon.log" | grep "running step")
+echo "$ran" | head -n 1 | grep -q "decommission cass/cass-4" || fail "the first step was not the decommission of cass-4: $ran"
+echo "$ran" | grep -q "shrink StatefulSet cass/cass to 4 replicas (cass-4 has LEFT the ring)" ||
+	fail "the StatefulSet did not shrink after cass-4 left: $ran"
+violations_empty
+
+step="scale 4 -> 2 with replication factor 3: cass-3 leaves, cass-2 is refused"
+mark=$(log_mark)
+sed -i 's/replicas: 4/replicas: 2/' "$sts"
+cass_commit "two nodes"
+wait_for 100 "the refusal" grep -q 'system blocked.*refusing to decommission cass/cass-2: datacenter dc1 would keep 2 nodes, fewer than the replication factor 3' "$work/daemon.log"
+ran=$(tail -n +"$mark" "$work/daemon.log" | grep "running step")
+echo "$ran" | grep -q "decommission cass/cass-3" || fail "cass-3 was not decommissioned first"
+echo "$ran" | grep -q "decommission cass/cass-2" && fail "cass-2 was decommissioned"
+IMAGE=cassandra:4.1.5
+wait_for 30 "3 nodes Ready after cass-3 left" pods_are cass cass-0 cass-1 cass-2
+replicas=$("$KUBECTL" get statefulset cass -n cass -o jsonpath='{.spec.replicas}')
+[ "$replicas" = 3 ] || fail "StatefulSet cass has $replicas replicas, expected 3"
+violations_empty
+echo "PASS"
+exit 0
