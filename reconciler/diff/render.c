@@ -84,10 +84,40 @@ static int resolves_to_non_string(const char *s)
 	return 0;
 }
 
+/* Length of the character at `p` that YAML cannot hold as written (C0
+ * and C1 controls, DEL, the BOM, U+FFFE/U+FFFF) or reads as a line break
+ * (NEL, U+2028, U+2029), and that a terminal may act on; 0 for any other.
+ * `newline`: whether '\n' is allowed. (Found by tests/fuzz: such a value
+ * in a live object was printed raw.) */
+static size_t unsafe_char(const unsigned char *p, int newline)
+{
+	if (p[0] < 0x20)
+		return p[0] == '\n' && newline ? 0 : 1;
+	if (p[0] == 0x7f)
+		return 1;
+	if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+		return 2;
+	if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9))
+		return 3;
+	if (p[0] == 0xef && ((p[1] == 0xbb && p[2] == 0xbf) || (p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf))))
+		return 3;
+	return 0;
+}
+
+static int has_unsafe_char(const char *s, int newline)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (unsafe_char(p, newline))
+			return 1;
+	return 0;
+}
+
 static int is_plain_safe(const char *s)
 {
 	size_t n = strlen(s);
 	if (n == 0 || s[0] == ' ' || s[n - 1] == ' ' || strchr("-?:,[]{}#&*!|>'\"%@`", s[0]) != NULL)
+		return 0;
+	if (has_unsafe_char(s, 0))
 		return 0;
 	for (const char *p = s; *p; p++) {
 		unsigned char ch = (unsigned char)*p;
@@ -99,16 +129,36 @@ static int is_plain_safe(const char *s)
 	return !resolves_to_non_string(s);
 }
 
+/* A YAML double-quoted scalar; every character unsafe_char() names is
+ * escaped, so the text reads back exactly and a terminal shows it inert. */
 static void emit_quoted(struct buf *b, const char *s)
 {
-	cJSON *tmp = cJSON_CreateString(s);
-	char *q = tmp ? cJSON_PrintUnformatted(tmp) : NULL;
-	if (q == NULL)
-		b->failed = 1;
-	else
-		buf_str(b, q);
-	free(q);
-	cJSON_Delete(tmp);
+	buf_add(b, "\"", 1);
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t len = unsafe_char(p, 0);
+		char esc[8];
+		if (*p == '"' || *p == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)*p;
+			buf_add(b, esc, 2);
+			p++;
+		} else if (*p == '\n' || *p == '\t') {
+			buf_str(b, *p == '\n' ? "\\n" : "\\t");
+			p++;
+		} else if (len > 0) {
+			unsigned code = len == 1 ? p[0]
+				      : len == 2 ? p[1]
+						 : ((unsigned)(p[0] & 0x0f) << 12) | ((unsigned)(p[1] & 0x3f) << 6) |
+							   (p[2] & 0x3f);
+			snprintf(esc, sizeof(esc), "\\u%04X", code);
+			buf_str(b, esc);
+			p += len;
+		} else {
+			buf_add(b, (const char *)p, 1);
+			p++;
+		}
+	}
+	buf_add(b, "\"", 1);
 }
 
 static void emit_string(struct buf *b, const char *s, unsigned indent)
@@ -120,8 +170,7 @@ static void emit_string(struct buf *b, const char *s, unsigned indent)
 	}
 	/* Multi-line text (scripts, configuration files) reads best as a
 	 * block literal, as kubectl prints it. */
-	if (strchr(s, '\n') != NULL && s[0] != ' ' && s[0] != '\n' && strchr(s, '\r') == NULL &&
-	    strchr(s, '\t') == NULL) {
+	if (strchr(s, '\n') != NULL && s[0] != ' ' && s[0] != '\n' && !has_unsafe_char(s, 1)) {
 		int trailing = n > 0 && s[n - 1] == '\n';
 		if (n >= 2 && trailing && s[n - 2] == '\n') {
 			emit_quoted(b, s); /* "|+" territory: keep it exact */

@@ -4,7 +4,8 @@
  * rendering. Input: YAML of the desired object, a line "%%", the live
  * object as JSON, optionally another "%%" line and an ignoreDifferences
  * list as YAML. Properties: an object diffed against itself is in sync;
- * keelson_diff_yaml() output loads back as the same value.
+ * keelson_diff_yaml() output loads back as the same value and holds no
+ * control character (it is printed on terminals).
  */
 #include "config.h"
 
@@ -53,6 +54,17 @@ static void diff_and_render(const struct keelson_object *desired, const cJSON *l
 	keelson_diff_object_free(obj);
 }
 
+/* What keelson diff prints goes to a terminal: no control character of a
+ * value (an escape sequence in a ConfigMap) may reach it raw. */
+static void terminal_safe(const char *text)
+{
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		fuzz_assert(*p >= 0x20 || *p == '\n');
+		fuzz_assert(*p != 0x7f);
+		fuzz_assert(!(p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f));
+	}
+}
+
 /* keelson_diff_yaml prints block YAML; the loader must read back the same
  * value (that is what a reviewer copies into the repository). */
 static void yaml_round_trip(const cJSON *value)
@@ -60,6 +72,7 @@ static void yaml_round_trip(const cJSON *value)
 	char *text = keelson_diff_yaml(value);
 	if (text == NULL)
 		return;
+	terminal_safe(text);
 	struct keelson_yaml_stream *stream = NULL;
 	int rc = keelson_yaml_load_buffer(&stream, text, strlen(text), "diff.yaml", NULL);
 	if (rc != 0)
@@ -143,8 +156,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			keelson_diff_object_free(gone);
 		/* The API server sends valid UTF-8 and unique keys; the YAML
 		 * printer need not round-trip anything else. */
-		if (fuzz_utf8_valid(live_text, live_len) && !fuzz_has_duplicate_keys(live))
+		if (fuzz_utf8_valid(live_text, live_len) && !fuzz_has_duplicate_keys(live)) {
 			yaml_round_trip(live);
+		} else {
+			char *text = keelson_diff_yaml(live);
+			if (text != NULL)
+				terminal_safe(text);
+			free(text);
+		}
 	}
 	yaml_round_trip(body);
 out:
