@@ -342,6 +342,30 @@ static void log_problems(const struct keelson_problem_list *problems, const char
 	}
 }
 
+/* Systems of the old revision that the new one no longer has: their
+ * alerts are resolved and their metric series dropped (nothing would
+ * evaluate them again). */
+static void forget_removed_systems(struct keelson_reconciler *r, const struct keelson_desired_state *next)
+{
+	if (r->state == NULL)
+		return;
+	for (size_t c = 0; c < r->state->cluster_count; c++) {
+		const struct keelson_cluster *old = &r->state->clusters[c];
+		const struct keelson_cluster *now = keelson_desired_state_cluster(next, old->name);
+		for (size_t i = 0; i < old->system_count; i++) {
+			const char *name = old->systems[i].name;
+			if (now != NULL && keelson_cluster_system(now, name) != NULL)
+				continue;
+			keelson_metrics_forget_system(NULL, old->name, name);
+			if (r->alert_sender != NULL &&
+			    keelson_alerts_resolve_stale(r->alert_sender, NULL, old->name, name,
+							 keelson_alerts_mark(r->alert_sender)) < 0)
+				keelson_log(KEELSON_LOG_WARN, "resolution not delivered; retried later", "cluster", old->name,
+					    "system", name, "error", keelson_error_last()->message, (const char *)NULL);
+		}
+	}
+}
+
 static int poll_git(struct keelson_cycle_report *rep, struct keelson_reconciler *r)
 {
 	struct keelson_git_revision rev;
@@ -393,6 +417,7 @@ static int poll_git(struct keelson_cycle_report *rep, struct keelson_reconciler 
 		rep->revision_rejected = true;
 		return 0;
 	}
+	forget_removed_systems(r, state);
 	keelson_desired_state_free(r->state);
 	r->state = state;
 	snprintf(r->sha, sizeof(r->sha), "%s", rev.sha);

@@ -9,7 +9,9 @@
 # since the configuration names none) says Degraded with the drifted
 # object; /metrics shows keelson_drift_objects 1; the drift is not healed.
 # Then the edit is undone with kubectl: the alert is resolved in
-# Alertmanager, the gauge drops to 0 and the status is Synced again.
+# Alertmanager, the gauge drops to 0 and the status is Synced again. A
+# drift alert of a system then removed from the repository is resolved and
+# its gauge dropped.
 # Skips (77) without KUBECTL or the Alertmanager binary.
 set -u
 
@@ -238,6 +240,20 @@ wait_for "KeelsonDrift gone from Alertmanager" 30 no_alert
 wait_for "drift gauge 0" 10 sh -c "curl -fs $base/metrics | grep -q '^keelson_drift_objects{cluster=\"sim\",system=\"app\"} 0\$'"
 wait_for "status Synced again" 20 status_is Synced 0
 grep -q 'level=error' "$work/daemon.log" && fail "errors logged: $(grep 'level=error' "$work/daemon.log")"
+
+step="a system removed from the repository: its drift alert is resolved"
+"$KUBECTL" patch configmap settings -n app --type merge -p '{"data":{"color":"red"}}' >/dev/null || fail "kubectl patch"
+wait_for "KeelsonDrift active again" 30 has_alert
+# Another system keeps the cluster in the repository.
+mkdir -p "$repo/clusters/sim/other"
+sed 's/name: app$/name: other/' "$repo/clusters/sim/app/system.yaml" >"$repo/clusters/sim/other/system.yaml"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\n  namespace: default\ndata:\n  k: v\n' \
+	>"$repo/clusters/sim/other/cm.yaml"
+git -C "$repo" rm -q -r clusters/sim/app || fail "git rm"
+git -C "$repo" add -A && git -C "$repo" -c user.name=t -c user.email=t@e commit -q -m "app removed" || fail "git commit"
+git -C "$repo" push -q "$work/origin.git" main || fail "git push"
+wait_for "KeelsonDrift resolved after the system left" 30 no_alert
+wait_for "drift gauge of app dropped" 10 sh -c "! curl -fs $base/metrics | grep -q '^keelson_drift_objects{cluster=\"sim\",system=\"app\"}'"
 
 kill -TERM "$daemon"
 rc=0
