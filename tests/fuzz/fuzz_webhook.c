@@ -16,6 +16,7 @@
 
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #define SECRET "fuzz-webhook-secret"
 
@@ -54,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_assert(strlen(real) == 64);
 	if (keelson_hmac_sha256_verify(header, SECRET, body, body_len)) {
 		/* Only the real signature, in either accepted form, any case. */
-		const char *hex = strncmp(header, "sha256=", 7) == 0 ? header + 7 : header;
+		const char *hex = strncasecmp(header, "sha256=", 7) == 0 ? header + 7 : header;
 		fuzz_assert(strlen(hex) == 64);
 		for (size_t i = 0; i < 64; i++)
 			fuzz_assert(tolower((unsigned char)hex[i]) == real[i]);
