@@ -1129,8 +1129,9 @@ static int walk_cb(const char *root, const git_tree_entry *entry, void *payload)
 	 * chain of nested trees must not recurse without bound. */
 	size_t len = strlen(root) + strlen(name);
 	if (len >= PATH_MAX_BYTES) {
-		w->rc = keelson_error_set(KEELSON_ELIMIT, "%s: path %s%s is longer than %d bytes",
-					  w->description, root, name, PATH_MAX_BYTES);
+		w->rc = keelson_error_set(KEELSON_ELIMIT,
+			"%s: a path is longer than %d bytes (%.120s...); the revision is refused: "
+			"nest the directories less deeply", w->description, PATH_MAX_BYTES, root);
 		return -1;
 	}
 	git_filemode_t mode = git_tree_entry_filemode(entry);

@@ -159,3 +159,14 @@ EXTRA_DIST += tests/fuzz/fuzzing.m4 tests/fuzz/README.md tests/fuzz/run-fuzzers.
 # repository; secrets never leak, TLS verified by default, private caches.
 TESTS += tests/security/git-escape.sh tests/security/secrets-scenario.sh
 dist_noinst_SCRIPTS += tests/security/git-escape.sh tests/security/secrets-scenario.sh
+
+# Limits on outside input not covered by the modules' own suites.
+check_PROGRAMS += tests/security/test_limits
+TESTS += tests/security/test_limits
+tests_security_test_limits_SOURCES = tests/security/test_limits.c \
+	tests/kube/mini_server.c tests/kube/mini_server.h \
+	tests/kube/tls_fixture.c tests/kube/tls_fixture.h tests/unit/check_main.h
+tests_security_test_limits_CFLAGS = $(KUBESIM_CFLAGS) $(CHECK_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)
+tests_security_test_limits_LDADD = libkubesim-server.la libkubesim-apply.la libkubesim-patch.la libkubesim.la \
+	libkeelson-core.la $(CHECK_LIBS) $(CURL_LIBS) $(KUBESIM_HTTP_LIBS) $(CRYPTO_LIBS) -lssl \
+	$(CJSON_LIBS) $(PTHREAD_LIBS) -lm

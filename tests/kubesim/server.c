@@ -34,6 +34,9 @@
 #include "tests/kubesim/apply/server_side_apply.h"
 
 #define KS_MAX_BODY (8L * 1024 * 1024)
+/* Header fields per request; kubectl sends about ten. The bytes of the
+ * header are bounded by libmicrohttpd's connection memory (32 KiB). */
+#define KS_MAX_HEADERS 100
 #define KS_MAX_SEGMENTS 16
 
 struct ks_server {
@@ -2710,6 +2713,10 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	if (rq->too_large)
 		return send_status(conn, 413, "RequestEntityTooLarge",
 			"the request body is larger than %ld bytes", KS_MAX_BODY);
+	int headers = MHD_get_connection_values(conn, MHD_HEADER_KIND, NULL, NULL);
+	if (headers < 0 || headers > KS_MAX_HEADERS)
+		return send_status(conn, 431, "RequestHeaderFieldsTooLarge",
+			"the request has more than %d header fields", KS_MAX_HEADERS);
 	return route(srv, conn, url, method, rq);
 }
 

@@ -94,7 +94,19 @@ root=$( (git -C "$repo" ls-tree "$good"; printf '100644 blob %s\tkeelson.yaml\n'
 commit_tree "$root" "duplicate entry"
 validate_refused duplicate-entry 'two entries named keelson.yaml' 'rewrite the commit'
 
-# 5. Symbolic links: a manifest linking outside the repository, and a
+# 5. Trees nested deeper than a path can be long (4096 bytes): refused
+# before the walk descends further.
+t=$(printf '100644 blob %s\tdeep.yaml\n' "$blob" | git -C "$repo" mktree)
+i=0
+while [ $i -lt 1400 ]; do
+  t=$(printf '040000 tree %s\taa\n' "$t" | git -C "$repo" mktree)
+  i=$((i + 1))
+done
+root=$( (git -C "$repo" ls-tree "$good"; printf '040000 tree %s\tdeep\n' "$t") | git -C "$repo" mktree)
+commit_tree "$root" "deeply nested trees"
+validate_refused deep-trees 'a path is longer than 4096 bytes (deep/aa/aa' 'nest the directories less deeply'
+
+# 6. Symbolic links: a manifest linking outside the repository, and a
 # system directory linking to another cluster's directory.
 ln -s /etc/passwd "$repo/clusters/staging/spark-etl/passwd.yaml"
 ln -s ../../../../etc "$repo/clusters/staging/spark-etl/etc"
@@ -105,7 +117,7 @@ validate_refused symlinks \
   'clusters/staging/spark-etl/etc: symbolic link to "../../../../etc" leaves the repository' \
   'replace the link with the file itself'
 
-# 6. The daemon's path is the same Git source and loader: `keelson sync`
+# 7. The daemon's path is the same Git source and loader: `keelson sync`
 # with a refused tip applies nothing and says why (no cluster needed: the
 # revision is refused before any API request).
 git -C "$repo" update-index --add --cacheinfo "160000,$sub_sha,clusters/prod-chicago/platform/vendored"
