@@ -160,10 +160,22 @@ void keelson_kube_cache_options_init(struct keelson_kube_cache_options *opts)
 {
 	memset(opts, 0, sizeof(*opts));
 	opts->version = KEELSON_KUBE_CACHE_OPTIONS_VERSION;
-	opts->watch_timeout_seconds = 300;
+	opts->watch_timeout_seconds = 1800;
 	opts->page_size = 500;
 	opts->backoff_initial_ms = 500;
 	opts->backoff_max_ms = 30000;
+	/* For clusters behind load balancers that cut long requests, and for
+	 * tests that must see watches end within seconds. */
+	const char *env = getenv("KEELSON_KUBE_WATCH_TIMEOUT");
+	if (env != NULL && env[0] != '\0') {
+		char *end;
+		unsigned long v = strtoul(env, &end, 10);
+		if (*end == '\0' && v >= 1 && v <= 86400)
+			opts->watch_timeout_seconds = (unsigned)v;
+		else
+			keelson_log(KEELSON_LOG_WARN, "KEELSON_KUBE_WATCH_TIMEOUT is not a number of seconds from 1 to "
+				"86400; ignored", "value", env, NULL);
+	}
 }
 
 int keelson_kube_cache_new(struct keelson_kube_cache **out, struct keelson_kube_client *client,
@@ -185,7 +197,7 @@ int keelson_kube_cache_new(struct keelson_kube_cache **out, struct keelson_kube_
 	c->client = client;
 	c->opts = *opts;
 	if (c->opts.watch_timeout_seconds == 0)
-		c->opts.watch_timeout_seconds = 300;
+		c->opts.watch_timeout_seconds = 1800;
 	if (c->opts.page_size == 0)
 		c->opts.page_size = 500;
 	if (c->opts.backoff_initial_ms == 0)
@@ -244,6 +256,19 @@ static void backoff_sleep(struct keelson_kube_cache *c, unsigned attempt)
 		if (pthread_cond_timedwait(&c->changed, &c->lock, &deadline) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* The configured timeout stretched by a random factor in [1, 2), as the
+ * API server does for watches without one: the watches of many types (and
+ * of many keelson instances) do not all end and re-open together. */
+static unsigned watch_timeout(struct keelson_kube_cache *c)
+{
+	unsigned base = c->opts.watch_timeout_seconds;
+	pthread_mutex_lock(&c->lock);
+	c->jitter = c->jitter * 1103515245u + 12345u;
+	unsigned r = (c->jitter >> 8) & 0xffff;
+	pthread_mutex_unlock(&c->lock);
+	return base + (unsigned)(((uint64_t)base * r) >> 16);
 }
 
 static int object_key(char *buf, size_t size, const cJSON *object)
@@ -362,7 +387,7 @@ static void *type_thread(void *arg)
 		keelson_kube_watch_options_init(&wo);
 		wo.label_selector = c->opts.label_selector;
 		wo.resource_version = start_rv[0] ? start_rv : NULL;
-		wo.timeout_seconds = c->opts.watch_timeout_seconds;
+		wo.timeout_seconds = watch_timeout(c);
 		wo.stop = &c->stop;
 		pthread_rwlock_wrlock(&t->lock);
 		t->watches++;
@@ -628,6 +653,7 @@ void keelson_kube_cache_free(struct keelson_kube_cache *c)
 	pthread_cond_broadcast(&c->changed);
 	size_t count = c->type_count;
 	pthread_mutex_unlock(&c->lock);
+	keelson_kube_watch_wake(c->client, &c->stop);
 	for (size_t i = 0; i < count; i++)
 		pthread_join(c->types[i]->thread, NULL);
 	for (size_t i = 0; i < count; i++) {

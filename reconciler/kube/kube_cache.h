@@ -10,6 +10,12 @@
  * "Only those": a label selector (keelson's managed-by label) and an
  * optional namespace restrict what is listed and watched.
  *
+ * Idle cost: a watch stays open for watch_timeout_seconds x [1, 2) (30 to
+ * 60 minutes by default, what the API server picks for a watch without a
+ * timeout) and asks for bookmarks, so re-opening it resumes from a recent
+ * resourceVersion even when no managed object changed (no 410, no relist).
+ * Re-opening a watch is the only request an idle cache makes.
+ *
  * Failure handling, as client-go's reflector:
  *   - the server ends a watch (timeoutSeconds): watch again from the last
  *     resourceVersion seen (events or bookmarks), no relist;
@@ -36,7 +42,8 @@ struct keelson_kube_cache_options {
 	unsigned version;               /* KEELSON_KUBE_CACHE_OPTIONS_VERSION */
 	const char *label_selector;     /* e.g. "app.kubernetes.io/managed-by=keelson", or NULL */
 	const char *namespace;          /* NULL: all namespaces */
-	unsigned watch_timeout_seconds; /* default 300 */
+	unsigned watch_timeout_seconds; /* default 1800, or $KEELSON_KUBE_WATCH_TIMEOUT;
+	                                   each watch asks for this times [1, 2) */
 	unsigned page_size;             /* default 500 */
 	unsigned backoff_initial_ms;    /* default 500 */
 	unsigned backoff_max_ms;        /* default 30000 */
@@ -88,7 +95,8 @@ struct keelson_kube_cache_stats {
 /* Totals over all types. */
 void keelson_kube_cache_stats(struct keelson_kube_cache *cache, struct keelson_kube_cache_stats *out);
 
-/* Stop all watches (within about a second) and free. Accepts NULL. */
+/* Stop all watches (at once: keelson_kube_watch_wake) and free. Accepts
+ * NULL. */
 void keelson_kube_cache_free(struct keelson_kube_cache *cache);
 
 #endif

@@ -55,6 +55,17 @@ struct keelson_kube_client {
 
 	pthread_mutex_t jitter_lock;
 	unsigned jitter_state;
+
+	/* Watches in progress, so keelson_kube_watch_wake can end them at once
+	 * instead of at libcurl's next progress callback (up to a second). */
+	pthread_mutex_t watch_lock;
+	struct active_watch *watches;
+};
+
+struct active_watch {
+	const atomic_bool *stop;
+	CURLM *multi;
+	struct active_watch *next;
 };
 
 void keelson_kube_client_options_init(struct keelson_kube_client_options *opts)
@@ -175,6 +186,7 @@ int keelson_kube_client_new(struct keelson_kube_client **out, const struct keels
 	pthread_mutex_init(&c->discovery_lock, NULL);
 	pthread_mutex_init(&c->fetch_lock, NULL);
 	pthread_mutex_init(&c->jitter_lock, NULL);
+	pthread_mutex_init(&c->watch_lock, NULL);
 	keelson_kube_ratelimit_init(&c->limiter, opts->qps, opts->burst, keelson_kube_now_ns());
 	c->jitter_state = (unsigned)keelson_kube_now_ns();
 
@@ -268,6 +280,7 @@ void keelson_kube_client_free(struct keelson_kube_client *c)
 	pthread_mutex_destroy(&c->discovery_lock);
 	pthread_mutex_destroy(&c->fetch_lock);
 	pthread_mutex_destroy(&c->jitter_lock);
+	pthread_mutex_destroy(&c->watch_lock);
 	free(c);
 }
 
@@ -1722,6 +1735,67 @@ static int watch_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, c
 	return (w->opts->stop != NULL && atomic_load(w->opts->stop)) ? 1 : 0;
 }
 
+/* curl_easy_perform through a multi handle of its own, so that
+ * keelson_kube_watch_wake can interrupt the wait with curl_multi_wakeup. */
+static CURLcode watch_perform(struct keelson_kube_client *c, CURL *h, const atomic_bool *stop)
+{
+	struct active_watch self = {.stop = stop};
+	CURLcode result = CURLE_OK;
+
+	if ((self.multi = curl_multi_init()) == NULL)
+		return CURLE_OUT_OF_MEMORY;
+	if (curl_multi_add_handle(self.multi, h) != CURLM_OK) {
+		curl_multi_cleanup(self.multi);
+		return CURLE_FAILED_INIT;
+	}
+	pthread_mutex_lock(&c->watch_lock);
+	self.next = c->watches;
+	c->watches = &self;
+	pthread_mutex_unlock(&c->watch_lock);
+
+	for (;;) {
+		int running = 0;
+		if (curl_multi_perform(self.multi, &running) != CURLM_OK) {
+			result = CURLE_RECV_ERROR;
+			break;
+		}
+		if (running == 0) {
+			int queued;
+			CURLMsg *msg = curl_multi_info_read(self.multi, &queued);
+			result = (msg != NULL && msg->msg == CURLMSG_DONE) ? msg->data.result : CURLE_RECV_ERROR;
+			break;
+		}
+		if (stop != NULL && atomic_load(stop)) {
+			result = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		if (curl_multi_poll(self.multi, NULL, 0, 1000, NULL) != CURLM_OK) {
+			result = CURLE_RECV_ERROR;
+			break;
+		}
+	}
+
+	pthread_mutex_lock(&c->watch_lock);
+	for (struct active_watch **p = &c->watches; *p; p = &(*p)->next)
+		if (*p == &self) {
+			*p = self.next;
+			break;
+		}
+	pthread_mutex_unlock(&c->watch_lock);
+	curl_multi_remove_handle(self.multi, h);
+	curl_multi_cleanup(self.multi);
+	return result;
+}
+
+void keelson_kube_watch_wake(struct keelson_kube_client *c, const atomic_bool *stop)
+{
+	pthread_mutex_lock(&c->watch_lock);
+	for (struct active_watch *w = c->watches; w; w = w->next)
+		if (stop == NULL || w->stop == stop)
+			curl_multi_wakeup(w->multi);
+	pthread_mutex_unlock(&c->watch_lock);
+}
+
 int keelson_kube_watch(struct keelson_kube_client *c, const struct keelson_kube_resource *res,
 	const char *ns, const struct keelson_kube_watch_options *opts, keelson_kube_watch_cb cb,
 	void *payload, char *last_rv, size_t last_rv_size)
@@ -1789,7 +1863,7 @@ int keelson_kube_watch(struct keelson_kube_client *c, const struct keelson_kube_
 	keelson_kube_ratelimit_wait(&c->limiter);
 	atomic_fetch_add(&c->requests, 1);
 	uint64_t watch_started = keelson_kube_now_ns();
-	CURLcode rc = curl_easy_perform(h);
+	CURLcode rc = watch_perform(c, h, opts->stop);
 	if (w.code == 0)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &w.code);
 	observe_request("GET", path.data, NULL, w.code, watch_started);
@@ -1823,4 +1897,53 @@ cleanup:
 	free(w.line.data);
 	free(w.error_body.data);
 	return error;
+}
+
+/* --- concurrent apply ---------------------------------------------------- */
+
+struct apply_batch {
+	struct keelson_kube_client *client;
+	struct keelson_kube_apply_item *items;
+	size_t count;
+	atomic_size_t next;
+};
+
+static void *apply_batch_worker(void *arg)
+{
+	struct apply_batch *b = arg;
+	for (;;) {
+		size_t i = atomic_fetch_add(&b->next, 1);
+		if (i >= b->count)
+			break;
+		struct keelson_kube_apply_item *it = &b->items[i];
+		it->result = NULL;
+		it->error[0] = '\0';
+		it->rc = keelson_kube_apply(&it->result, b->client, it->object, it->opts);
+		if (it->rc < 0)
+			snprintf(it->error, sizeof(it->error), "%s", keelson_error_last()->message);
+	}
+	return NULL;
+}
+
+int keelson_kube_apply_batch(struct keelson_kube_client *c, struct keelson_kube_apply_item *items, size_t count,
+	unsigned concurrency)
+{
+	struct apply_batch b = {.client = c, .items = items, .count = count};
+	pthread_t threads[64];
+	size_t started = 0;
+
+	atomic_init(&b.next, 0);
+	if (concurrency == 0)
+		concurrency = 1;
+	if (concurrency > sizeof(threads) / sizeof(threads[0]))
+		concurrency = sizeof(threads) / sizeof(threads[0]);
+	/* The calling thread works too: a batch of one costs no thread. */
+	size_t helpers = count < concurrency ? (count > 0 ? count - 1 : 0) : concurrency - 1;
+	for (; started < helpers; started++)
+		if (pthread_create(&threads[started], NULL, apply_batch_worker, &b) != 0)
+			break; /* fewer threads: slower, not wrong */
+	apply_batch_worker(&b);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	return 0;
 }

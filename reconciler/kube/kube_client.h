@@ -303,4 +303,29 @@ int keelson_kube_watch(struct keelson_kube_client *client, const struct keelson_
 	const char *ns, const struct keelson_kube_watch_options *opts, keelson_kube_watch_cb cb,
 	void *payload, char *last_rv, size_t last_rv_size);
 
+/* Make the watches running with stop flag `stop` (NULL: every watch of the
+ * client) look at their flag now rather than within a second: set the flag
+ * first. Safe from any thread. */
+void keelson_kube_watch_wake(struct keelson_kube_client *client, const atomic_bool *stop);
+
+/* --- Concurrent apply ----------------------------------------------------- */
+
+struct keelson_kube_apply_item {
+	const cJSON *object;                            /* in */
+	const struct keelson_kube_write_options *opts;  /* in; NULL: defaults */
+	int rc;                                         /* out: 0 or a keelson code */
+	cJSON *result;                                  /* out: the object as returned; caller frees */
+	char error[1024];                               /* out: the message when rc < 0 */
+};
+
+/* Server-side apply of `count` independent objects with up to
+ * `concurrency` requests in flight (worker threads over the handle pool;
+ * each request goes through the rate limiter and the retries of
+ * keelson_kube_apply). The order among the items is not defined: callers
+ * batch only objects that do not depend on each other (one apply rank).
+ * Returns 0 when every item was attempted (read each item's rc), a
+ * negative code only when the batch could not run at all. */
+int keelson_kube_apply_batch(struct keelson_kube_client *client, struct keelson_kube_apply_item *items, size_t count,
+	unsigned concurrency);
+
 #endif

@@ -45,13 +45,16 @@ struct fake_api {
 	unsigned event_count;
 	unsigned long compacted_rv; /* watches from an older rv get 410 */
 	unsigned drop_generation;   /* bump to cut open watches */
+	unsigned end_generation;    /* bump to end open watches cleanly (timeoutSeconds) */
 	unsigned lists, watches;
 	char last_label_selector[128];
+	char last_watch_rv[32], last_watch_bookmarks[16];
+	unsigned long last_watch_timeout;
 };
 
 struct watch_cursor {
 	struct fake_api *api;
-	unsigned drop_generation;
+	unsigned drop_generation, end_generation;
 };
 
 static void pod_json(char *buf, size_t size, const char *name, unsigned long rv)
@@ -126,6 +129,11 @@ static char *fake_next(void *payload, unsigned *cursor, enum mini_stream_end *en
 			*end = MINI_END_DROP;
 			return NULL;
 		}
+		if (api->end_generation != wc->end_generation && *cursor >= api->event_count) {
+			pthread_mutex_unlock(&api->lock);
+			*end = MINI_END_CLEAN;
+			return NULL;
+		}
 		if (*cursor < api->event_count) {
 			char *line = strdup(api->events[*cursor].line);
 			(*cursor)++;
@@ -178,10 +186,16 @@ static void fake_handler(const struct mini_request *req, struct mini_reply *r, v
 	}
 	api->watches++;
 	const char *rv_arg = mini_arg(req, "resourceVersion");
+	const char *bm_arg = mini_arg(req, "allowWatchBookmarks");
+	const char *to_arg = mini_arg(req, "timeoutSeconds");
+	snprintf(api->last_watch_rv, sizeof(api->last_watch_rv), "%s", rv_arg ? rv_arg : "");
+	snprintf(api->last_watch_bookmarks, sizeof(api->last_watch_bookmarks), "%s", bm_arg ? bm_arg : "");
+	api->last_watch_timeout = to_arg ? strtoul(to_arg, NULL, 10) : 0;
 	unsigned long from = rv_arg ? strtoul(rv_arg, NULL, 10) : api->rv;
 	struct watch_cursor *wc = calloc(1, sizeof(*wc));
 	wc->api = api;
 	wc->drop_generation = api->drop_generation;
+	wc->end_generation = api->end_generation;
 	r->stream = true;
 	r->next = fake_next;
 	r->next_payload = wc;
@@ -368,6 +382,84 @@ START_TEST(expired_watch_relists)
 }
 END_TEST
 
+/* The idle case: no managed object changes for a whole watch, while the
+ * rest of the cluster moves the resourceVersion on and the server compacts
+ * its history. The watch asks for bookmarks, so when the server ends it
+ * (timeoutSeconds) it resumes from the bookmark's version: no 410, no list.
+ * A cache that resumed from its list's version would relist on every
+ * watch end: the periodic LIST an idle daemon must not make. */
+START_TEST(idle_watch_end_resumes_from_bookmark)
+{
+	struct env e;
+	struct keelson_kube_cache_stats st;
+
+	env_start(&e);
+	for (int i = 0; i < 500; i++) {
+		pthread_mutex_lock(&e.api.lock);
+		unsigned watches = e.api.watches;
+		pthread_mutex_unlock(&e.api.lock);
+		if (watches > 0)
+			break;
+		usleep(10000);
+	}
+	pthread_mutex_lock(&e.api.lock);
+	ck_assert_uint_eq(e.api.watches, 1);
+	ck_assert_str_eq(e.api.last_watch_bookmarks, "true");
+	ck_assert_str_eq(e.api.last_watch_rv, "102"); /* the list's version */
+	/* Default 1800 s, stretched by [1, 2) like the API server's own. */
+	ck_assert_uint_ge(e.api.last_watch_timeout, 1800);
+	ck_assert_uint_lt(e.api.last_watch_timeout, 3600);
+	/* Others' writes (not ours to see) move the version to 150; the server
+	 * bookmarks it, forgets everything before it, then ends the watch. */
+	e.api.rv = 150;
+	ck_assert_uint_lt(e.api.event_count, MAX_EVENTS);
+	snprintf(e.api.events[e.api.event_count].line, sizeof(e.api.events[0].line),
+		"{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Pod\",\"apiVersion\":\"v1\","
+		"\"metadata\":{\"resourceVersion\":\"150\"}}}");
+	e.api.events[e.api.event_count++].rv = 150;
+	e.api.compacted_rv = 150;
+	e.api.end_generation++;
+	pthread_mutex_unlock(&e.api.lock);
+	for (int i = 0; i < 500; i++) {
+		pthread_mutex_lock(&e.api.lock);
+		unsigned watches = e.api.watches;
+		pthread_mutex_unlock(&e.api.lock);
+		if (watches >= 2)
+			break;
+		usleep(10000);
+	}
+	pthread_mutex_lock(&e.api.lock);
+	ck_assert_uint_eq(e.api.watches, 2);
+	ck_assert_str_eq(e.api.last_watch_rv, "150");
+	pthread_mutex_unlock(&e.api.lock);
+	/* And it still follows events from there. */
+	fake_write(&e.api, "kafka-5", false); /* rv 151 */
+	ck_assert(wait_for(e.cache, "kafka-5", "151"));
+	keelson_kube_cache_stats(e.cache, &st);
+	ck_assert_uint_eq(st.lists, 1);
+	ck_assert_uint_eq(e.api.lists, 1);
+	env_stop(&e);
+}
+END_TEST
+
+START_TEST(watch_timeout_from_environment)
+{
+	struct keelson_kube_cache_options o;
+	setenv("KEELSON_KUBE_WATCH_TIMEOUT", "7", 1);
+	keelson_kube_cache_options_init(&o);
+	ck_assert_uint_eq(o.watch_timeout_seconds, 7);
+	setenv("KEELSON_KUBE_WATCH_TIMEOUT", "7s", 1); /* not a number: ignored */
+	keelson_kube_cache_options_init(&o);
+	ck_assert_uint_eq(o.watch_timeout_seconds, 1800);
+	setenv("KEELSON_KUBE_WATCH_TIMEOUT", "0", 1);
+	keelson_kube_cache_options_init(&o);
+	ck_assert_uint_eq(o.watch_timeout_seconds, 1800);
+	unsetenv("KEELSON_KUBE_WATCH_TIMEOUT");
+	keelson_kube_cache_options_init(&o);
+	ck_assert_uint_eq(o.watch_timeout_seconds, 1800);
+}
+END_TEST
+
 struct reader {
 	struct keelson_kube_cache *cache;
 	atomic_bool *stop;
@@ -468,6 +560,10 @@ Suite *suite_kube_cache(void)
 	tcase_add_test(tc, dropped_watch_resumes_without_relist);
 	tcase_add_test(tc, expired_watch_relists);
 	tcase_add_test(tc, concurrent_reads_during_updates);
+	tcase_add_test(tc, idle_watch_end_resumes_from_bookmark);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("keelson_kube_cache_options_init");
+	tcase_add_test(tc, watch_timeout_from_environment);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("keelson_kube_cache_wait_synced");
 	tcase_add_test(tc, sync_timeout_names_type);

@@ -456,6 +456,55 @@ START_TEST(cache_survives_dropped_watches)
 }
 END_TEST
 
+/* 40 objects applied with 8 requests in flight, one of them invalid: every
+ * valid one lands with its own result, the invalid one reports the
+ * server's message, and nothing is applied twice. */
+START_TEST(apply_batch_concurrent)
+{
+	struct keelson_kube_client *client = new_client(3);
+	enum { N = 40 };
+	struct keelson_kube_apply_item items[N];
+	cJSON *objects[N];
+
+	if (!ssa_supported(client)) {
+		keelson_kube_client_free(client);
+		return;
+	}
+	memset(items, 0, sizeof(items));
+	for (int i = 0; i < N; i++) {
+		char name[32], value[32];
+		snprintf(name, sizeof(name), "batch-%02d", i);
+		snprintf(value, sizeof(value), "v%d", i);
+		objects[i] = configmap(name, "batch", value);
+		items[i].object = objects[i];
+	}
+	/* A name the server refuses (uppercase): 422 Invalid. */
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(objects[7], "metadata"), "name", cJSON_CreateString("Batch-BAD"));
+	double before = server_requests(client);
+	ck_assert_int_eq(keelson_kube_apply_batch(client, items, N, 8), 0);
+	double after = server_requests(client);
+	for (int i = 0; i < N; i++) {
+		if (i == 7) {
+			ck_assert_int_eq(items[i].rc, KEELSON_EINVALID);
+			ck_assert_ptr_null(items[i].result);
+			ck_assert_msg(strstr(items[i].error, "Batch-BAD") != NULL, "message: %s", items[i].error);
+			continue;
+		}
+		ck_assert_msg(items[i].rc == 0, "item %d: %s", i, items[i].error);
+		const cJSON *meta = cJSON_GetObjectItem(items[i].result, "metadata");
+		ck_assert_str_eq(cJSON_GetObjectItem(meta, "name")->valuestring,
+			cJSON_GetObjectItem(cJSON_GetObjectItem(objects[i], "metadata"), "name")->valuestring);
+		ck_assert_str_ne(rv_of(items[i].result), "");
+		cJSON_Delete(items[i].result);
+	}
+	/* One request per item (the counters request itself is not counted). */
+	ck_assert_double_eq(after - before, N);
+	for (int i = 0; i < N; i++)
+		cJSON_Delete(objects[i]);
+	keelson_kube_client_free(client);
+}
+END_TEST
+
 Suite *suite_kube_kubesim(void);
 Suite *suite_kube_kubesim(void)
 {
@@ -470,6 +519,7 @@ Suite *suite_kube_kubesim(void)
 	tcase_add_test(tc, cache_follows_and_idles);
 	tcase_add_test(tc, injected_429_and_500);
 	tcase_add_test(tc, cache_survives_dropped_watches);
+	tcase_add_test(tc, apply_batch_concurrent);
 	suite_add_tcase(s, tc);
 	return s;
 }
