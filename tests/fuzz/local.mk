@@ -157,8 +157,8 @@ EXTRA_DIST += tests/fuzz/fuzzing.m4 tests/fuzz/README.md tests/fuzz/run-fuzzers.
 
 # Security tests (tests/security): Git content cannot escape the
 # repository; secrets never leak, TLS verified by default, private caches.
-TESTS += tests/security/git-escape.sh tests/security/secrets-scenario.sh
-dist_noinst_SCRIPTS += tests/security/git-escape.sh tests/security/secrets-scenario.sh
+TESTS += tests/security/git-escape.sh tests/security/secrets-scenario.sh tests/security/limits-cli.sh
+dist_noinst_SCRIPTS += tests/security/git-escape.sh tests/security/secrets-scenario.sh tests/security/limits-cli.sh
 
 # Limits on outside input not covered by the modules' own suites.
 check_PROGRAMS += tests/security/test_limits
