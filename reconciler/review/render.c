@@ -19,6 +19,8 @@
 #define MD_OPEN_DIFF_LINES 15
 /* GitHub refuses comments over 65,536 characters: diffs stop here. */
 #define MD_DIFF_BUDGET 45000
+/* Steps listed per system in Markdown; the rest are counted. */
+#define MD_MAX_STEPS 200
 #define JSON_SCHEMA_VERSION 1
 
 int keelson_review_format_parse(const char *name)
@@ -77,8 +79,12 @@ static char *inline_value(const cJSON *v, bool secret)
 	if (secret)
 		return strdup(KEELSON_DIFF_REDACTED);
 	char *text = keelson_json_canonical(v);
-	if (text != NULL && strlen(text) > MAX_INLINE_VALUE)
-		strcpy(text + MAX_INLINE_VALUE - 3, "...");
+	if (text != NULL && strlen(text) > MAX_INLINE_VALUE) {
+		size_t cut = MAX_INLINE_VALUE - 3;
+		while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80)
+			cut--; /* not inside a UTF-8 sequence */
+		strcpy(text + cut, "...");
+	}
 	return text;
 }
 
@@ -552,8 +558,11 @@ static void render_markdown(FILE *out, const struct keelson_review *r)
 			}
 			fprintf(out, "**Plan** (%zu step%s%s)\n\n", s->plan->count, plural(s->plan->count),
 				r->live ? ", against the cluster" : ", preview");
-			for (size_t j = 0; j < s->plan->count; j++)
+			for (size_t j = 0; j < s->plan->count && j < MD_MAX_STEPS; j++)
 				md_step(out, j + 1, &s->plan->steps[j]);
+			if (s->plan->count > MD_MAX_STEPS)
+				fprintf(out, "\n… and %zu more steps (run <code>keelson plan</code> to see them all)\n",
+					s->plan->count - MD_MAX_STEPS);
 			fputs("\n", out);
 			break;
 		}
