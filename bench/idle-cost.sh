@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
 # Idle cost: how many Kubernetes API requests a converged `keelson run`
 # makes while nothing changes, read from kubesim's /_sim/counters before and
-# after an idle window. Uses the example repository (as
-# tests/reconcile/reconcile-kubesim.sh does), polled every second and
-# drift-checked every 5 s, so the window covers many polls and drift checks.
+# after an idle window, and whether a Git poll without a new commit fetched
+# a pack. Uses the example repository (as tests/reconcile/reconcile-kubesim.sh
+# does), polled every second and drift-checked every 5 s, so the window
+# covers many polls and drift checks; --objects N adds a generic system of N
+# ConfigMaps (the issue-12 figure is for 10,000 managed objects).
 #
-#   bench/idle-cost.sh [--build-dir DIR] [--seconds N]
+#   bench/idle-cost.sh [--build-dir DIR] [--seconds N] [--objects N]
+#                      [--watch-timeout S] [--drift-check DURATION]
 #
-# Prints "managed objects N", "idle seconds N", "API requests R" and
-# "API requests per idle minute R" lines, for bench/run.
+# --watch-timeout S sets KEELSON_KUBE_WATCH_TIMEOUT, so the cache's watches
+# end (and are re-opened) every S to 2S seconds inside the window; the
+# window starts as soon as the daemon reports convergence.
+#
+# Prints "managed objects N", "idle seconds N", "reconcile cycles N",
+# "API requests R", "API requests per idle minute R", "watch requests W",
+# "other API requests O", "API requests by verb VERB=N ...",
+# "git packs fetched P", "keelson RSS KiB K" lines, for bench/run and
+# tests/kube/idle-kubesim.sh.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=./build
 seconds=60
+objects_extra=0
+drift_check=5s
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build-dir) [ $# -ge 2 ] || { echo "idle-cost: --build-dir needs a directory" >&2; exit 2; }
@@ -22,7 +34,19 @@ while [ $# -gt 0 ]; do
 		[ $# -ge 2 ] && [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge 1 ] && [ "$2" -le 3600 ] ||
 			{ echo "idle-cost: --seconds needs a whole number from 1 to 3600" >&2; exit 2; }
 		seconds=$2; shift 2 ;;
-	-h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--objects)
+		[ $# -ge 2 ] && [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -le 200000 ] ||
+			{ echo "idle-cost: --objects needs a whole number up to 200000" >&2; exit 2; }
+		objects_extra=$2; shift 2 ;;
+	--watch-timeout)
+		[ $# -ge 2 ] && [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge 1 ] ||
+			{ echo "idle-cost: --watch-timeout needs a whole number of seconds" >&2; exit 2; }
+		export KEELSON_KUBE_WATCH_TIMEOUT=$2; shift 2 ;;
+	--drift-check)
+		[ $# -ge 2 ] && [[ "$2" =~ ^[0-9]+(ms|s|m)$ ]] ||
+			{ echo "idle-cost: --drift-check needs a duration such as 5s" >&2; exit 2; }
+		drift_check=$2; shift 2 ;;
+	-h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "idle-cost: unknown option '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -52,10 +76,6 @@ fail() {
 }
 
 kubesim_start "$work" --log-level error || fail "kubesim did not start"
-counters_total() {
-	kubesim_curl /_sim/counters |
-		sed -n 's/^{"total":\([0-9]*\).*/\1/p'
-}
 
 # The example repository, its stateful systems run as generic (as in
 # tests/reconcile/reconcile-kubesim.sh: the figure is about the idle loop,
@@ -66,7 +86,7 @@ repo="$work/repo"
 cp -R "$top/repo-layout/example" "$repo"
 chmod -R u+w "$repo"
 rm -f "$repo/clusters/prod-chicago/platform/priorityclass.yaml"
-sed -i 's/driftCheckInterval: .*/driftCheckInterval: 5s/' "$repo/keelson.yaml"
+sed -i "s/driftCheckInterval: .*/driftCheckInterval: $drift_check/" "$repo/keelson.yaml"
 for f in "$repo"/clusters/*/*/system.yaml; do
 	awk '/^  plugin: (kafka|cassandra|spark)$/ { print "  plugin: generic"; gen = 1; next }
 	     gen && /^  parameters:/ { skip = 1; next }
@@ -91,6 +111,24 @@ spec:
         type: object
         x-kubernetes-preserve-unknown-fields: true
 EOF
+# --objects N: a generic system of N ConfigMaps, 20 documents a file.
+if [ "$objects_extra" -gt 0 ]; then
+	bulk="$repo/clusters/prod-chicago/bulk"
+	mkdir -p "$bulk"
+	printf 'apiVersion: keelson.dev/v1alpha1\nkind: System\nmetadata:\n  name: bulk\nspec:\n  plugin: generic\n' \
+		>"$bulk/system.yaml"
+	printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: bulk\n' >"$bulk/namespace.yaml"
+	awk -v n="$objects_extra" -v dir="$bulk" 'BEGIN {
+		for (i = 0; i < n; i++) {
+			f = sprintf("%s/cm-%05d.yaml", dir, int(i / 20))
+			if (i % 20) print "---" > f
+			printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%06d\n  namespace: bulk\n", i > f
+			printf "  labels:\n    app: bulk\ndata:\n  index: \"%d\"\n  text: \"%s\"\n", i,
+				"idle benchmark object, a short line of text" > f
+			if (i % 20 == 19 || i == n - 1) close(f)
+		}
+	}'
+fi
 git init -q -b main "$repo" || fail "git init failed"
 git -C "$repo" -c user.name=bench -c user.email=bench@example.com add -A >/dev/null || fail "git add failed"
 git -C "$repo" -c user.name=bench -c user.email=bench@example.com commit -q -m example >/dev/null ||
@@ -117,28 +155,52 @@ daemon=$!
 i=0
 until grep -q 'msg="reconcile cycle done".*converged=true' "$work/daemon.log" 2>/dev/null; do
 	i=$((i + 1))
-	[ $i -le 600 ] || fail "keelson run did not converge within 60 s"
+	[ $i -le 3000 ] || fail "keelson run did not converge within 300 s"
 	kill -0 "$daemon" 2>/dev/null || fail "keelson run exited"
 	sleep 0.1
 done
-# Let the first cycle's stragglers (waits, status writes) finish.
-sleep 2
-before=$(counters_total)
+# No settling time: whatever the daemon still does once it reported
+# convergence (a type it should have watched already, a relist) is idle
+# cost too.
+counters_json() { kubesim_curl /_sim/counters; }
+# verb_count JSON VERB: that verb's count in byVerb (0 when absent).
+verb_count() {
+	printf '%s' "$1" | sed -n 's/.*"byVerb":{\([^}]*\)}.*/\1/p' | tr ',' '\n' |
+		sed -n "s/^\"$2\":\([0-9]*\)$/\1/p" | awk '{ s += $1 } END { print s + 0 }'
+}
+packs() { find "$work/gitcache" -name '*.pack' 2>/dev/null | wc -l; }
+c_before=$(counters_json)
+before=$(printf '%s' "$c_before" | sed -n 's/^{"total":\([0-9]*\).*/\1/p')
 [ -n "$before" ] || fail "cannot read kubesim's /_sim/counters"
+packs_before=$(packs)
 cycles_before=$(grep -c 'msg="reconcile cycle done"' "$work/daemon.log" || true)
 log_lines_before=$(wc -l <"$work/daemon.log")
 sleep "$seconds"
-after=$(counters_total)
+c_after=$(counters_json)
+after=$(printf '%s' "$c_after" | sed -n 's/^{"total":\([0-9]*\).*/\1/p')
 [ -n "$after" ] || fail "cannot read kubesim's /_sim/counters"
 kill -0 "$daemon" 2>/dev/null || fail "keelson run exited during the idle window"
+rss_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$daemon/status" 2>/dev/null || echo "?")
+packs_after=$(packs)
 cycles_after=$(grep -c 'msg="reconcile cycle done"' "$work/daemon.log" || true)
 
 requests=$((after - before))
+by_verb=
+for v in get list watch create update patch delete deletecollection; do
+	d=$(($(verb_count "$c_after" "$v") - $(verb_count "$c_before" "$v")))
+	[ "$d" = 0 ] || by_verb="$by_verb $v=$d"
+done
+watches=$(($(verb_count "$c_after" watch) - $(verb_count "$c_before" watch)))
 # Which requests, from keelson's own debug log, so a non-zero figure says
 # what to look at.
 tail -n +"$((log_lines_before + 1))" "$work/daemon.log" | grep 'msg="kube request"' |
 	sed 's/^time=[^ ]* //' | sort | uniq -c | sort -rn | head -n 10 | sed 's/^/idle request: /' >&2 || true
 echo "managed objects $objects"
+echo "watch requests $watches"
+echo "other API requests $((requests - watches))"
+echo "API requests by verb${by_verb:- none}"
+echo "git packs fetched $((packs_after - packs_before))"
+echo "keelson RSS KiB $rss_kib"
 echo "idle seconds $seconds"
 echo "reconcile cycles $((cycles_after - cycles_before))"
 echo "API requests $requests"

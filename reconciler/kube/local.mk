@@ -54,3 +54,8 @@ TESTS += tests/kube/test_kube_kubesim
 tests_kube_test_kube_kubesim_SOURCES = tests/kube/test_kube_kubesim.c tests/unit/check_main.h
 tests_kube_test_kube_kubesim_CFLAGS = $(KUBE_TEST_CFLAGS)
 tests_kube_test_kube_kubesim_LDADD = $(KUBE_TEST_LDADD)
+
+# An idle keelson run against kubesim makes no request but re-opening
+# watches (runs bench/idle-cost.sh with short watches).
+TESTS += tests/kube/idle-kubesim.sh
+EXTRA_DIST += tests/kube/idle-kubesim.sh
