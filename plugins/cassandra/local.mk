@@ -18,7 +18,8 @@ cassandra_scenarios = \
 	tests/cassandra/roll-one-rack.sh \
 	tests/cassandra/roll-three-racks.sh \
 	tests/cassandra/dn-blocked.sh \
-	tests/cassandra/scale.sh
+	tests/cassandra/scale.sh \
+	tests/cassandra/example.sh
 TESTS += tests/cassandra/test_cassandra_plan $(cassandra_scenarios)
 
 EXTRA_DIST += \
