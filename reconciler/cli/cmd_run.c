@@ -210,7 +210,8 @@ int keelson_cmd_run(int argc, char **argv)
 				backoff = 0;
 				first = true;
 				keelson_log(KEELSON_LOG_INFO, "configuration reloaded", "config", config_path, "plugins and alerts",
-					    "as at start", (const char *)NULL);
+					    "as at start", "http, status and forge", "as at start (restart to change)",
+					    (const char *)NULL);
 			} else {
 				keelson_log(KEELSON_LOG_ERROR, "configuration not reloaded; the running one stays",
 					    "config", config_path, "error", keelson_error_last()->message,
