@@ -8,7 +8,8 @@
 #       libFuzzer binary; `make fuzz FUZZ_SECONDS=60` builds and runs them.
 # See tests/fuzz/README.md.
 
-FUZZ_TARGETS = yaml kubeconfig layout diff kubesim_patch kubesim_request json_api webhook metrics
+FUZZ_TARGETS = yaml kubeconfig layout diff kubesim_patch kubesim_request json_api webhook metrics \
+	kafka_prom cass_json
 
 FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_SRCDIR='"$(abs_top_srcdir)"'
 FUZZ_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS) $(YAML_CFLAGS)
@@ -28,7 +29,9 @@ fuzz_replay_programs = \
 	tests/fuzz/replay-kubesim_request \
 	tests/fuzz/replay-json_api \
 	tests/fuzz/replay-webhook \
-	tests/fuzz/replay-metrics
+	tests/fuzz/replay-metrics \
+	tests/fuzz/replay-kafka_prom \
+	tests/fuzz/replay-cass_json
 check_PROGRAMS += $(fuzz_replay_programs)
 TESTS += $(fuzz_replay_programs)
 
@@ -73,10 +76,23 @@ tests_fuzz_replay_webhook_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_TARGET_NAME='"webho
 tests_fuzz_replay_webhook_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_replay_webhook_LDADD = $(FUZZ_LDADD)
 
-tests_fuzz_replay_metrics_SOURCES = tests/fuzz/fuzz_metrics.c $(FUZZ_REPLAY)
+tests_fuzz_replay_metrics_SOURCES = tests/fuzz/fuzz_metrics.c plugins/kafka/prom.c $(FUZZ_REPLAY)
 tests_fuzz_replay_metrics_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_TARGET_NAME='"metrics"'
 tests_fuzz_replay_metrics_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_replay_metrics_LDADD = $(FUZZ_LDADD) -lm
+
+# The plugins' readers, compiled into the targets (libc-only sources).
+tests_fuzz_replay_kafka_prom_SOURCES = tests/fuzz/fuzz_kafka_prom.c plugins/kafka/prom.c plugins/kafka/prom.h \
+	$(FUZZ_REPLAY)
+tests_fuzz_replay_kafka_prom_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_TARGET_NAME='"kafka_prom"'
+tests_fuzz_replay_kafka_prom_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_replay_kafka_prom_LDADD = $(FUZZ_LDADD) -lm
+
+tests_fuzz_replay_cass_json_SOURCES = tests/fuzz/fuzz_cass_json.c plugins/cassandra/cass_json.c \
+	plugins/cassandra/cass_json.h $(FUZZ_REPLAY)
+tests_fuzz_replay_cass_json_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_TARGET_NAME='"cass_json"'
+tests_fuzz_replay_cass_json_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_replay_cass_json_LDADD = $(FUZZ_LDADD)
 
 # libFuzzer binaries: built only by `make fuzz` (EXTRA_PROGRAMS), only in a
 # clang --enable-fuzzing build.
@@ -90,7 +106,9 @@ fuzz_programs = \
 	tests/fuzz/fuzz-kubesim_request \
 	tests/fuzz/fuzz-json_api \
 	tests/fuzz/fuzz-webhook \
-	tests/fuzz/fuzz-metrics
+	tests/fuzz/fuzz-metrics \
+	tests/fuzz/fuzz-kafka_prom \
+	tests/fuzz/fuzz-cass_json
 EXTRA_PROGRAMS = $(fuzz_programs)
 CLEANFILES += $(fuzz_programs)
 
@@ -135,10 +153,22 @@ tests_fuzz_fuzz_webhook_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_webhook_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
 tests_fuzz_fuzz_webhook_LDADD = $(FUZZ_LDADD)
 
-tests_fuzz_fuzz_metrics_SOURCES = tests/fuzz/fuzz_metrics.c $(FUZZ_COMMON)
+tests_fuzz_fuzz_metrics_SOURCES = tests/fuzz/fuzz_metrics.c plugins/kafka/prom.c $(FUZZ_COMMON)
 tests_fuzz_fuzz_metrics_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_metrics_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
 tests_fuzz_fuzz_metrics_LDADD = $(FUZZ_LDADD) -lm
+
+tests_fuzz_fuzz_kafka_prom_SOURCES = tests/fuzz/fuzz_kafka_prom.c plugins/kafka/prom.c plugins/kafka/prom.h \
+	$(FUZZ_COMMON)
+tests_fuzz_fuzz_kafka_prom_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_kafka_prom_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
+tests_fuzz_fuzz_kafka_prom_LDADD = $(FUZZ_LDADD) -lm
+
+tests_fuzz_fuzz_cass_json_SOURCES = tests/fuzz/fuzz_cass_json.c plugins/cassandra/cass_json.c \
+	plugins/cassandra/cass_json.h $(FUZZ_COMMON)
+tests_fuzz_fuzz_cass_json_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_cass_json_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
+tests_fuzz_fuzz_cass_json_LDADD = $(FUZZ_LDADD)
 
 # make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="yaml layout"]
 FUZZ_SECONDS = 60
@@ -170,3 +200,25 @@ tests_security_test_limits_CFLAGS = $(KUBESIM_CFLAGS) $(CHECK_CFLAGS) $(CURL_CFL
 tests_security_test_limits_LDADD = libkubesim-server.la libkubesim-apply.la libkubesim-patch.la libkubesim.la \
 	libkeelson-core.la $(CHECK_LIBS) $(CURL_LIBS) $(KUBESIM_HTTP_LIBS) $(CRYPTO_LIBS) -lssl \
 	$(CJSON_LIBS) $(PTHREAD_LIBS) -lm
+
+# make check-valgrind (plain build, no sanitizers): Check suites and the
+# keelson CLI/daemon scenario tests under valgrind memcheck. Slow; not in
+# CI's default path. VALGRIND_ONLY="NAME..." runs just those tests (paths
+# of suites or scripts). The script keeps, of check_PROGRAMS, the Check
+# suites (test_*) and replay programs, without kubesim's own.
+VALGRIND_SCENARIOS = \
+	tests/layout/validate-cli.sh \
+	tests/plugin/plugins-cli.sh \
+	tests/security/git-escape.sh \
+	tests/security/limits-cli.sh \
+	tests/diff/diff-kubesim.sh \
+	tests/reconcile/reconcile-kubesim.sh \
+	tests/security/secrets-scenario.sh \
+	tests/plugin/executor-kubesim.sh \
+	tests/reconcile/plugin-rollout-kubesim.sh
+.PHONY: check-valgrind
+check-valgrind: all $(check_PROGRAMS)
+	VALGRIND_ONLY='$(VALGRIND_ONLY)' $(SHELL) $(srcdir)/tests/security/check-valgrind.sh \
+		'$(abs_top_srcdir)' '$(abs_top_builddir)' '$(KUBECTL)' '$(KEELSON_CFLAGS)' \
+		-- $(check_PROGRAMS) -- $(VALGRIND_SCENARIOS)
+EXTRA_DIST += tests/security/check-valgrind.sh tests/security/valgrind.supp tests/security/README.md

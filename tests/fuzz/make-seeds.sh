@@ -7,7 +7,7 @@ set -euo pipefail
 top=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
 out="$top/tests/fuzz/corpus"
 rm -rf "$out"
-mkdir -p "$out"/{yaml,kubeconfig,layout,diff,kubesim_patch,kubesim_request,json_api,webhook,metrics}
+mkdir -p "$out"/{yaml,kubeconfig,layout,diff,kubesim_patch,kubesim_request,json_api,webhook,metrics,kafka_prom,cass_json}
 
 # --- yaml: the loader's fixtures and a few manifests of the example.
 for f in "$top"/tests/unit/yaml-fixtures/*.yaml "$top"/tests/unit/yaml-fixtures/*/*.yaml; do
@@ -230,4 +230,29 @@ printf 'sha256=00\n{"zen":"ping"}' > "$out/webhook/bad-signature"
 printf 'kafka-events\nkafka-0\nBroker "restarts" \\ with\\nescapes\n3.5\n' > "$out/metrics/escapes"
 printf 'a\nb\n\n-Inf\n' > "$out/metrics/inf"
 printf 'sp\xc3\xa4rk\n\n\n1e-300\n' > "$out/metrics/utf8"
+# --- kafka_prom: what the JMX exporter (and kubesim's Kafka model) serves.
+cat > "$out/kafka_prom/broker" <<'EOF'
+# HELP kafka_server_replicamanager_underreplicatedpartitions Attribute exposed for management kafka.server:name=UnderReplicatedPartitions,type=ReplicaManager,attribute=Value
+# TYPE kafka_server_replicamanager_underreplicatedpartitions gauge
+kafka_server_replicamanager_underreplicatedpartitions 0.0
+# TYPE kafka_controller_kafkacontroller_activecontrollercount gauge
+kafka_controller_kafkacontroller_activecontrollercount 1
+kafka_server_raftmetrics_current_leader -1
+# TYPE kafka_cluster_partition_underminisr gauge
+kafka_cluster_partition_underminisr{topic="orders",partition="0"} 0
+kafka_cluster_partition_underminisr{topic="we\"ird\\ \n",partition="12",} 1 1700000000000
+jvm_memory_bytes_used{area="heap"} 1.2345e+08
+process_cpu_seconds_total +Inf
+go_gc_duration_seconds{quantile="0.5"} NaN
+EOF
+printf 'a{b="c"} 1\n\n# comment\nb -Inf\n' > "$out/kafka_prom/small"
+
+# --- cass_json: Management API answers.
+printf '%s' '{"entity":[{"DC":"dc1","RACK":"r1","HOST_ID":"9f1c","IS_ALIVE":"true","STATUS":"NORMAL,-9223372036854775808","LOAD":"1.2E9"}]}' \
+  > "$out/cass_json/endpoints"
+printf '%s' '{"id":"j1","status":"COMPLETED","end_time":1.7e12,"error":null,"status_changes":[{"message":"a\u00e9\n\"b\""}],"ok":true,"no":false,"neg":-0.5e-3}' \
+  > "$out/cass_json/job"
+printf '%s' '{"[-9223372036854775808, 0]":["2 replicas required, but only 1 nodes in the ring"]}' > "$out/cass_json/cluster-probe"
+printf '%s' '[]' > "$out/cass_json/empty-array"
+
 echo "seeds: $(find "$out" -type f | wc -l) files, $(du -sh "$out" | cut -f1)"

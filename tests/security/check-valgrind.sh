@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# `make check-valgrind`: the Check suites and the keelson CLI and daemon
+# scenario tests under valgrind memcheck, in a build without sanitizers.
+#   check-valgrind.sh SRCDIR BUILDDIR KUBECTL KEELSON_CFLAGS -- SUITE... -- SCRIPT...
+# Check suites run in-process (CK_FORK=no) under valgrind. Scenario scripts
+# run with top_builddir pointing at a shim directory whose `keelson` runs
+# the real one under valgrind (kubesim and the other helpers run as they
+# are: they are test tools). A test fails when it fails or when valgrind
+# reports an error or a definite or indirect leak in any process; every
+# valgrind log is kept under BUILDDIR/tests/security/valgrind/.
+set -uo pipefail
+src=$1 build=$2 kubectl=$3 cflags=$4
+shift 4
+case " $cflags " in *-fsanitize=*)
+  echo "check-valgrind: this build uses sanitizers; valgrind needs a plain build:" >&2
+  echo "  mkdir build-valgrind && cd build-valgrind && ../configure && make check-valgrind" >&2
+  exit 2 ;;
+esac
+command -v valgrind > /dev/null 2>&1 || { echo "check-valgrind: valgrind not installed (scripts/install-deps)" >&2; exit 2; }
+[ "${1:-}" = "--" ] && shift
+# Of the check programs: keelson's Check suites and the fuzz replay
+# programs (kubesim's own suites test the simulator, not keelson).
+suites=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+  case "$1" in
+  tests/kubesim/*|tests/alerts/test_alertmanager) ;;
+  */test_*|tests/fuzz/replay-*) suites+=("$1") ;;
+  esac
+  shift
+done
+[ "${1:-}" = "--" ] && shift
+scripts=("$@")
+# VALGRIND_ONLY: a subset, by path.
+if [ -n "${VALGRIND_ONLY:-}" ]; then
+  keep() { case " $VALGRIND_ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+  s2=() c2=()
+  for t in "${suites[@]}"; do keep "$t" && s2+=("$t"); done
+  for t in "${scripts[@]}"; do keep "$t" && c2+=("$t"); done
+  suites=("${s2[@]}") scripts=("${c2[@]}")
+fi
+
+logs="$build/tests/security/valgrind"
+rm -rf "$logs"
+mkdir -p "$logs"
+supp="$src/tests/security/valgrind.supp"
+vg=(valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
+    --error-exitcode=99 --track-fds=no --num-callers=30 --suppressions="$supp")
+timeout_s=${VALGRIND_TIMEOUT:-1800}
+
+# The shim: everything of the build directory, but keelson under valgrind.
+shim="$build/tests/security/valgrind-shim"
+rm -rf "$shim"
+mkdir -p "$shim"
+for entry in "$build"/* "$build"/.libs; do
+  [ -e "$entry" ] || continue
+  name=$(basename "$entry")
+  [ "$name" = keelson ] && continue
+  ln -s "$entry" "$shim/$name"
+done
+cat > "$shim/keelson" <<EOF
+#!/bin/sh
+exec valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect \\
+  --show-leak-kinds=definite,indirect --error-exitcode=99 --num-callers=30 \\
+  --suppressions="$supp" --log-file="\$VALGRIND_LOG_DIR/keelson.%p.log" "$build/keelson" "\$@"
+EOF
+chmod +x "$shim/keelson"
+
+# A log with anything but empty lines is a report (--quiet prints nothing
+# for a clean process).
+reports_in() { # DIR -> number of logs with a report
+  local n=0 f
+  for f in "$1"/*.log; do
+    [ -e "$f" ] || continue
+    grep -q '[^[:space:]]' "$f" && n=$((n + 1))
+  done
+  echo "$n"
+}
+
+pass=0 fail=0 skip=0
+rows=()
+run_one() { # KIND NAME DIR STATUS
+  local kind=$1 name=$2 dir=$3 status=$4 reports result
+  reports=$(reports_in "$dir")
+  if [ "$status" -eq 77 ]; then result=SKIP; skip=$((skip + 1))
+  elif [ "$status" -eq 0 ] && [ "$reports" -eq 0 ]; then result=PASS; pass=$((pass + 1))
+  else result=FAIL; fail=$((fail + 1)); fi
+  rows+=("$(printf '%-5s %-6s %-48s exit %-4s valgrind reports %s' "$result" "$kind" "$name" "$status" "$reports")")
+  echo "${rows[-1]}"
+}
+
+export top_srcdir="$src" KUBECTL="$kubectl"
+for t in "${suites[@]}"; do
+  dir="$logs/$(echo "$t" | tr / _)"
+  mkdir -p "$dir"
+  ( cd "$build" && CK_FORK=no CK_DEFAULT_TIMEOUT=$timeout_s top_builddir="$build" \
+      timeout "$timeout_s" "${vg[@]}" --log-file="$dir/suite.%p.log" "./$t" ) > "$dir/output" 2>&1
+  run_one suite "$t" "$dir" $?
+done
+for t in "${scripts[@]}"; do
+  dir="$logs/$(echo "$t" | tr / _)"
+  mkdir -p "$dir"
+  ( cd "$build" && VALGRIND_LOG_DIR="$dir" top_builddir="$shim" \
+      if [ -x "$src/$t" ]; then timeout "$timeout_s" "$src/$t"; else timeout "$timeout_s" sh "$src/$t"; fi ) \
+      > "$dir/output" 2>&1
+  run_one script "$t" "$dir" $?
+done
+echo
+echo "check-valgrind: $pass passed, $fail failed, $skip skipped (logs: $logs)"
+[ "$fail" -eq 0 ]
