@@ -377,6 +377,19 @@ struct health {
 static void evaluate_health(struct planner *p, struct health *out)
 {
 	memset(out, 0, sizeof(*out));
+	/* The controller orders the roll even while a pod is down: read what
+	 * answers first. */
+	gather_metrics(p);
+	int active = 0, offline_reported = 0;
+	for (size_t i = 0; i < p->npods; i++) {
+		struct pod *pod = &p->pods[i];
+		if (pod->metrics_state == 1 && pod->m.has_active && pod->m.active >= 1) {
+			active += (int)pod->m.active;
+			out->controller = pod;
+		}
+	}
+	if (active != 1)
+		out->controller = NULL;
 	for (size_t i = 0; i < p->npods; i++) {
 		struct pod *pod = &p->pods[i];
 		if (pod->obj == NULL) {
@@ -394,8 +407,6 @@ static void evaluate_health(struct planner *p, struct health *out)
 			return;
 		}
 	}
-	gather_metrics(p);
-	int active = 0, offline_reported = 0;
 	for (size_t i = 0; i < p->npods; i++) {
 		struct pod *pod = &p->pods[i];
 		if (pod->metrics_state != 1) {
@@ -406,13 +417,7 @@ static void evaluate_health(struct planner *p, struct health *out)
 		out->umi += pod->m.umi;
 		out->offline += pod->m.offline;
 		offline_reported |= pod->m.has_offline;
-		if (pod->m.has_active && pod->m.active >= 1) {
-			active += (int)pod->m.active;
-			out->controller = pod;
-		}
 	}
-	if (active != 1)
-		out->controller = NULL;
 	if (out->urp > 0 || out->umi > 0 || out->offline > 0) {
 		say(out->why, sizeof(out->why), "URP %.0f, UnderMinIsr %.0f, offline %.0f (the cluster has not caught up)",
 			 out->urp, out->umi, out->offline);
@@ -562,7 +567,7 @@ static int prepare_sts(struct planner *p, const struct keelson_param_value *name
 			int cfg_changed = st->has_config != st->base_has_config ||
 					  strcmp(st->config_hash, st->base_config_hash) != 0;
 			st->template_pending = tmpl_changed || cfg_changed;
-			st->needs_apply = o->state != KEELSON_OBJECT_IN_SYNC || cfg_changed;
+			st->needs_apply = !kafka_json_subset(h, p->call, o->desired, o->live) || cfg_changed;
 			say(st->apply_why, sizeof(st->apply_why), "%s",
 				 tmpl_changed ? "pod template changed" : cfg_changed ? "broker configuration changed"
 				 : "drifted");
@@ -750,10 +755,28 @@ static int block_stuck_new(struct planner *p, const struct pod *pod)
 	return blocked(p, text);
 }
 
+/* Nothing out of date and every pod Ready for longer than a restart may
+ * take: nothing was restarted lately, so nothing is probed (an idle
+ * system costs no scrape per cycle). */
+static int idle(const struct planner *p)
+{
+	long long now = p->h->now_ms(p->call) / 1000, newest = -1;
+	for (size_t i = 0; i < p->npods; i++) {
+		const struct pod *pod = &p->pods[i];
+		if (pod->obj == NULL || pod->terminating || !pod->ready || pod->out_of_date || pod->ready_since < 0)
+			return 0;
+		if (pod->ready_since > newest)
+			newest = pod->ready_since;
+	}
+	return newest >= 0 && now - newest > p->restart_timeout / 1000 + 60;
+}
+
 static int plan_roll(struct planner *p)
 {
 	char text[TEXT], key[512], gate[TEXT];
 	struct pod *order[KAFKA_MAX_PODS];
+	if (idle(p))
+		return 0;
 	/* Metrics are read once the pods are up; the controller orders the roll. */
 	struct health health;
 	evaluate_health(p, &health);
@@ -791,17 +814,6 @@ static int plan_roll(struct planner *p)
 	gate_text(p, gate, sizeof(gate), health.controller, brokers, n > 0 ? order[0] : NULL);
 	if (n == 0) {
 		if (health.ok)
-			return 0;
-		/* Only a restart of ours (or any recent readiness change) is
-		 * waited for: an idle cluster is not probed on every cycle. */
-		long long now = p->h->now_ms(p->call) / 1000, newest = -1;
-		int down = 0;
-		for (size_t i = 0; i < p->npods; i++) {
-			down |= p->pods[i].obj == NULL || !p->pods[i].ready;
-			if (p->pods[i].ready_since > newest)
-				newest = p->pods[i].ready_since;
-		}
-		if (!down && newest >= 0 && now - newest > p->restart_timeout / 1000 + 60)
 			return 0;
 		say(text, sizeof(text), "wait until every broker is back and caught up: %s", health.why);
 		roll_key(p, key, sizeof(key), 0);
@@ -966,7 +978,7 @@ static int plan_scale_down(struct planner *p, struct sts *st, char *gate, size_t
  * Control add_broker. 1: nothing to do, 0: steps added, -1: error. */
 static int plan_scale_up(struct planner *p)
 {
-	if (!p->has_cc || p->preview)
+	if (!p->has_cc || p->preview || idle(p))
 		return 1;
 	struct health health;
 	evaluate_health(p, &health);

@@ -27,3 +27,11 @@ EXTRA_DIST += \
 	tests/kafka/repo/clusters/sim/kafka/services.yaml \
 	tests/kafka/repo/clusters/sim/kafka/statefulset.yaml \
 	tests/kafka/repo/clusters/sim/kafka/system.yaml
+
+# Planning against a fake host, and the Prometheus parser.
+check_PROGRAMS += tests/kafka/test_kafka_plan
+TESTS += tests/kafka/test_kafka_plan
+tests_kafka_test_kafka_plan_SOURCES = tests/kafka/test_kafka_plan.c plugins/kafka/prom.c plugins/kafka/prom.h \
+	tests/plugin/plugin_paths.h tests/unit/check_main.h
+tests_kafka_test_kafka_plan_CFLAGS = $(PLUGIN_TEST_CFLAGS)
+tests_kafka_test_kafka_plan_LDADD = $(PLUGIN_TEST_LDADD) -lm
