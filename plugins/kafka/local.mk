@@ -14,7 +14,8 @@ kafka_scenarios = \
 	tests/kafka/kafka-roll.sh \
 	tests/kafka/kafka-blocked.sh \
 	tests/kafka/kafka-plan.sh \
-	tests/kafka/kafka-sigkill.sh
+	tests/kafka/kafka-sigkill.sh \
+	tests/kafka/kafka-scale.sh
 TESTS += $(kafka_scenarios)
 EXTRA_DIST += \
 	$(kafka_scenarios) \

@@ -157,7 +157,7 @@ converged() {
 kafka_deploy() {
 	step="first deployment"
 	start_daemon
-	wait_until 90 "5 brokers Ready" all_ready 5
+	wait_until 90 "${1:-5} brokers Ready" all_ready "${1:-5}"
 	wait_until 60 "the first rollout converged" converged
 	stop_daemon
 	: >"$work/daemon.log"
