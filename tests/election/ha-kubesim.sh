@@ -7,8 +7,12 @@
 # standby takes the Lease over within leaseDuration and finishes the roll.
 # Checked: each pod replaced exactly once and never two unavailable (a
 # kubectl watch), kubesim's invariant log empty, the standby sent nothing
-# but GETs of the Lease until it acquired it, the Lease (holder, transitions),
-# and that SIGTERM releases the Lease so the other instance takes over at once.
+# but GETs of the Lease until it acquired it, the Lease (holder, transitions).
+# Then the leader is cut off from the API server (its proxy drops
+# everything): it stops leading at renewDeadline, before the other takes
+# the expired Lease over, and back in contact it stays a standby that sends
+# nothing but Lease GETs. Last, SIGTERM releases the Lease so the other
+# instance takes over at once.
 # Needs $KUBECTL (skipped with 77 when empty), git, curl, openssl, python3.
 set -u
 
@@ -60,7 +64,7 @@ violations() { kubesim_curl /_sim/violations | tr -d ' \n'; }
 # kubesim over TLS.
 cat >"$work/proxy.py" <<'PY'
 import asyncio, os, re, ssl, sys, time
-cert, key, upstream, upstream_ca, port_file, log_file = sys.argv[1:7]
+cert, key, upstream, upstream_ca, port_file, log_file, block_file = sys.argv[1:8]
 host, port = upstream.rsplit(":", 1)
 request_line = re.compile(rb"^(GET|POST|PUT|PATCH|DELETE|HEAD) (\S+) HTTP/1\.[01]$")
 log = open(log_file, "ab", buffering=0)
@@ -114,7 +118,7 @@ async def pipe(reader, writer, scan):
     try:
         while True:
             data = await reader.read(65536)
-            if not data:
+            if not data or os.path.exists(block_file):
                 break
             if parser:
                 parser.feed(data)
@@ -130,6 +134,9 @@ async def pipe(reader, writer, scan):
             pass
 
 async def handle(client_reader, client_writer):
+    if os.path.exists(block_file):  # a network partition: nothing gets through
+        client_writer.close()
+        return
     ctx = ssl.create_default_context(cafile=upstream_ca)
     ctx.set_alpn_protocols(["http/1.1"])
     try:
@@ -158,7 +165,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -su
 upstream=${KUBESIM_SERVER#https://}
 start_proxy() { # NAME -> prints the pid; kubeconfig in $work/kubeconfig-NAME
 	python3 "$work/proxy.py" "$work/proxy.crt" "$work/proxy.key" "$upstream" "$KUBESIM_CA" \
-		"$work/proxy-$1.port" "$work/requests-$1.log" >"$work/proxy-$1.err" 2>&1 &
+		"$work/proxy-$1.port" "$work/requests-$1.log" "$work/block-$1" >"$work/proxy-$1.err" 2>&1 &
 	echo $!
 }
 proxy_a=$(start_proxy a)
@@ -334,26 +341,53 @@ step="kubesim invariant log"
 v=$(violations)
 case $v in "" | "[]" | *'"violations":[]'*) ;; *) fail "kubesim violations: $v" ;; esac
 
-step="SIGTERM releases the Lease; a restarted a takes over at once"
+step="a restarted a stands by"
 "$KEELSON" run --config "$work/keelson-a.yaml" >"$work/a.log" 2>&1 &
 pid_a=$!
 wait_log "$work/a.log" 'lease held by another instance.*holder=keelson-b' 30 || fail "a did not see b holding the lease"
-kill -TERM "$pid_b"
-wait "$pid_b"
-rc=$?
-pid_b=
-[ $rc -eq 0 ] || fail "b exited $rc on SIGTERM"
-grep -q 'leader election: lease released' "$work/b.log" || fail "b did not log the release"
-released=$(date +%s.%N)
-wait_log "$work/a.log" 'msg="leader election: leading' 10 || fail "a did not take over after the release"
-took_over=$(date +%s.%N)
-# Without the release a would wait the whole leaseDuration (4 s).
-awk -v r="$released" -v t="$took_over" 'BEGIN { exit !(t - r < 3) }' ||
-	fail "a took over $(awk -v r="$released" -v t="$took_over" 'BEGIN { print t - r }') s after the release"
-[ "$(lease '{.spec.leaseTransitions}')" = 2 ] || fail "leaseTransitions is not 2 after the second takeover"
+
+step="b cut off from the API server: it stops leading before a takes over"
+touch "$work/block-b"
+wait_log "$work/b.log" 'msg="leader election: stopped leading' 10 || fail "b did not stop leading within 10 s of the partition"
+grep 'stopped leading' "$work/b.log" | grep -q 'renewDeadline' || fail "b's step-down does not name the renew deadline"
+wait_log "$work/a.log" 'msg="leader election: leading' 20 || fail "a did not take over from the cut-off b"
+log_time() { grep "$2" "$1" | tail -n 1 | sed 's/^time=\([^ ]*\) .*/\1/'; }
+b_stopped=$(log_time "$work/b.log" 'msg="leader election: stopped leading')
+a_leads=$(log_time "$work/a.log" 'msg="leader election: leading')
+# ISO 8601 UTC with milliseconds: string order is time order.
+[ "$b_stopped" \< "$a_leads" ] || fail "a led at $a_leads, before b stopped at $b_stopped: two leaders"
+[ "$(lease '{.spec.holderIdentity}')" = keelson-a ] || fail "lease holder is not keelson-a after the partition"
+[ "$(lease '{.spec.leaseTransitions}')" = 2 ] || fail "leaseTransitions is not 2 after the partition"
+: >"$work/requests-b.log"
+rm -f "$work/block-b"
+wait_log "$work/b.log" 'lease held by another instance.*holder=keelson-a' 20 || fail "b, back in contact, did not see a leading"
+sleep 2
+awk -v lp="$lease_path" '!($2 == "GET" && $3 == lp) { print "standby request: " $0; bad = 1 } END { exit bad }' \
+	"$work/requests-b.log" || fail "b sent more than Lease GETs after the partition"
+[ "$(grep -c 'msg="leader election: leading' "$work/b.log")" = 1 ] || fail "b led again after the partition"
+
+step="SIGTERM releases the Lease; the standby takes over at once"
 kill -TERM "$pid_a"
-wait "$pid_a" 2>/dev/null
+wait "$pid_a"
+rc=$?
 pid_a=
+[ $rc -eq 0 ] || fail "a exited $rc on SIGTERM"
+grep -q 'leader election: lease released' "$work/a.log" || fail "a did not log the release"
+released=$(date +%s.%N)
+i=0
+until [ "$(grep -c 'msg="leader election: leading' "$work/b.log")" = 2 ]; do
+	i=$((i + 1))
+	[ $i -le 100 ] || fail "b did not take over after the release"
+	sleep 0.1
+done
+took_over=$(date +%s.%N)
+# Without the release b would wait the whole leaseDuration (4 s).
+awk -v r="$released" -v t="$took_over" 'BEGIN { exit !(t - r < 3) }' ||
+	fail "b took over $(awk -v r="$released" -v t="$took_over" 'BEGIN { print t - r }') s after the release"
+[ "$(lease '{.spec.leaseTransitions}')" = 3 ] || fail "leaseTransitions is not 3 after the release"
+kill -TERM "$pid_b"
+wait "$pid_b" 2>/dev/null
+pid_b=
 v=$(violations)
 case $v in "" | "[]" | *'"violations":[]'*) ;; *) fail "kubesim violations: $v" ;; esac
 echo "PASS"
