@@ -565,6 +565,25 @@ START_TEST(test_racks_one_ring)
 	cJSON_Delete(eps);
 	ck_assert_int_eq(r1, 2);
 	ck_assert_int_eq(r2, 2);
+	/* Keyspaces and their replication, as KeyspaceOpsResources answers. */
+	cJSON *ks = call_json("demo-dc1-r1-sts-0", "/api/v0/ops/keyspace", NULL, 200);
+	ck_assert(cJSON_IsArray(ks));
+	int has_app = 0, has_system = 0;
+	cJSON_ArrayForEach(e, ks) {
+		has_app += !strcmp(cJSON_GetStringValue(e), "app");
+		has_system += !strcmp(cJSON_GetStringValue(e), "system");
+	}
+	cJSON_Delete(ks);
+	ck_assert_int_eq(has_app, 1);
+	ck_assert_int_eq(has_system, 1);
+	cJSON *rep = call_json("demo-dc1-r1-sts-0", "/api/v0/ops/keyspace/replication", "keyspaceName=app", 200);
+	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(rep, "class")),
+		"org.apache.cassandra.locator.NetworkTopologyStrategy");
+	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(rep, "dc1")), "3");
+	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(rep, "dc2")), "1");
+	cJSON_Delete(rep);
+	ck_assert_int_eq(call_status("demo-dc1-r1-sts-0", "GET",
+		"/api/v0/ops/keyspace/replication", "keyspaceName=nope"), 404);
 	/* RF 3 in dc1 (per-datacenter keyspace spec): 4 -> 3 is allowed,
 	 * the next one is refused without force. */
 	ck_assert_int_eq(call_status("demo-dc1-r2-sts-1", "POST", "/api/v0/ops/node/decommission",
