@@ -96,10 +96,34 @@ static void print_policy_text(const struct keelson_policy *p)
 	       p->prune ? "true" : "false", keelson_drift_policy_name(p->drift_policy), poll, drift, repeat);
 }
 
-static void print_summary_text(const struct keelson_desired_state *state)
+/* Which parameter tables checked the systems: loaded plugins, or the
+ * built-in provisional table when no plugin directory exists. */
+struct plugin_tables {
+	const char *dir;          /* NULL: the provisional tables */
+	const struct keelson_plugin_registry *registry;
+};
+
+static void print_plugins_text(const struct plugin_tables *tables)
+{
+	if (tables->dir == NULL) {
+		printf("plugins: keelson's provisional tables (no plugin directory):");
+		size_t count = 0;
+		const struct keelson_plugin_info *infos = keelson_layout_plugins(&count);
+		for (size_t i = 0; i < count; i++)
+			printf(" %s", infos[i].name);
+	} else {
+		printf("plugins: %s:", tables->dir);
+		for (size_t i = 0; i < keelson_plugin_registry_count(tables->registry); i++)
+			printf(" %s", keelson_plugin_registry_at(tables->registry, i, NULL)->name);
+	}
+	printf("\n");
+}
+
+static void print_summary_text(const struct keelson_desired_state *state, const struct plugin_tables *tables)
 {
 	printf("%s: valid: repository %s, status branch %s\n", state->source,
 	       state->repository_name, state->status_branch);
+	print_plugins_text(tables);
 	printf("defaults: ");
 	print_policy_text(&state->defaults);
 	printf("\n");
@@ -140,13 +164,6 @@ static cJSON *policy_json(const struct keelson_policy *p)
 
 /* One JSON document on stdout whatever happened, so a machine reading it
  * never has to parse text. */
-/* Which parameter tables checked the systems: loaded plugins, or the
- * built-in provisional table when no plugin directory exists. */
-struct plugin_tables {
-	const char *dir;          /* NULL: the provisional tables */
-	const struct keelson_plugin_registry *registry;
-};
-
 static int print_json(const char *source, const struct keelson_desired_state *state,
 		      const struct keelson_problem_list *problems, const char *error,
 		      const struct plugin_tables *tables)
@@ -483,7 +500,7 @@ int keelson_cmd_validate(int argc, char **argv)
 		if (print_json(description, state, problems, error, &tables) < 0)
 			exit_code = KEELSON_EXIT_FAILURE;
 	} else if (rc == 0) {
-		print_summary_text(state);
+		print_summary_text(state, &tables);
 	} else if (rc == KEELSON_EINVALID && problems != NULL && problems->count > 0) {
 		print_problems_text(problems, description);
 	} else {

@@ -26,6 +26,7 @@ chmod -R u+w "$repo"
 
 validate --plugin-dir "$PLUGINS" "$repo"
 [ $rc -eq 0 ] || fail "with the example plugin: exit $rc"
+grep -q "^plugins: $PLUGINS: generic restart-one-at-a-time\$" "$work/out" || fail "the summary does not name the plugins"
 KEELSON_PLUGIN_DIR="$PLUGINS" "$KEELSON" validate -o json "$repo" >"$work/out" 2>"$work/err" || fail "KEELSON_PLUGIN_DIR"
 python3 - "$work/out" "$PLUGINS" <<'PY' || fail "json names the plugin tables"
 import json, sys
