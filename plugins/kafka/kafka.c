@@ -81,9 +81,11 @@ struct sts {
 	char config_hash[17];         /* of the desired ConfigMaps */
 	int base_has_config;          /* preview: of the base revision's ConfigMaps */
 	char base_config_hash[17];
-	int needs_apply;
-	int template_pending;         /* the apply changes the pod template */
-	char apply_why[256];
+	int needs_apply;              /* the repository's object differs */
+	int needs_patch;              /* OnDelete or the config hash to set */
+	int template_pending;         /* the pods' template is about to change */
+	const char *live_strategy, *live_hash;
+	char apply_why[256], patch_why[256];
 };
 
 struct pod {
@@ -560,88 +562,119 @@ static int prepare_sts(struct planner *p, const struct keelson_param_value *name
 			say(st->apply_why, sizeof(st->apply_why), "missing");
 			continue;
 		}
+		int tmpl_drift = !kafka_json_subset(h, p->call, h->json_get(o->desired, "/spec/template"),
+						    h->json_get(o->live, "/spec/template"));
 		if (p->preview) {
+			/* live is the base revision's object, without what this
+			 * plugin adds; the configuration from the base ConfigMaps. */
 			st->base_has_config = config_hash(p, st, 1, st->base_config_hash);
-			int tmpl_changed = !h->json_equal(h->json_get(o->desired, "/spec/template"),
-							  h->json_get(o->live, "/spec/template"));
 			int cfg_changed = st->has_config != st->base_has_config ||
 					  strcmp(st->config_hash, st->base_config_hash) != 0;
-			st->template_pending = tmpl_changed || cfg_changed;
-			st->needs_apply = !kafka_json_subset(h, p->call, o->desired, o->live) || cfg_changed;
-			say(st->apply_why, sizeof(st->apply_why), "%s",
-				 tmpl_changed ? "pod template changed" : cfg_changed ? "broker configuration changed"
-				 : "drifted");
+			st->template_pending = tmpl_drift || cfg_changed;
+			st->needs_apply = o->state != KEELSON_OBJECT_IN_SYNC ||
+					  !kafka_json_subset(h, p->call, o->desired, o->live);
+			st->needs_patch = cfg_changed;
+			say(st->apply_why, sizeof(st->apply_why), "%s", tmpl_drift ? "pod template changed" : "drifted");
+			say(st->patch_why, sizeof(st->patch_why), "broker configuration changed");
 			continue;
 		}
 		st->update_revision = str_at(p, o->live, "/status/updateRevision");
 		double generation = num_at(p, o->live, "/metadata/generation", 0);
 		double observed = num_at(p, o->live, "/status/observedGeneration", -1);
 		st->observed = st->update_revision != NULL && observed >= generation;
-		const char *live_strategy = str_at(p, o->live, "/spec/updateStrategy/type");
-		const char *live_hash = h->json_string(h->json_get(
-			o->live, "/spec/template/metadata/annotations/keelson.dev~1config-hash"));
-		int tmpl_drift = !kafka_json_subset(h, p->call, h->json_get(o->desired, "/spec/template"),
-						    h->json_get(o->live, "/spec/template"));
-		int cfg_drift = st->has_config ? (live_hash == NULL || strcmp(live_hash, st->config_hash) != 0)
-					       : live_hash != NULL;
-		if (tmpl_drift || cfg_drift) {
-			st->needs_apply = st->template_pending = 1;
-			say(st->apply_why, sizeof(st->apply_why), "%s",
-				 tmpl_drift ? "pod template changed" : "broker configuration changed: config hash");
-			if (!tmpl_drift) {
-				size_t n = strlen(st->apply_why);
-				say(st->apply_why + n, sizeof(st->apply_why) - n, " %s -> %s",
-					 live_hash ? live_hash : "none", st->has_config ? st->config_hash : "none");
-			}
-		} else if (!kafka_json_subset(h, p->call, o->desired, o->live)) {
-			/* Not o->state: the diff engine counts the fields this plugin
-			 * adds (updateStrategy, the config hash) as drift, since the
-			 * repository lacks them. */
-			st->needs_apply = 1;
-			say(st->apply_why, sizeof(st->apply_why), "drifted");
-		} else if (live_strategy == NULL || strcmp(live_strategy, "OnDelete") != 0) {
-			st->needs_apply = 1;
-			say(st->apply_why, sizeof(st->apply_why), "updateStrategy %s -> OnDelete",
-				 live_strategy ? live_strategy : "unset");
-		}
+		st->live_strategy = str_at(p, o->live, "/spec/updateStrategy/type");
+		st->live_hash = h->json_string(h->json_get(o->live,
+			"/spec/template/metadata/annotations/keelson.dev~1config-hash"));
+		int cfg_drift = st->has_config ? (st->live_hash == NULL || strcmp(st->live_hash, st->config_hash) != 0)
+					       : st->live_hash != NULL;
+		int strategy_off = st->live_strategy == NULL || strcmp(st->live_strategy, "OnDelete") != 0;
+		/* The view's state is the diff engine's: the fields this plugin
+		 * adds with a PATCH are not the repository's and not drift. */
+		st->needs_apply = o->state != KEELSON_OBJECT_IN_SYNC;
+		st->needs_patch = cfg_drift || strategy_off;
+		st->template_pending = cfg_drift || (st->needs_apply && tmpl_drift);
+		say(st->apply_why, sizeof(st->apply_why), "%s", tmpl_drift ? "pod template changed" : "drifted");
+		if (cfg_drift)
+			say(st->patch_why, sizeof(st->patch_why), "broker configuration changed: config hash %s -> %s",
+			    st->live_hash ? st->live_hash : "none", st->has_config ? st->config_hash : "none");
+		else
+			say(st->patch_why, sizeof(st->patch_why), "updateStrategy %s -> OnDelete",
+			    st->live_strategy ? st->live_strategy : "unset");
 	}
 	return 0;
 }
 
-/* APPLY the StatefulSet as the repository writes it, with OnDelete and the
- * configuration hash. */
-static int apply_sts(struct planner *p, struct sts *st, const char *gate)
+/* APPLY the StatefulSet as the repository writes it. A missing one is
+ * created with 0 replicas (`create`): its pods start only after the PATCH
+ * made it OnDelete with the configuration hash, so they never run a
+ * template that is about to change. */
+static int apply_sts(struct planner *p, struct sts *st, const char *gate, int create)
 {
-	struct kafka_override ov[2] = {
-		{.path = {"spec", "updateStrategy"}, .depth = 2, .json = "{\"type\":\"OnDelete\"}"},
-	};
-	size_t n = 1;
-	char hash_json[32];
-	if (st->has_config) {
-		say(hash_json, sizeof(hash_json), "\"%s\"", st->config_hash);
-		ov[1] = (struct kafka_override){.path = {"spec", "template", "metadata", "annotations",
-							 KAFKA_CONFIG_HASH_ANNOTATION},
-						.depth = 5, .json = hash_json};
-		n = 2;
-	}
+	char text[TEXT];
+	long before = st->live_replicas;
 	struct kafka_buf b = {0};
-	kafka_json_rewrite(p->h, p->call, &b, st->obj->desired, ov, n);
-	if (b.oom || b.text == NULL) {
+	if (create) {
+		struct kafka_override ov = {.path = {"spec", "replicas"}, .depth = 2, .json = "0"};
+		kafka_json_rewrite(p->h, p->call, &b, st->obj->desired, &ov, 1);
+		if (b.oom || b.text == NULL) {
+			kafka_buf_free(&b);
+			p->h->log(p->call, KEELSON_PLUGIN_LOG_ERROR, "out of memory building StatefulSet %s", st->name);
+			return -1;
+		}
+		say(text, sizeof(text), "create StatefulSet %s/%s with 0 replicas (its pods start once it is OnDelete "
+		    "with the config hash)", p->ns, st->name);
+	} else if (before >= 0 && before != st->desired_replicas) {
+		say(text, sizeof(text), "apply StatefulSet %s/%s (replicas %ld -> %ld%s%s)", p->ns, st->name, before,
+		    st->desired_replicas, st->template_pending ? "; " : "", st->template_pending ? st->apply_why : "");
+	} else {
+		say(text, sizeof(text), "apply StatefulSet %s/%s (%s)", p->ns, st->name, st->apply_why);
+	}
+	struct keelson_step s = {.kind = KEELSON_STEP_APPLY, .description = text, .gate = gate};
+	if (create)
+		s.object_json = b.text;
+	else
+		s.object = st->obj->desired;
+	int rc = add(p, &s);
+	kafka_buf_free(&b);
+	return rc;
+}
+
+static int patch_sts(struct planner *p, struct sts *st);
+
+/* A new StatefulSet: created empty, patched, then as the repository says. */
+static int create_sts(struct planner *p, struct sts *st)
+{
+	say(st->patch_why, sizeof(st->patch_why), "new StatefulSet");
+	say(st->apply_why, sizeof(st->apply_why), "%ld replicas", st->desired_replicas);
+	if (apply_sts(p, st, NULL, 1) != 0 || patch_sts(p, st) != 0)
+		return -1;
+	return apply_sts(p, st, NULL, 0);
+}
+
+/* PATCH what the plugin adds to a StatefulSet: updateStrategy OnDelete and
+ * the configuration hash annotation. A merge patch (an Update, not an
+ * apply), so applying the repository's object later keeps both and the
+ * diff does not count them as drift. */
+static int patch_sts(struct planner *p, struct sts *st)
+{
+	struct kafka_buf b = {0};
+	kafka_buf_printf(&b, "{\"spec\":{\"updateStrategy\":{\"type\":\"OnDelete\",\"rollingUpdate\":null},"
+			 "\"template\":{\"metadata\":{\"annotations\":{\"" KAFKA_CONFIG_HASH_ANNOTATION "\":");
+	if (st->has_config)
+		kafka_buf_printf(&b, "\"%s\"", st->config_hash);
+	else
+		kafka_buf_printf(&b, "null");
+	kafka_buf_printf(&b, "}}}}}");
+	if (b.oom) {
 		kafka_buf_free(&b);
-		p->h->log(p->call, KEELSON_PLUGIN_LOG_ERROR, "out of memory building StatefulSet %s", st->name);
 		return -1;
 	}
 	char text[TEXT];
-	long before = st->live_replicas;
-	if (before >= 0 && before != st->desired_replicas)
-		say(text, sizeof(text), "apply StatefulSet %s/%s (replicas %ld -> %ld%s%s)", p->ns, st->name, before,
-			 st->desired_replicas, st->template_pending ? "; " : "",
-			 st->template_pending ? st->apply_why : "");
-	else
-		say(text, sizeof(text), "apply StatefulSet %s/%s (%s; updateStrategy OnDelete%s)", p->ns, st->name,
-			 st->apply_why, st->has_config ? ", config hash in the pod template" : "");
-	struct keelson_step s = {.kind = KEELSON_STEP_APPLY, .description = text, .gate = gate,
-				 .object_json = b.text};
+	say(text, sizeof(text), "patch StatefulSet %s/%s: updateStrategy OnDelete, " KAFKA_CONFIG_HASH_ANNOTATION
+	    " %s (%s)", p->ns, st->name, st->has_config ? st->config_hash : "removed", st->patch_why);
+	struct keelson_step s = {.kind = KEELSON_STEP_PATCH, .description = text, .api_version = "apps/v1",
+				 .kind_name = "StatefulSet", .namespace_ = p->ns, .name = st->name,
+				 .patch_type = KEELSON_PATCH_MERGE, .patch = b.text};
 	int rc = add(p, &s);
 	kafka_buf_free(&b);
 	return rc;
@@ -1093,9 +1126,16 @@ static int plan_preview(struct planner *p)
 			if (rc <= 0)
 				return rc;
 		}
-		if (st->needs_apply && apply_sts(p, st, gate[0] ? gate : NULL) != 0)
+		if (st->live_replicas < 0) {
+			if (create_sts(p, st) != 0)
+				return -1;
+			continue;
+		}
+		if (st->needs_patch && patch_sts(p, st) != 0)
 			return -1;
-		if (st->live_replicas >= 0 && st->desired_replicas > st->live_replicas) {
+		if (st->needs_apply && apply_sts(p, st, gate[0] ? gate : NULL, 0) != 0)
+			return -1;
+		if (st->desired_replicas > st->live_replicas) {
 			id_list(ids, sizeof(ids), st->live_replicas, st->desired_replicas);
 			say(text, sizeof(text), "wait until the new brokers %s of %s/%s are Ready", ids, p->ns, st->name);
 			say(key, sizeof(key), "kafka scale-up %s/%s", p->ns, st->name);
@@ -1174,16 +1214,29 @@ static int plan_live(struct planner *p)
 	}
 	int missing = 0;
 	for (size_t i = 0; i < p->nsts; i++) {
-		struct sts *st = &p->sts[i];
-		if (!st->needs_apply)
-			continue;
-		if (apply_sts(p, st, gates[i][0] ? gates[i] : NULL) != 0)
-			return -1;
-		acted = 1;
-		missing |= st->live_replicas < 0;
+		if (p->sts[i].live_replicas < 0) {
+			if (create_sts(p, &p->sts[i]) != 0)
+				return -1;
+			missing = 1;
+		}
 	}
 	if (missing)
 		return 0; /* the StatefulSet controller creates the pods; nothing to restart */
+	for (size_t i = 0; i < p->nsts; i++) {
+		if (p->sts[i].needs_patch) {
+			if (patch_sts(p, &p->sts[i]) != 0)
+				return -1;
+			acted = 1;
+		}
+	}
+	for (size_t i = 0; i < p->nsts; i++) {
+		struct sts *st = &p->sts[i];
+		if (!st->needs_apply)
+			continue;
+		if (apply_sts(p, st, gates[i][0] ? gates[i] : NULL, 0) != 0)
+			return -1;
+		acted = 1;
+	}
 	if (acted) {
 		/* What the applies will cause, for `keelson plan`. */
 		if (list_pods(p, 0) != 0)

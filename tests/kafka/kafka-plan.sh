@@ -19,7 +19,7 @@ gate='all 5 brokers Ready, URP 0, UnderMinIsr 0, offline 0, 1 active controller'
 # The numbered steps, one line each: "N. [kind] description".
 grep -E '^ +[0-9]+\. \[' "$work/out" | sed 's/^ *//' >"$work/steps"
 cat >"$work/expected" <<'EOF'
-1. [apply] apply StatefulSet kafka/kafka (pod template changed; updateStrategy OnDelete, config hash in the pod template)
+1. [apply] apply StatefulSet kafka/kafka (pod template changed)
 2. [delete-pod] restart kafka-4: delete pod kafka/kafka-4 (out of date; the pod's grace period)
 3. [wait] wait until kafka-4 is back (new pod Ready, caught up: URP 0) before restarting kafka-3, within 60s
 4. [delete-pod] restart kafka-3: delete pod kafka/kafka-3 (out of date; the pod's grace period)

@@ -201,6 +201,36 @@ static void parse_params(const char *json)
 	keelson_problem_list_free(problems);
 }
 
+/* What the diff engine would say: every field the repository sets equal. */
+static int subset(const cJSON *d, const cJSON *l)
+{
+	if (l == NULL)
+		return 0;
+	if (cJSON_IsObject(d)) {
+		const cJSON *c;
+		cJSON_ArrayForEach(c, d) {
+			if (!cJSON_IsObject(l) || !subset(c, cJSON_GetObjectItemCaseSensitive(l, c->string)))
+				return 0;
+		}
+		return cJSON_IsObject(l);
+	}
+	if (cJSON_IsArray(d)) {
+		if (!cJSON_IsArray(l) || cJSON_GetArraySize(d) != cJSON_GetArraySize(l))
+			return 0;
+		for (int i = 0; i < cJSON_GetArraySize(d); i++)
+			if (!subset(cJSON_GetArrayItem(d, i), cJSON_GetArrayItem(l, i)))
+				return 0;
+		return 1;
+	}
+	return cJSON_Compare(d, l, 1);
+}
+
+static enum keelson_object_state state_of(const cJSON *desired, const cJSON *live)
+{
+	return live == NULL ? KEELSON_OBJECT_MISSING : subset(desired, live) ? KEELSON_OBJECT_IN_SYNC
+									     : KEELSON_OBJECT_DRIFTED;
+}
+
 static void do_plan_flags(unsigned flags, const cJSON *cm_live)
 {
 	keelson_plan_free(plan);
@@ -208,8 +238,8 @@ static void do_plan_flags(unsigned flags, const cJSON *cm_live)
 	struct keelson_plan_object objects[2] = {
 		{.desired = desired_cm, .live = cm_live, .state = cm_live ? KEELSON_OBJECT_IN_SYNC : KEELSON_OBJECT_MISSING,
 		 .file = "configmap.yaml", .line = 1},
-		{.desired = desired_sts, .live = live_sts,
-		 .state = live_sts ? KEELSON_OBJECT_IN_SYNC : KEELSON_OBJECT_MISSING, .file = "statefulset.yaml", .line = 1},
+		{.desired = desired_sts, .live = live_sts, .state = state_of(desired_sts, live_sts),
+		 .file = "statefulset.yaml", .line = 1},
 	};
 	struct keelson_plan_input in = {.cluster = "sim", .system = "kafka", .revision = "abc", .objects = objects,
 					.object_count = 2, .params = params, .env = &fk.env, .view_flags = flags};
@@ -272,19 +302,21 @@ static void setup(void)
 	plan = NULL;
 	live_sts = NULL;
 	parse_params("{\"statefulSets\":[\"kafka\"],\"metricsPort\":9404,\"restartTimeout\":\"2m\"}");
-	/* The hash the plugin stamps, from its first apply. */
+	/* The hash the plugin stamps, from its patch of a new StatefulSet. */
 	do_plan();
-	assert_step(0, KEELSON_STEP_APPLY, "apply StatefulSet kafka/kafka (missing");
+	assert_step(1, KEELSON_STEP_PATCH, "patch StatefulSet kafka/kafka: updateStrategy OnDelete, "
+					   "keelson.dev/config-hash ");
+	cJSON *patch = cJSON_Parse(plan->steps[1].patch);
 	const cJSON *hash = cJSON_GetObjectItemCaseSensitive(
 		cJSON_GetObjectItemCaseSensitive(
 			cJSON_GetObjectItemCaseSensitive(
-				cJSON_GetObjectItemCaseSensitive(
-					cJSON_GetObjectItemCaseSensitive(plan->steps[0].object, "spec"), "template"),
+				cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(patch, "spec"), "template"),
 				"metadata"),
 			"annotations"),
 		"keelson.dev/config-hash");
 	ck_assert_ptr_nonnull(cJSON_GetStringValue(hash));
 	snprintf(config_hash, sizeof(config_hash), "%s", cJSON_GetStringValue(hash));
+	cJSON_Delete(patch);
 	make_live(config_hash);
 }
 
@@ -305,21 +337,29 @@ static void teardown(void)
 	keelson_plugin_registry_free(registry);
 }
 
-START_TEST(test_missing_statefulset_applied_as_on_delete)
+START_TEST(test_missing_statefulset_created_empty)
 {
 	keelson_plan_free(plan);
 	plan = NULL;
 	cJSON_Delete(live_sts);
 	live_sts = NULL;
 	do_plan();
-	ck_assert_uint_eq(plan->count, 1);
-	const cJSON *obj = plan->steps[0].object;
-	const cJSON *strategy = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "spec"),
-								 "updateStrategy");
-	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(strategy, "type")), "OnDelete");
-	/* The rest of the object is the repository's. */
-	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
-	ck_assert_int_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(spec, "replicas")), 5);
+	/* Created without pods, made OnDelete with the hash, then the
+	 * repository's object: no pod ever runs a template about to change. */
+	ck_assert_uint_eq(plan->count, 3);
+	assert_step(0, KEELSON_STEP_APPLY, "create StatefulSet kafka/kafka with 0 replicas");
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(plan->steps[0].object, "spec");
+	ck_assert_int_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(spec, "replicas")), 0);
+	ck_assert_ptr_nonnull(cJSON_GetObjectItemCaseSensitive(spec, "template"));
+	assert_step(1, KEELSON_STEP_PATCH, "(new StatefulSet)");
+	ck_assert_str_eq(plan->steps[1].kind_name, "StatefulSet");
+	ck_assert_int_eq(plan->steps[1].patch_type, KEELSON_PATCH_MERGE);
+	char expect[256];
+	snprintf(expect, sizeof(expect), "{\"spec\":{\"updateStrategy\":{\"type\":\"OnDelete\",\"rollingUpdate\":null},"
+		 "\"template\":{\"metadata\":{\"annotations\":{\"keelson.dev/config-hash\":\"%s\"}}}}}", config_hash);
+	ck_assert_str_eq(plan->steps[1].patch, expect);
+	assert_step(2, KEELSON_STEP_APPLY, "apply StatefulSet kafka/kafka (5 replicas)");
+	ck_assert_int_eq(cJSON_Compare(plan->steps[2].object, desired_sts, 1), 1);
 	ck_assert_uint_eq(strlen(config_hash), 16);
 }
 END_TEST
@@ -553,7 +593,10 @@ START_TEST(test_live_rolling_update_switched)
 							   "updateStrategy");
 	cJSON_ReplaceItemInObjectCaseSensitive(strategy, "type", cJSON_CreateString("RollingUpdate"));
 	do_plan();
-	assert_step(0, KEELSON_STEP_APPLY, "apply StatefulSet kafka/kafka (updateStrategy RollingUpdate -> OnDelete");
+	assert_step(0, KEELSON_STEP_PATCH, "patch StatefulSet kafka/kafka: updateStrategy OnDelete, "
+					   "keelson.dev/config-hash");
+	assert_step(0, KEELSON_STEP_PATCH, "(updateStrategy RollingUpdate -> OnDelete)");
+	ck_assert_uint_eq(plan->count, 1);
 }
 END_TEST
 
@@ -569,7 +612,7 @@ START_TEST(test_config_change_rolls)
 	 * the StatefulSet with the new hash, then every pod. */
 	char expect[128];
 	snprintf(expect, sizeof(expect), "broker configuration changed: config hash %s -> ", config_hash);
-	assert_step(0, KEELSON_STEP_APPLY, expect);
+	assert_step(0, KEELSON_STEP_PATCH, expect);
 	ck_assert_str_eq(deletions(), "kafka-4 kafka-3 kafka-2 kafka-1 kafka-0");
 	/* Reordering keys changes nothing. */
 	cJSON_Delete(desired_cm);
@@ -847,7 +890,7 @@ Suite *suite_kafka_plan(void)
 		const char *name;
 		const TTest *test;
 	} cases[] = {
-		{"missing_sts_on_delete", test_missing_statefulset_applied_as_on_delete},
+		{"missing_sts_created_empty", test_missing_statefulset_created_empty},
 		{"converged", test_converged},
 		{"idle_not_probed", test_idle_not_probed},
 		{"roll_order_controller_last", test_roll_order_controller_last},
