@@ -10,6 +10,10 @@
 
 kafka_setup kafka-scale
 sed -i 's/^  replicas: 5$/  replicas: 3/' "$sts"
+# Cruise Control moves 5 replicas per 10 simulated seconds (0.5 s real):
+# its tasks last long enough to be seen running and followed.
+sed -i '0,/^  namespace: kafka$/s//  namespace: kafka\n  annotations:\n    kubesim.keelson.dev\/kafka-move-ms: "10000"/' "$sts"
+grep -q 'kafka-move-ms: "10000"' "$sts" || fail "cannot annotate $sts"
 git_in commit -q -a -m "kafka, 3 brokers"
 kafka_deploy 3
 
