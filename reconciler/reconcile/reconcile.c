@@ -1033,18 +1033,28 @@ static int ensure_plugin_session(struct keelson_reconciler *r, struct session *s
 }
 
 /* Wait (bounded) until the caches show the effect of a step that did not
- * go through the generic path (a pod deleted, a patch, an HTTP call), so
- * the next cycle does not plan the same step from stale state. */
-static void wait_step_visible(struct session *s, uint64_t pod_gen, uint64_t main_gen)
+ * go through the generic path (a pod deleted or created, a patch, an HTTP
+ * call), so the next cycle does not plan the same step from stale state.
+ * The cache that holds the step's target must change: a pod's churn says
+ * nothing about a patched SparkApplication, and three re-plans of a step
+ * whose effect was not seen yet would block the system. */
+static void wait_step_visible(struct session *s, const struct keelson_exec_result *res, uint64_t pod_gen,
+			      uint64_t main_gen)
 {
+	bool want_pod = s->pod_cache != NULL && res->target_kind[0] != '\0' &&
+			is_pod(res->target_api_version, res->target_kind);
+	bool want_main = res->target_kind[0] != '\0' && !want_pod;
 	long deadline = now_ms() + 5000;
 	while (now_ms() < deadline) {
-		/* A patch shows in the main cache, a pod deletion in the pod cache. */
-		if ((s->pod_cache != NULL && keelson_kube_cache_generation(s->pod_cache) != pod_gen) ||
-		    keelson_kube_cache_generation(s->cache) != main_gen)
+		bool pod_changed = s->pod_cache != NULL && keelson_kube_cache_generation(s->pod_cache) != pod_gen;
+		bool main_changed = keelson_kube_cache_generation(s->cache) != main_gen;
+		if ((want_pod && pod_changed) || (want_main && main_changed) ||
+		    (!want_pod && !want_main && (pod_changed || main_changed)))
 			return;
-		keelson_kube_cache_wait_change(s->pod_cache ? s->pod_cache : s->cache,
-					       s->pod_cache ? pod_gen : main_gen, 100);
+		if (want_main || s->pod_cache == NULL)
+			keelson_kube_cache_wait_change(s->cache, main_gen, 100);
+		else
+			keelson_kube_cache_wait_change(s->pod_cache, pod_gen, 100);
 	}
 }
 
@@ -1185,7 +1195,7 @@ static int reconcile_plugin_system(struct keelson_cycle_report *rep, struct keel
 		keelson_log(KEELSON_LOG_INFO, "plugin step ran", "cluster", cluster->name, "system", sys->name, "step",
 			    res.description, "stepsLeft", left, (const char *)NULL);
 		if (!s->hook_applied)
-			wait_step_visible(s, pod_gen, main_gen);
+			wait_step_visible(s, &res, pod_gen, main_gen);
 		break;
 	case KEELSON_EXEC_WAITING:
 		rep->waiting++;
