@@ -20,4 +20,11 @@ tests_spark_test_spark_SOURCES = tests/spark/test_spark.c \
 tests_spark_test_spark_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON_CFLAGS)
 tests_spark_test_spark_LDADD = libkeelson-core.la $(CHECK_LIBS) $(CJSON_LIBS)
 
-EXTRA_DIST += plugins/spark/README.md
+# Scenario tests: keelson run against kubesim's Spark model.
+spark_scenario_tests = \
+	tests/spark/spark-submit.sh \
+	tests/spark/spark-spec-change.sh \
+	tests/spark/spark-retries.sh \
+	tests/spark/spark-always.sh
+TESTS += $(spark_scenario_tests)
+EXTRA_DIST += plugins/spark/README.md tests/spark/spark-lib.sh $(spark_scenario_tests)

@@ -1,0 +1,58 @@
+#!/bin/sh
+# The spark plugin in native mode submits a SparkApplication committed to
+# Git: keelson run, killed with SIGKILL at random moments, applies the
+# application, creates exactly one driver pod from it (labels, owner, the
+# spec as arguments), follows it to COMPLETED and records that on the
+# SparkApplication; kubesim's invariant log stays empty. Then keelson is
+# idle: no Kubernetes request while nothing changes.
+name=spark-submit
+. "${top_srcdir:-.}/tests/spark/spark-lib.sh"
+
+spark_start 10
+step="submit, run to COMPLETED under SIGKILLs"
+spark_app 3.5.1 '{type: Never}' 40000
+spark_commit "etl: submit"
+spark_roll '[ "$(spark_state)" = COMPLETED ]' 100 3
+
+step="exactly one driver, made from the application"
+spark_stop_watch
+spark_check_history
+[ "$(wc -l <"$work/drivers.txt")" -eq 1 ] || fail "expected one driver, got: $(cat "$work/drivers.txt")"
+read -r uid attempt hash created <"$work/drivers.txt"
+[ "$attempt" = 1 ] || fail "driver attempt label '$attempt'"
+[ "$hash" = "$(spark_annotation keelson.dev/spark-spec-hash)" ] || fail "driver spec hash $hash differs from the record"
+[ "$(spark_annotation keelson.dev/spark-execution-attempts)" = 1 ] || fail "execution attempts recorded: $(spark_annotation keelson.dev/spark-execution-attempts)"
+owner=$(k get pod etl-driver -n jobs -o jsonpath='{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}/{.metadata.ownerReferences[0].uid}')
+app_uid=$(k get sparkapplication etl -n jobs -o jsonpath='{.metadata.uid}')
+[ "$owner" = "SparkApplication/etl/$app_uid" ] || fail "driver owner '$owner'"
+args=$(k get pod etl-driver -n jobs -o jsonpath='{.spec.containers[0].args}')
+case $args in *'"--class","com.acme.Etl","local:///opt/etl.jar","--day","2026-11-26"'*) ;; *) fail "driver args: $args" ;; esac
+case $args in *'spark.sql.shuffle.partitions=20'*) ;; *) fail "sparkConf not passed: $args" ;; esac
+[ "$(k get pod etl-driver -n jobs -o jsonpath='{.status.phase}')" = Succeeded ] || fail "driver did not succeed"
+status=$(k get sparkapplication etl -n jobs -o jsonpath='{.status.applicationState.state}/{.status.executionAttempts}')
+[ "$status" = COMPLETED/1 ] || fail "SparkApplication status '$status'"
+# The driver is not in the inventory (it would be pruned): only the repository's objects are.
+inv=$(k get configmap keelson-inventory-sim-jobs -n keelson-system -o jsonpath='{.data.objects}')
+case $inv in *etl-driver*) fail "the driver pod is in the inventory: $inv" ;; esac
+case $inv in *SparkApplication*) ;; *) fail "the SparkApplication is not in the inventory: $inv" ;; esac
+grep -q "submit jobs/etl: create driver pod etl-driver, attempt 1" "$work/daemon.log" || fail "no submission step logged"
+spark_check_violations
+
+step="idle: no request, nothing submitted again"
+start_daemon
+i=0
+until grep -q "reconcile cycle done.*converged=true" "$work/daemon.log"; do
+	i=$((i + 1))
+	[ $i -le 100 ] || fail "the daemon did not converge"
+	sleep 0.2
+done
+sleep 2
+before=$(kubesim_curl /_sim/counters | sed -n 's/^{"total":\([0-9]*\).*/\1/p')
+sleep 3
+after=$(kubesim_curl /_sim/counters | sed -n 's/^{"total":\([0-9]*\).*/\1/p')
+[ -n "$before" ] && [ "$before" = "$after" ] || fail "idle daemon made requests: $before -> $after"
+stop_daemon
+[ "$(k get pod etl-driver -n jobs -o jsonpath='{.metadata.uid}')" = "$uid" ] || fail "the driver was replaced"
+spark_check_violations
+echo "PASS"
+exit 0
