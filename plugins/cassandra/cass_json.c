@@ -214,19 +214,39 @@ static int read_literal(struct reader *r, const char *word, enum cass_json_type 
 	return 0;
 }
 
+static size_t skip_digits(struct reader *r)
+{
+	size_t n = 0;
+	while (r->pos < r->len && r->s[r->pos] >= '0' && r->s[r->pos] <= '9') {
+		r->pos++;
+		n++;
+	}
+	return n;
+}
+
+/* RFC 8259's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? ("."
+ * or "1e" is not a number; found by tests/fuzz). */
 static int read_number(struct reader *r, struct cass_json *node)
 {
 	size_t start = r->pos;
 	if (r->pos < r->len && r->s[r->pos] == '-')
 		r->pos++;
-	size_t digits = 0;
-	while (r->pos < r->len && ((r->s[r->pos] >= '0' && r->s[r->pos] <= '9') || r->s[r->pos] == '.' ||
-				   r->s[r->pos] == 'e' || r->s[r->pos] == 'E' || r->s[r->pos] == '+' ||
-				   r->s[r->pos] == '-')) {
+	size_t int_start = r->pos, int_digits = skip_digits(r);
+	if (int_digits == 0 || (int_digits > 1 && r->s[int_start] == '0'))
+		return fail(r, "bad number");
+	if (r->pos < r->len && r->s[r->pos] == '.') {
 		r->pos++;
-		digits++;
+		if (skip_digits(r) == 0)
+			return fail(r, "bad number");
 	}
-	if (digits == 0 || r->pos - start > 64)
+	if (r->pos < r->len && (r->s[r->pos] == 'e' || r->s[r->pos] == 'E')) {
+		r->pos++;
+		if (r->pos < r->len && (r->s[r->pos] == '+' || r->s[r->pos] == '-'))
+			r->pos++;
+		if (skip_digits(r) == 0)
+			return fail(r, "bad number");
+	}
+	if (r->pos - start > 64)
 		return fail(r, "bad number");
 	node->type = CASS_JSON_NUMBER;
 	node->text = malloc(r->pos - start + 1);
