@@ -522,6 +522,7 @@ static void compare_list(struct ctx *c, const cJSON *d, cJSON *l, cJSON *l_paren
 	keelson_list_semantics_lookup(&sem, c->obj->group, c->obj->kind, c->tokens, c->depth);
 	if (sem.type == KEELSON_LIST_MAP) {
 		const cJSON *item;
+		bool small_list = cJSON_GetArraySize(d) <= 256;
 		cJSON_ArrayForEach(item, d) {
 			size_t keys_present = 0;
 			for (size_t k = 0; cJSON_IsObject(item) && k < sem.key_count; k++) {
@@ -535,6 +536,21 @@ static void compare_list(struct ctx *c, const cJSON *d, cJSON *l, cJSON *l_paren
 				sem.type = KEELSON_LIST_ATOMIC;
 				break;
 			}
+			/* Two items with the same key (the server refuses that too):
+			 * matching by key would pair both with one live item.
+			 * Quadratic, so only for lists of ordinary length. */
+			for (const cJSON *earlier = d->child; earlier != item && small_list; earlier = earlier->next) {
+				bool same = true;
+				for (size_t k = 0; same && k < sem.key_count; k++)
+					same = keelson_json_equal(cJSON_GetObjectItemCaseSensitive(item, sem.keys[k]),
+								  cJSON_GetObjectItemCaseSensitive(earlier, sem.keys[k]));
+				if (same) {
+					sem.type = KEELSON_LIST_ATOMIC;
+					break;
+				}
+			}
+			if (sem.type == KEELSON_LIST_ATOMIC)
+				break;
 		}
 	}
 	if (sem.type == KEELSON_LIST_ATOMIC) {
