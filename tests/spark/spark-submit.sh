@@ -4,7 +4,9 @@
 # application, creates exactly one driver pod from it (labels, owner, the
 # spec as arguments), follows it to COMPLETED and records that on the
 # SparkApplication; kubesim's invariant log stays empty. Then keelson is
-# idle: no Kubernetes request while nothing changes.
+# idle: no Kubernetes request while nothing changes. Removed from Git, the
+# application is pruned and the garbage collector removes its driver (the
+# driver itself is not in the inventory).
 name=spark-submit
 . "${top_srcdir:-.}/tests/spark/spark-lib.sh"
 
@@ -53,6 +55,19 @@ after=$(kubesim_curl /_sim/counters | sed -n 's/^{"total":\([0-9]*\).*/\1/p')
 [ -n "$before" ] && [ "$before" = "$after" ] || fail "idle daemon made requests: $before -> $after"
 stop_daemon
 [ "$(k get pod etl-driver -n jobs -o jsonpath='{.metadata.uid}')" = "$uid" ] || fail "the driver was replaced"
+spark_check_violations
+
+step="removed from Git: the application is pruned, its driver garbage-collected"
+git_in rm -q "$app"
+git_in commit -q -m "etl: removed"
+start_daemon
+i=0
+until ! k get sparkapplication etl -n jobs >/dev/null 2>&1 && ! k get pod etl-driver -n jobs >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -le 150 ] || fail "the SparkApplication or its driver is still there"
+	sleep 0.2
+done
+stop_daemon
 spark_check_violations
 echo "PASS"
 exit 0
