@@ -644,6 +644,24 @@ static void analyse_rack(struct planner *p, struct rack *r)
 			 r->desired == r->live;
 }
 
+/* The pods matching the StatefulSet's own selector (matchLabels). */
+static int list_pods(struct planner *p, const struct rack *r, const struct keelson_json **out)
+{
+	const struct keelson_host *h = p->h;
+	char selector[1024] = "";
+	const struct keelson_json *labels = h->json_get(r->obj->desired, "/spec/selector/matchLabels");
+	size_t used = 0;
+	for (size_t i = 0; i < h->json_count(labels); i++) {
+		const struct keelson_json *l = h->json_at(labels, i);
+		int n = snprintf(selector + used, sizeof(selector) - used, "%s%s=%s", used ? "," : "", h->json_key(l),
+				 h->json_string(l) ? h->json_string(l) : "");
+		if (n < 0 || (size_t)n >= sizeof(selector) - used)
+			return -1;
+		used += (size_t)n;
+	}
+	return h->live_list(p->call, "v1", "Pod", r->ns, used ? selector : NULL, out);
+}
+
 /* Pods of a rack by the StatefulSet's own selector. 0, or -1 when the
  * cache cannot answer. */
 static int read_pods(struct planner *p, struct rack *r)
@@ -661,19 +679,8 @@ static int read_pods(struct planner *p, struct rack *r)
 	}
 	if (p->preview || r->live < 0)
 		return 0;
-	char selector[1024] = "";
-	const struct keelson_json *labels = h->json_get(r->obj->desired, "/spec/selector/matchLabels");
-	size_t used = 0;
-	for (size_t i = 0; i < h->json_count(labels); i++) {
-		const struct keelson_json *l = h->json_at(labels, i);
-		int n = snprintf(selector + used, sizeof(selector) - used, "%s%s=%s", used ? "," : "", h->json_key(l),
-				 h->json_string(l) ? h->json_string(l) : "");
-		if (n < 0 || (size_t)n >= sizeof(selector) - used)
-			return -1;
-		used += (size_t)n;
-	}
 	const struct keelson_json *list = NULL;
-	if (h->live_list(p->call, "v1", "Pod", r->ns, used ? selector : NULL, &list) != 0)
+	if (list_pods(p, r, &list) != 0)
 		return -1;
 	for (size_t i = 0; i < h->json_count(list); i++) {
 		const struct keelson_json *obj = h->json_at(list, i);
@@ -705,7 +712,7 @@ static int read_pods(struct planner *p, struct rack *r)
  * applies and the repository lacks would be drift; what the plugin adds
  * (configuration hash, partition) goes in with merge patches. Free with
  * free(). */
-static char *sts_object(struct planner *p, const struct rack *r, long replicas)
+static char *sts_object(struct planner *p, const struct rack *r, long replicas, long partition)
 {
 	const char *text = p->h->json_text(p->call, r->obj->desired);
 	struct cass_json *root = NULL;
@@ -713,14 +720,26 @@ static char *sts_object(struct planner *p, const struct rack *r, long replicas)
 	if (text == NULL || cass_json_parse(text, strlen(text), &root, why, sizeof(why)) != 0)
 		return NULL;
 	int rc = cass_json_set_number(cass_json_object_at(root, "spec"), "replicas", replicas);
+	if (partition >= 0)
+		rc |= cass_json_set_number(cass_json_object_at(cass_json_object_at(cass_json_object_at(root, "spec"),
+			"updateStrategy"), "rollingUpdate"), "partition", partition);
 	char *out = rc == 0 ? cass_json_write(root) : NULL;
 	cass_json_free(root);
 	return out;
 }
 
+static int apply_sts_held(struct planner *p, const struct rack *r, long replicas, long partition,
+			  const char *description);
+
 static int apply_sts(struct planner *p, const struct rack *r, long replicas, const char *description)
 {
-	char *json = sts_object(p, r, replicas);
+	return apply_sts_held(p, r, replicas, -1, description);
+}
+
+static int apply_sts_held(struct planner *p, const struct rack *r, long replicas, long partition,
+			  const char *description)
+{
+	char *json = sts_object(p, r, replicas, partition);
 	if (json == NULL) {
 		p->h->log(p->call, KEELSON_PLUGIN_LOG_ERROR, "cannot build StatefulSet %s/%s to apply (out of memory?)",
 			  r->ns, r->name);
@@ -918,14 +937,113 @@ static int phase_refusals(struct planner *p)
 			    "it, or revert the change", r->ns, r->name, r->obj->file, r->obj->line);
 			return blocked(p, p->reason);
 		}
-		if (r->vct_pending) {
-			fmt(p->reason, sizeof(p->reason), "StatefulSet %s/%s (%s:%u) changes volumeClaimTemplates and "
-			    "allowVolumeExpansion is true, but this version of the cassandra plugin cannot yet carry "
-			    "the change out (it needs PVC patches and an orphaning delete the plugin SDK has no step "
-			    "for); resize the PVCs and re-create the StatefulSet with --cascade=orphan by hand",
-			    r->ns, r->name, r->obj->file, r->obj->line);
+	}
+	return 0;
+}
+
+/* "500Gi", "1.5Ti", "10G", "1000" -> bytes; -1 when not a quantity. */
+static double quantity(const char *q)
+{
+	static const struct { const char *suffix; double factor; } units[] = {
+		{"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0},
+		{"Pi", 1125899906842624.0}, {"Ei", 1152921504606846976.0}, {"k", 1e3}, {"M", 1e6}, {"G", 1e9},
+		{"T", 1e12}, {"P", 1e15}, {"E", 1e18}, {"", 1.0},
+	};
+	if (q == NULL || *q == '\0' || strlen(q) > 64)
+		return -1;
+	char *end;
+	double v = strtod(q, &end);
+	if (end == q || v < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(end, units[i].suffix) == 0)
+			return v * units[i].factor;
+	return -1;
+}
+
+/* A larger disk (allowVolumeExpansion): every PVC of the rack is resized in
+ * place (online expansion; one PATCH per PVC), then a person re-creates the
+ * StatefulSet around its running pods, which the plugin cannot do (the SDK
+ * has no orphaning delete). Only storage requests may grow. */
+static int phase_volumes(struct planner *p)
+{
+	const struct keelson_host *h = p->h;
+	for (size_t i = 0; i < p->nracks; i++) {
+		struct rack *r = &p->racks[i];
+		if (r->live < 0 || !r->vct_pending || !p->allow_volume)
+			continue;
+		const struct keelson_json *dv = h->json_get(r->obj->desired, "/spec/volumeClaimTemplates");
+		const struct keelson_json *lv = h->json_get(r->obj->live, "/spec/volumeClaimTemplates");
+		if (h->json_count(dv) != h->json_count(lv)) {
+			fmt(p->reason, sizeof(p->reason), "StatefulSet %s/%s (%s:%u) adds or removes volume claim "
+			    "templates; only a larger storage request can be carried out. Revert it", r->ns, r->name,
+			    r->obj->file, r->obj->line);
 			return blocked(p, p->reason);
 		}
+		for (size_t k = 0; k < h->json_count(dv); k++) {
+			const struct keelson_json *d = h->json_at(dv, k), *l = h->json_at(lv, k);
+			const char *vname = str_at(p, d, "/metadata/name");
+			const char *want = str_at(p, d, "/spec/resources/requests/storage");
+			const char *had = str_at(p, l, "/spec/resources/requests/storage");
+			static const char *const fixed[] = {"/metadata/name", "/spec/accessModes", "/spec/storageClassName",
+							    "/spec/volumeMode", "/spec/selector"};
+			for (size_t f = 0; f < 5; f++)
+				if (!subset(p, h->json_get(d, fixed[f]), h->json_get(l, fixed[f]))) {
+					fmt(p->reason, sizeof(p->reason), "StatefulSet %s/%s (%s:%u) changes %s of volume "
+					    "claim template %s; only a larger storage request can be carried out. "
+					    "Revert it", r->ns, r->name, r->obj->file, r->obj->line, fixed[f] + 1,
+					    vname ? vname : "?");
+					return blocked(p, p->reason);
+				}
+			double w = quantity(want), o = quantity(had);
+			if (vname == NULL || w < 0 || o < 0 || w < o) {
+				fmt(p->reason, sizeof(p->reason), "StatefulSet %s/%s (%s:%u): volume claim template %s asks "
+				    "for storage %s instead of %s; a volume can only grow. Revert it", r->ns, r->name,
+				    r->obj->file, r->obj->line, vname ? vname : "?", want ? want : "(none)",
+				    had ? had : "(none)");
+				return blocked(p, p->reason);
+			}
+			if (w == o)
+				continue;
+			for (long ord = 0; ord < r->live && ord < MAX_PODS; ord++) {
+				char pvc[512];
+				snprintf(pvc, sizeof(pvc), "%s-%s-%ld", vname, r->name, ord);
+				if (!p->preview) {
+					const struct keelson_json *obj = NULL;
+					int rc = h->live_get(p->call, "v1", "PersistentVolumeClaim", r->ns, pvc, &obj);
+					if (rc == 1)
+						continue; /* not created yet: it gets the new size */
+					if (rc != 0) {
+						fmt(p->text, sizeof(p->text), "wait: PersistentVolumeClaim %s/%s cannot be read",
+						    r->ns, pvc);
+						fmt(p->key, sizeof(p->key), "read-pvc/%s/%s", r->ns, pvc);
+						return wait_step(p, p->text, p->key, p->restart_ms, NULL);
+					}
+					double now_size = quantity(str_at(p, obj, "/spec/resources/requests/storage"));
+					if (now_size >= w)
+						continue;
+				}
+				char patch[256];
+				snprintf(patch, sizeof(patch), "{\"spec\":{\"resources\":{\"requests\":{\"storage\":\"%s\"}}}}",
+					 want);
+				fmt(p->text, sizeof(p->text), "resize PersistentVolumeClaim %s/%s to %s (online expansion; "
+				    "the pod keeps running)", r->ns, pvc, want);
+				fmt(p->key, sizeof(p->key), "resize/%s/%s/%s", r->ns, pvc, want);
+				struct keelson_step st = {.kind = KEELSON_STEP_PATCH, .description = p->text, .key = p->key,
+							  .api_version = "v1", .kind_name = "PersistentVolumeClaim",
+							  .namespace_ = r->ns, .name = pvc, .patch_type = KEELSON_PATCH_MERGE,
+							  .patch = patch};
+				if (add(p, &st) != 0)
+					return -1;
+			}
+		}
+		fmt(p->reason, sizeof(p->reason), "the PVCs of StatefulSet %s/%s are resized; Kubernetes does not let a "
+		    "StatefulSet's volumeClaimTemplates change, so re-create it around its running pods: `kubectl "
+		    "delete statefulset %s -n %s --cascade=orphan`, then delete ConfigMap keelson-rollout-%s-%s in "
+		    "keelson's namespace. keelson then re-creates it from the repository, adopting the pods as they "
+		    "are (partition held), and restarts them one at a time", r->ns, r->name, r->name, r->ns,
+		    p->view->cluster, p->view->system);
+		return blocked(p, p->reason);
 	}
 	return 0;
 }
@@ -936,6 +1054,34 @@ static int phase_create(struct planner *p)
 		struct rack *r = &p->racks[i];
 		if (r->live >= 0)
 			continue;
+		/* Pods left by `kubectl delete --cascade=orphan` (re-creating a
+		 * StatefulSet to change its volume claim templates): the new one
+		 * adopts them as they are, with as many replicas and its partition
+		 * holding them all. Created with 0 replicas, it would delete them. */
+		long orphans = 0;
+		if (!p->preview) {
+			const struct keelson_json *list = NULL;
+			if (list_pods(p, r, &list) != 0) {
+				fmt(p->text, sizeof(p->text), "wait: the pods of StatefulSet %s/%s cannot be read before "
+				    "creating it (gate fails closed)", r->ns, r->name);
+				fmt(p->key, sizeof(p->key), "read-pods/%s/%s", r->ns, r->name);
+				return wait_step(p, p->text, p->key, p->restart_ms, NULL);
+			}
+			for (size_t k = 0; k < p->h->json_count(list); k++) {
+				const char *name = str_at(p, p->h->json_at(list, k), "/metadata/name");
+				long ord = name != NULL ? ordinal_of(r->name, name) : -1;
+				if (ord >= orphans)
+					orphans = ord + 1;
+			}
+		}
+		if (orphans > 0) {
+			fmt(p->text, sizeof(p->text), "re-create StatefulSet %s/%s (rack %s) with %ld replicas around its "
+			    "%ld running pods, adopted as they are%s", r->ns, r->name, r->rack_name, orphans, orphans,
+			    r->on_delete ? "" : " (partition holds them)");
+			if (apply_sts_held(p, r, orphans, r->on_delete ? -1 : orphans, p->text) != 0)
+				return -1;
+			continue;
+		}
 		/* Created empty: nodes are then added one at a time. */
 		fmt(p->text, sizeof(p->text), "create StatefulSet %s/%s (rack %s) with 0 replicas; its %ld nodes join "
 		    "one at a time", r->ns, r->name, r->rack_name, r->desired);
@@ -1423,6 +1569,10 @@ static int plan_racks(struct planner *p)
 		return -1;
 	size_t before = p->nsteps;
 	if (phase_refusals(p) != 0)
+		return -1;
+	if (p->nsteps != before)
+		return 0;
+	if (phase_volumes(p) != 0)
 		return -1;
 	if (p->nsteps != before)
 		return 0;

@@ -26,7 +26,7 @@ struct node {
 
 struct fake {
 	struct keelson_plugin_env env;
-	cJSON *pods;
+	cJSON *pods, *pvcs;
 	struct node nodes[16];
 	int nnodes;
 	int fail_http;
@@ -40,9 +40,27 @@ static const struct keelson_plugin *cassandra;
 
 static int fake_get(cJSON **out, void *payload, const char *av, const char *kind, const char *ns, const char *name)
 {
-	(void)payload, (void)av, (void)kind, (void)ns, (void)name;
+	struct fake *f = payload;
+	(void)av, (void)ns;
 	*out = NULL;
-	return keelson_error_set(KEELSON_ENOTFOUND, "fake: not found");
+	const cJSON *pvc;
+	cJSON_ArrayForEach(pvc, f->pvcs) {
+		const cJSON *md = cJSON_GetObjectItem(pvc, "metadata");
+		if (strcmp(kind, "PersistentVolumeClaim") == 0 &&
+		    strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(md, "name")), name) == 0) {
+			*out = cJSON_Duplicate(pvc, 1);
+			return 0;
+		}
+	}
+	return keelson_error_set(KEELSON_ENOTFOUND, "fake: %s %s not found", kind, name);
+}
+
+static void pvc(const char *name, const char *size)
+{
+	char text[512];
+	snprintf(text, sizeof(text), "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeClaim\",\"metadata\":{\"name\":"
+		 "\"%s\",\"namespace\":\"cass\"},\"spec\":{\"resources\":{\"requests\":{\"storage\":\"%s\"}}}}", name, size);
+	cJSON_AddItemToArray(F.pvcs, cJSON_Parse(text));
 }
 
 static int fake_list(cJSON **out, void *payload, const char *av, const char *kind, const char *ns, const char *selector)
@@ -168,6 +186,7 @@ static void setup(void)
 	cassandra = keelson_plugin_registry_find(registry, "cassandra");
 	memset(&F, 0, sizeof(F));
 	F.pods = cJSON_CreateArray();
+	F.pvcs = cJSON_CreateArray();
 	F.rf = 3;
 	F.env = (struct keelson_plugin_env){.version = KEELSON_PLUGIN_ENV_VERSION, .payload = &F, .live_get = fake_get,
 					    .live_list = fake_list, .http = fake_http, .now_ms = fake_now};
@@ -176,6 +195,7 @@ static void setup(void)
 static void teardown(void)
 {
 	cJSON_Delete(F.pods);
+	cJSON_Delete(F.pvcs);
 	keelson_plugin_registry_free(registry);
 }
 
@@ -469,6 +489,58 @@ START_TEST(test_create_empty_then_join)
 }
 END_TEST
 
+START_TEST(test_volume_expansion_resizes_pvcs_then_asks_for_recreate)
+{
+	three_up_to_date();
+	pvc("data-cass-0", "20Gi");
+	pvc("data-cass-1", "10Gi");
+	pvc("data-cass-2", "10Gi");
+	struct rackdef r = {sts_json("cass", 3, "cassandra:4.1.6", "20Gi", 0, 0, NULL),
+			    sts_json("cass", 3, "cassandra:4.1.6", "10Gi", 1, 0, EMPTY_HASH), KEELSON_OBJECT_DRIFTED};
+	struct keelson_plan *plan = plan_racks("{\"statefulSets\":[\"cass\"],\"datacenter\":\"dc1\","
+					       "\"managementApiPort\":8080,\"allowVolumeExpansion\":true}", &r, 1, 0);
+	assert_step(plan, 0, KEELSON_STEP_PATCH, "resize PersistentVolumeClaim cass/data-cass-1 to 20Gi");
+	ck_assert_str_eq(plan->steps[0].kind_name, "PersistentVolumeClaim");
+	ck_assert_str_eq(plan->steps[0].patch, "{\"spec\":{\"resources\":{\"requests\":{\"storage\":\"20Gi\"}}}}");
+	assert_step(plan, 1, KEELSON_STEP_PATCH, "data-cass-2");
+	assert_step(plan, 2, KEELSON_STEP_BLOCKED, "stop");
+	ck_assert_ptr_nonnull(strstr(plan->steps[2].reason, "--cascade=orphan"));
+	ck_assert_uint_eq(plan->count, 3);
+	keelson_plan_free(plan);
+}
+END_TEST
+
+START_TEST(test_volume_shrink_refused)
+{
+	three_up_to_date();
+	struct rackdef r = {sts_json("cass", 3, "cassandra:4.1.6", "5Gi", 0, 0, NULL),
+			    sts_json("cass", 3, "cassandra:4.1.6", "10Gi", 1, 0, EMPTY_HASH), KEELSON_OBJECT_DRIFTED};
+	struct keelson_plan *plan = plan_racks("{\"statefulSets\":[\"cass\"],\"datacenter\":\"dc1\","
+					       "\"allowVolumeExpansion\":true}", &r, 1, 0);
+	assert_step(plan, 0, KEELSON_STEP_BLOCKED, "stop");
+	ck_assert_ptr_nonnull(strstr(plan->steps[0].reason, "a volume can only grow"));
+	keelson_plan_free(plan);
+}
+END_TEST
+
+/* Pods left by `kubectl delete statefulset --cascade=orphan` are adopted,
+ * not deleted by a StatefulSet created with 0 replicas. */
+START_TEST(test_orphaned_pods_adopted)
+{
+	three_up_to_date();
+	struct rackdef r = {sts_json("cass", 3, "cassandra:4.1.6", "20Gi", 0, 0, NULL), NULL, KEELSON_OBJECT_MISSING};
+	struct keelson_plan *plan = plan_racks(MGMT, &r, 1, 0);
+	assert_step(plan, 0, KEELSON_STEP_APPLY, "re-create StatefulSet cass/cass (rack cass) with 3 replicas");
+	const cJSON *spec = cJSON_GetObjectItem(plan->steps[0].object, "spec");
+	ck_assert_int_eq(cJSON_GetObjectItem(spec, "replicas")->valueint, 3);
+	const cJSON *part = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(spec, "updateStrategy"),
+								     "rollingUpdate"), "partition");
+	ck_assert_ptr_nonnull(part);
+	ck_assert_int_eq(part->valueint, 3);
+	keelson_plan_free(plan);
+}
+END_TEST
+
 /* A pull-request preview: no pods, no probes, the whole sequence. */
 START_TEST(test_preview_two_racks)
 {
@@ -524,6 +596,9 @@ static Suite *suite_cassandra_plan(void)
 	tcase_add_test(tc, test_unlisted_statefulset_blocked);
 	tcase_add_test(tc, test_create_empty_then_join);
 	tcase_add_test(tc, test_preview_two_racks);
+	tcase_add_test(tc, test_volume_expansion_resizes_pvcs_then_asks_for_recreate);
+	tcase_add_test(tc, test_volume_shrink_refused);
+	tcase_add_test(tc, test_orphaned_pods_adopted);
 	suite_add_tcase(s, tc);
 	return s;
 }
