@@ -64,7 +64,8 @@ struct sp_pod {
 	char uid[64];
 	char name[SP_NAME];
 	bool driver;
-	char owner_uid[64];      /* executors: the driver's uid */
+	char owner_uid[64];      /* executors: the driver's uid; drivers: their
+	                            controller's (the SparkApplication), or "" */
 	/* drivers */
 	char container[SP_NAME];
 	char hash[SP_HASH];
@@ -93,6 +94,7 @@ struct sp_app {
 	char hash[SP_HASH];
 	char latest_uid[64];
 	char latest_name[SP_NAME];
+	char latest_owner[64];   /* the SparkApplication uid of the latest driver */
 	enum sp_policy policy;
 	enum sp_outcome outcome;
 	double latest_created;
@@ -339,7 +341,11 @@ static void driver_submitted(struct ks_spark_model *m, struct sp_app *a, struct 
 				left ? left : "gone", executors);
 	}
 
-	bool same = a->attempts > 0 && !strcmp(a->hash, d->hash);
+	/* A driver controlled by another SparkApplication object (removed from
+	 * Git and added back) starts the application afresh, as a new object
+	 * starts at NEW in spark-operator. */
+	bool new_object = d->owner_uid[0] && a->latest_owner[0] && strcmp(d->owner_uid, a->latest_owner);
+	bool same = a->attempts > 0 && !strcmp(a->hash, d->hash) && !new_object;
 	bool unjustified = false;
 	if (same && !two) {
 		enum sp_outcome o = a->outcome;
@@ -378,6 +384,7 @@ static void driver_submitted(struct ks_spark_model *m, struct sp_app *a, struct 
 	snprintf(a->hash, sizeof(a->hash), "%s", d->hash);
 	snprintf(a->latest_uid, sizeof(a->latest_uid), "%s", d->uid);
 	snprintf(a->latest_name, sizeof(a->latest_name), "%s", d->name);
+	snprintf(a->latest_owner, sizeof(a->latest_owner), "%s", d->owner_uid);
 	a->policy = d->policy;
 	a->latest_created = d->submitted;
 	a->outcome = SP_RUNNING;
@@ -459,6 +466,9 @@ static void on_driver(struct ks_spark_model *m, const struct ks_event *ev, const
 		if (!(d = pod_add(a, uid, name)))
 			return;
 		d->driver = true;
+		const cJSON *ref = ks_ctl_controller_ref(pod);
+		const char *owner = ks_ctl_str(cJSON_GetObjectItemCaseSensitive(ref, "uid"));
+		snprintf(d->owner_uid, sizeof(d->owner_uid), "%s", owner ? owner : "");
 		const char *hash = ks_ctl_label(pod, KS_SPARK_LABEL_SPEC_HASH);
 		snprintf(d->hash, sizeof(d->hash), "%s", hash ? hash : "");
 		d->policy = read_policy(pod);

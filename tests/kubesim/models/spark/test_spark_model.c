@@ -55,6 +55,7 @@ struct driver_opts {
 	long run_ms;           /* 0: runs until deleted */
 	int fail_first;        /* 0: no knob */
 	const char *interval;  /* onFailureRetryInterval; NULL: absent (5 s) */
+	const char *owner;     /* a ConfigMap standing in for the SparkApplication; NULL: none */
 };
 
 /* A driver pod as keelson labels it (README.md). Failing drivers get a
@@ -62,7 +63,7 @@ struct driver_opts {
  * before the kubelet ends them even on a loaded machine. */
 static void create_driver(const struct driver_opts *o)
 {
-	char name[128], ann[1024], json[4096];
+	char name[128], ann[1024], json[4096], refs[512] = "";
 	snprintf(name, sizeof(name), "%s", o->name ? o->name : "");
 	if (!o->name)
 		snprintf(name, sizeof(name), "%s-driver", o->app);
@@ -80,15 +81,23 @@ static void create_driver(const struct driver_opts *o)
 	if (o->fail_first > 0)
 		snprintf(ann + n, sizeof(ann) - (size_t)n, ",\"%s\":\"%d\"", KS_SPARK_ANN_FAIL_FIRST,
 			o->fail_first);
+	if (o->owner) {
+		cJSON *cm = th_get("", "configmaps", NS, o->owner);
+		ck_assert_ptr_nonnull(cm);
+		snprintf(refs, sizeof(refs), "\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\","
+			"\"name\":\"%s\",\"uid\":\"%s\",\"controller\":true}],", o->owner,
+			th_str(cm, "metadata", "uid", NULL));
+		cJSON_Delete(cm);
+	}
 	snprintf(json, sizeof(json),
-		"{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
+		"{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{%s\"name\":\"%s\","
 		"\"labels\":{\"%s\":\"%s\",\"%s\":\"driver\",\"%s\":\"%s\",\"%s\":\"%d\","
 		"\"%s\":\"sub-%s-%d\",\"%s\":\"spark-%s%d\"},"
 		"\"annotations\":{%s}},"
 		"\"spec\":{\"restartPolicy\":\"Never\",\"terminationGracePeriodSeconds\":30,"
 		"\"containers\":[{\"name\":\"spark-kubernetes-driver\","
 		"\"image\":\"apache/spark:3.5.1\"}]}}",
-		name, KS_SPARK_LABEL_APP, o->app, KS_SPARK_LABEL_ROLE, KS_SPARK_LABEL_SPEC_HASH,
+		refs, name, KS_SPARK_LABEL_APP, o->app, KS_SPARK_LABEL_ROLE, KS_SPARK_LABEL_SPEC_HASH,
 		o->hash, KS_SPARK_LABEL_ATTEMPT, o->attempt, KS_SPARK_LABEL_SUBMISSION, o->hash,
 		o->attempt, KS_SPARK_LABEL_SELECTOR, o->hash, o->attempt, ann);
 	cJSON_Delete(th_create("", "pods", NS, json));
@@ -368,6 +377,30 @@ START_TEST(violation_resubmission_without_reason)
 }
 END_TEST
 
+START_TEST(readded_application_starts_afresh)
+{
+	/* Never, succeeded; the application is removed and added back with the
+	 * same spec: its new driver is controlled by another object, a first
+	 * submission, not a resubmission. The same owner again is one. */
+	cJSON_Delete(th_create("", "configmaps", NS, "{\"metadata\":{\"name\":\"app-v1\"}}"));
+	cJSON_Delete(th_create("", "configmaps", NS, "{\"metadata\":{\"name\":\"app-v2\"}}"));
+	struct driver_opts o = {.app = "again", .hash = "a1", .attempt = 1, .executors = 1,
+		.run_ms = 500, .owner = "app-v1"};
+	create_driver(&o);
+	ck_assert(TH_WAIT(phase_is("again-driver", "Succeeded"), TH_TIMEOUT_MS));
+	delete_attempt("again-driver", "again");
+	o.owner = "app-v2";
+	create_driver(&o);
+	ck_assert(TH_WAIT(phase_is("again-driver", "Succeeded"), TH_TIMEOUT_MS));
+	assert_no_violations();
+	ck_assert_int_eq(ks_spark_model_attempts(model, NS, "again"), 1);
+	delete_attempt("again-driver", "again");
+	create_driver(&o);
+	assert_one_violation("resubmitted with an unchanged spec (hash a1) after the previous "
+		"attempt again-driver succeeded under restartPolicy Never");
+}
+END_TEST
+
 START_TEST(violation_resubmission_after_failure_under_never)
 {
 	struct driver_opts o = {.app = "nev", .hash = "n1", .attempt = 1, .policy = "Never",
@@ -456,6 +489,7 @@ Suite *suite_spark_model(void)
 		{"violation_resubmitted_before_previous_gone",
 			violation_resubmitted_before_previous_gone},
 		{"violation_resubmission_without_reason", violation_resubmission_without_reason},
+		{"readded_application_starts_afresh", readded_application_starts_afresh},
 		{"violation_resubmission_after_failure_under_never",
 			violation_resubmission_after_failure_under_never},
 		{"violation_resubmission_after_success_under_on_failure",
