@@ -19,7 +19,8 @@ cassandra_scenarios = \
 	tests/cassandra/roll-three-racks.sh \
 	tests/cassandra/dn-blocked.sh \
 	tests/cassandra/scale.sh \
-	tests/cassandra/example.sh
+	tests/cassandra/example.sh \
+	tests/cassandra/volume-expansion.sh
 TESTS += tests/cassandra/test_cassandra_plan $(cassandra_scenarios)
 
 EXTRA_DIST += \

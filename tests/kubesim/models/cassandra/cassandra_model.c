@@ -681,6 +681,17 @@ static void on_pod(struct ks_cassandra_model *m, const struct ks_event *ev, doub
 		n->ready_written = -1;
 		read_pod_config(m, n, pod);
 		kc_register_pod(m, n, name);
+	} else {
+		/* The same pod adopted by a new StatefulSet of the same name
+		 * (re-created with --cascade=orphan, as for a volume claim
+		 * template change): its PVCs, and so its data, stay; later
+		 * incarnations under the new StatefulSet are the same node. */
+		const char *owner_uid;
+		const char *owner = owner_sts(pod, &owner_uid);
+		if (owner && owner_uid && strcmp(owner_uid, n->sts_uid)) {
+			snprintf(n->sts_uid, sizeof(n->sts_uid), "%s", owner_uid);
+			snprintf(n->sts, sizeof(n->sts), "%s", owner);
+		}
 	}
 	const char *ip = str_of(kc_at(pod, "status", "podIP", NULL));
 	if (ip && *ip)
