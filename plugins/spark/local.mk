@@ -25,6 +25,7 @@ spark_scenario_tests = \
 	tests/spark/spark-submit.sh \
 	tests/spark/spark-spec-change.sh \
 	tests/spark/spark-retries.sh \
-	tests/spark/spark-always.sh
+	tests/spark/spark-always.sh \
+	tests/spark/spark-operator.sh
 TESTS += $(spark_scenario_tests)
 EXTRA_DIST += plugins/spark/README.md tests/spark/spark-lib.sh $(spark_scenario_tests)

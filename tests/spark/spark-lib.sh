@@ -9,7 +9,9 @@
 # spark_app VERSION POLICY RUN_MS [EXTRA_ANNOTATIONS]
 #                           write the SparkApplication (image tag VERSION,
 #                           restartPolicy POLICY as YAML flow, driver run time
-#                           RUN_MS simulated ms or "" for a streaming app)
+#                           RUN_MS simulated ms or "" for a streaming app);
+#                           with SPARK_OPERATOR=1 it is annotated for
+#                           kubesim's simulated spark-operator
 # spark_commit MSG          commit the repository
 # spark_roll COND MAX_S [KILLS]
 #                           run keelson, SIGKILL it at random moments (at
@@ -165,12 +167,15 @@ spark_app() {
 	version=$1 policy=$2 run_ms=$3 extra=${4:-}
 	run_line=
 	[ -n "$run_ms" ] && run_line="      kubesim.keelson.dev/run-ms: \"$run_ms\""
+	op_line=
+	[ -n "${SPARK_OPERATOR:-}" ] && op_line='  annotations: {kubesim.keelson.dev/spark-operator: "true"}'
 	cat >"$app" <<EOF
 apiVersion: sparkoperator.k8s.io/v1beta2
 kind: SparkApplication
 metadata:
   name: etl
   namespace: jobs
+$op_line
 spec:
   type: Scala
   mode: cluster
@@ -208,6 +213,7 @@ spark_annotation() {
 }
 
 spark_state() { spark_annotation keelson.dev/spark-state; }
+spark_status() { k get sparkapplication etl -n jobs -o jsonpath='{.status.applicationState.state}' 2>/dev/null; }
 
 start_daemon() {
 	"$KEELSON" run --config "$work/keelson.yaml" --plugin-dir "$PLUGINS" >>"$work/daemon.log" 2>&1 &

@@ -27,6 +27,9 @@
 /* Audit for objects that vanished without a DELETED event, every this
  * many ticks (10 ms each). */
 #define SP_AUDIT_TICKS 100
+/* The simulated spark-operator: a pass over SparkApplications every 10 ticks. */
+#define SP_OPERATOR_TICKS 10
+#define SP_OPERATOR_ANN "kubesim.keelson.dev/spark-operator"
 
 enum sp_outcome {
 	SP_NONE = 0,     /* no attempt yet */
@@ -101,8 +104,17 @@ struct sp_app {
 	int attempts;
 };
 
+/* What the simulated spark-operator remembers of an application: the spec
+ * it last saw, as the real one's update event filter compares old and new. */
+struct sp_op_app {
+	char uid[64];
+	char hash[32];
+};
+
 struct ks_spark_model {
 	struct ks_store *store;
+	struct sp_op_app *ops;   /* simulated spark-operator (operator thread only) */
+	int nops;
 	const struct ks_resource_type *pods;
 	struct ks_controller *controller;
 	pthread_mutex_t lock;
@@ -568,6 +580,233 @@ static void model_audit(struct ks_spark_model *m)
 	}
 }
 
+
+/* ---------------------------------------------------------------------------
+ * A simulated spark-operator (keelson's operator mode)
+ *
+ * For SparkApplications annotated kubesim.keelson.dev/spark-operator:
+ * "true" only: it submits a driver pod (spark-operator's labels, no keelson
+ * spec hash, so the judge above ignores it), follows it through
+ * spark-operator's states in .status, applies the restart policy with the
+ * linear retry delay, and on a spec change goes INVALIDATING: kill, reset,
+ * PENDING_RERUN, resubmit. One transition per application per pass, level-
+ * triggered from .status and the driver pod (its memory of the last spec
+ * aside, like the real operator's event filter).
+ * ------------------------------------------------------------------------- */
+
+static struct sp_op_app *op_app(struct ks_spark_model *m, const char *uid)
+{
+	for (int i = 0; i < m->nops; i++)
+		if (!strcmp(m->ops[i].uid, uid))
+			return &m->ops[i];
+	struct sp_op_app *arr = realloc(m->ops, (size_t)(m->nops + 1) * sizeof(*arr));
+	if (!arr)
+		return NULL;
+	m->ops = arr;
+	struct sp_op_app *o = &m->ops[m->nops++];
+	memset(o, 0, sizeof(*o));
+	snprintf(o->uid, sizeof(o->uid), "%s", uid);
+	return o;
+}
+
+static long long op_num(const cJSON *v, long long dflt)
+{
+	return cJSON_IsNumber(v) ? (long long)v->valuedouble : dflt;
+}
+
+/* Merge `status` into the application's status (through the status
+ * subresource when the CRD has one). */
+static void op_status(struct ks_spark_model *m, const struct ks_resource_type *type, const cJSON *app,
+	cJSON *status)
+{
+	cJSON *patch = cJSON_CreateObject();
+	cJSON_AddItemToObject(patch, "status", status);
+	ks_ctl_patch(m->store, type, ks_meta_string(app, "namespace"), ks_meta_string(app, "name"),
+		ks_meta_string(app, "uid"), patch,
+		(type->subresources & KS_SUB_STATUS) ? "status" : NULL);
+	cJSON_Delete(patch);
+}
+
+static cJSON *op_state(const char *state, const char *error)
+{
+	cJSON *status = cJSON_CreateObject();
+	cJSON *st = cJSON_AddObjectToObject(status, "applicationState");
+	cJSON_AddStringToObject(st, "state", state);
+	cJSON_AddStringToObject(st, "errorMessage", error ? error : "");
+	return status;
+}
+
+static int op_submit(struct ks_spark_model *m, const cJSON *app, const char *driver_name,
+	const char *submission)
+{
+	const char *ns = ks_meta_string(app, "namespace"), *name = ks_meta_string(app, "name");
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(app, "spec");
+	const char *image = ks_ctl_str(ks_ctl_at(spec, "driver", "image", NULL));
+	if (!image)
+		image = ks_ctl_str(ks_ctl_at(spec, "image", NULL));
+	cJSON *pod = cJSON_CreateObject();
+	cJSON_AddStringToObject(pod, "apiVersion", "v1");
+	cJSON_AddStringToObject(pod, "kind", "Pod");
+	cJSON *meta = cJSON_AddObjectToObject(pod, "metadata");
+	cJSON_AddStringToObject(meta, "name", driver_name);
+	cJSON_AddStringToObject(meta, "namespace", ns);
+	cJSON *labels = cJSON_AddObjectToObject(meta, "labels");
+	cJSON_AddStringToObject(labels, KS_SPARK_LABEL_APP, name);
+	cJSON_AddStringToObject(labels, KS_SPARK_LABEL_ROLE, "driver");
+	cJSON_AddStringToObject(labels, KS_SPARK_LABEL_SUBMISSION, submission);
+	cJSON_AddStringToObject(labels, "sparkoperator.k8s.io/launched-by-spark-operator", "true");
+	const cJSON *ann = ks_ctl_at(spec, "driver", "annotations", NULL);
+	cJSON_AddItemToObject(meta, "annotations", ann ? cJSON_Duplicate(ann, 1) : cJSON_CreateObject());
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(meta, "ownerReferences"),
+		ks_ctl_controller_ref_new(app, "sparkoperator.k8s.io/v1beta2", "SparkApplication"));
+	cJSON *pspec = cJSON_AddObjectToObject(pod, "spec");
+	cJSON_AddStringToObject(pspec, "restartPolicy", "Never");
+	cJSON_AddNumberToObject(pspec, "terminationGracePeriodSeconds",
+		(double)op_num(ks_ctl_at(spec, "driver", "terminationGracePeriodSeconds", NULL), 30));
+	cJSON *ctr = cJSON_CreateObject();
+	cJSON_AddStringToObject(ctr, "name", "spark-kubernetes-driver");
+	cJSON_AddStringToObject(ctr, "image", image ? image : "apache/spark");
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(pspec, "containers"), ctr);
+	int rc = ks_store_create(m->store, m->pods, ns, pod, NULL, NULL);
+	cJSON_Delete(pod);
+	return rc;
+}
+
+static void op_reconcile(struct ks_spark_model *m, const struct ks_resource_type *type, const cJSON *app)
+{
+	const char *ns = ks_meta_string(app, "namespace"), *name = ks_meta_string(app, "name");
+	const char *uid = ks_meta_string(app, "uid");
+	if (!ns || !name || !uid || ks_ctl_terminating(app))
+		return;
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(app, "spec");
+	const cJSON *status = cJSON_GetObjectItemCaseSensitive(app, "status");
+	const char *state = ks_ctl_str(ks_ctl_at(status, "applicationState", "state", NULL));
+	if (!state)
+		state = "";
+	char hash[32], driver_name[SP_NAME + 8], submission[96], now_text[KS_TIME_BUF];
+	ks_ctl_template_hash(spec, 0, hash, sizeof(hash));
+	struct sp_op_app *o = op_app(m, uid);
+	if (!o)
+		return;
+	/* A spec change of a started application invalidates it. */
+	if (o->hash[0] && strcmp(o->hash, hash) && *state && strcmp(state, "INVALIDATING")) {
+		snprintf(o->hash, sizeof(o->hash), "%s", hash);
+		op_status(m, type, app, op_state("INVALIDATING", NULL));
+		return;
+	}
+	snprintf(o->hash, sizeof(o->hash), "%s", hash);
+	double now = ks_clock_now();
+	ks_clock_format(now, now_text);
+	const char *sub_name = ks_ctl_str(ks_ctl_at(spec, "driver", "podName", NULL));
+	snprintf(driver_name, sizeof(driver_name), "%s%s", sub_name ? sub_name : name, sub_name ? "" : "-driver");
+	cJSON *pod = NULL;
+	if (ks_store_get(m->store, m->pods, ns, driver_name, &pod))
+		pod = NULL;
+	const char *pod_uid = pod ? ks_meta_string(pod, "uid") : NULL;
+	const char *phase = pod ? ks_ctl_pod_phase(pod) : NULL;
+	long long subs = op_num(cJSON_GetObjectItemCaseSensitive(status, "submissionAttempts"), 0);
+	long long execs = op_num(cJSON_GetObjectItemCaseSensitive(status, "executionAttempts"), 0);
+	const char *last_text = ks_ctl_str(cJSON_GetObjectItemCaseSensitive(status, "lastSubmissionAttemptTime"));
+	double last = 0;
+	if (!last_text || ks_clock_parse(last_text, &last))
+		last = 0;
+	const char *policy = ks_ctl_str(ks_ctl_at(spec, "restartPolicy", "type", NULL));
+	if (!policy)
+		policy = "Never";
+	long long retries = op_num(ks_ctl_at(spec, "restartPolicy", "onFailureRetries", NULL), -1);
+	long long interval = op_num(ks_ctl_at(spec, "restartPolicy", "onFailureRetryInterval", NULL), 5);
+	bool pod_gone_or_going = !pod || ks_ctl_terminating(pod);
+
+	if (!strcmp(state, "") || !strcmp(state, "PENDING_RERUN")) {
+		/* Submit once the previous driver is verifiably gone. */
+		if (pod) {
+			if (!ks_ctl_terminating(pod))
+				ks_ctl_delete(m->store, m->pods, ns, driver_name, pod_uid, KS_PROPAGATION_DEFAULT, -1);
+		} else {
+			snprintf(submission, sizeof(submission), "%.8s-%lld", uid, subs + 1);
+			cJSON *st = op_state("SUBMITTED", NULL);
+			if (op_submit(m, app, driver_name, submission) == 0) {
+				cJSON_AddNumberToObject(st, "executionAttempts", (double)(execs + 1));
+				cJSON_AddStringToObject(cJSON_AddObjectToObject(st, "driverInfo"), "podName", driver_name);
+			} else {
+				cJSON_Delete(st);
+				st = op_state("SUBMISSION_FAILED", "the driver pod could not be created");
+			}
+			cJSON_AddNumberToObject(st, "submissionAttempts", (double)(subs + 1));
+			cJSON_AddStringToObject(st, "lastSubmissionAttemptTime", now_text);
+			cJSON_AddStringToObject(st, "submissionID", submission);
+			op_status(m, type, app, st);
+		}
+	} else if (!strcmp(state, "INVALIDATING")) {
+		if (pod && !ks_ctl_terminating(pod))
+			ks_ctl_delete(m->store, m->pods, ns, driver_name, pod_uid, KS_PROPAGATION_DEFAULT, -1);
+		cJSON *st = op_state("PENDING_RERUN", NULL);
+		cJSON_AddNumberToObject(st, "submissionAttempts", 0);
+		cJSON_AddNumberToObject(st, "executionAttempts", 0);
+		op_status(m, type, app, st);
+	} else if (!strcmp(state, "SUBMITTED") || !strcmp(state, "RUNNING") || !strcmp(state, "UNKNOWN")) {
+		const char *next = NULL;
+		char error[SP_NAME + 64] = "";
+		if (!pod || (ks_ctl_terminating(pod) && !ks_ctl_pod_finished(pod))) {
+			if (!pod && !strcmp(state, "SUBMITTED") && now - last < 10.0)
+				next = NULL; /* --driver-pod-creation-grace-period */
+			else {
+				next = "FAILING";
+				snprintf(error, sizeof(error), "driver pod %s not found", driver_name);
+			}
+		} else if (phase && !strcmp(phase, "Running")) {
+			next = strcmp(state, "RUNNING") ? "RUNNING" : NULL;
+		} else if (phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed"))) {
+			int code = terminated_exit_code(pod);
+			next = code == 0 ? "SUCCEEDING" : "FAILING";
+			if (code != 0)
+				snprintf(error, sizeof(error), "driver container failed with ExitCode: %d", code);
+		}
+		if (next) {
+			cJSON *st = op_state(next, error);
+			if (strcmp(next, "RUNNING"))
+				cJSON_AddStringToObject(st, "terminationTime", now_text);
+			op_status(m, type, app, st);
+		}
+	} else if (!strcmp(state, "SUCCEEDING")) {
+		if (!strcmp(policy, "Always")) {
+			if (!pod_gone_or_going)
+				ks_ctl_delete(m->store, m->pods, ns, driver_name, pod_uid, KS_PROPAGATION_DEFAULT, -1);
+			op_status(m, type, app, op_state("PENDING_RERUN", NULL));
+		} else {
+			op_status(m, type, app, op_state("COMPLETED", NULL));
+		}
+	} else if (!strcmp(state, "FAILING")) {
+		const char *error = ks_ctl_str(ks_ctl_at(status, "applicationState", "errorMessage", NULL));
+		bool retry = !strcmp(policy, "Always") ||
+			(!strcmp(policy, "OnFailure") && retries >= 0 && execs <= retries);
+		if (!retry) {
+			op_status(m, type, app, op_state("FAILED", error));
+		} else if (last > 0 && now >= last + (double)(interval * subs)) {
+			if (!pod_gone_or_going)
+				ks_ctl_delete(m->store, m->pods, ns, driver_name, pod_uid, KS_PROPAGATION_DEFAULT, -1);
+			op_status(m, type, app, op_state("PENDING_RERUN", error));
+		}
+	}
+	cJSON_Delete(pod);
+}
+
+static void operator_pass(struct ks_spark_model *m)
+{
+	const struct ks_resource_type *type = ks_store_type_find(m->store, "sparkoperator.k8s.io",
+		"sparkapplications");
+	if (!type)
+		return;
+	cJSON *apps = ks_ctl_list(m->store, type, NULL, NULL, NULL);
+	const cJSON *app;
+	cJSON_ArrayForEach(app, apps) {
+		const char *on = ks_ctl_annotation(app, SP_OPERATOR_ANN);
+		if (on && !strcmp(on, "true"))
+			op_reconcile(m, type, app);
+	}
+	cJSON_Delete(apps);
+}
+
 static void model_tick(struct ks_store *store, void *payload)
 {
 	(void)store;
@@ -582,6 +821,8 @@ static void model_tick(struct ks_store *store, void *payload)
 				executors_create(m, a, &a->pods[i]);
 	}
 	pthread_mutex_unlock(&m->lock);
+	if (m->ticks % SP_OPERATOR_TICKS == 0)
+		operator_pass(m);
 	ks_ctl_release_status();
 }
 
@@ -631,6 +872,7 @@ void ks_spark_model_stop(struct ks_spark_model *m)
 	while (m->napps > 0)
 		app_drop(m, 0);
 	free(m->apps);
+	free(m->ops);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
