@@ -192,6 +192,7 @@ git_in add -A
 git_in commit -q -m "web, restart-one-at-a-time"
 
 # Short durations keep the test quick; the semantics are the defaults'.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 write_config() { # NAME IDENTITY
 	cat >"$work/keelson-$1.yaml" <<EOF
 git:
@@ -207,6 +208,8 @@ retry:
   initialBackoff: 200ms
   maxBackoff: 2s
 pluginDir: $PLUGINS
+http:
+  listen: 127.0.0.1:$(free_port)
 leaderElection:
   identity: $2
   leaseDuration: 4s
@@ -216,7 +219,7 @@ EOF
 }
 write_config a keelson-a
 write_config b keelson-b
-grep -v '^leaderElection:\|^  identity:\|^  leaseDuration:\|^  renewDeadline:\|^  retryPeriod:' \
+grep -v '^leaderElection:\|^  identity:\|^  leaseDuration:\|^  renewDeadline:\|^  retryPeriod:\|^http:\|^  listen:' \
 	"$work/keelson-a.yaml" | sed "s|$work/kubeconfig-a|$KUBECONFIG|" >"$work/keelson-sync.yaml"
 
 step="initial state"
@@ -260,6 +263,14 @@ case $(lease '{.spec.renewTime}') in
 esac
 t0=$(lease '{.spec.leaseTransitions}')
 [ "${t0:-0}" = 0 ] || fail "leaseTransitions is '$t0' after the first acquisition"
+leader_gauge() { # NAME -> the keelson_leader sample of that daemon's /metrics
+	port=$(sed -n 's/^  listen: 127.0.0.1://p' "$work/keelson-$1.yaml")
+	curl -s "http://127.0.0.1:$port/metrics" | grep '^keelson_leader{'
+}
+g=$(leader_gauge a)
+[ "$g" = 'keelson_leader{lease="keelson-system/keelson",identity="keelson-a"} 1' ] || fail "a's gauge: '$g'"
+g=$(leader_gauge b)
+[ "$g" = 'keelson_leader{lease="keelson-system/keelson",identity="keelson-b"} 0' ] || fail "b's gauge: '$g'"
 
 step="image bump; a killed with SIGKILL mid-rollout"
 sed -i 's/nginx:1.27/nginx:1.28/' "$sts"
