@@ -386,10 +386,70 @@ static void config_hash(const struct planner *p, const struct rack *r, int live,
 
 /* --- the ring, through the Management API ---------------------------------- */
 
-/* Every HTTP body is read here (see cass_json.h). */
-static int parse_body(const struct keelson_http_response *resp, struct cass_json **out, char *why, size_t size)
+/* A host JSON node copied into the plugin's own tree. */
+static int from_host(const struct keelson_host *h, struct keelson_plugin_call *call, const struct keelson_json *n,
+		     struct cass_json *out, int depth)
 {
-	return cass_json_parse(resp->body, resp->body_len, out, why, size);
+	if (depth > CASS_JSON_MAX_DEPTH)
+		return -1;
+	size_t count = h->json_count(n);
+	double num;
+	const char *text;
+	if (count > 0 || ((text = h->json_text(call, n)) != NULL && (text[0] == '{' || text[0] == '['))) {
+		int is_object = count > 0 ? h->json_key(h->json_at(n, 0)) != NULL : text[0] == '{';
+		out->type = is_object ? CASS_JSON_OBJECT : CASS_JSON_ARRAY;
+		if (count == 0)
+			return 0;
+		if ((out->children = calloc(count, sizeof(*out->children))) == NULL)
+			return -1;
+		out->count = count;
+		for (size_t i = 0; i < count; i++) {
+			const struct keelson_json *c = h->json_at(n, i);
+			if (is_object && (out->children[i].key = strdup(h->json_key(c))) == NULL)
+				return -1;
+			if (from_host(h, call, c, &out->children[i], depth + 1) != 0)
+				return -1;
+		}
+		return 0;
+	}
+	if ((text = h->json_string(n)) != NULL) {
+		out->type = CASS_JSON_STRING;
+		return (out->text = strdup(text)) != NULL ? 0 : -1;
+	}
+	if (h->json_number(n, &num) == 0) {
+		out->type = CASS_JSON_NUMBER;
+		text = h->json_text(call, n);
+		return text != NULL && (out->text = strdup(text)) != NULL ? 0 : -1;
+	}
+	int b = h->json_bool(n);
+	out->type = b == 1 ? CASS_JSON_TRUE : b == 0 ? CASS_JSON_FALSE : CASS_JSON_NULL;
+	return 0;
+}
+
+/* Every HTTP body is read here: with the host's parser when it has one
+ * (host version 3), else with the plugin's own bounded reader
+ * (cass_json.h); either way into the same tree. */
+static int parse_body(const struct planner *p, const struct keelson_http_response *resp, struct cass_json **out,
+		      char *why, size_t size)
+{
+	const struct keelson_host *h = p->h;
+	if (!KEELSON_HOST_HAS(h, json_parse))
+		return cass_json_parse(resp->body, resp->body_len, out, why, size);
+	*out = NULL;
+	const struct keelson_json *root = resp->body_len <= CASS_JSON_MAX_INPUT ?
+		h->json_parse(p->call, resp->body, resp->body_len) : NULL;
+	if (root == NULL) {
+		snprintf(why, size, "not one JSON value of at most %u bytes", CASS_JSON_MAX_INPUT);
+		return -1;
+	}
+	struct cass_json *tree = calloc(1, sizeof(*tree));
+	if (tree == NULL || from_host(h, p->call, root, tree, 0) != 0) {
+		cass_json_free(tree);
+		snprintf(why, size, "too deep, or out of memory");
+		return -1;
+	}
+	*out = tree;
+	return 0;
 }
 
 static void copy(char *dst, size_t size, const char *src)
@@ -414,7 +474,7 @@ static void probe_view(struct planner *p, struct rack *r, struct pod *pod)
 	}
 	struct cass_json *root = NULL;
 	char why[128];
-	if (parse_body(&resp, &root, why, sizeof(why)) != 0) {
+	if (parse_body(p, &resp, &root, why, sizeof(why)) != 0) {
 		fmt(pod->view_error, sizeof(pod->view_error), "endpoints answer is not JSON (%s)", why);
 		return;
 	}
@@ -1146,7 +1206,7 @@ static int max_replication(struct planner *p, struct rack *r, const struct pod *
 	}
 	struct cass_json *list = NULL;
 	char perr[128];
-	if (parse_body(&resp, &list, perr, sizeof(perr)) != 0 || list->type != CASS_JSON_ARRAY ||
+	if (parse_body(p, &resp, &list, perr, sizeof(perr)) != 0 || list->type != CASS_JSON_ARRAY ||
 	    list->count > MAX_KEYSPACES) {
 		fmt(why, size, "keyspace list of %s is not a JSON list%s%s", pod->name, list ? "" : ": ", list ? "" : perr);
 		cass_json_free(list);
@@ -1172,7 +1232,7 @@ static int max_replication(struct planner *p, struct rack *r, const struct pod *
 			break;
 		}
 		struct cass_json *map = NULL;
-		if (parse_body(&rr, &map, perr, sizeof(perr)) != 0 || map->type != CASS_JSON_OBJECT) {
+		if (parse_body(p, &rr, &map, perr, sizeof(perr)) != 0 || map->type != CASS_JSON_OBJECT) {
 			fmt(why, size, "replication of keyspace %s is not a JSON object", ks);
 			cass_json_free(map);
 			rc = -1;

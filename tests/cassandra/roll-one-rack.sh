@@ -40,6 +40,14 @@ done
 grep -q "partition of StatefulSet cass/cass to 0" "$work/daemon.log" || fail "the partition was never lowered to 0"
 violations_empty
 
+step="a converged daemon makes no request (no probes while idle)"
+counters_total() { kubesim_curl /_sim/counters | sed -n 's/^{"total":\([0-9]*\).*/\1/p'; }
+sleep 2
+idle_before=$(counters_total)
+sleep 3
+idle_after=$(counters_total)
+[ -n "$idle_before" ] && [ "$idle_before" = "$idle_after" ] || fail "idle daemon made requests: $idle_before -> $idle_after"
+
 step="image bump rolled by daemons killed with SIGKILL at random moments"
 daemon_kill
 watch_start cass
