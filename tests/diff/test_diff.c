@@ -380,6 +380,30 @@ START_TEST(test_removed_fields_from_managed_fields)
 }
 END_TEST
 
+/* A removed field's pointer escapes '/' and '~' in keys (label and
+ * annotation names): walk_owned builds it in place, token by token. */
+START_TEST(test_removed_field_pointer_escaped)
+{
+	struct desired d;
+	const char *live =
+		"{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\",\"namespace\":\"a\","
+		"\"annotations\":{\"example.com/a~b\":\"1\",\"kept\":\"2\"},"
+		"\"managedFields\":[{\"manager\":\"keelson\",\"operation\":\"Apply\",\"fieldsType\":\"FieldsV1\","
+		"\"fieldsV1\":{\"f:metadata\":{\"f:annotations\":{\"f:example.com/a~b\":{},\"f:kept\":{}}}}}]}}";
+	struct keelson_diff_object *obj =
+		run(&d, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: a\n"
+			"  annotations:\n    kept: \"2\"\n",
+		    live, NULL);
+	ck_assert_int_eq(obj->state, KEELSON_DIFF_DRIFTED);
+	ck_assert_uint_eq(obj->field_count, 1);
+	ck_assert_str_eq(obj->fields[0].pointer, "/metadata/annotations/example.com~1a~0b");
+	ck_assert_int_eq(obj->fields[0].change, KEELSON_DIFF_REMOVED);
+	assert_json(cJSON_GetObjectItem(cJSON_GetObjectItem(obj->merged, "metadata"), "annotations"),
+		    "{\"kept\":\"2\"}");
+	done(&d, obj);
+}
+END_TEST
+
 START_TEST(test_removed_list_item_by_key)
 {
 	struct desired d;
@@ -829,6 +853,7 @@ Suite *suite_diff(void)
 	tcase_add_test(tc, test_int_or_string_kept_as_given);
 	tcase_add_test(tc, test_zero_values_and_nulls);
 	tcase_add_test(tc, test_removed_fields_from_managed_fields);
+	tcase_add_test(tc, test_removed_field_pointer_escaped);
 	tcase_add_test(tc, test_removed_list_item_by_key);
 	tcase_add_test(tc, test_other_field_manager);
 	tcase_add_test(tc, test_missing_and_not_in_repo);
