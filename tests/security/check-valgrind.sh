@@ -99,9 +99,10 @@ done
 for t in "${scripts[@]}"; do
   dir="$logs/$(echo "$t" | tr / _)"
   mkdir -p "$dir"
-  ( cd "$build" && VALGRIND_LOG_DIR="$dir" top_builddir="$shim" \
-      if [ -x "$src/$t" ]; then timeout "$timeout_s" "$src/$t"; else timeout "$timeout_s" sh "$src/$t"; fi ) \
-      > "$dir/output" 2>&1
+  ( cd "$build" || exit 1
+    export VALGRIND_LOG_DIR="$dir" top_builddir="$shim"
+    if [ -x "$src/$t" ]; then timeout "$timeout_s" "$src/$t"; else timeout "$timeout_s" sh "$src/$t"; fi
+  ) > "$dir/output" 2>&1
   run_one script "$t" "$dir" $?
 done
 echo
