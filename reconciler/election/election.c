@@ -495,6 +495,18 @@ int keelson_election_step(struct keelson_election *e)
 {
 	long long start = e->monotonic_ms(e->clock);
 	pthread_mutex_lock(&e->mu);
+	/* Past the deadline already (the process was frozen, or the last
+	 * attempt took that long): stop acting before asking the server. */
+	bool expired = e->leading && start - e->renewed_ms >= (long long)e->deadline_ms;
+	if (expired)
+		e->leading = false;
+	pthread_mutex_unlock(&e->mu);
+	if (expired) {
+		char why[96];
+		snprintf(why, sizeof(why), "no renewal within renewDeadline %llums", e->deadline_ms);
+		announce(e, false, why);
+	}
+	pthread_mutex_lock(&e->mu);
 	bool was_leading = e->leading;
 	long long renewed = e->renewed_ms;
 	pthread_mutex_unlock(&e->mu);

@@ -576,6 +576,35 @@ START_TEST(test_config_section)
 }
 END_TEST
 
+/* A leader frozen past its renew deadline (SIGSTOP, a VM pause) stops
+ * acting first thing when it runs again, before any request; if nobody
+ * took the lease meanwhile it renews it and leads again. */
+static int frozen_steps_seen;
+static void count_is_leader(void *arg)
+{
+	struct candidate *c = arg;
+	/* Called between the GET and the write: by then it has stood down. */
+	frozen_steps_seen = c->changes.stopped_leading;
+}
+
+START_TEST(test_frozen_leader_stands_down_first)
+{
+	struct candidate a;
+	candidate_init(&a, "frozen", "a", NULL);
+	ck_assert_int_eq(keelson_election_step(a.e), 1);
+	advance(&a.clock, 11000);
+	ck_assert(!keelson_election_is_leader(a.e));
+	a.clock.interleave = count_is_leader;
+	a.clock.interleave_arg = &a;
+	ck_assert_int_eq(keelson_election_step(a.e), 1);
+	ck_assert_int_eq(frozen_steps_seen, 1);
+	ck_assert_int_eq(a.changes.stopped_leading, 1);
+	ck_assert_int_eq(a.changes.became_leader, 2);
+	ck_assert(keelson_election_is_leader(a.e));
+	candidate_free(&a);
+}
+END_TEST
+
 static Suite *suite_election(void)
 {
 	Suite *s = suite_create("election");
@@ -591,6 +620,7 @@ static Suite *suite_election(void)
 	tcase_add_test(tc, test_standby_and_expiry_takeover);
 	tcase_add_test(tc, test_lose_race_on_409);
 	tcase_add_test(tc, test_renew_failure_steps_down);
+	tcase_add_test(tc, test_frozen_leader_stands_down_first);
 	tcase_add_test(tc, test_release_lets_standby_take_over_at_once);
 	tcase_add_test(tc, test_thread_real_clock);
 	tcase_add_test(tc, test_options);
