@@ -1102,27 +1102,35 @@ static int run_pass(const struct keelson_object *desired, const struct keelson_d
 	return c.rc;
 }
 
-int keelson_diff_object(struct keelson_diff_object **out, const struct keelson_object *desired,
-			const cJSON *live, const struct keelson_diff_options *opts)
+/* `owned`: `live` is the caller's to give (NULL: copy `live`). */
+static int diff_object(struct keelson_diff_object **out, const struct keelson_object *desired, const cJSON *live,
+		       cJSON *owned, const struct keelson_diff_options *opts)
 {
 	struct keelson_diff_options defaults;
 	int rc;
 	*out = NULL;
-	if (desired == NULL || !cJSON_IsObject(desired->body))
+	if (desired == NULL || !cJSON_IsObject(desired->body)) {
+		cJSON_Delete(owned);
 		return keelson_error_set(KEELSON_EINVALID, "diff: the desired object is missing");
-	if (live != NULL && !cJSON_IsObject(live))
+	}
+	if (live != NULL && !cJSON_IsObject(live)) {
+		cJSON_Delete(owned);
 		return keelson_error_set(KEELSON_EINVALID, "diff: the live %s %s is not a JSON object",
 					 desired->kind ? desired->kind : "object", desired->name ? desired->name : "");
+	}
 	if (opts == NULL) {
 		keelson_diff_options_init(&defaults);
 		opts = &defaults;
 	} else if (opts->version != KEELSON_DIFF_OPTIONS_VERSION) {
+		cJSON_Delete(owned);
 		return keelson_error_set(KEELSON_EINVALID, "diff: options version %u, expected %u",
 					 opts->version, KEELSON_DIFF_OPTIONS_VERSION);
 	}
 	struct keelson_diff_object *obj = calloc(1, sizeof(*obj));
-	if (obj == NULL)
+	if (obj == NULL) {
+		cJSON_Delete(owned);
 		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	}
 	const cJSON *body = desired->body;
 	const char *api_version = desired->api_version ? desired->api_version : string_at(body, "apiVersion", NULL);
 	const char *kind = desired->kind ? desired->kind : string_at(body, "kind", NULL);
@@ -1135,6 +1143,8 @@ int keelson_diff_object(struct keelson_diff_object **out, const struct keelson_o
 			 api_version);
 		group = group_buf;
 	}
+	/* From here on obj owns the live object: freed with it on failure. */
+	obj->live = owned;
 	if ((rc = identity_from(obj, api_version, group, kind, ns, name)) < 0)
 		goto fail;
 	obj->desired = body;
@@ -1146,8 +1156,7 @@ int keelson_diff_object(struct keelson_diff_object **out, const struct keelson_o
 		*out = obj;
 		return 0;
 	}
-	obj->live = cJSON_Duplicate(live, 1);
-	if (obj->live == NULL) {
+	if (obj->live == NULL && (obj->live = cJSON_Duplicate(live, 1)) == NULL) {
 		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -1157,7 +1166,7 @@ int keelson_diff_object(struct keelson_diff_object **out, const struct keelson_o
 		goto fail;
 	if (obj->field_count > 0) {
 		free_fields(obj);
-		obj->merged = cJSON_Duplicate(live, 1);
+		obj->merged = cJSON_Duplicate(obj->live, 1);
 		if (obj->merged == NULL) {
 			rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
 			goto fail;
@@ -1171,6 +1180,18 @@ int keelson_diff_object(struct keelson_diff_object **out, const struct keelson_o
 fail:
 	keelson_diff_object_free(obj);
 	return rc;
+}
+
+int keelson_diff_object(struct keelson_diff_object **out, const struct keelson_object *desired,
+			const cJSON *live, const struct keelson_diff_options *opts)
+{
+	return diff_object(out, desired, live, NULL, opts);
+}
+
+int keelson_diff_object_take(struct keelson_diff_object **out, const struct keelson_object *desired, cJSON *live,
+			     const struct keelson_diff_options *opts)
+{
+	return diff_object(out, desired, live, live, opts);
 }
 
 int keelson_diff_not_in_repo(struct keelson_diff_object **out, const cJSON *live)

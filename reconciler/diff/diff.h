@@ -150,6 +150,13 @@ void keelson_diff_options_init(struct keelson_diff_options *opts);
 int keelson_diff_object(struct keelson_diff_object **out, const struct keelson_object *desired,
 			const cJSON *live, const struct keelson_diff_options *opts);
 
+/* Same, taking ownership of `live` (freed also on failure) instead of
+ * copying it: for a caller that holds a private copy anyway (one read from
+ * the watch cache), it saves copying every live object again per drift
+ * check (half the time of diffing an object in sync). */
+int keelson_diff_object_take(struct keelson_diff_object **out, const struct keelson_object *desired, cJSON *live,
+			     const struct keelson_diff_options *opts);
+
 /* An object in the cluster that keelson owns (per the system's inventory)
  * and the repository no longer has: state NOT_IN_REPO. */
 int keelson_diff_not_in_repo(struct keelson_diff_object **out, const cJSON *live);

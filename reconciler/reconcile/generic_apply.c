@@ -297,10 +297,10 @@ static int wait_crd_established(struct keelson_apply_context *ctx, const char *n
 	}
 }
 
-/* Put keelson's labels on an object with their own field manager, so they
- * never count as fields the repository removed. */
-static int apply_labels(cJSON **out, struct keelson_apply_context *ctx, const struct keelson_change_set *cs,
-			const struct keelson_object *o)
+/* keelson's labels for an object, applied with their own field manager
+ * (KEELSON_OWNERSHIP_FIELD_MANAGER, forced) so they never count as fields
+ * the repository removed. NULL when out of memory. */
+static cJSON *label_object(const struct keelson_change_set *cs, const struct keelson_object *o)
 {
 	cJSON *obj = cJSON_CreateObject();
 	cJSON *meta = obj ? cJSON_AddObjectToObject(obj, "metadata") : NULL;
@@ -311,15 +311,9 @@ static int apply_labels(cJSON **out, struct keelson_apply_context *ctx, const st
 	    !cJSON_AddStringToObject(labels, KEELSON_LABEL_CLUSTER, cs->cluster) ||
 	    !cJSON_AddStringToObject(labels, KEELSON_LABEL_SYSTEM, cs->system->name)) {
 		cJSON_Delete(obj);
-		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		return NULL;
 	}
-	struct keelson_kube_write_options wo;
-	keelson_kube_write_options_init(&wo);
-	wo.field_manager = KEELSON_OWNERSHIP_FIELD_MANAGER;
-	wo.force = true;
-	int rc = keelson_kube_apply(out, ctx->client, obj, &wo);
-	cJSON_Delete(obj);
-	return rc;
+	return obj;
 }
 
 static int compare_rank(const void *a, const void *b)
@@ -333,67 +327,151 @@ static int compare_rank(const void *a, const void *b)
 	return x < y ? -1 : x > y; /* stable: repository order */
 }
 
-static void apply_one(struct keelson_apply_result *res, struct keelson_apply_context *ctx,
-		      const struct keelson_change_set *cs, const struct keelson_change *c,
-		      struct keelson_inventory *inv, struct expectations *expected)
-{
-	const struct keelson_object *o = c->object;
-	cJSON *out = NULL;
-	int rc = 0;
-	bool is_crd = strcmp(o->group, "apiextensions.k8s.io") == 0 && strcmp(o->kind, "CustomResourceDefinition") == 0;
+/* Requests in flight while applying one rank of objects (they do not
+ * depend on each other); every request still passes the client's rate
+ * limit. */
+#define APPLY_CONCURRENCY 8
 
-	if (c->action == KEELSON_CHANGE_APPLY) {
-		struct keelson_kube_write_options wo;
-		keelson_kube_write_options_init(&wo);
-		wo.force = c->force;
-		rc = keelson_kube_apply(&out, ctx->client, o->body, &wo);
-		if (rc < 0) {
+/* One object of a rank group on its way through the phases below. */
+struct applying {
+	const struct keelson_change *c;
+	cJSON *out;        /* the object as the last write returned it, or NULL */
+	bool failed;
+	bool needs_labels;
+};
+
+/* Apply one rank of objects: the server-side applies concurrently, then in
+ * repository order the results (CRDs waited for), then the labelling of
+ * those that lack keelson's labels concurrently, then in order the
+ * inventory. Same outcome as one object after the other, fewer round trips
+ * of waiting. */
+static int apply_group(struct keelson_apply_result *res, struct keelson_apply_context *ctx,
+		       const struct keelson_change_set *cs, const struct keelson_change **changes, size_t n,
+		       struct keelson_inventory *inv, struct expectations *expected)
+{
+	struct applying *a = calloc(n ? n : 1, sizeof(*a));
+	struct keelson_kube_apply_item *items = calloc(n ? n : 1, sizeof(*items));
+	size_t *index = calloc(n ? n : 1, sizeof(*index));
+	struct keelson_kube_write_options *wo = calloc(n ? n : 1, sizeof(*wo));
+	cJSON **labels = calloc(n ? n : 1, sizeof(*labels));
+	size_t count = 0;
+	int rc = 0;
+	if (a == NULL || items == NULL || index == NULL || wo == NULL || labels == NULL) {
+		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		goto done;
+	}
+
+	/* Phase 1: the applies. */
+	for (size_t i = 0; i < n; i++) {
+		a[i].c = changes[i];
+		if (changes[i]->action != KEELSON_CHANGE_APPLY)
+			continue;
+		keelson_kube_write_options_init(&wo[count]);
+		wo[count].force = changes[i]->force;
+		items[count].object = changes[i]->object->body;
+		items[count].opts = &wo[count];
+		index[count++] = i;
+	}
+	keelson_kube_apply_batch(ctx->client, items, count, APPLY_CONCURRENCY);
+	for (size_t k = 0; k < count; k++) {
+		struct applying *x = &a[index[k]];
+		const struct keelson_object *o = x->c->object;
+		if (items[k].rc < 0) {
 			char where[600];
 			snprintf(where, sizeof(where), "%s:%u:%u", o->file, o->line, o->column);
 			log_object(KEELSON_LOG_ERROR, "apply failed", cs, o->kind, o->namespace_, o->name, "file", where,
-				   "error", keelson_error_last()->message);
+				   "error", items[k].error);
+			keelson_error_set(items[k].rc, "%s", items[k].error);
 			res->failed++;
-			return;
+			x->failed = true;
+			continue;
 		}
+		x->out = items[k].result;
+		items[k].result = NULL;
 		res->applied++;
 		log_object(KEELSON_LOG_INFO, "applied", cs, o->kind, o->namespace_, o->name, "revision", cs->revision,
-			   "resourceVersion", meta_string(out, "resourceVersion"));
-		if (is_crd && (rc = wait_crd_established(ctx, o->name)) < 0) {
+			   "resourceVersion", meta_string(x->out, "resourceVersion"));
+		bool is_crd = strcmp(o->group, "apiextensions.k8s.io") == 0 &&
+			      strcmp(o->kind, "CustomResourceDefinition") == 0;
+		if (is_crd && wait_crd_established(ctx, o->name) < 0) {
 			log_object(KEELSON_LOG_ERROR, "CRD not established", cs, o->kind, "", o->name, "error",
 				   keelson_error_last()->message, NULL, NULL);
 			res->failed++;
-			cJSON_Delete(out);
-			return;
+			x->failed = true;
 		}
 	}
-	const cJSON *current = out ? out : c->diff->live;
-	const char *system_label = label_of(current, KEELSON_LABEL_SYSTEM);
-	if (system_label == NULL || strcmp(system_label, cs->system->name) != 0) {
-		cJSON *labelled = NULL;
-		rc = apply_labels(&labelled, ctx, cs, o);
-		if (rc < 0) {
+
+	/* Phase 2: keelson's labels where they are missing. */
+	count = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct applying *x = &a[i];
+		if (x->failed)
+			continue;
+		const cJSON *current = x->out ? x->out : x->c->diff->live;
+		const char *system_label = label_of(current, KEELSON_LABEL_SYSTEM);
+		if (system_label != NULL && strcmp(system_label, cs->system->name) == 0)
+			continue;
+		if ((labels[count] = label_object(cs, x->c->object)) == NULL) {
+			rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+			goto done;
+		}
+		keelson_kube_write_options_init(&wo[count]);
+		wo[count].field_manager = KEELSON_OWNERSHIP_FIELD_MANAGER;
+		wo[count].force = true;
+		memset(&items[count], 0, sizeof(items[count]));
+		items[count].object = labels[count];
+		items[count].opts = &wo[count];
+		index[count++] = i;
+		x->needs_labels = true;
+	}
+	keelson_kube_apply_batch(ctx->client, items, count, APPLY_CONCURRENCY);
+	for (size_t k = 0; k < count; k++) {
+		struct applying *x = &a[index[k]];
+		const struct keelson_object *o = x->c->object;
+		if (items[k].rc < 0) {
+			keelson_error_set(items[k].rc, "%s", items[k].error);
 			log_object(KEELSON_LOG_ERROR, "labelling failed", cs, o->kind, o->namespace_, o->name, "error",
-				   keelson_error_last()->message, NULL, NULL);
+				   items[k].error, NULL, NULL);
 			res->failed++;
-			cJSON_Delete(out);
-			return;
+			x->failed = true;
+			continue;
 		}
 		res->labelled++;
-		cJSON_Delete(out);
-		out = labelled;
-		current = out;
+		cJSON_Delete(x->out);
+		x->out = items[k].result;
+		items[k].result = NULL;
 	}
-	if (out != NULL)
-		expect(expected, o->api_version, o->kind, o->namespace_, o->name, meta_string(out, "resourceVersion"));
-	const char *uid = live_uid(current);
-	long at = keelson_inventory_find(inv, o->api_version, o->kind, o->namespace_, o->name);
-	if (at < 0 || strcmp(inv->items[at].uid, uid) != 0 || strcmp(inv->items[at].api_version, o->api_version) != 0) {
-		if (keelson_inventory_put(inv, o->api_version, o->kind, o->namespace_, o->name, uid) < 0)
-			res->failed++;
-		else
-			res->inventory_changed = true;
+
+	/* Phase 3: what the cache must show, and the inventory. */
+	for (size_t i = 0; i < n; i++) {
+		struct applying *x = &a[i];
+		const struct keelson_object *o = x->c->object;
+		if (x->failed)
+			continue;
+		if (x->out != NULL)
+			expect(expected, o->api_version, o->kind, o->namespace_, o->name,
+			       meta_string(x->out, "resourceVersion"));
+		const char *uid = live_uid(x->out ? x->out : x->c->diff->live);
+		long at = keelson_inventory_find(inv, o->api_version, o->kind, o->namespace_, o->name);
+		if (at < 0 || strcmp(inv->items[at].uid, uid) != 0 ||
+		    strcmp(inv->items[at].api_version, o->api_version) != 0) {
+			if (keelson_inventory_put(inv, o->api_version, o->kind, o->namespace_, o->name, uid) < 0)
+				res->failed++;
+			else
+				res->inventory_changed = true;
+		}
 	}
-	cJSON_Delete(out);
+done:
+	for (size_t i = 0; a != NULL && i < n; i++)
+		cJSON_Delete(a[i].out);
+	for (size_t k = 0; labels != NULL && k < n; k++)
+		cJSON_Delete(labels[k]);
+	free(labels);
+	free(wo);
+	free(index);
+	free(items);
+	free(a);
+	return rc;
 }
 
 /* --- prune ------------------------------------------------------------------ */
@@ -561,6 +639,15 @@ int keelson_generic_apply(struct keelson_apply_result *out, struct keelson_apply
 		order[i] = &cs->changes[i];
 	qsort(order, cs->change_count, sizeof(*order), compare_rank);
 
+	/* One rank at a time (a rank's objects do not depend on each other):
+	 * what goes to the server is collected per rank and sent in one
+	 * concurrent batch by apply_group. */
+	const struct keelson_change **group = malloc((cs->change_count ? cs->change_count : 1) * sizeof(*group));
+	size_t group_count = 0;
+	if (group == NULL) {
+		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		goto cleanup;
+	}
 	for (size_t i = 0; i < cs->change_count; i++) {
 		const struct keelson_change *c = order[i];
 		const struct keelson_object *o = c->object;
@@ -584,8 +671,25 @@ int keelson_generic_apply(struct keelson_apply_result *out, struct keelson_apply
 				continue; /* reported, not created (driftPolicy) */
 			/* In sync or only reported: still make sure it is labelled and inventoried. */
 		}
-		apply_one(out, ctx, cs, c, inv, &expected);
+		int rank = keelson_apply_rank(o->group, o->kind);
+		if (group_count > 0 && keelson_apply_rank(group[0]->object->group, group[0]->object->kind) != rank) {
+			rc = apply_group(out, ctx, cs, group, group_count, inv, &expected);
+			group_count = 0;
+			if (rc < 0) {
+				free(group);
+				goto cleanup;
+			}
+		}
+		group[group_count++] = c;
 	}
+	if (group_count > 0 && !out->stopped) {
+		rc = apply_group(out, ctx, cs, group, group_count, inv, &expected);
+		if (rc < 0) {
+			free(group);
+			goto cleanup;
+		}
+	}
+	free(group);
 
 	if (out->failed == 0 && out->blocked == 0 && !out->stopped) {
 		if ((rc = prune(out, ctx, cs, inv, &expected)) < 0)

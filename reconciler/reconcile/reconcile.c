@@ -710,8 +710,7 @@ static int build_change_set(struct keelson_reconciler *r, struct keelson_change_
 		struct keelson_diff_options dopts;
 		keelson_diff_options_init(&dopts);
 		dopts.ignore = sys->ignore_rules;
-		rc = keelson_diff_object(&c->diff, o, live, &dopts);
-		cJSON_Delete(live);
+		rc = keelson_diff_object_take(&c->diff, o, live, &dopts); /* live is a private copy from the cache */
 		if (rc < 0)
 			return keelson_error_wrap(rc, "comparing %s %s", o->kind, o->name);
 		c->object = o;

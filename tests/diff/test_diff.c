@@ -404,6 +404,30 @@ START_TEST(test_removed_field_pointer_escaped)
 }
 END_TEST
 
+/* keelson_diff_object_take keeps the caller's live object instead of a
+ * copy, and frees it when it fails (ASan checks the leak). */
+START_TEST(test_take_keeps_live_object)
+{
+	struct desired d;
+	struct keelson_diff_object *obj = run(&d, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: a}\n"
+						  "data: {a: \"1\"}\n",
+					      "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\","
+					      "\"metadata\":{\"name\":\"c\",\"namespace\":\"a\"},\"data\":{\"a\":\"1\"}}",
+					      NULL);
+	ck_assert_int_eq(obj->state, KEELSON_DIFF_IN_SYNC);
+	cJSON *live = cJSON_Duplicate(obj->live, 1);
+	struct keelson_diff_object *taken = NULL;
+	ck_assert_int_eq(keelson_diff_object_take(&taken, &d.obj, live, NULL), 0);
+	ck_assert_ptr_eq(taken->live, live);
+	ck_assert_int_eq(taken->state, KEELSON_DIFF_IN_SYNC);
+	keelson_diff_object_free(taken);
+	/* Not an object: refused, and the live value is freed. */
+	ck_assert_int_eq(keelson_diff_object_take(&taken, &d.obj, cJSON_CreateString("x"), NULL), KEELSON_EINVALID);
+	ck_assert_ptr_null(taken);
+	done(&d, obj);
+}
+END_TEST
+
 START_TEST(test_removed_list_item_by_key)
 {
 	struct desired d;
@@ -854,6 +878,7 @@ Suite *suite_diff(void)
 	tcase_add_test(tc, test_zero_values_and_nulls);
 	tcase_add_test(tc, test_removed_fields_from_managed_fields);
 	tcase_add_test(tc, test_removed_field_pointer_escaped);
+	tcase_add_test(tc, test_take_keeps_live_object);
 	tcase_add_test(tc, test_removed_list_item_by_key);
 	tcase_add_test(tc, test_other_field_manager);
 	tcase_add_test(tc, test_missing_and_not_in_repo);
