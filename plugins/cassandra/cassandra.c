@@ -789,15 +789,15 @@ static char *sts_object(struct planner *p, const struct rack *r, long replicas, 
 }
 
 static int apply_sts_held(struct planner *p, const struct rack *r, long replicas, long partition,
-			  const char *description);
+			  const char *description, const char *gate);
 
 static int apply_sts(struct planner *p, const struct rack *r, long replicas, const char *description)
 {
-	return apply_sts_held(p, r, replicas, -1, description);
+	return apply_sts_held(p, r, replicas, -1, description, NULL);
 }
 
 static int apply_sts_held(struct planner *p, const struct rack *r, long replicas, long partition,
-			  const char *description)
+			  const char *description, const char *gate)
 {
 	char *json = sts_object(p, r, replicas, partition);
 	if (json == NULL) {
@@ -807,7 +807,7 @@ static int apply_sts_held(struct planner *p, const struct rack *r, long replicas
 	}
 	fmt(p->key, sizeof(p->key), "apply/%s/%s/%ld/%s", r->ns, r->name, replicas, r->desired_hash);
 	struct keelson_step s = {.kind = KEELSON_STEP_APPLY, .description = description, .object_json = json,
-				 .key = p->key};
+				 .key = p->key, .gate = gate};
 	int rc = add(p, &s);
 	free(json);
 	return rc;
@@ -1138,7 +1138,7 @@ static int phase_create(struct planner *p)
 			fmt(p->text, sizeof(p->text), "re-create StatefulSet %s/%s (rack %s) with %ld replicas around its "
 			    "%ld running pods, adopted as they are%s", r->ns, r->name, r->rack_name, orphans, orphans,
 			    r->on_delete ? "" : " (partition holds them)");
-			if (apply_sts_held(p, r, orphans, r->on_delete ? -1 : orphans, p->text) != 0)
+			if (apply_sts_held(p, r, orphans, r->on_delete ? -1 : orphans, p->text, NULL) != 0)
 				return -1;
 			continue;
 		}
@@ -1531,7 +1531,7 @@ static int phase_scale_up(struct planner *p)
 		}
 		fmt(p->text, sizeof(p->text), "scale StatefulSet %s/%s to %ld replicas: %s-%ld joins the ring (the only "
 		    "node joining)", r->ns, r->name, have + 1, r->name, have);
-		if (apply_sts(p, r, have + 1, p->text) != 0)
+		if (apply_sts_held(p, r, have + 1, -1, p->text, gate) != 0)
 			return -1;
 		fmt(p->text, sizeof(p->text), "wait until %s/%s-%ld has joined (UJ to UN) and is Ready%s", r->ns, r->name,
 		    have, ring_gate_suffix(p));

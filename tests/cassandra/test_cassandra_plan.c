@@ -541,6 +541,67 @@ START_TEST(test_orphaned_pods_adopted)
 }
 END_TEST
 
+/* Rack a is done, rack b not started: the quiet period is stamped on
+ * rack b's StatefulSet, then waited for, then rack b starts. */
+static struct keelson_plan *plan_quiet(const char *stamp)
+{
+	pod("cass-a", 0, "rev2", 1, "NORMAL", 1);
+	pod("cass-a", 1, "rev2", 1, "NORMAL", 1);
+	pod("cass-b", 0, "rev1", 1, "NORMAL", 1);
+	pod("cass-b", 1, "rev1", 1, "NORMAL", 1);
+	cJSON *live_b = sts_json("cass-b", 2, "cassandra:4.1.6", "10Gi", 1, 2, EMPTY_HASH);
+	if (stamp != NULL) {
+		cJSON *ann = cJSON_AddObjectToObject(cJSON_GetObjectItem(live_b, "metadata"), "annotations");
+		cJSON_AddStringToObject(ann, "cassandra.keelson.dev/rack-started", stamp);
+	}
+	struct rackdef r[2] = {
+		{sts_json("cass-a", 2, "cassandra:4.1.6", "10Gi", 0, 0, NULL),
+		 sts_json("cass-a", 2, "cassandra:4.1.6", "10Gi", 1, 0, EMPTY_HASH), KEELSON_OBJECT_IN_SYNC},
+		{sts_json("cass-b", 2, "cassandra:4.1.6", "10Gi", 0, 0, NULL), live_b, KEELSON_OBJECT_IN_SYNC},
+	};
+	return plan_racks("{\"statefulSets\":[\"cass-a\",\"cass-b\"],\"datacenter\":\"dc1\","
+			  "\"managementApiPort\":8080,\"rackQuietPeriod\":\"20s\"}", r, 2, 0);
+}
+
+START_TEST(test_quiet_period_between_racks)
+{
+	struct keelson_plan *plan = plan_quiet(NULL);
+	assert_step(plan, 0, KEELSON_STEP_PATCH, "start the quiet period of rack cass-b");
+	ck_assert_str_eq(plan->steps[0].name, "cass-b");
+	ck_assert_str_eq(plan->steps[0].patch,
+			 "{\"metadata\":{\"annotations\":{\"cassandra.keelson.dev/rack-started\":\"rev2@1700000000000\"}}}");
+	assert_step(plan, 1, KEELSON_STEP_WAIT, "quiet period of 20s before restarting rack cass-b");
+	assert_step(plan, 2, KEELSON_STEP_HTTP, "drain cass/cass-b-1");
+	keelson_plan_free(plan);
+}
+END_TEST
+
+START_TEST(test_quiet_period_running)
+{
+	struct keelson_plan *plan = plan_quiet("rev2@1699999995000");
+	assert_step(plan, 0, KEELSON_STEP_WAIT, "quiet period of 20s");
+	ck_assert_str_eq(plan->steps[0].key, "rack-quiet/cass/cass-b/rev2");
+	assert_step(plan, 1, KEELSON_STEP_HTTP, "drain cass/cass-b-1");
+	keelson_plan_free(plan);
+}
+END_TEST
+
+START_TEST(test_quiet_period_over)
+{
+	struct keelson_plan *plan = plan_quiet("rev2@1699999970000");
+	assert_step(plan, 0, KEELSON_STEP_HTTP, "drain cass/cass-b-1");
+	keelson_plan_free(plan);
+}
+END_TEST
+
+START_TEST(test_quiet_period_of_another_revision_restarts)
+{
+	struct keelson_plan *plan = plan_quiet("rev1@1699999970000");
+	assert_step(plan, 0, KEELSON_STEP_PATCH, "start the quiet period of rack cass-b");
+	keelson_plan_free(plan);
+}
+END_TEST
+
 /* A pull-request preview: no pods, no probes, the whole sequence. */
 START_TEST(test_preview_two_racks)
 {
@@ -599,6 +660,10 @@ static Suite *suite_cassandra_plan(void)
 	tcase_add_test(tc, test_volume_expansion_resizes_pvcs_then_asks_for_recreate);
 	tcase_add_test(tc, test_volume_shrink_refused);
 	tcase_add_test(tc, test_orphaned_pods_adopted);
+	tcase_add_test(tc, test_quiet_period_between_racks);
+	tcase_add_test(tc, test_quiet_period_running);
+	tcase_add_test(tc, test_quiet_period_over);
+	tcase_add_test(tc, test_quiet_period_of_another_revision_restarts);
 	suite_add_tcase(s, tc);
 	return s;
 }
