@@ -222,6 +222,9 @@ static void text_system(FILE *out, const struct keelson_review_system *s, bool l
 			fprintf(out, " from system %s (%s:%u)", o->moved_system, o->base_file, o->base_line);
 		if (o->change == KEELSON_REVIEW_REMOVED)
 			fprintf(out, ": %s", removal_sentence(o));
+		if (o->diff != NULL && o->diff->ignored_count > 0)
+			fprintf(out, " (%zu more difference%s ignored by spec.ignoreDifferences)", o->diff->ignored_count,
+				plural(o->diff->ignored_count));
 		fprintf(out, "\n");
 		if (o->refused != NULL)
 			fprintf(out, "      refused: %s\n", o->refused);
@@ -239,6 +242,9 @@ static void text_system(FILE *out, const struct keelson_review_system *s, bool l
 			free(diff);
 		}
 	}
+	if (s->ignored_only > 0)
+		fprintf(out, "  %zu object%s differ%s only in fields spec.ignoreDifferences covers: not applied\n",
+			s->ignored_only, plural(s->ignored_only), s->ignored_only == 1 ? "s" : "");
 	switch (s->plan_status) {
 	case KEELSON_REVIEW_PLAN_NONE:
 		fprintf(out, "  no plan: the system left the repository\n");
@@ -406,6 +412,9 @@ static void md_object(FILE *out, const struct keelson_review_object *o, size_t *
 		fputs(": ", out);
 		md_text(out, removal_sentence(o));
 	}
+	if (o->diff != NULL && o->diff->ignored_count > 0)
+		fprintf(out, " (%zu more difference%s ignored by `spec.ignoreDifferences`)", o->diff->ignored_count,
+			plural(o->diff->ignored_count));
 	fputs("\n", out);
 	if (o->refused != NULL) {
 		fputs("  - ⛔ **refused**: ", out);
@@ -541,6 +550,9 @@ static void render_markdown(FILE *out, const struct keelson_review *r)
 				md_object(out, &s->objects[j], &budget);
 			fputs("\n", out);
 		}
+		if (s->ignored_only > 0)
+			fprintf(out, "%zu object%s differ%s only in fields `spec.ignoreDifferences` covers: not applied.\n\n",
+				s->ignored_only, plural(s->ignored_only), s->ignored_only == 1 ? "s" : "");
 		switch (s->plan_status) {
 		case KEELSON_REVIEW_PLAN_NONE:
 			fputs("**Plan**: none, the system left the repository.\n\n", out);
@@ -695,6 +707,7 @@ static cJSON *system_json(const struct keelson_review_system *s)
 	cJSON *counts = cJSON_AddObjectToObject(j, "counts");
 	cJSON_AddNumberToObject(counts, "objectsChanged", (double)s->changed);
 	cJSON_AddNumberToObject(counts, "objectsUnchanged", (double)s->unchanged_objects);
+	cJSON_AddNumberToObject(counts, "objectsIgnoredOnly", (double)s->ignored_only);
 	cJSON_AddNumberToObject(counts, "steps", (double)s->steps);
 	cJSON_AddNumberToObject(counts, "refused", (double)s->refused);
 	cJSON *objects = cJSON_AddArrayToObject(j, "objects");

@@ -451,6 +451,7 @@ static int compare_head_objects(struct keelson_review_system *rs, size_t *capaci
 		}
 		bool moved = b != NULL && strcmp(b->system->name, hs->name) != 0;
 		if (d->state == KEELSON_DIFF_IN_SYNC && !moved) {
+			rs->ignored_only += d->ignored_count > 0;
 			keelson_diff_object_free(d);
 			cJSON_Delete(before);
 			rs->unchanged_objects++;

@@ -88,6 +88,9 @@ struct keelson_review_system {
 	struct keelson_review_object *objects; /* changed objects only, head order then removals */
 	size_t object_count;
 	size_t unchanged_objects;
+	/* Of those, objects whose only differences spec.ignoreDifferences
+	 * covers: keelson does not apply them (until something else changes). */
+	size_t ignored_only;
 	enum keelson_review_plan_status plan_status;
 	struct keelson_plan *plan; /* PLAN_OK */
 	char *plan_error;          /* PLAN_FAILED */

@@ -293,6 +293,52 @@ START_TEST(test_filters)
 }
 END_TEST
 
+START_TEST(test_ignored_differences)
+{
+	static const struct mem_file before[] = {
+		{"keelson.yaml", REPO_DOC},
+		{"clusters/sim/cluster.yaml", CLUSTER_DOC},
+		{"clusters/sim/config/system.yaml", SYSTEM_DOC("config", "generic", "  ignoreDifferences:\n    - kind: ConfigMap\n      jsonPointers: [/data/a]\n")},
+		{"clusters/sim/config/namespace.yaml", NAMESPACE_DOC},
+		{"clusters/sim/config/settings.yaml", CM_DOC("settings", "  a: \"1\"\n")},
+		{"clusters/sim/config/other.yaml", CM_DOC("other", "  a: \"1\"\n  b: \"1\"\n")},
+		{NULL, NULL},
+	};
+	static const struct mem_file after[] = {
+		{"keelson.yaml", REPO_DOC},
+		{"clusters/sim/cluster.yaml", CLUSTER_DOC},
+		{"clusters/sim/config/system.yaml", SYSTEM_DOC("config", "generic", "  ignoreDifferences:\n    - kind: ConfigMap\n      jsonPointers: [/data/a]\n")},
+		{"clusters/sim/config/namespace.yaml", NAMESPACE_DOC},
+		{"clusters/sim/config/settings.yaml", CM_DOC("settings", "  a: \"2\"\n")},
+		{"clusters/sim/config/other.yaml", CM_DOC("other", "  a: \"2\"\n  b: \"2\"\n")},
+		{NULL, NULL},
+	};
+	struct keelson_desired_state *base = load(before), *head = load(after);
+	struct keelson_review *r = review_of(base, head);
+	const struct keelson_review_system *s = find_system(r, "config");
+	/* settings differs only in an ignored field: not a change keelson makes. */
+	ck_assert_uint_eq(s->ignored_only, 1);
+	ck_assert_ptr_null(find_object(s, "ConfigMap", "settings"));
+	const struct keelson_review_object *other = find_object(s, "ConfigMap", "other");
+	ck_assert_ptr_nonnull(other);
+	ck_assert_uint_eq(other->diff->field_count, 1);
+	ck_assert_str_eq(other->diff->fields[0].pointer, "/data/b");
+	ck_assert_uint_eq(other->diff->ignored_count, 1);
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+	ck_assert_int_eq(keelson_review_render(f, r, KEELSON_REVIEW_TEXT), 0);
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(text, "modified ConfigMap web/other (clusters/sim/config/other.yaml:1) "
+					   "(1 more difference ignored by spec.ignoreDifferences)"));
+	ck_assert_ptr_nonnull(strstr(text, "1 object differs only in fields spec.ignoreDifferences covers"));
+	free(text);
+	keelson_review_free(r);
+	keelson_desired_state_free(head);
+	keelson_desired_state_free(base);
+}
+END_TEST
+
 /* --- The preview environment ------------------------------------------------------ */
 
 START_TEST(test_preview_env)
@@ -539,6 +585,7 @@ static Suite *suite_review(void)
 	tcase_add_test(t, test_object_changes);
 	tcase_add_test(t, test_no_change);
 	tcase_add_test(t, test_filters);
+	tcase_add_test(t, test_ignored_differences);
 	tcase_add_test(t, test_preview_env);
 	suite_add_tcase(s, t);
 	t = tcase_create("plans");
