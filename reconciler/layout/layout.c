@@ -16,6 +16,7 @@
 #define DEFAULT_MAX_FILE_SIZE (8u * 1024 * 1024)
 #define DEFAULT_MAX_FILES 1000000u
 #define DEFAULT_MAX_TOTAL_BYTES ((size_t)2 * 1024 * 1024 * 1024)
+#define DEFAULT_MAX_OBJECTS 1000000u
 
 #define REPOSITORY_FILE "keelson.yaml"
 #define CLUSTERS_DIR "clusters"
@@ -31,6 +32,7 @@ void keelson_layout_options_init(struct keelson_layout_options *options)
 		.max_total_bytes = DEFAULT_MAX_TOTAL_BYTES,
 		.yaml_limits = NULL,
 		.previous = NULL,
+		.max_objects = DEFAULT_MAX_OBJECTS,
 	};
 }
 
@@ -197,6 +199,8 @@ struct loader {
 	struct impl *impl;
 	size_t files_visited;
 	size_t total_bytes;
+	size_t objects;            /* objects found so far */
+	bool objects_reported;     /* the max_objects problem was added */
 	struct shared_file **previous; /* parsed files of options->previous, by path */
 	size_t previous_count;
 	bool source_reports_too_large; /* file source version >= 2 */
@@ -1025,8 +1029,21 @@ static int load_system(struct build *b, struct cluster_builder *c, struct system
 			struct keelson_object object;
 			int rc = check_manifest(b, rec, d, &object);
 			CHECK(rc);
-			if (rc == 1)
-				CHECK(push_object(s, &object));
+			if (rc != 1)
+				continue;
+			/* Bounds memory for a repository of huge generated bundles. */
+			size_t max = b->l->options->max_objects ? b->l->options->max_objects : DEFAULT_MAX_OBJECTS;
+			if (++b->l->objects > max) {
+				if (!b->l->objects_reported) {
+					b->l->objects_reported = true;
+					CHECK(keelson_problem_add(b->l->problems, KEELSON_PROBLEM_TOO_LARGE, rec->path,
+						object.line, object.column,
+						"the revision has more than %zu objects; keelson stops counting here: "
+						"split the repository, or raise the limit if it is really needed", max));
+				}
+				continue;
+			}
+			CHECK(push_object(s, &object));
 		}
 	}
 	return 0;

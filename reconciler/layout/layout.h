@@ -119,6 +119,9 @@ struct keelson_layout_options {
 	 * skipped; the whole revision is still validated. Use the same
 	 * yaml_limits for both loads. */
 	const struct keelson_desired_state *previous;
+	/* Objects in the revision (default 1,000,000; 0 means the default):
+	 * beyond it the revision is refused with a too-large problem. */
+	size_t max_objects;
 };
 
 void keelson_layout_options_init(struct keelson_layout_options *options);

@@ -194,6 +194,7 @@ dist_noinst_SCRIPTS += tests/security/git-escape.sh tests/security/secrets-scena
 check_PROGRAMS += tests/security/test_limits
 TESTS += tests/security/test_limits
 tests_security_test_limits_SOURCES = tests/security/test_limits.c \
+	tests/fuzz/mem_source.c tests/fuzz/mem_source.h \
 	tests/kube/mini_server.c tests/kube/mini_server.h \
 	tests/kube/tls_fixture.c tests/kube/tls_fixture.h tests/unit/check_main.h
 tests_security_test_limits_CFLAGS = $(KUBESIM_CFLAGS) $(CHECK_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)

@@ -46,6 +46,14 @@ apiVersion: keelson.dev/v1alpha1
 kind: Repository
 metadata:
   name: fuzz
+spec:
+  statusBranch: keelson/status
+  policy:
+    prune: true
+    driftPolicy: alert
+    pollInterval: 1m
+    driftCheckInterval: 10m
+    alertRepeatInterval: 1h
 === clusters/c/cluster.yaml
 apiVersion: keelson.dev/v1alpha1
 kind: Cluster

@@ -4,7 +4,8 @@
  *   - Kubernetes API responses: size (max_response_bytes) and JSON nesting
  *     (cJSON refuses more than CJSON_NESTING_LIMIT levels), against a test
  *     HTTPS server that sends what no real API server would;
- *   - kubesim's request body size (413) and header count (431).
+ *   - kubesim's request body size (413) and header count (431);
+ *   - objects per repository revision (keelson_layout_options.max_objects).
  */
 #include "config.h"
 
@@ -12,6 +13,8 @@
 #include "json/json_canonical.h"
 #include "kube/kube_client.h"
 #include "kube/kube_config.h"
+#include "layout/layout.h"
+#include "tests/fuzz/mem_source.h"
 #include "tests/kube/mini_server.h"
 #include "tests/kube/tls_fixture.h"
 #include "tests/kubesim/server.h"
@@ -217,6 +220,54 @@ START_TEST(kubesim_header_limit)
 }
 END_TEST
 
+/* ---- objects per repository ---------------------------------------------- */
+
+static const char repository[] =
+	"=== keelson.yaml\n"
+	"apiVersion: keelson.dev/v1alpha1\nkind: Repository\nmetadata:\n  name: limits\n"
+	"spec:\n  statusBranch: keelson/status\n  policy:\n    prune: true\n    driftPolicy: alert\n"
+	"    pollInterval: 1m\n    driftCheckInterval: 10m\n    alertRepeatInterval: 1h\n"
+	"=== clusters/c/cluster.yaml\n"
+	"apiVersion: keelson.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: c\nspec:\n  kubeContext: c\n"
+	"=== clusters/c/app/system.yaml\n"
+	"apiVersion: keelson.dev/v1alpha1\nkind: System\nmetadata:\n  name: app\nspec:\n  plugin: generic\n"
+	"=== clusters/c/app/configmaps.yaml\n"
+	"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: app}\n---\n"
+	"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: app}\n---\n"
+	"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: app}\n---\n"
+	"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d, namespace: app}\n";
+
+START_TEST(objects_per_repository)
+{
+	struct keelson_file_source *source = NULL;
+	ck_assert_int_eq(fuzz_mem_source_new(&source, repository, strlen(repository)), 0);
+	struct keelson_layout_options options;
+	keelson_layout_options_init(&options);
+	ck_assert_uint_eq(options.max_objects, 1000000);
+	struct keelson_desired_state *state = NULL;
+	struct keelson_problem_list *problems = NULL;
+
+	options.max_objects = 4;
+	ck_assert_int_eq(keelson_layout_load(&state, &problems, source, &options), 0);
+	ck_assert_uint_eq(state->object_count, 4);
+	keelson_desired_state_free(state);
+	keelson_problem_list_free(problems);
+
+	options.max_objects = 3;
+	state = NULL;
+	ck_assert_int_eq(keelson_layout_load(&state, &problems, source, &options), KEELSON_EINVALID);
+	ck_assert_ptr_null(state);
+	ck_assert_uint_eq(problems->count, 1);
+	ck_assert_int_eq(problems->items[0].code, KEELSON_PROBLEM_TOO_LARGE);
+	ck_assert_str_eq(problems->items[0].file, "clusters/c/app/configmaps.yaml");
+	ck_assert_uint_eq(problems->items[0].line, 13); /* the fourth document */
+	ck_assert_msg(strstr(problems->items[0].message, "more than 3 objects") != NULL, "%s",
+		      problems->items[0].message);
+	keelson_problem_list_free(problems);
+	source->free(source);
+}
+END_TEST
+
 static Suite *suite_limits(void)
 {
 	Suite *s = suite_create("limits");
@@ -232,6 +283,10 @@ static Suite *suite_limits(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, kubesim_body_limit);
 	tcase_add_test(tc, kubesim_header_limit);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("repository");
+	tcase_add_test(tc, objects_per_repository);
 	suite_add_tcase(s, tc);
 	return s;
 }
