@@ -22,6 +22,8 @@ for t in "$@"; do
   log="$build/tests/fuzz/fuzz-$t.log"
   mkdir -p "$work" "$art"
   before=$(find "$art" -type f | wc -l)
+  stamp="$build/tests/fuzz/.stamp-$t"
+  touch "$stamp"
   echo "fuzz: $t for ${seconds}s (log: $log)"
   # -timeout: one input taking 10 s is a hang worth reporting;
   # -rss_limit_mb: the default 2 GiB, explicit; -max_len large enough for
@@ -37,7 +39,7 @@ for t in "$@"; do
   if [ "$status" -ne 0 ] || [ "$new" -gt 0 ]; then
     failed=1
     echo "fuzz: $t FAILED (exit $status); new artifacts:" >&2
-    find "$art" -type f -newer "$log" -o -type f -cmin -$(( (seconds + 119) / 60 )) | sed 's/^/  /' >&2
+    find "$art" -type f -newer "$stamp" | sed 's/^/  /' >&2
     tail -n 30 "$log" >&2
   fi
   rows+=("$(printf '%-16s %12s %8s %8s' "$t" "${execs:-?}" "$new" "$corpus")")
