@@ -327,8 +327,16 @@ static void gather_metrics(struct planner *p)
 	if (p->metrics_gathered || p->preview)
 		return;
 	p->metrics_gathered = 1;
+	const char *gave_up = NULL;
 	for (size_t i = 0; i < p->npods; i++) {
 		struct pod *pod = &p->pods[i];
+		if (gave_up != NULL) {
+			/* One plan waits for at most one probe timeout. */
+			pod->metrics_state = -1;
+			say(pod->metrics_error, sizeof(pod->metrics_error), "metrics of %s not read: %s did not answer",
+			    pod->name, gave_up);
+			continue;
+		}
 		if (pod->obj == NULL || pod->terminating) {
 			pod->metrics_state = -1;
 			say(pod->metrics_error, sizeof(pod->metrics_error), "%s", pod->obj ? "terminating" : "missing");
@@ -340,6 +348,8 @@ static void gather_metrics(struct planner *p)
 			pod->metrics_state = -1;
 			say(pod->metrics_error, sizeof(pod->metrics_error), "GET %s:%s%s failed: %s", pod->name,
 				 p->metrics_port, p->metrics_path, r.error ? r.error : "no answer");
+			if (r.status == 0)
+				gave_up = pod->name;
 			continue;
 		}
 		char why[256];
@@ -624,8 +634,9 @@ static int apply_sts(struct planner *p, struct sts *st, const char *gate, int cr
 		say(text, sizeof(text), "create StatefulSet %s/%s with 0 replicas (its pods start once it is OnDelete "
 		    "with the config hash)", p->ns, st->name);
 	} else if (before >= 0 && before != st->desired_replicas) {
-		say(text, sizeof(text), "apply StatefulSet %s/%s (replicas %ld -> %ld%s%s)", p->ns, st->name, before,
-		    st->desired_replicas, st->template_pending ? "; " : "", st->template_pending ? st->apply_why : "");
+		int tmpl = strcmp(st->apply_why, "pod template changed") == 0;
+		say(text, sizeof(text), "apply StatefulSet %s/%s (replicas %ld -> %ld%s)", p->ns, st->name, before,
+		    st->desired_replicas, tmpl ? "; pod template changed" : "");
 	} else {
 		say(text, sizeof(text), "apply StatefulSet %s/%s (%s)", p->ns, st->name, st->apply_why);
 	}
@@ -886,11 +897,13 @@ static int plan_scale_down(struct planner *p, struct sts *st, char *gate, size_t
 	id_list(ids, sizeof(ids), from, to);
 	if (p->preview) {
 		if (p->has_cc) {
+			char path[600];
+			kafka_cc_operation_path(path, sizeof(path), "remove_broker", ids);
 			say(text, sizeof(text), "ask Cruise Control to move every replica off brokers %s "
 				 "(remove_broker, dryrun=false)", ids);
 			struct keelson_step s = {.kind = KEELSON_STEP_HTTP, .description = text, .http_target =
 				KEELSON_PROXY_SERVICE, .namespace_ = p->ns, .name = p->cc.service, .http_port = p->cc.port,
-				.http_method = "POST", .http_path = "/kafkacruisecontrol/remove_broker", .gate =
+				.http_method = "POST", .http_path = path, .gate =
 				"all brokers Ready, URP 0, Cruise Control idle"};
 			if (add(p, &s) != 0)
 				return -1;

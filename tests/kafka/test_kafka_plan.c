@@ -31,6 +31,7 @@ struct kfake {
 	char *cc_cluster_state;
 	char *cc_user_tasks;
 	unsigned http_calls;
+	int timeout_pod;        /* this ordinal's scrape times out (no answer); -1: none */
 };
 
 static struct kfake fk;
@@ -88,6 +89,10 @@ static int fk_http(long *status, char **body, size_t *len, void *payload, enum k
 		ck_assert_str_eq(port, "9404");
 		ck_assert_str_eq(path, "/metrics");
 		int ordinal = atoi(name + strlen("kafka-"));
+		if (ordinal == f->timeout_pod) {
+			*status = 0;
+			return keelson_error_set(KEELSON_ETIMEOUT, "fake: timed out after 10 s");
+		}
 		return answer(status, body, len, ordinal >= 0 && ordinal < 8 ? f->metrics[ordinal] : NULL);
 	}
 	ck_assert_str_eq(name, "cc");
@@ -293,6 +298,7 @@ static void setup(void)
 	memset(&fk, 0, sizeof(fk));
 	fk.pods = cJSON_CreateArray();
 	fk.now = 1700000000000LL;
+	fk.timeout_pod = -1;
 	fk.env = (struct keelson_plugin_env){.version = KEELSON_PLUGIN_ENV_VERSION, .payload = &fk, .live_get = fk_get,
 					     .live_list = fk_list, .http = fk_http, .now_ms = fk_now};
 	desired_sts = cJSON_Parse(sts_desired_text);
@@ -487,6 +493,19 @@ START_TEST(test_metrics_fail_closed)
 		assert_step(0, KEELSON_STEP_WAIT, cases[c].why);
 		assert_step(0, KEELSON_STEP_WAIT, "(gate fails closed)");
 	}
+}
+END_TEST
+
+START_TEST(test_scrape_timeout_bounds_plan)
+{
+	/* A pod that does not answer: the others are not scraped (one plan
+	 * waits one probe timeout at most), the gate waits. */
+	healthy("rev1", 0);
+	fk.timeout_pod = 1;
+	do_plan();
+	ck_assert_uint_eq(fk.http_calls, 2);
+	assert_step(0, KEELSON_STEP_WAIT, "GET kafka-1:9404/metrics failed: fake: timed out after 10 s (gate fails "
+					  "closed)");
 }
 END_TEST
 
@@ -897,6 +916,7 @@ Suite *suite_kafka_plan(void)
 		{"not_ready_first", test_not_ready_first},
 		{"gate_urp_umi_offline_controllers", test_gate_urp_umi_offline_controllers},
 		{"metrics_fail_closed", test_metrics_fail_closed},
+		{"scrape_timeout_bounds_plan", test_scrape_timeout_bounds_plan},
 		{"restart_in_flight", test_restart_in_flight},
 		{"stuck_pods", test_stuck_pods},
 		{"pods_unreadable", test_pods_unreadable},
