@@ -1622,8 +1622,15 @@ static int plan_racks(struct planner *p)
 		    "or the pod template label cassandra.datastax.com/datacenter", view->system);
 		return blocked(p, p->reason);
 	}
-	for (size_t i = 0; i < p->nracks; i++)
-		analyse_rack(p, &p->racks[i]);
+	for (size_t i = 0; i < p->nracks; i++) {
+		struct rack *r = &p->racks[i];
+		analyse_rack(p, r);
+		if (r->desired > MAX_PODS || r->live > MAX_PODS || r->desired < 0) {
+			fmt(p->reason, sizeof(p->reason), "StatefulSet %s/%s asks for %ld replicas (live %ld); this plugin "
+			    "handles 0 to %d nodes per rack: split the rack", r->ns, r->name, r->desired, r->live, MAX_PODS);
+			return blocked(p, p->reason);
+		}
+	}
 
 	if (phase_other_objects(p) != 0)
 		return -1;
