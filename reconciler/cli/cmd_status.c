@@ -135,6 +135,9 @@ int keelson_cmd_status(int argc, char **argv)
 	keelson_config_free(cfg);
 	if (read_rc < 0) {
 		fprintf(stderr, "keelson status: %s\n", keelson_error_last()->message);
+		if (read_rc == KEELSON_ENOTFOUND && config_path != NULL && branch == NULL && opts.branch == NULL)
+			fprintf(stderr, "keelson status: the configuration names no status.branch; when the repository's "
+					"spec.statusBranch is not keelson/status, pass --branch BRANCH\n");
 		return KEELSON_EXIT_FAILURE;
 	}
 	if (strcmp(output, "json") == 0) {

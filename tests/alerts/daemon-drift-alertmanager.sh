@@ -212,6 +212,8 @@ sys.exit(0 if d["phase"] == sys.argv[1] and d["drift"]["count"] == int(sys.argv[
 wait_for "status Synced" 20 status_is Synced 0
 git --git-dir="$work/origin.git" rev-parse -q --verify refs/heads/keelson/status >/dev/null &&
 	fail "status written to keelson/status instead of the repository's ops/keelson-status"
+"$KEELSON" status --config "$work/keelson.yaml" >"$work/out" 2>&1 && fail "keelson status found keelson/status"
+grep -q 'pass --branch' "$work/out" || fail "no hint about --branch: $(cat "$work/out")"
 
 step="drift made with kubectl is alerted"
 "$KUBECTL" patch configmap settings -n app --type merge -p '{"data":{"color":"red"}}' >/dev/null || fail "kubectl patch"
