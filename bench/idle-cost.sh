@@ -4,11 +4,18 @@
 # after an idle window, and whether a Git poll without a new commit fetched
 # a pack. Uses the example repository (as tests/reconcile/reconcile-kubesim.sh
 # does), polled every second and drift-checked every 5 s, so the window
-# covers many polls and drift checks; --objects N adds a generic system of N
-# ConfigMaps (the issue-12 figure is for 10,000 managed objects).
+# covers many polls and drift checks; --objects N adds N ConfigMaps in
+# generic systems of 2,000 (the issue-12 figure is for 10,000 objects).
 #
 #   bench/idle-cost.sh [--build-dir DIR] [--seconds N] [--objects N]
-#                      [--watch-timeout S] [--drift-check DURATION]
+#                      [--watch-timeout S] [--drift-check DURATION] [--pushes N]
+#
+# --pushes N: after the idle window, N commits each changing one file (one
+# ConfigMap's data) of the tracked repository; for each, the time from the
+# end of `git commit` to kubesim's first request (inotify trigger on
+# the local repository, no webhook), and the daemon's CPU time over the
+# same span (utime+stime, 10 ms ticks). Prints "push to first request
+# median S", "push cpu median S", each push's figures.
 #
 # --watch-timeout S sets KEELSON_KUBE_WATCH_TIMEOUT, so the cache's watches
 # end (and are re-opened) every S to 2S seconds inside the window; the
@@ -26,6 +33,7 @@ build=./build
 seconds=60
 objects_extra=0
 drift_check=5s
+pushes=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build-dir) [ $# -ge 2 ] || { echo "idle-cost: --build-dir needs a directory" >&2; exit 2; }
@@ -42,11 +50,15 @@ while [ $# -gt 0 ]; do
 		[ $# -ge 2 ] && [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge 1 ] ||
 			{ echo "idle-cost: --watch-timeout needs a whole number of seconds" >&2; exit 2; }
 		export KEELSON_KUBE_WATCH_TIMEOUT=$2; shift 2 ;;
+	--pushes)
+		[ $# -ge 2 ] && [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -le 50 ] ||
+			{ echo "idle-cost: --pushes needs a whole number up to 50" >&2; exit 2; }
+		pushes=$2; shift 2 ;;
 	--drift-check)
 		[ $# -ge 2 ] && [[ "$2" =~ ^[0-9]+(ms|s|m)$ ]] ||
 			{ echo "idle-cost: --drift-check needs a duration such as 5s" >&2; exit 2; }
 		drift_check=$2; shift 2 ;;
-	-h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "idle-cost: unknown option '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -111,18 +123,22 @@ spec:
         type: object
         x-kubernetes-preserve-unknown-fields: true
 EOF
-# --objects N: a generic system of N ConfigMaps, 20 documents a file.
+# --objects N: generic systems of up to 2,000 ConfigMaps each (an inventory
+# holds at most 5,000 objects), 20 documents a file.
 if [ "$objects_extra" -gt 0 ]; then
-	bulk="$repo/clusters/prod-chicago/bulk"
-	mkdir -p "$bulk"
-	printf 'apiVersion: keelson.dev/v1alpha1\nkind: System\nmetadata:\n  name: bulk\nspec:\n  plugin: generic\n' \
-		>"$bulk/system.yaml"
-	printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: bulk\n' >"$bulk/namespace.yaml"
-	awk -v n="$objects_extra" -v dir="$bulk" 'BEGIN {
+	for k in $(seq 0 $(((objects_extra - 1) / 2000))); do
+		mkdir -p "$repo/clusters/prod-chicago/bulk-$k"
+		printf 'apiVersion: keelson.dev/v1alpha1\nkind: System\nmetadata:\n  name: bulk-%s\nspec:\n  plugin: generic\n' \
+			"$k" >"$repo/clusters/prod-chicago/bulk-$k/system.yaml"
+		printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: bulk-%s\n' "$k" \
+			>"$repo/clusters/prod-chicago/bulk-$k/namespace.yaml"
+	done
+	awk -v n="$objects_extra" -v base="$repo/clusters/prod-chicago" 'BEGIN {
 		for (i = 0; i < n; i++) {
-			f = sprintf("%s/cm-%05d.yaml", dir, int(i / 20))
+			k = int(i / 2000)
+			f = sprintf("%s/bulk-%d/cm-%05d.yaml", base, k, int(i / 20))
 			if (i % 20) print "---" > f
-			printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%06d\n  namespace: bulk\n", i > f
+			printf "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%06d\n  namespace: bulk-%d\n", i, k > f
 			printf "  labels:\n    app: bulk\ndata:\n  index: \"%d\"\n  text: \"%s\"\n", i,
 				"idle benchmark object, a short line of text" > f
 			if (i % 20 == 19 || i == n - 1) close(f)
@@ -148,6 +164,11 @@ clusters:
   - name: prod-chicago
     kubeconfig: $KUBECONFIG
     context: kubesim
+# The first sync of --objects N makes 2N requests; keelson's default limit
+# (50 per second) would take minutes to converge before the idle window.
+kubernetes:
+  qps: 5000
+  burst: 1000
 EOF
 
 "$KEELSON" --log-level debug run --config "$work/keelson.yaml" >"$work/daemon.out" 2>"$work/daemon.log" &
@@ -183,6 +204,50 @@ kill -0 "$daemon" 2>/dev/null || fail "keelson run exited during the idle window
 rss_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$daemon/status" 2>/dev/null || echo "?")
 packs_after=$(packs)
 cycles_after=$(grep -c 'msg="reconcile cycle done"' "$work/daemon.log" || true)
+
+# Pushes: one changed file each, timed to kubesim's first write.
+push_times=()
+push_cpus=()
+# Requests other than watches: the first one after a commit is the
+# daemon's first API request for it.
+writes() {
+	local j
+	j=$(counters_json)
+	echo $(($(printf '%s' "$j" | sed -n 's/^{"total":\([0-9]*\).*/\1/p') - $(verb_count "$j" watch)))
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$daemon/stat"; }
+target="$repo/clusters/prod-chicago/kafka-events/configmap.yaml"
+converged=$(grep -c 'msg="reconcile cycle done".*converged=true' "$work/daemon.log" || true)
+for p in $(seq 1 "$pushes"); do
+	w0=$(writes)
+	sed -i "0,/^data:/s//data:\n  bench-push: \"$p\"/" "$target"
+	sed -i "/^  bench-push: \"$((p - 1))\"$/d" "$target"
+	git -C "$repo" -c user.name=bench -c user.email=bench@example.com commit -q -a -m "push $p" ||
+		fail "git commit failed"
+	t0=$(date +%s.%N)
+	c0=$(cpu_ticks)
+	k=0
+	while [ "$(writes)" = "$w0" ]; do
+		k=$((k + 1))
+		[ $k -le 3000 ] || fail "push $p: no API request within 60 s"
+		sleep 0.01
+	done
+	t1=$(date +%s.%N)
+	c1=$(cpu_ticks)
+	push_times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')")
+	push_cpus+=("$(awk -v t="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", t / hz }')")
+	echo "push $p first request after ${push_times[-1]} s, daemon cpu ${push_cpus[-1]} s"
+	# Let the cycle finish before the next push.
+	until [ "$(grep -c 'msg="reconcile cycle done".*converged=true' "$work/daemon.log")" -gt "$converged" ]; do
+		sleep 0.05
+	done
+	converged=$(grep -c 'msg="reconcile cycle done".*converged=true' "$work/daemon.log")
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+if [ "$pushes" -gt 0 ]; then
+	echo "push to first request median $(median "${push_times[@]}")"
+	echo "push cpu median $(median "${push_cpus[@]}")"
+fi
 
 requests=$((after - before))
 by_verb=
