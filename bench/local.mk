@@ -1,7 +1,7 @@
 # Benchmarks: bench/run runs every benchmark from a plain (non-sanitizer)
 # build and prints one table of figures against the issue-12 targets. The
 # benchmark programs themselves are built by their modules' fragments.
-EXTRA_DIST += bench/run bench/idle-cost.sh bench/README.md
+EXTRA_DIST += bench/run bench/idle-cost.sh bench/apply-vs-kubectl.sh bench/README.md bench/RESULTS.md
 
 keelson_bench_binaries = bench/layout-load$(EXEEXT) bench/kubesim-get$(EXEEXT) \
 	tests/diff/bench-diff$(EXEEXT) kubesim$(EXEEXT) keelson$(EXEEXT)
