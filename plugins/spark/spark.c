@@ -72,7 +72,7 @@ static const struct keelson_param params[] = {
 	 .description = "a spec change of a running application: kill and resubmit, or waitForCompletion (alias "
 			"wait) of the running attempt first"},
 	{.name = "driverPodCreationGracePeriod", .type = KEELSON_PARAM_DURATION, .default_value = "10s",
-	 .description = "native: a submitted driver pod not seen within this time is a failed submission"},
+	 .description = "native: a recorded driver pod missing for longer is \"driver pod not found\", a failed attempt"},
 	{.name = "killTimeout", .type = KEELSON_PARAM_DURATION, .default_value = "5m",
 	 .description = "how long a killed driver and its executors may take to be gone before the system blocks"},
 	{.name = "completionTimeout", .type = KEELSON_PARAM_DURATION, .default_value = "24h",
