@@ -581,6 +581,47 @@ static enum node_state node_state(struct planner *p, const struct pod *pod)
  * why in `why`. */
 static int ring_check(struct planner *p, const struct pod *target, char *why, size_t size);
 
+/* One schema version among the live nodes (GET /api/v1/ops/node/schema/
+ * versions: {"<uuid>":[ips],"UNREACHABLE":[ips]}), asked of the first
+ * node other than `target`: a restart during a schema change could leave
+ * the restarted node disagreeing. 1 when so, else 0 and why. */
+static int schema_agreement(struct planner *p, const struct pod *target, char *why, size_t size)
+{
+	for (size_t i = 0; i < p->nracks; i++) {
+		struct rack *r = &p->racks[i];
+		for (long o = 0; o < r->pod_slots; o++) {
+			struct pod *q = &r->pods[o];
+			if (q == target || !q->exists)
+				continue;
+			struct keelson_http_response resp = {0};
+			if (p->h->http(p->call, KEELSON_PROXY_POD, r->ns, q->name, p->port_text, "GET",
+				       "/api/v1/ops/node/schema/versions", NULL, 10000, &resp) != 0) {
+				fmt(why, size, "schema versions cannot be read from %s (%s)", q->name,
+				    resp.error ? resp.error : "failed");
+				return 0;
+			}
+			struct cass_json *root = NULL;
+			char perr[128];
+			if (parse_body(p, &resp, &root, perr, sizeof(perr)) != 0 || root->type != CASS_JSON_OBJECT) {
+				fmt(why, size, "schema versions of %s are not a JSON object", q->name);
+				cass_json_free(root);
+				return 0;
+			}
+			size_t versions = 0;
+			for (size_t k = 0; k < root->count; k++)
+				versions += strcmp(root->children[k].key, "UNREACHABLE") != 0;
+			cass_json_free(root);
+			if (versions != 1) {
+				fmt(why, size, "%zu schema versions in the ring as %s sees it (a schema change is "
+				    "propagating)", versions, q->name);
+				return 0;
+			}
+			return 1;
+		}
+	}
+	return 1;
+}
+
 static int ring_healthy(struct planner *p, const struct pod *target, char *why, size_t size)
 {
 	p->ignore_view = target;
@@ -644,7 +685,7 @@ static int ring_check(struct planner *p, const struct pod *target, char *why, si
 			}
 		}
 	}
-	return 1;
+	return schema_agreement(p, target, why, size);
 }
 
 /* --- reading the racks --------------------------------------------------- */

@@ -31,6 +31,7 @@ struct fake {
 	int nnodes;
 	int fail_http;
 	int rf;
+	int schemas; /* schema versions the ring reports (0: 1) */
 	unsigned http_calls, list_calls;
 };
 
@@ -105,6 +106,9 @@ static int fake_http(long *status, char **body, size_t *len, void *payload, enum
 			cJSON_AddStringToObject(e, "STATUS", gossip);
 			cJSON_AddItemToArray(arr, e);
 		}
+	} else if (strcmp(path, "/api/v1/ops/node/schema/versions") == 0) {
+		answer = f->schemas > 1 ? cJSON_Parse("{\"a1\":[\"10.0.4.1\"],\"b2\":[\"10.0.4.2\"]}")
+				       : cJSON_Parse("{\"a1\":[\"10.0.4.1\",\"10.0.4.2\"],\"UNREACHABLE\":[\"10.0.4.3\"]}");
 	} else if (strcmp(path, "/api/v0/ops/keyspace") == 0) {
 		answer = cJSON_Parse("[\"system\",\"system_auth\",\"app\"]");
 	} else if (strcmp(path, "/api/v0/ops/keyspace/replication?keyspaceName=system") == 0) {
@@ -329,6 +333,18 @@ START_TEST(test_another_node_down_waits)
 	ck_assert_ptr_nonnull(strstr(plan->steps[0].description, "DN"));
 	ck_assert_str_eq(plan->steps[0].key, "gate/cass/cass-2/uid-cass-2");
 	ck_assert_int_eq(plan->steps[0].timeout_ms, 300000);
+	keelson_plan_free(plan);
+}
+END_TEST
+
+START_TEST(test_schema_disagreement_waits)
+{
+	pod("cass", 0, "rev1", 1, "NORMAL", 1);
+	pod("cass", 1, "rev1", 1, "NORMAL", 1);
+	pod("cass", 2, "rev1", 1, "NORMAL", 1);
+	F.schemas = 2;
+	struct keelson_plan *plan = plan_one(MGMT, 3, 3, "cassandra:4.1.6", 3, KEELSON_OBJECT_IN_SYNC);
+	assert_step(plan, 0, KEELSON_STEP_WAIT, "2 schema versions");
 	keelson_plan_free(plan);
 }
 END_TEST
@@ -645,6 +661,7 @@ static Suite *suite_cassandra_plan(void)
 	tcase_add_test(tc, test_drained_node_is_not_drained_again);
 	tcase_add_test(tc, test_another_node_down_waits);
 	tcase_add_test(tc, test_probe_failure_fails_closed);
+	tcase_add_test(tc, test_schema_disagreement_waits);
 	tcase_add_test(tc, test_restarted_node_is_waited_for);
 	tcase_add_test(tc, test_without_management_api_says_so);
 	tcase_add_test(tc, test_scale_down_below_rf_refused);
