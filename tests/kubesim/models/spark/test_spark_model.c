@@ -17,6 +17,7 @@
 #include "tests/kubesim/controllers/test_harness.h"
 #include "tests/kubesim/models/spark/spark_model.h"
 #include "tests/kubesim/sim.h"
+#include "tests/kubesim/types.h"
 #include "tests/unit/check_main.h"
 
 #define NS "default"
@@ -401,6 +402,79 @@ START_TEST(readded_application_starts_afresh)
 }
 END_TEST
 
+#define SPARK_GROUP "sparkoperator.k8s.io"
+
+static const char *op_state(const char *name, char *buf, size_t size)
+{
+	cJSON *app = th_get(SPARK_GROUP, "sparkapplications", NS, name);
+	const char *st = app ? th_str(app, "status", "applicationState", "state", NULL) : NULL;
+	snprintf(buf, size, "%s", st ? st : "");
+	cJSON_Delete(app);
+	return buf;
+}
+
+static bool op_state_is(const char *name, const char *state)
+{
+	char buf[64];
+	return !strcmp(op_state(name, buf, sizeof(buf)), state);
+}
+
+static char *driver_uid(const char *name, char *buf, size_t size)
+{
+	cJSON *pod = th_get("", "pods", NS, name);
+	const char *uid = pod ? th_str(pod, "metadata", "uid", NULL) : NULL;
+	snprintf(buf, size, "%s", uid ? uid : "");
+	cJSON_Delete(pod);
+	return buf;
+}
+
+START_TEST(simulated_operator_runs_and_resubmits)
+{
+	cJSON *crd = cJSON_Parse("{\"apiVersion\":\"apiextensions.k8s.io/v1\",\"kind\":\"CustomResourceDefinition\","
+		"\"metadata\":{\"name\":\"sparkapplications.sparkoperator.k8s.io\"},\"spec\":{\"group\":\"" SPARK_GROUP "\","
+		"\"scope\":\"Namespaced\",\"names\":{\"plural\":\"sparkapplications\",\"singular\":\"sparkapplication\","
+		"\"kind\":\"SparkApplication\"},\"versions\":[{\"name\":\"v1beta2\",\"served\":true,\"storage\":true,"
+		"\"subresources\":{\"status\":{}},\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\","
+		"\"x-kubernetes-preserve-unknown-fields\":true}}}]}}");
+	ck_assert_int_eq(ks_crd_register_types(th_store, crd), 0);
+	cJSON_Delete(crd);
+	/* Only applications that opt in are run. */
+	cJSON_Delete(th_create(SPARK_GROUP, "sparkapplications", NS,
+		"{\"apiVersion\":\"sparkoperator.k8s.io/v1beta2\",\"kind\":\"SparkApplication\","
+		"\"metadata\":{\"name\":\"other\"},\"spec\":{\"image\":\"apache/spark:1\"}}"));
+	cJSON_Delete(th_create(SPARK_GROUP, "sparkapplications", NS,
+		"{\"apiVersion\":\"sparkoperator.k8s.io/v1beta2\",\"kind\":\"SparkApplication\","
+		"\"metadata\":{\"name\":\"op\",\"annotations\":{\"kubesim.keelson.dev/spark-operator\":\"true\"}},"
+		"\"spec\":{\"image\":\"apache/spark:1\",\"restartPolicy\":{\"type\":\"Never\"},"
+		"\"driver\":{\"annotations\":{\"kubesim.keelson.dev/run-ms\":\"500\"}}}}"));
+	char buf[64], first[64], second[64];
+	ck_assert_msg(TH_WAIT(op_state_is("op", "COMPLETED"), TH_TIMEOUT_MS), "state %s", op_state("op", buf, sizeof(buf)));
+	cJSON *pod = th_get("", "pods", NS, "op-driver");
+	ck_assert_ptr_nonnull(pod);
+	ck_assert_str_eq(th_str(pod, "metadata", "labels", "sparkoperator.k8s.io/launched-by-spark-operator", NULL), "true");
+	ck_assert_str_eq(th_str(pod, "status", "phase", NULL), "Succeeded");
+	cJSON_Delete(pod);
+	driver_uid("op-driver", first, sizeof(first));
+	ck_assert(!th_exists("", "pods", NS, "other-driver"));
+	ck_assert(op_state_is("other", ""));
+	cJSON *app = th_get(SPARK_GROUP, "sparkapplications", NS, "op");
+	ck_assert_ptr_nonnull(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(app, "status"), "submissionID")));
+	cJSON_Delete(app);
+	/* A spec change: invalidated, the old driver deleted, one new driver. */
+	cJSON *patch = cJSON_Parse("{\"spec\":{\"image\":\"apache/spark:2\"}}");
+	ck_assert_int_eq(ks_ctl_patch(th_store, th_type(SPARK_GROUP, "sparkapplications"), NS, "op", NULL, patch, NULL), 0);
+	cJSON_Delete(patch);
+	ck_assert(TH_WAIT(strcmp(driver_uid("op-driver", second, sizeof(second)), first) && second[0] &&
+		op_state_is("op", "COMPLETED"), TH_TIMEOUT_MS));
+	pod = th_get("", "pods", NS, "op-driver");
+	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(
+		cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "spec"), "containers"), 0), "image")), "apache/spark:2");
+	cJSON_Delete(pod);
+	/* These drivers carry no keelson spec hash: never judged. */
+	assert_no_violations();
+}
+END_TEST
+
 START_TEST(violation_resubmission_after_failure_under_never)
 {
 	struct driver_opts o = {.app = "nev", .hash = "n1", .attempt = 1, .policy = "Never",
@@ -490,6 +564,7 @@ Suite *suite_spark_model(void)
 			violation_resubmitted_before_previous_gone},
 		{"violation_resubmission_without_reason", violation_resubmission_without_reason},
 		{"readded_application_starts_afresh", readded_application_starts_afresh},
+		{"simulated_operator_runs_and_resubmits", simulated_operator_runs_and_resubmits},
 		{"violation_resubmission_after_failure_under_never",
 			violation_resubmission_after_failure_under_never},
 		{"violation_resubmission_after_success_under_on_failure",
