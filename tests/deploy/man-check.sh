@@ -2,7 +2,8 @@
 # keelson(8) stays truthful to the binary: every command `keelson --help`
 # lists has its own subsection, every option a command's --help shows is in
 # the page, and so is every global option. Both man pages format without
-# groff warnings (when groff is installed).
+# groff warnings (when groff is installed), and keelson.yaml(5) names every
+# top-level section the configuration parser accepts.
 set -u
 srcdir=${top_srcdir:-.}
 KEELSON=${top_builddir:-.}/keelson
@@ -36,6 +37,16 @@ for opt in $(sed -n '/^Global options:/,/^$/p' "$work/help" | grep -o -- '--[a-z
 done
 for section in "EXIT STATUS" ENVIRONMENT SIGNALS FILES; do
 	grep -q "^\.SH $section" "$work/page" || fail "keelson.8 has no $section section"
+done
+
+# keelson.yaml(5): every top-level section the parser allows (its error
+# message lists them) has a subsection or an entry.
+printf 'git: {url: /x, cacheDir: /y}\nclusters: [{name: a}]\nnoSuchKey: 1\n' >"$work/k.yaml"
+"$KEELSON" sync --once --config "$work/k.yaml" >"$work/out" 2>&1
+allowed=$(sed -n 's/.*at the top level (allowed: \([^)]*\)).*/\1/p' "$work/out" | tr -d ',')
+[ -n "$allowed" ] || fail "could not read the allowed top-level keys from: $(cat "$work/out")"
+for key in $allowed; do
+	grep -q -E "^\.(SS|B|BR) $key( |\$)" "$page5" || fail "keelson.yaml.5 does not document $key"
 done
 
 if command -v groff >/dev/null 2>&1; then
