@@ -1031,29 +1031,62 @@ static int ensure_plugin_session(struct keelson_reconciler *r, struct session *s
 	return keelson_executor_new(&s->exec, &opts);
 }
 
+/* Whether a cached resourceVersion is `want` or later. Opaque by the API,
+ * but etcd's (and kubesim's) are increasing integers: compared as such
+ * when both are, so a later write to the object does not hide ours. */
+static bool rv_reached(const char *have, const char *want)
+{
+	char *end_h, *end_w;
+	unsigned long long h = strtoull(have, &end_h, 10), w = strtoull(want, &end_w, 10);
+	if (*have != '\0' && *want != '\0' && *end_h == '\0' && *end_w == '\0')
+		return h >= w;
+	return strcmp(have, want) == 0;
+}
+
 /* Wait (bounded) until the caches show the effect of a step that did not
  * go through the generic path (a pod deleted or created, a patch, an HTTP
- * call), so the next cycle does not plan the same step from stale state.
- * The cache that holds the step's target must change: a pod's churn says
- * nothing about a patched SparkApplication, and three re-plans of a step
- * whose effect was not seen yet would block the system. */
+ * call), so the next cycle does not plan the same step from stale state:
+ * three re-plans of a step whose effect was not seen yet would block the
+ * system. A step with a target: the target is read from the API server
+ * once and the cache that holds it must show that resourceVersion (or the
+ * object gone); any other change (pod churn, the executor's own state
+ * ConfigMap) proves nothing. Without a target, any change of the caches. */
 static void wait_step_visible(struct session *s, const struct keelson_exec_result *res, uint64_t pod_gen,
 			      uint64_t main_gen)
 {
-	bool want_pod = s->pod_cache != NULL && res->target_kind[0] != '\0' &&
-			is_pod(res->target_api_version, res->target_kind);
-	bool want_main = res->target_kind[0] != '\0' && !want_pod;
 	long deadline = now_ms() + 5000;
-	while (now_ms() < deadline) {
-		bool pod_changed = s->pod_cache != NULL && keelson_kube_cache_generation(s->pod_cache) != pod_gen;
-		bool main_changed = keelson_kube_cache_generation(s->cache) != main_gen;
-		if ((want_pod && pod_changed) || (want_main && main_changed) ||
-		    (!want_pod && !want_main && (pod_changed || main_changed)))
+	const char *av = res->target_api_version, *kind = res->target_kind, *ns = res->target_namespace;
+	const char *name = res->target_name;
+	if (kind[0] != '\0' && name[0] != '\0') {
+		struct keelson_kube_cache *cache = s->pod_cache != NULL && is_pod(av, kind) ? s->pod_cache : s->cache;
+		cJSON *server = NULL;
+		int rc = keelson_kube_get(&server, s->client, av, kind, ns, name);
+		if (rc == 0 || rc == KEELSON_ENOTFOUND) {
+			const char *want = server ? json_string_at(server, "metadata", "resourceVersion") : NULL;
+			for (;;) {
+				uint64_t gen = keelson_kube_cache_generation(cache);
+				cJSON *cached = NULL;
+				int crc = keelson_kube_cache_get(&cached, cache, av, kind, ns, name);
+				const char *have = cached ? json_string_at(cached, "metadata", "resourceVersion") : NULL;
+				bool seen = crc == KEELSON_EINVALID || /* not cached: nothing to wait for */
+					    (want == NULL && crc == KEELSON_ENOTFOUND) ||
+					    (want != NULL && have != NULL && rv_reached(have, want));
+				cJSON_Delete(cached);
+				if (seen || now_ms() >= deadline)
+					break;
+				keelson_kube_cache_wait_change(cache, gen, 100);
+			}
+			cJSON_Delete(server);
 			return;
-		if (want_main || s->pod_cache == NULL)
-			keelson_kube_cache_wait_change(s->cache, main_gen, 100);
-		else
-			keelson_kube_cache_wait_change(s->pod_cache, pod_gen, 100);
+		}
+		cJSON_Delete(server);
+	}
+	while (now_ms() < deadline) {
+		if ((s->pod_cache != NULL && keelson_kube_cache_generation(s->pod_cache) != pod_gen) ||
+		    keelson_kube_cache_generation(s->cache) != main_gen)
+			return;
+		keelson_kube_cache_wait_change(s->pod_cache ? s->pod_cache : s->cache,
+					       s->pod_cache ? pod_gen : main_gen, 100);
 	}
 }
 
