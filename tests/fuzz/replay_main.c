@@ -40,12 +40,11 @@ static int run_file(const char *path)
 	while (buf != NULL && (n = fread(buf + len, 1, cap - len, f)) > 0) {
 		len += n;
 		if (len == cap) {
-			uint8_t *bigger = realloc(buf, cap *= 2);
-			if (bigger == NULL) {
+			uint8_t *bigger = realloc(buf, cap * 2);
+			if (bigger == NULL)
 				free(buf);
-				buf = NULL;
-			}
 			buf = bigger;
+			cap *= 2;
 		}
 	}
 	fclose(f);
