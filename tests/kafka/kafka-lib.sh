@@ -166,7 +166,8 @@ kafka_deploy() {
 
 # Record every pod incarnation and state change: "name uid deletion ready".
 start_watch() {
-	k get pods -n kafka -w \
+	# No --request-timeout: it would end the watch.
+	"$KUBECTL" get pods -n kafka -w \
 		-o jsonpath='{.metadata.name} {.metadata.uid} {.metadata.deletionTimestamp} {.status.conditions[?(@.type=="Ready")].status}{"\n"}' \
 		>"$work/watch.out" 2>"$work/watch.err" &
 	watch_pid=$!
