@@ -8,7 +8,8 @@
 # 127.0.0.1, and --live against kubesim after the base revision was synced.
 # With the Kafka plugin built: an image bump of the example repository's
 # kafka-events system plans ordered broker restarts with gates.
-# Needs git and python3; --live needs $KUBECTL-free kubesim only.
+# Needs git and python3 (skipped with 77 without them); --live starts kubesim
+# from the build directory.
 set -u
 
 command -v git >/dev/null 2>&1 || { echo "plan-review: no git, skipping"; exit 77; }
