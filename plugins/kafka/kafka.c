@@ -359,7 +359,10 @@ static void gather_metrics(struct planner *p)
 			continue;
 		}
 		const char *missing = NULL;
-		if (!pod->sts->controller_only) {
+		if (pod->sts->controller_only) {
+			if (!pod->m.has_active)
+				missing = "kafka_controller_kafkacontroller_activecontrollercount";
+		} else {
 			if (!pod->m.has_urp)
 				missing = "kafka_server_replicamanager_underreplicatedpartitions";
 			else if (!pod->m.has_umi)

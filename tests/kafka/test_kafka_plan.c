@@ -27,6 +27,7 @@ struct kfake {
 	long long now;
 	int fail_list;
 	char *metrics[8];       /* body per ordinal; NULL: the scrape fails */
+	char *ctrl_metrics[8];  /* of the pods ctrl-N (KRaft controllers only) */
 	char *cc_state;         /* NULL: Cruise Control unreachable */
 	char *cc_cluster_state;
 	char *cc_user_tasks;
@@ -59,8 +60,16 @@ static int fk_list(cJSON **out, void *payload, const char *api_version, const ch
 		return keelson_error_set(KEELSON_EUNAVAILABLE, "fake: the API server is unreachable");
 	ck_assert_str_eq(kind, "Pod");
 	ck_assert_str_eq(ns, "kafka");
-	ck_assert_str_eq(selector, "app=kafka");
-	*out = cJSON_Duplicate(f->pods, 1);
+	ck_assert(strncmp(selector, "app=", 4) == 0);
+	cJSON *list = cJSON_CreateArray();
+	const cJSON *pod;
+	cJSON_ArrayForEach(pod, f->pods) {
+		const char *app = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod, "metadata"), "labels"), "app"));
+		if (app != NULL && strcmp(app, selector + 4) == 0)
+			cJSON_AddItemToArray(list, cJSON_Duplicate(pod, 1));
+	}
+	*out = list;
 	return 0;
 }
 
@@ -88,6 +97,10 @@ static int fk_http(long *status, char **body, size_t *len, void *payload, enum k
 	if (target == KEELSON_PROXY_POD) {
 		ck_assert_str_eq(port, "9404");
 		ck_assert_str_eq(path, "/metrics");
+		if (strncmp(name, "ctrl-", 5) == 0) {
+			int c = atoi(name + 5);
+			return answer(status, body, len, c >= 0 && c < 8 ? f->ctrl_metrics[c] : NULL);
+		}
 		int ordinal = atoi(name + strlen("kafka-"));
 		if (ordinal == f->timeout_pod) {
 			*status = 0;
@@ -335,8 +348,10 @@ static void teardown(void)
 	cJSON_Delete(live_sts);
 	cJSON_Delete(desired_cm);
 	cJSON_Delete(fk.pods);
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 8; i++) {
 		free(fk.metrics[i]);
+		free(fk.ctrl_metrics[i]);
+	}
 	free(fk.cc_state);
 	free(fk.cc_cluster_state);
 	free(fk.cc_user_tasks);
@@ -506,6 +521,71 @@ START_TEST(test_scrape_timeout_bounds_plan)
 	ck_assert_uint_eq(fk.http_calls, 2);
 	assert_step(0, KEELSON_STEP_WAIT, "GET kafka-1:9404/metrics failed: fake: timed out after 10 s (gate fails "
 					  "closed)");
+}
+END_TEST
+
+static void set_replicas(cJSON *sts, int n)
+{
+	cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(sts, "spec"), "replicas",
+					       cJSON_CreateNumber(n));
+}
+
+START_TEST(test_controllers_first)
+{
+	/* KRaft controllers in their own StatefulSet, listed first: they roll
+	 * before any broker, their active one last of them; they expose no
+	 * replica metrics. */
+	cJSON *ctrl = cJSON_Parse("{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\"ctrl\","
+				  "\"namespace\":\"kafka\"},\"spec\":{\"replicas\":3,\"selector\":{\"matchLabels\":"
+				  "{\"app\":\"ctrl\"}},\"template\":{\"metadata\":{\"labels\":{\"app\":\"ctrl\"}},"
+				  "\"spec\":{\"containers\":[{\"name\":\"kafka\",\"image\":\"apache/kafka:3.7.1\"}]}}}}");
+	cJSON *ctrl_live = cJSON_Duplicate(ctrl, 1);
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(cJSON_GetObjectItemCaseSensitive(ctrl_live, "spec"),
+							"updateStrategy"), "type", "OnDelete");
+	cJSON *status = cJSON_AddObjectToObject(ctrl_live, "status");
+	cJSON_AddStringToObject(status, "updateRevision", "crev2");
+	cJSON_AddNumberToObject(status, "observedGeneration", 0);
+	set_replicas(desired_sts, 3);
+	set_replicas(live_sts, 3);
+	parse_params("{\"statefulSets\":[\"ctrl\",\"kafka\"],\"controllerStatefulSets\":[\"ctrl\"],"
+		     "\"metricsPort\":9404}");
+	char uid[16], name[16], text[512];
+	for (int i = 0; i < 3; i++) {
+		snprintf(uid, sizeof(uid), "u%d", i);
+		add_pod(i, uid, "rev1", 1, NULL, 0);
+		set_metrics(i, 0, 0, 0, 0, 18);
+		snprintf(name, sizeof(name), "ctrl-%d", i);
+		snprintf(text, sizeof(text), "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"kafka\",\"uid\":\"c%d\","
+			 "\"labels\":{\"app\":\"ctrl\",\"controller-revision-hash\":\"crev1\"}},\"status\":{\"phase\":"
+			 "\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}", name, i);
+		cJSON_AddItemToArray(fk.pods, cJSON_Parse(text));
+		snprintf(text, sizeof(text), "kafka_controller_kafkacontroller_activecontrollercount %d\n"
+			 "kafka_controller_kafkacontroller_offlinepartitionscount 0\n", i == 1);
+		fk.ctrl_metrics[i] = strdup(text);
+	}
+	struct keelson_plan_object objects[3] = {
+		{.desired = desired_cm, .live = desired_cm, .state = KEELSON_OBJECT_IN_SYNC, .file = "cm.yaml"},
+		{.desired = ctrl, .live = ctrl_live, .state = KEELSON_OBJECT_IN_SYNC, .file = "ctrl.yaml"},
+		{.desired = desired_sts, .live = live_sts, .state = KEELSON_OBJECT_IN_SYNC, .file = "sts.yaml"},
+	};
+	struct keelson_plan_input in = {.cluster = "sim", .system = "kafka", .objects = objects, .object_count = 3,
+					.params = params, .env = &fk.env};
+	keelson_plan_free(plan);
+	ck_assert_int_eq(keelson_plugin_plan(&plan, kafka, &in), 0);
+	ck_assert_msg(plan->count > 0 && plan->steps[0].kind == KEELSON_STEP_DELETE_POD, "first step: %s",
+		      plan->count ? plan->steps[0].description : "none");
+	ck_assert_str_eq(deletions(), "ctrl-2 ctrl-0 ctrl-1 kafka-2 kafka-1 kafka-0");
+	ck_assert_str_eq(plan->steps[0].gate,
+			 "all 6 Kafka nodes Ready, URP 0, UnderMinIsr 0, offline 0, 1 active controller (ctrl-1)");
+	/* A controller pod without controller metrics: fail closed. */
+	free(fk.ctrl_metrics[0]);
+	fk.ctrl_metrics[0] = strdup("# nothing\n");
+	keelson_plan_free(plan);
+	ck_assert_int_eq(keelson_plugin_plan(&plan, kafka, &in), 0);
+	assert_step(0, KEELSON_STEP_WAIT, "wait before restarting ctrl-2: metrics of ctrl-0 lack "
+					  "kafka_controller_kafkacontroller_activecontrollercount");
+	cJSON_Delete(ctrl);
+	cJSON_Delete(ctrl_live);
 }
 END_TEST
 
@@ -714,11 +794,6 @@ START_TEST(test_cruise_control_min_isr_rule)
 }
 END_TEST
 
-static void set_replicas(cJSON *sts, int n)
-{
-	cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(sts, "spec"), "replicas",
-					       cJSON_CreateNumber(n));
-}
 
 START_TEST(test_scale_down)
 {
@@ -917,6 +992,7 @@ Suite *suite_kafka_plan(void)
 		{"gate_urp_umi_offline_controllers", test_gate_urp_umi_offline_controllers},
 		{"metrics_fail_closed", test_metrics_fail_closed},
 		{"scrape_timeout_bounds_plan", test_scrape_timeout_bounds_plan},
+		{"controllers_first", test_controllers_first},
 		{"restart_in_flight", test_restart_in_flight},
 		{"stuck_pods", test_stuck_pods},
 		{"pods_unreadable", test_pods_unreadable},
