@@ -958,8 +958,7 @@ static const char *policy_text(char *buf, size_t size, const struct app *a, int 
 /* Record the driver created for the next submission: SUBMITTED, with the
  * submission time taken now (at or after the pod's creation, so a retry is
  * never due early). */
-static int plan_record_submission(struct planner *p, const struct app *a, const struct pods *pods,
-				  const char *gate)
+static int plan_record_submission(struct planner *p, const struct app *a, const char *gate)
 {
 	char text[1024];
 	struct record next = a->rec;
@@ -970,7 +969,6 @@ static int plan_record_submission(struct planner *p, const struct app *a, const 
 	next.attempts.last_submission_ms = p->now;
 	next.termination_ms = 0;
 	next_submission_id(next.submission_id, a);
-	(void)pods;
 	snprintf(text, sizeof(text), "record the submission of %s/%s: attempt %lld is SUBMITTED (submission %lld, "
 		 "spec %s)", a->ns, a->name, next.attempts.execution_attempts, next.attempts.submission_attempts,
 		 a->hash);
@@ -985,7 +983,7 @@ static int plan_clear_and_submit(struct planner *p, const struct app *a, const s
 {
 	char text[1024], key[512], gate[512];
 	if (pods->pending != NULL)
-		return plan_record_submission(p, a, pods, "the driver pod of the next submission exists");
+		return plan_record_submission(p, a, "the driver pod of the next submission exists");
 	int left = 0;
 	for (size_t i = 0; i < pods->driver_count; i++) {
 		const struct keelson_json *pod = pods->drivers[i];
@@ -1053,7 +1051,7 @@ static int plan_clear_and_submit(struct planner *p, const struct app *a, const s
 	if (rc != 0)
 		return rc;
 	/* What follows once the pod is seen. */
-	return plan_record_submission(p, a, pods, NULL);
+	return plan_record_submission(p, a, NULL);
 }
 
 /* FAILING or SUBMISSION_FAILED: retry when the policy allows and the
