@@ -926,11 +926,11 @@ static int restart_gate(const struct planner *p, char *gate, size_t size, const 
 
 /* Restart order within a rack: a pod already down first (it is the one
  * node allowed down), then the highest ordinal. */
-static size_t restart_order(struct planner *p, struct rack *r, struct pod **out, int all)
+static size_t restart_order(struct planner *p, struct rack *r, struct pod **out, int all, long limit)
 {
 	size_t n = 0;
 	for (int pass = 0; pass < 2; pass++)
-		for (long o = r->pod_slots - 1; o >= 0; o--) {
+		for (long o = limit - 1; o >= 0; o--) {
 			struct pod *pod = &r->pods[o];
 			if (!all && (!pod->exists || pod->current || pod->terminating))
 				continue;
@@ -1488,12 +1488,10 @@ static int phase_roll(struct planner *p)
 				if (quiet_period(p, r, &holding) != 0)
 					return -1;
 			}
-			long saved = r->pod_slots;
-			r->pod_slots = replicas;
-			n = restart_order(p, r, order, 1);
-			r->pod_slots = saved;
+			n = restart_order(p, r, order, 1, replicas);
 		} else {
-			n = restart_order(p, r, order, 0);
+			/* Nodes above the rack's share leave instead (scale-down). */
+			n = restart_order(p, r, order, 0, r->pod_slots < r->desired ? r->pod_slots : r->desired);
 			if (n == 0)
 				continue;
 			int started = 0;

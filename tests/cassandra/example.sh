@@ -34,6 +34,8 @@ grep -q "ring state (UN/UJ/UL/DN) is not being verified" "$work/daemon.log" ||
 violations_empty
 
 step="keelson plan --base --head previews the roll"
+# The daemon waits until the pod watch runs: it must see every deletion.
+daemon_kill
 sed -i 's/cassandra:4.1.5/cassandra:4.1.6/' "$sts"
 cass_commit "cassandra 4.1.6"
 "$KEELSON" plan --repo "$repo" --base HEAD~1 --head HEAD --plugin-dir "$PLUGINS" >"$work/plan.out" 2>"$work/plan.err"
@@ -49,6 +51,7 @@ grep -q "\[http\]" "$work/plan.out" && fail "the preview drains through a Manage
 step="the image bump is rolled through the preStop drain, one pod at a time"
 watch_start cassandra
 mark=$(log_mark)
+daemon_start
 IMAGE=cassandra:4.1.6
 wait_for 100 "all pods on 4.1.6 and Ready" pods_are cassandra $pods
 wait_for 30 "converged after the bump" converged_since "$mark"
