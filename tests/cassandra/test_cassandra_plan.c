@@ -416,6 +416,29 @@ START_TEST(test_scale_down_decommissions_first)
 }
 END_TEST
 
+/* New template and fewer nodes in one commit: held first, the leaving node
+ * is decommissioned, never restarted. */
+START_TEST(test_scale_down_with_new_template)
+{
+	pod("cass", 0, "rev1", 1, "NORMAL", 1);
+	pod("cass", 1, "rev1", 1, "NORMAL", 1);
+	pod("cass", 2, "rev1", 1, "NORMAL", 1);
+	pod("cass", 3, "rev1", 1, "NORMAL", 1);
+	struct keelson_plan *plan = plan_one(MGMT, 3, 4, "cassandra:4.1.5", 0, KEELSON_OBJECT_DRIFTED);
+	assert_step(plan, 0, KEELSON_STEP_PATCH, "hold the pods of StatefulSet cass/cass");
+	ck_assert_ptr_nonnull(strstr(plan->steps[0].patch, "\"partition\":4"));
+	assert_step(plan, 1, KEELSON_STEP_HTTP, "decommission cass/cass-3");
+	int drains = 0;
+	for (size_t i = 0; i < plan->count; i++) {
+		ck_assert_msg(strstr(plan->steps[i].description, "drain cass/cass-3") == NULL, "cass-3 restarted: %s",
+			      plan->steps[i].description);
+		drains += strstr(plan->steps[i].description, "drain cass/") != NULL;
+	}
+	ck_assert_int_eq(drains, 3);
+	keelson_plan_free(plan);
+}
+END_TEST
+
 START_TEST(test_scale_down_shrinks_after_left)
 {
 	three_up_to_date();
@@ -667,6 +690,7 @@ static Suite *suite_cassandra_plan(void)
 	tcase_add_test(tc, test_scale_down_below_rf_refused);
 	tcase_add_test(tc, test_scale_down_decommissions_first);
 	tcase_add_test(tc, test_scale_down_shrinks_after_left);
+	tcase_add_test(tc, test_scale_down_with_new_template);
 	tcase_add_test(tc, test_scale_down_waits_while_leaving);
 	tcase_add_test(tc, test_scale_up_one_join_at_a_time);
 	tcase_add_test(tc, test_scale_up_waits_for_joining_node);
