@@ -218,7 +218,7 @@ VALGRIND_SCENARIOS = \
 	tests/plugin/executor-kubesim.sh \
 	tests/reconcile/plugin-rollout-kubesim.sh
 .PHONY: check-valgrind
-check-valgrind: all $(check_PROGRAMS)
+check-valgrind: all $(check_PROGRAMS) $(check_LTLIBRARIES)
 	VALGRIND_ONLY='$(VALGRIND_ONLY)' $(SHELL) $(srcdir)/tests/security/check-valgrind.sh \
 		'$(abs_top_srcdir)' '$(abs_top_builddir)' '$(KUBECTL)' '$(KEELSON_CFLAGS)' \
 		-- $(check_PROGRAMS) -- $(VALGRIND_SCENARIOS)

@@ -2,7 +2,9 @@
 # `make check-valgrind`: the Check suites and the keelson CLI and daemon
 # scenario tests under valgrind memcheck, in a build without sanitizers.
 #   check-valgrind.sh SRCDIR BUILDDIR KUBECTL KEELSON_CFLAGS -- SUITE... -- SCRIPT...
-# Check suites run in-process (CK_FORK=no) under valgrind. Scenario scripts
+# Check suites run as `make check` runs them, one forked child per test
+# (valgrind follows the fork and checks each child at its exit; CK_FORK=no
+# would report what a test leaves in a static for the next one). Scenario scripts
 # run with top_builddir pointing at a shim directory whose `keelson` runs
 # the real one under valgrind (kubesim and the other helpers run as they
 # are: they are test tools). A test fails when it fails or when valgrind
@@ -92,7 +94,7 @@ export top_srcdir="$src" KUBECTL="$kubectl"
 for t in "${suites[@]}"; do
   dir="$logs/$(echo "$t" | tr / _)"
   mkdir -p "$dir"
-  ( cd "$build" && CK_FORK=no CK_DEFAULT_TIMEOUT=$timeout_s top_builddir="$build" \
+  ( cd "$build" && CK_DEFAULT_TIMEOUT=$timeout_s top_builddir="$build" \
       timeout "$timeout_s" "${vg[@]}" --log-file="$dir/suite.%p.log" "./$t" ) > "$dir/output" 2>&1
   run_one suite "$t" "$dir" $?
 done
