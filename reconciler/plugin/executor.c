@@ -265,6 +265,27 @@ static int run_step(struct keelson_executor *e, const char *cluster, const char 
 			rc = 0;
 		break;
 	}
+	case KEELSON_STEP_DELETE: {
+		struct keelson_kube_delete_options opts;
+		keelson_kube_delete_options_init(&opts);
+		opts.precondition_uid = st->precondition_uid;
+		opts.propagation = strcmp(st->propagation, "Orphan") == 0 ? KEELSON_KUBE_PROPAGATION_ORPHAN
+				 : strcmp(st->propagation, "Foreground") == 0 ? KEELSON_KUBE_PROPAGATION_FOREGROUND
+				 : KEELSON_KUBE_PROPAGATION_BACKGROUND;
+		rc = keelson_kube_delete(client, st->api_version, st->kind_name, st->namespace_, st->name, &opts);
+		if (rc == KEELSON_ENOTFOUND) {
+			rc = 0; /* gone already: what the step wanted */
+		} else if (rc == KEELSON_ECONFLICT) {
+			/* Another incarnation (the UID precondition failed): the
+			 * plan was made from an older observation. Nothing was
+			 * deleted; the next cycle plans from what is there now. */
+			keelson_log(KEELSON_LOG_INFO, "delete skipped: the object was re-created since the plan "
+				    "observed it; re-planning", "cluster", cluster, "system", system, "kind",
+				    st->kind_name, "name", st->name, "uid", st->precondition_uid, NULL);
+			rc = 0;
+		}
+		break;
+	}
 	case KEELSON_STEP_HTTP: {
 		struct keelson_kube_response resp = {0};
 		rc = keelson_kube_proxy(&resp, client,
@@ -458,9 +479,10 @@ static int cycle(struct keelson_exec_result *out, struct keelson_executor *e, co
 		replace(&s.step_key, st->key);
 		s.attempts = 1;
 	}
-	/* Deleting the same pod again (a cache that has not seen the first
-	 * delete yet) is harmless, and the UID precondition bounds it. */
-	if (st->kind != KEELSON_STEP_DELETE_POD && s.done_key != NULL && strcmp(s.done_key, st->key) == 0 &&
+	/* Deleting the same pod or object again (a cache that has not seen
+	 * the first delete yet, an orphaning delete waiting for the garbage
+	 * collector) is harmless, and the UID precondition bounds it. */
+	if (st->kind != KEELSON_STEP_DELETE_POD && st->kind != KEELSON_STEP_DELETE && s.done_key != NULL && strcmp(s.done_key, st->key) == 0 &&
 	    s.done_count >= MAX_NO_EFFECT_REPEATS) {
 		char reason[768];
 		snprintf(reason, sizeof(reason), "step ran %lld times without effect: %s", s.done_count,

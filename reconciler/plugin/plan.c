@@ -17,6 +17,7 @@
 #include "layout/layout.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -293,6 +294,7 @@ static void step_dispose(struct keelson_plan_step *s)
 	free(s->http_path);
 	free(s->http_body);
 	free(s->reason);
+	free(s->propagation);
 }
 
 void keelson_plan_free(struct keelson_plan *plan)
@@ -314,6 +316,7 @@ const char *keelson_step_kind_name(enum keelson_step_kind kind)
 	case KEELSON_STEP_HTTP: return "http";
 	case KEELSON_STEP_WAIT: return "wait";
 	case KEELSON_STEP_BLOCKED: return "blocked";
+	case KEELSON_STEP_DELETE: return "delete";
 	}
 	return "unknown";
 }
@@ -323,10 +326,28 @@ static bool one_line(const char *s)
 	return s != NULL && s[0] != '\0' && strchr(s, '\n') == NULL && strlen(s) <= 1024;
 }
 
+/* The struct_size of a plugin built against host version 3 or earlier:
+ * the fields after it are appended and read only when covered. */
+#define STEP_SIZE_V3 offsetof(struct keelson_step, propagation)
+
+/* The step's propagation, or NULL when its struct_size ends before it. */
+static const char *step_propagation(const struct keelson_step *st)
+{
+	return st->struct_size >= offsetof(struct keelson_step, propagation) + sizeof(st->propagation)
+		       ? st->propagation
+		       : NULL;
+}
+
+static bool known_propagation(const char *p)
+{
+	return p == NULL || strcmp(p, "Orphan") == 0 || strcmp(p, "Background") == 0 ||
+	       strcmp(p, "Foreground") == 0;
+}
+
 /* What makes a step unrunnable, or NULL. */
 static const char *step_problem(const struct keelson_step *st)
 {
-	if (st->struct_size < sizeof(struct keelson_step))
+	if (st->struct_size < STEP_SIZE_V3)
 		return "struct_size is smaller than this host's struct keelson_step";
 	if (!one_line(st->description))
 		return "the description is missing, longer than 1024 bytes or has several lines";
@@ -361,6 +382,18 @@ static const char *step_problem(const struct keelson_step *st)
 	case KEELSON_STEP_BLOCKED:
 		if (!one_line(st->reason))
 			return "blocked without a one-line reason";
+		return NULL;
+	case KEELSON_STEP_DELETE:
+		if (st->struct_size < offsetof(struct keelson_step, propagation) + sizeof(st->propagation))
+			return "delete from a plugin built for host version 3 or earlier (struct_size lacks propagation)";
+		if (!one_line(st->api_version) || !one_line(st->kind_name) || !one_line(st->name))
+			return "delete without apiVersion, kind or name";
+		/* A stale plan must not delete an object re-created since it was
+		 * observed. */
+		if (!one_line(st->precondition_uid))
+			return "delete without precondition_uid (the UID of the object observed)";
+		if (!known_propagation(st->propagation))
+			return "delete with a propagation other than \"Orphan\", \"Background\" or \"Foreground\"";
 		return NULL;
 	}
 	return "unknown step kind";
@@ -421,6 +454,9 @@ static int host_add_step(struct keelson_plugin_call *call, const struct keelson_
 		.http_body = dup_or_null(st->http_body),
 		.timeout_ms = st->timeout_ms,
 		.reason = dup_or_null(st->reason),
+		.propagation = dup_or_null(st->kind == KEELSON_STEP_DELETE
+						   ? (step_propagation(st) ? step_propagation(st) : "Background")
+						   : NULL),
 	};
 	if (st->kind == KEELSON_STEP_APPLY) {
 		const cJSON *o;
@@ -450,7 +486,8 @@ static int host_add_step(struct keelson_plugin_call *call, const struct keelson_
 		s.namespace_ = strdup(ns ? ns : "");
 		s.name = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name")));
 	}
-	if (s.description == NULL || s.key == NULL || (st->kind == KEELSON_STEP_APPLY && s.object == NULL)) {
+	if (s.description == NULL || s.key == NULL || (st->kind == KEELSON_STEP_APPLY && s.object == NULL) ||
+	    (st->kind == KEELSON_STEP_DELETE && s.propagation == NULL)) {
 		step_dispose(&s);
 		return -1;
 	}
@@ -604,6 +641,10 @@ void keelson_plan_print(FILE *out, const struct keelson_plan *plan)
 			fprintf(out, "       gate: %s\n", s->gate);
 		if (s->kind == KEELSON_STEP_BLOCKED)
 			fprintf(out, "       blocked: %s\n", s->reason);
+		if (s->kind == KEELSON_STEP_DELETE)
+			fprintf(out, "       delete: %s %s %s%s%s (uid %s, propagation %s)\n", s->api_version,
+				s->kind_name, s->namespace_ && *s->namespace_ ? s->namespace_ : "",
+				s->namespace_ && *s->namespace_ ? "/" : "", s->name, s->precondition_uid, s->propagation);
 		if (s->kind == KEELSON_STEP_WAIT && s->timeout_ms > 0)
 			fprintf(out, "       timeout: %llds\n", s->timeout_ms / 1000);
 	}

@@ -144,6 +144,7 @@ struct keelson_plan_step {
 	char *http_port, *http_method, *http_path, *http_body;
 	long long timeout_ms;
 	char *reason;
+	char *propagation;          /* DELETE: "Orphan", "Background" or "Foreground" */
 };
 
 struct keelson_plan {
@@ -154,7 +155,7 @@ struct keelson_plan {
 
 void keelson_plan_free(struct keelson_plan *plan);
 
-/* "apply", "patch", "delete-pod", "http", "wait", "blocked". */
+/* "apply", "patch", "delete-pod", "http", "wait", "blocked", "delete". */
 const char *keelson_step_kind_name(enum keelson_step_kind kind);
 
 /* One object of the view the host builds. */

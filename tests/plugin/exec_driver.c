@@ -9,6 +9,12 @@
  * Usage: exec_driver REPO KUBECONFIG PLUGIN_DIR STATE_NS REVISION [MAX_SECONDS]
  * With EXEC_DRIVER_CACHE=1 in the environment, live reads come from a watch
  * cache of Namespaces, StatefulSets and Pods, as in the daemon.
+ *
+ * exec_driver --delete KUBECONFIG API_VERSION KIND NAMESPACE NAME UID PROPAGATION
+ * runs one executor cycle of a plugin written here that plans one DELETE
+ * step of that object (UID "live": the object's own UID, and nothing once
+ * it is gone; another UID: always; PROPAGATION "-": none), and prints
+ * OUTCOME<TAB>step kind<TAB>apiVersion kind namespace/name<TAB>description.
  */
 #include "config.h"
 
@@ -36,8 +42,79 @@ static void on_blocked(void *payload, const char *cluster, const char *system, c
 	fflush(stdout);
 }
 
+/* --- --delete: one DELETE step through the executor ------------------------ */
+
+static const char *del_args[6]; /* api_version, kind, ns, name, uid, propagation */
+
+static int delete_plan(const struct keelson_host *h, struct keelson_plugin_call *call, const struct keelson_view *view)
+{
+	(void)view;
+	const struct keelson_json *live = NULL;
+	int rc = h->live_get(call, del_args[0], del_args[1], del_args[2], del_args[3], &live);
+	int use_live = strcmp(del_args[4], "live") == 0;
+	if (rc == 1 && use_live)
+		return 0; /* gone: converged */
+	if (rc < 0)
+		return -1;
+	const char *uid = use_live ? h->json_string(h->json_get(live, "/metadata/uid"))
+							 : del_args[4];
+	char description[512];
+	snprintf(description, sizeof(description), "delete %s %s/%s", del_args[1], del_args[2], del_args[3]);
+	struct keelson_step s = {.struct_size = sizeof(s), .kind = KEELSON_STEP_DELETE, .description = description,
+				 .api_version = del_args[0], .kind_name = del_args[1], .namespace_ = del_args[2],
+				 .name = del_args[3], .precondition_uid = uid,
+				 .propagation = strcmp(del_args[5], "-") == 0 ? NULL : del_args[5]};
+	return h->add_step(call, &s);
+}
+
+static const struct keelson_plugin delete_plugin = {
+	.abi_version = KEELSON_PLUGIN_ABI_VERSION, .struct_size = sizeof(struct keelson_plugin),
+	.name = "deleter", .version = "1", .description = "deletes one object", .plan = delete_plan};
+
+static int delete_main(int argc, char **argv)
+{
+	if (argc != 7) {
+		fprintf(stderr, "usage: exec_driver --delete KUBECONFIG API_VERSION KIND NAMESPACE NAME UID PROPAGATION\n");
+		return 2;
+	}
+	for (int i = 0; i < 6; i++)
+		del_args[i] = argv[i + 1];
+	int status = 2;
+	struct keelson_kube_config *cfg = NULL;
+	struct keelson_kube_client *client = NULL;
+	struct keelson_executor *exec = NULL;
+	if (keelson_kube_config_load_file(&cfg, argv[0], NULL) != 0 || keelson_kube_client_new(&client, cfg, NULL) != 0)
+		goto done;
+	struct keelson_plugin_kube_env env;
+	keelson_plugin_env_kube(&env, client, NULL);
+	struct keelson_executor_kube_store store;
+	keelson_executor_store_kube(&store, client, "default");
+	struct keelson_executor_options opts;
+	keelson_executor_options_init(&opts);
+	opts.env = &env.env;
+	opts.client = client;
+	opts.store = &store.store;
+	if (keelson_executor_new(&exec, &opts) != 0)
+		goto done;
+	struct keelson_exec_result r;
+	if (keelson_executor_cycle_objects(&r, exec, &delete_plugin, NULL, "sim", "deleter", "r1", NULL, 0) != 0)
+		goto done;
+	printf("%s\t%s\t%s %s %s/%s\t%s\n", keelson_exec_outcome_name(r.outcome), r.step_kind, r.target_api_version,
+	       r.target_kind, r.target_namespace, r.target_name, r.description);
+	status = 0;
+done:
+	if (status != 0)
+		fprintf(stderr, "exec_driver: %s\n", keelson_error_last()->message);
+	keelson_executor_free(exec);
+	keelson_kube_client_free(client);
+	keelson_kube_config_free(cfg);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "--delete") == 0)
+		return delete_main(argc - 2, argv + 2);
 	if (argc < 6) {
 		fprintf(stderr, "usage: exec_driver REPO KUBECONFIG PLUGIN_DIR STATE_NS REVISION [MAX_SECONDS]\n");
 		return 2;

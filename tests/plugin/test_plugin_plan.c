@@ -12,6 +12,7 @@
 #include "tests/unit/check_main.h"
 
 #include <check.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -404,6 +405,98 @@ START_TEST(test_json_parse)
 }
 END_TEST
 
+/* A plugin written here: adds the DELETE step `delete_case` describes. */
+static int delete_case;
+
+static int delete_plan(const struct keelson_host *h, struct keelson_plugin_call *call, const struct keelson_view *view)
+{
+	(void)view;
+	ck_assert_uint_ge(h->version, 4);
+	struct keelson_step s = {.struct_size = sizeof(s), .kind = KEELSON_STEP_DELETE,
+				 .description = "delete StatefulSet cass/cass keeping its pods",
+				 .api_version = "apps/v1", .kind_name = "StatefulSet", .namespace_ = "cass",
+				 .name = "cass", .precondition_uid = "sts-uid-1", .propagation = "Orphan"};
+	switch (delete_case) {
+	case 1: s.precondition_uid = NULL; break;           /* refused: a stale plan could delete a new object */
+	case 2: s.propagation = NULL; break;                /* Background */
+	case 3: s.propagation = "orphan"; break;            /* refused: not a known policy */
+	case 4: s.struct_size = offsetof(struct keelson_step, propagation); break; /* built for host 3 */
+	case 5: s.kind_name = NULL; break;                  /* refused: no target */
+	case 6: /* host-3 layout, another kind: still accepted */
+		s = (struct keelson_step){.struct_size = offsetof(struct keelson_step, propagation),
+					  .kind = KEELSON_STEP_WAIT, .description = "wait for it"};
+		break;
+	}
+	return h->add_step(call, &s);
+}
+
+static const struct keelson_plugin delete_plugin = {
+	.abi_version = KEELSON_PLUGIN_ABI_VERSION, .struct_size = sizeof(struct keelson_plugin),
+	.name = "deleter", .version = "1", .description = "adds one delete step", .plan = delete_plan};
+
+static int plan_delete_case(int which, struct keelson_plan **plan)
+{
+	delete_case = which;
+	struct keelson_plan_input in = {.cluster = "sim", .system = "cass", .env = &fake.env};
+	return keelson_plugin_plan(plan, &delete_plugin, &in);
+}
+
+START_TEST(test_delete_step)
+{
+	struct keelson_plan *plan = NULL;
+	ck_assert_int_eq(plan_delete_case(0, &plan), 0);
+	ck_assert_uint_eq(plan->count, 1);
+	const struct keelson_plan_step *st = &plan->steps[0];
+	ck_assert_int_eq(st->kind, KEELSON_STEP_DELETE);
+	ck_assert_str_eq(keelson_step_kind_name(st->kind), "delete");
+	ck_assert_str_eq(st->api_version, "apps/v1");
+	ck_assert_str_eq(st->kind_name, "StatefulSet");
+	ck_assert_str_eq(st->namespace_, "cass");
+	ck_assert_str_eq(st->name, "cass");
+	ck_assert_str_eq(st->precondition_uid, "sts-uid-1");
+	ck_assert_str_eq(st->propagation, "Orphan");
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	keelson_plan_print(out, plan);
+	fclose(out);
+	ck_assert_str_eq(text, "  1. [delete] delete StatefulSet cass/cass keeping its pods\n"
+			       "       delete: apps/v1 StatefulSet cass/cass (uid sts-uid-1, propagation Orphan)\n");
+	free(text);
+	keelson_plan_free(plan);
+
+	plan = NULL;
+	ck_assert_int_eq(plan_delete_case(2, &plan), 0);
+	ck_assert_str_eq(plan->steps[0].propagation, "Background");
+	keelson_plan_free(plan);
+
+	static const int refused_cases[] = {1, 3, 4, 5};
+	for (size_t i = 0; i < sizeof(refused_cases) / sizeof(refused_cases[0]); i++) {
+		int refused = refused_cases[i];
+		plan = NULL;
+		ck_assert_msg(plan_delete_case(refused, &plan) == KEELSON_ERROR, "case %d was accepted", refused);
+		ck_assert_ptr_null(plan);
+		ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "malformed step"));
+	}
+	/* A step laid out for host version 3 without DELETE is still fine. */
+	plan = NULL;
+	ck_assert_int_eq(plan_delete_case(6, &plan), 0);
+	ck_assert_int_eq(plan->steps[0].kind, KEELSON_STEP_WAIT);
+	ck_assert_ptr_null(plan->steps[0].propagation);
+	keelson_plan_free(plan);
+}
+END_TEST
+
+/* An older plugin's DELETE (struct_size before `propagation`) is refused
+ * rather than read past its end. */
+START_TEST(test_delete_step_old_layout)
+{
+	struct keelson_plan *plan = NULL;
+	ck_assert_int_eq(plan_delete_case(4, &plan), KEELSON_ERROR);
+	ck_assert_ptr_null(plan);
+}
+END_TEST
+
 Suite *suite_plugin_plan(void);
 Suite *suite_plugin_plan(void)
 {
@@ -426,6 +519,8 @@ Suite *suite_plugin_plan(void)
 		{"plan_print", test_print},
 		{"plan_host_services", test_services},
 		{"plan_json_parse", test_json_parse},
+		{"plan_delete_step", test_delete_step},
+		{"plan_delete_step_old_layout", test_delete_step_old_layout},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);

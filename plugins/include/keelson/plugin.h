@@ -23,7 +23,11 @@
  * Compatibility: KEELSON_PLUGIN_ABI_VERSION changes when an existing
  * declaration changes. New host services are appended to struct
  * keelson_host and its version raised; a plugin that uses a service newer
- * than version 1 checks KEELSON_HOST_HAS(host, member) first.
+ * than version 1 checks KEELSON_HOST_HAS(host, member) first. New step
+ * kinds and step fields are appended too; a plugin adds a step kind only
+ * when host->version is at least the version that introduced it (DELETE:
+ * 4), and sets struct_size = sizeof(struct keelson_step): the host reads
+ * only the fields a struct_size covers.
  */
 #ifndef KEELSON_PLUGIN_H
 #define KEELSON_PLUGIN_H
@@ -99,6 +103,11 @@ enum keelson_step_kind {
 	KEELSON_STEP_HTTP,           /* call a pod or service through the proxy */
 	KEELSON_STEP_WAIT,           /* wait for a condition the plugin observes */
 	KEELSON_STEP_BLOCKED,        /* cannot go on safely: stop and alert */
+	/* Appended in host version 4: delete any object (api_version,
+	 * kind_name, namespace_, name) of this incarnation only
+	 * (precondition_uid, required), with `propagation`. A plugin must not
+	 * add it when host->version < 4: an older host refuses the step. */
+	KEELSON_STEP_DELETE,
 };
 
 enum keelson_patch_type {
@@ -162,6 +171,13 @@ struct keelson_step {
 	 * like a repository object (server-side, keelson's field manager) and
 	 * recorded in the system's inventory. */
 	const char *object_json;
+
+	/* Appended in host version 4. DELETE: what happens to the objects the
+	 * deleted one owns: "Orphan" (they are kept: a StatefulSet re-created
+	 * around its running pods), "Background" or "Foreground"; NULL:
+	 * "Background". The host accepts a struct_size that ends before this
+	 * field (a plugin built against version 3) and reads it as NULL. */
+	const char *propagation;
 };
 
 /* --- The view ----------------------------------------------------------- */
@@ -215,7 +231,7 @@ struct keelson_view {
 
 /* --- Host services ------------------------------------------------------ */
 
-#define KEELSON_HOST_VERSION 3u /* 2: keelson_view.flags; 3: json_parse */
+#define KEELSON_HOST_VERSION 4u /* 2: keelson_view.flags; 3: json_parse; 4: KEELSON_STEP_DELETE */
 
 /* The largest text json_parse accepts. */
 #define KEELSON_JSON_PARSE_MAX (16u * 1024u * 1024u)
