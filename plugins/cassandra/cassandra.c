@@ -56,6 +56,8 @@ static const struct keelson_param params[] = {
 	 .description = "HTTP timeout of a drain through the Management API"},
 	{.name = "streamingTimeout", .type = KEELSON_PARAM_DURATION, .default_value = "12h",
 	 .description = "how long a bootstrap (UJ to UN) or a decommission (UL to LEFT) may take"},
+	{.name = "deleteDecommissionedVolumes", .type = KEELSON_PARAM_BOOLEAN, .default_value = "false",
+	 .description = "delete the PVCs of nodes that LEFT the ring and whose pods a shrink removed (their data)"},
 	{.type = KEELSON_PARAM_END},
 };
 
@@ -136,6 +138,7 @@ struct planner {
 	char port_text[16];
 	long long quiet_ms, restart_ms, drain_ms, streaming_ms;
 	int allow_volume;
+	int delete_volumes;              /* deleteDecommissionedVolumes */
 	struct rack racks[MAX_RACKS];
 	size_t nracks;
 	size_t nsteps;
@@ -1034,8 +1037,8 @@ static int phase_refusals(struct planner *p)
 			    "Kubernetes does not allow on a live StatefulSet. Safe sequence: resize each PVC of the "
 			    "rack (storage class with allowVolumeExpansion), then re-create the StatefulSet with "
 			    "--cascade=orphan so the pods keep running, then restart the nodes one at a time if the "
-			    "file system needs it. Set spec.parameters.allowVolumeExpansion: true to let keelson plan "
-			    "it, or revert the change", r->ns, r->name, r->obj->file, r->obj->line);
+			    "file system needs it. Set spec.parameters.allowVolumeExpansion: true to let keelson carry "
+			    "it out, or revert the change", r->ns, r->name, r->obj->file, r->obj->line);
 			return blocked(p, p->reason);
 		}
 	}
@@ -1063,9 +1066,10 @@ static double quantity(const char *q)
 }
 
 /* A larger disk (allowVolumeExpansion): every PVC of the rack is resized in
- * place (online expansion; one PATCH per PVC), then a person re-creates the
- * StatefulSet around its running pods, which the plugin cannot do (the SDK
- * has no orphaning delete). Only storage requests may grow. */
+ * place (online expansion; one PATCH per PVC), then the StatefulSet is
+ * deleted with propagation Orphan (host version 4; older hosts ask a
+ * person) and phase_create re-creates it around its running pods. Only
+ * storage requests may grow. */
 static int phase_volumes(struct planner *p)
 {
 	const struct keelson_host *h = p->h;
@@ -1138,13 +1142,45 @@ static int phase_volumes(struct planner *p)
 					return -1;
 			}
 		}
-		fmt(p->reason, sizeof(p->reason), "the PVCs of StatefulSet %s/%s are resized; Kubernetes does not let a "
-		    "StatefulSet's volumeClaimTemplates change, so re-create it around its running pods: `kubectl "
-		    "delete statefulset %s -n %s --cascade=orphan`, then delete ConfigMap keelson-rollout-%s-%s in "
-		    "keelson's namespace. keelson then re-creates it from the repository, adopting the pods as they "
-		    "are (partition held), and restarts them one at a time", r->ns, r->name, r->name, r->ns,
-		    p->view->cluster, p->view->system);
-		return blocked(p, p->reason);
+		if (p->h->version < 4) {
+			/* An older host has no DELETE step: a person does it. */
+			fmt(p->reason, sizeof(p->reason), "the PVCs of StatefulSet %s/%s are resized; Kubernetes does "
+			    "not let a StatefulSet's volumeClaimTemplates change, so re-create it around its running "
+			    "pods: `kubectl delete statefulset %s -n %s --cascade=orphan`, then delete ConfigMap "
+			    "keelson-rollout-%s-%s in keelson's namespace (this keelson is too old to do it itself). "
+			    "keelson then re-creates it from the repository, adopting the pods as they are (partition "
+			    "held), and restarts them one at a time", r->ns, r->name, r->name, r->ns, p->view->cluster,
+			    p->view->system);
+			return blocked(p, p->reason);
+		}
+		if (!p->preview && h->json_get(r->obj->live, "/metadata/deletionTimestamp") != NULL) {
+			fmt(p->text, sizeof(p->text), "wait for StatefulSet %s/%s to be deleted (orphaning: its pods and "
+			    "PVCs stay)", r->ns, r->name);
+			fmt(p->key, sizeof(p->key), "orphan-delete/%s/%s", r->ns, r->name);
+			return wait_step(p, p->text, p->key, p->restart_ms, NULL);
+		}
+		const char *uid = str_at(p, r->obj->live, "/metadata/uid");
+		if (uid == NULL)
+			uid = p->preview ? "(uid when the step runs)" : NULL;
+		if (uid == NULL) {
+			fmt(p->reason, sizeof(p->reason), "StatefulSet %s/%s has no metadata.uid; keelson deletes only "
+			    "the incarnation it observed, so it cannot re-create it for the new volume claim templates",
+			    r->ns, r->name);
+			return blocked(p, p->reason);
+		}
+		/* Kubernetes refuses a change of volumeClaimTemplates: the
+		 * StatefulSet is deleted without its pods (Orphan), then
+		 * phase_create re-creates it around them with the partition
+		 * holding them, and the roll restarts them one at a time. */
+		fmt(p->text, sizeof(p->text), "delete StatefulSet %s/%s keeping its pods and PVCs (propagation Orphan), "
+		    "to re-create it with the new volume claim templates", r->ns, r->name);
+		fmt(p->gate, sizeof(p->gate), "every PVC of the rack resized; only StatefulSet uid %s", uid);
+		fmt(p->key, sizeof(p->key), "orphan-delete/%s/%s/%s", r->ns, r->name, uid);
+		struct keelson_step del = {.kind = KEELSON_STEP_DELETE, .description = p->text, .gate = p->gate,
+					   .key = p->key, .api_version = "apps/v1", .kind_name = "StatefulSet",
+					   .namespace_ = r->ns, .name = r->name, .precondition_uid = uid,
+					   .propagation = "Orphan"};
+		return add(p, &del);
 	}
 	return 0;
 }
@@ -1609,6 +1645,134 @@ static int phase_settle(struct planner *p)
 	return wait_step(p, p->text, p->key, p->restart_ms, NULL);
 }
 
+/* The ordinal of PVC `pvc` of StatefulSet `sts` for claim template `vct`
+ * ("<vct>-<sts>-<ordinal>"), or -1. */
+static long pvc_ordinal(const char *pvc, const char *vct, const char *sts)
+{
+	size_t lv = strlen(vct), ls = strlen(sts);
+	if (strncmp(pvc, vct, lv) != 0 || pvc[lv] != '-' || strncmp(pvc + lv + 1, sts, ls) != 0 ||
+	    pvc[lv + 1 + ls] != '-')
+		return -1;
+	const char *digits = pvc + lv + ls + 2;
+	if (*digits == '\0' || strlen(digits) > 6 || strspn(digits, "0123456789") != strlen(digits))
+		return -1;
+	return strtol(digits, NULL, 10);
+}
+
+/* Whether every node's view of the ring lists exactly as many members of
+ * the datacenter (not LEFT) as there are pods: then no node whose pod was
+ * removed is still in the ring (it LEFT). 0 and why otherwise (a view
+ * that cannot be read counts as "no"). */
+static int ring_matches_pods(struct planner *p, char *why, size_t size)
+{
+	probe_ring(p);
+	long pods = 0;
+	for (size_t i = 0; i < p->nracks; i++)
+		for (long o = 0; o < p->racks[i].pod_slots; o++)
+			pods += p->racks[i].pods[o].exists;
+	for (size_t i = 0; i < p->nracks; i++)
+		for (long o = 0; o < p->racks[i].pod_slots; o++) {
+			const struct pod *v = &p->racks[i].pods[o];
+			if (!v->exists)
+				continue;
+			if (!v->view_ok) {
+				fmt(why, size, "the ring as %s sees it cannot be read (%s)", v->name, v->view_error);
+				return 0;
+			}
+			long members = dc_members(p, v);
+			if (members != pods) {
+				fmt(why, size, "%s sees %ld members of datacenter %s in the ring, but %ld pods run", v->name,
+				    members, p->dc, pods);
+				return 0;
+			}
+		}
+	if (pods == 0) {
+		fmt(why, size, "no pod runs to confirm the ring");
+		return 0;
+	}
+	return 1;
+}
+
+/* deleteDecommissionedVolumes: the PVCs of ordinals at or above both the
+ * live and the desired replica count, once their pod is gone and the
+ * ring shows no node without a pod (the node LEFT: keelson shrinks a
+ * StatefulSet only after its decommission). Only when nothing else is to
+ * be done, never in a preview (it cannot see PVCs), each PVC by its UID. */
+static int phase_cleanup(struct planner *p)
+{
+	if (!p->delete_volumes || !acting_now(p))
+		return 0;
+	const struct keelson_host *h = p->h;
+	if (h->version < 4) {
+		h->log(p->call, KEELSON_PLUGIN_LOG_WARN, "deleteDecommissionedVolumes: this keelson (host version %u) "
+		       "cannot delete objects; PVCs of decommissioned nodes are kept", (unsigned)h->version);
+		return 0;
+	}
+	int ring_checked = 0;
+	for (size_t i = 0; i < p->nracks; i++) {
+		struct rack *r = &p->racks[i];
+		if (r->live < 0 || !r->pods_read)
+			continue;
+		long keep = r->live > r->desired ? r->live : r->desired;
+		const struct keelson_json *vcts = h->json_get(r->obj->live, "/spec/volumeClaimTemplates");
+		if (h->json_count(vcts) == 0)
+			continue;
+		const struct keelson_json *list = NULL;
+		if (h->live_list(p->call, "v1", "PersistentVolumeClaim", r->ns, NULL, &list) != 0) {
+			fmt(p->text, sizeof(p->text), "wait: the PersistentVolumeClaims in %s cannot be read to clean up "
+			    "after decommissioned nodes", r->ns);
+			fmt(p->key, sizeof(p->key), "read-pvcs/%s/%s", r->ns, r->name);
+			return wait_step(p, p->text, p->key, p->restart_ms, NULL);
+		}
+		for (size_t k = 0; k < h->json_count(list); k++) {
+			const struct keelson_json *pvc = h->json_at(list, k);
+			const char *name = str_at(p, pvc, "/metadata/name");
+			const char *uid = str_at(p, pvc, "/metadata/uid");
+			if (name == NULL || uid == NULL || h->json_get(pvc, "/metadata/deletionTimestamp") != NULL)
+				continue;
+			long ord = -1;
+			for (size_t v = 0; v < h->json_count(vcts) && ord < 0; v++) {
+				const char *vname = str_at(p, h->json_at(vcts, v), "/metadata/name");
+				if (vname != NULL)
+					ord = pvc_ordinal(name, vname, r->name);
+			}
+			if (ord < 0 || ord < keep)
+				continue;
+			if (!p->mgmt_port) {
+				h->log(p->call, KEELSON_PLUGIN_LOG_WARN, "not deleting PersistentVolumeClaim %s/%s: without "
+				       "managementApiPort keelson cannot see that its node left the ring", r->ns, name);
+				continue;
+			}
+			if (ord < MAX_PODS && r->pods[ord].exists) {
+				fmt(p->text, sizeof(p->text), "wait for pod %s/%s-%ld to be gone before deleting its "
+				    "PersistentVolumeClaim %s", r->ns, r->name, ord, name);
+				fmt(p->key, sizeof(p->key), "gate-delete-pvc/%s/%s", r->ns, name);
+				return wait_step(p, p->text, p->key, p->restart_ms, NULL);
+			}
+			char why[MAX_TEXT] = "";
+			if (!ring_checked && !ring_matches_pods(p, why, sizeof(why))) {
+				fmt(p->text, sizeof(p->text), "wait until the ring shows no node without a pod before "
+				    "deleting PersistentVolumeClaim %s/%s: %s", r->ns, name, why);
+				fmt(p->key, sizeof(p->key), "gate-delete-pvc/%s/%s", r->ns, name);
+				return wait_step(p, p->text, p->key, p->restart_ms, NULL);
+			}
+			ring_checked = 1;
+			fmt(p->text, sizeof(p->text), "delete PersistentVolumeClaim %s/%s of decommissioned node %s-%ld "
+			    "(deleteDecommissionedVolumes: its data is deleted)", r->ns, name, r->name, ord);
+			fmt(p->gate, sizeof(p->gate), "pod %s-%ld gone; every node's view of datacenter %s lists only "
+			    "running pods; only PVC uid %s", r->name, ord, p->dc, uid);
+			fmt(p->key, sizeof(p->key), "delete-pvc/%s/%s/%s", r->ns, name, uid);
+			struct keelson_step del = {.kind = KEELSON_STEP_DELETE, .description = p->text, .gate = p->gate,
+						   .key = p->key, .api_version = "v1", .kind_name = "PersistentVolumeClaim",
+						   .namespace_ = r->ns, .name = name, .precondition_uid = uid,
+						   .propagation = "Background"};
+			if (add(p, &del) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
 /* --- plan ------------------------------------------------------------------ */
 
 static long long param_int(const struct keelson_view *view, const char *name, long long dflt)
@@ -1697,7 +1861,9 @@ static int plan_racks(struct planner *p)
 		return -1;
 	if (phase_scale_down(p) != 0 || phase_roll(p) != 0 || phase_scale_up(p) != 0 || phase_other_drift(p) != 0)
 		return -1;
-	return phase_settle(p);
+	if (phase_settle(p) != 0)
+		return -1;
+	return phase_cleanup(p);
 }
 
 static int plan(const struct keelson_host *h, struct keelson_plugin_call *call, const struct keelson_view *view)
@@ -1718,6 +1884,7 @@ static int plan(const struct keelson_host *h, struct keelson_plugin_call *call, 
 	p->drain_ms = param_int(view, "drainTimeout", 120000);
 	p->streaming_ms = param_int(view, "streamingTimeout", 43200000);
 	p->allow_volume = (int)param_int(view, "allowVolumeExpansion", 0);
+	p->delete_volumes = (int)param_int(view, "deleteDecommissionedVolumes", 0);
 	if (!p->mgmt_port && !p->preview)
 		h->log(call, KEELSON_PLUGIN_LOG_WARN, "no managementApiPort: ring state (UN/UJ/UL/DN) is not being "
 		       "verified; keelson relies on pod readiness and the pods' preStop drain");

@@ -6,7 +6,10 @@
 # refuses cass-2 (two nodes would be fewer than the replication factor):
 # blocked with that reason, nothing decommissioned. kubesim's invariant log
 # (two joins at once, a node removed without decommission, a decommission
-# below the replication factor) stays empty.
+# below the replication factor) stays empty. The PVCs of the nodes that left
+# are kept by default; with deleteDecommissionedVolumes: true (and the
+# StatefulSet back at 3) keelson deletes data-cass-3 and data-cass-4 and
+# nothing else.
 set -u
 . "${top_srcdir:-.}/tests/cassandra/lib.sh"
 cass_setup scale "$srcdir/tests/cassandra/repo"
@@ -46,6 +49,8 @@ ran=$(tail -n +"$mark" "$work/daemon.log" | grep "running step")
 echo "$ran" | head -n 1 | grep -q "decommission cass/cass-4" || fail "the first step was not the decommission of cass-4: $ran"
 echo "$ran" | grep -q "shrink StatefulSet cass/cass to 4 replicas (cass-4 has LEFT the ring)" ||
 	fail "the StatefulSet did not shrink after cass-4 left: $ran"
+# Data is never deleted by default: cass-4's volume stays.
+"$KUBECTL" get pvc data-cass-4 -n cass -o name >/dev/null 2>&1 || fail "PVC data-cass-4 was deleted by default"
 violations_empty
 
 step="scale 4 -> 2 with replication factor 3: cass-3 leaves, cass-2 is refused"
@@ -60,6 +65,25 @@ IMAGE=cassandra:4.1.5
 wait_for 30 "3 nodes Ready after cass-3 left" pods_are cass cass-0 cass-1 cass-2
 replicas=$("$KUBECTL" get statefulset cass -n cass -o jsonpath='{.spec.replicas}')
 [ "$replicas" = 3 ] || fail "StatefulSet cass has $replicas replicas, expected 3"
+violations_empty
+
+step="deleteDecommissionedVolumes: the PVCs of the nodes that LEFT go, each by its UID"
+"$KUBECTL" get pvc data-cass-3 data-cass-4 -n cass -o name >/dev/null 2>&1 || fail "PVCs of cass-3/cass-4 missing before the opt-in"
+keep=$("$KUBECTL" get pvc data-cass-0 data-cass-1 data-cass-2 -n cass -o jsonpath='{.items[*].metadata.uid}')
+mark=$(log_mark)
+sed -i 's/replicas: 2/replicas: 3/' "$sts"
+printf '    deleteDecommissionedVolumes: true\n' >>"$repo/clusters/sim/cass/system.yaml"
+cass_commit "three nodes, delete the volumes of decommissioned nodes"
+wait_for 60 "PVCs data-cass-3 and data-cass-4 deleted" sh -c "! '$KUBECTL' get pvc data-cass-3 -n cass -o name >/dev/null 2>&1 && ! '$KUBECTL' get pvc data-cass-4 -n cass -o name >/dev/null 2>&1"
+wait_for 30 "converged after the cleanup" converged_since "$mark"
+ran=$(tail -n +"$mark" "$work/daemon.log" | grep "running step" | sed -n 's/.*description="\([^"]*\)".*/\1/p')
+echo "$ran" | grep -q "delete PersistentVolumeClaim cass/data-cass-3 of decommissioned node cass-3" ||
+	fail "no delete step for data-cass-3: $ran"
+echo "$ran" | grep -q "delete PersistentVolumeClaim cass/data-cass-4 of decommissioned node cass-4" ||
+	fail "no delete step for data-cass-4: $ran"
+now=$("$KUBECTL" get pvc data-cass-0 data-cass-1 data-cass-2 -n cass -o jsonpath='{.items[*].metadata.uid}')
+[ "$now" = "$keep" ] || fail "the volumes of running nodes changed: '$keep' -> '$now'"
+wait_for 30 "3 nodes Ready" pods_are cass cass-0 cass-1 cass-2
 violations_empty
 echo "PASS"
 exit 0

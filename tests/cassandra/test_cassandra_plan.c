@@ -60,7 +60,8 @@ static void pvc(const char *name, const char *size)
 {
 	char text[512];
 	snprintf(text, sizeof(text), "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeClaim\",\"metadata\":{\"name\":"
-		 "\"%s\",\"namespace\":\"cass\"},\"spec\":{\"resources\":{\"requests\":{\"storage\":\"%s\"}}}}", name, size);
+		 "\"%s\",\"namespace\":\"cass\",\"uid\":\"uid-pvc-%s\"},\"spec\":{\"resources\":{\"requests\":"
+		 "{\"storage\":\"%s\"}}}}", name, name, size);
 	cJSON_AddItemToArray(F.pvcs, cJSON_Parse(text));
 }
 
@@ -71,6 +72,11 @@ static int fake_list(cJSON **out, void *payload, const char *av, const char *kin
 	f->list_calls++;
 	*out = cJSON_CreateArray();
 	const cJSON *pod;
+	if (strcmp(kind, "PersistentVolumeClaim") == 0) {
+		cJSON_ArrayForEach(pod, f->pvcs)
+			cJSON_AddItemToArray(*out, cJSON_Duplicate(pod, 1));
+		return 0;
+	}
 	cJSON_ArrayForEach(pod, f->pods) {
 		const cJSON *md = cJSON_GetObjectItem(pod, "metadata");
 		if (strcmp(kind, "Pod") == 0 && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(md, "namespace")), ns) == 0 &&
@@ -158,7 +164,9 @@ static void pod(const char *sts, int ord, const char *rev, int ready, const char
 static cJSON *sts_json(const char *name, int replicas, const char *image, const char *vct_size, int live,
 		       int partition, const char *hash)
 {
-	char text[2048], ann[256] = "", status[256] = "", strategy[128] = "";
+	char text[2048], ann[256] = "", status[256] = "", strategy[128] = "", meta[128] = "";
+	if (live)
+		snprintf(meta, sizeof(meta), ",\"generation\":2,\"uid\":\"uid-sts-%s\"", name);
 	if (hash != NULL)
 		snprintf(ann, sizeof(ann), ",\"annotations\":{\"cassandra.keelson.dev/config-hash\":\"%s\"}", hash);
 	if (live) {
@@ -175,7 +183,7 @@ static cJSON *sts_json(const char *name, int replicas, const char *image, const 
 		 "\"terminationGracePeriodSeconds\":1800,\"containers\":[{\"name\":\"cassandra\",\"image\":\"%s\"}]}},"
 		 "\"volumeClaimTemplates\":[{\"metadata\":{\"name\":\"data\"},\"spec\":{\"resources\":{\"requests\":"
 		 "{\"storage\":\"%s\"}}}}]}%s}",
-		 name, live ? ",\"generation\":2" : "", replicas, strategy, name, name, ann, image, vct_size, status);
+		 name, meta, replicas, strategy, name, name, ann, image, vct_size, status);
 	cJSON *j = cJSON_Parse(text);
 	ck_assert_ptr_nonnull(j);
 	return j;
@@ -528,7 +536,7 @@ START_TEST(test_create_empty_then_join)
 }
 END_TEST
 
-START_TEST(test_volume_expansion_resizes_pvcs_then_asks_for_recreate)
+START_TEST(test_volume_expansion_resizes_pvcs_then_deletes_orphaning)
 {
 	three_up_to_date();
 	pvc("data-cass-0", "20Gi");
@@ -542,9 +550,101 @@ START_TEST(test_volume_expansion_resizes_pvcs_then_asks_for_recreate)
 	ck_assert_str_eq(plan->steps[0].kind_name, "PersistentVolumeClaim");
 	ck_assert_str_eq(plan->steps[0].patch, "{\"spec\":{\"resources\":{\"requests\":{\"storage\":\"20Gi\"}}}}");
 	assert_step(plan, 1, KEELSON_STEP_PATCH, "data-cass-2");
-	assert_step(plan, 2, KEELSON_STEP_BLOCKED, "stop");
-	ck_assert_ptr_nonnull(strstr(plan->steps[2].reason, "--cascade=orphan"));
+	/* Then the StatefulSet goes, its pods and PVCs stay: only this
+	 * incarnation (a stale plan must not delete a re-created one). */
+	assert_step(plan, 2, KEELSON_STEP_DELETE, "delete StatefulSet cass/cass keeping its pods and PVCs");
+	ck_assert_str_eq(plan->steps[2].api_version, "apps/v1");
+	ck_assert_str_eq(plan->steps[2].kind_name, "StatefulSet");
+	ck_assert_str_eq(plan->steps[2].namespace_, "cass");
+	ck_assert_str_eq(plan->steps[2].name, "cass");
+	ck_assert_str_eq(plan->steps[2].precondition_uid, "uid-sts-cass");
+	ck_assert_str_eq(plan->steps[2].propagation, "Orphan");
 	ck_assert_uint_eq(plan->count, 3);
+	keelson_plan_free(plan);
+}
+END_TEST
+
+/* The orphaning delete is pending (the garbage collector has not removed
+ * the StatefulSet yet): wait, do not delete again. */
+START_TEST(test_volume_expansion_waits_for_orphaning_delete)
+{
+	three_up_to_date();
+	pvc("data-cass-0", "20Gi");
+	pvc("data-cass-1", "20Gi");
+	pvc("data-cass-2", "20Gi");
+	cJSON *live = sts_json("cass", 3, "cassandra:4.1.6", "10Gi", 1, 0, EMPTY_HASH);
+	cJSON_AddStringToObject(cJSON_GetObjectItem(live, "metadata"), "deletionTimestamp", "2026-01-01T00:00:00Z");
+	struct rackdef r = {sts_json("cass", 3, "cassandra:4.1.6", "20Gi", 0, 0, NULL), live, KEELSON_OBJECT_DRIFTED};
+	struct keelson_plan *plan = plan_racks("{\"statefulSets\":[\"cass\"],\"datacenter\":\"dc1\","
+					       "\"managementApiPort\":8080,\"allowVolumeExpansion\":true}", &r, 1, 0);
+	ck_assert_uint_eq(plan->count, 1);
+	assert_step(plan, 0, KEELSON_STEP_WAIT, "wait for StatefulSet cass/cass to be deleted (orphaning");
+	keelson_plan_free(plan);
+}
+END_TEST
+
+#define CLEANUP "{\"statefulSets\":[\"cass\"],\"datacenter\":\"dc1\",\"managementApiPort\":8080," \
+		"\"deleteDecommissionedVolumes\":true}"
+
+/* The PVCs of removed ordinals are data: kept unless the repository opts in. */
+START_TEST(test_decommissioned_volumes_kept_by_default)
+{
+	three_up_to_date();
+	pvc("data-cass-0", "10Gi");
+	pvc("data-cass-3", "10Gi");
+	struct keelson_plan *plan = plan_one(MGMT, 3, 3, "cassandra:4.1.6", 0, KEELSON_OBJECT_IN_SYNC);
+	ck_assert_uint_eq(plan->count, 0);
+	keelson_plan_free(plan);
+}
+END_TEST
+
+START_TEST(test_decommissioned_volumes_deleted_on_opt_in)
+{
+	three_up_to_date();
+	pvc("data-cass-0", "10Gi");
+	pvc("data-cass-2", "10Gi");
+	pvc("data-cass-3", "10Gi");
+	pvc("data-other-4", "10Gi"); /* another StatefulSet's */
+	pvc("data-cass-4x", "10Gi"); /* not an ordinal */
+	struct keelson_plan *plan = plan_one(CLEANUP, 3, 3, "cassandra:4.1.6", 0, KEELSON_OBJECT_IN_SYNC);
+	ck_assert_uint_eq(plan->count, 1);
+	assert_step(plan, 0, KEELSON_STEP_DELETE, "delete PersistentVolumeClaim cass/data-cass-3 of decommissioned "
+		    "node cass-3");
+	ck_assert_str_eq(plan->steps[0].api_version, "v1");
+	ck_assert_str_eq(plan->steps[0].kind_name, "PersistentVolumeClaim");
+	ck_assert_str_eq(plan->steps[0].name, "data-cass-3");
+	ck_assert_str_eq(plan->steps[0].precondition_uid, "uid-pvc-data-cass-3");
+	ck_assert_str_eq(plan->steps[0].propagation, "Background");
+	keelson_plan_free(plan);
+}
+END_TEST
+
+/* Its pod still there, or a node in the ring without a pod (removed
+ * without decommission, DN): no PVC is deleted. */
+START_TEST(test_decommissioned_volumes_wait_for_pod_and_ring)
+{
+	three_up_to_date();
+	pod("cass", 3, "rev2", 1, "NORMAL", 1);
+	pvc("data-cass-3", "10Gi");
+	struct keelson_plan *plan = plan_one(CLEANUP, 3, 3, "cassandra:4.1.6", 0, KEELSON_OBJECT_IN_SYNC);
+	for (size_t i = 0; i < plan->count; i++)
+		ck_assert_int_ne(plan->steps[i].kind, KEELSON_STEP_DELETE);
+	keelson_plan_free(plan);
+
+	teardown();
+	setup();
+	three_up_to_date();
+	pvc("data-cass-3", "10Gi");
+	struct node *n = &F.nodes[F.nnodes++];
+	snprintf(n->pod, sizeof(n->pod), "cass-3");
+	snprintf(n->ip, sizeof(n->ip), "10.0.4.4");
+	snprintf(n->status, sizeof(n->status), "NORMAL");
+	n->alive = 0;
+	plan = plan_one(CLEANUP, 3, 3, "cassandra:4.1.6", 0, KEELSON_OBJECT_IN_SYNC);
+	ck_assert_uint_ge(plan->count, 1);
+	assert_step(plan, 0, KEELSON_STEP_WAIT, "");
+	for (size_t i = 0; i < plan->count; i++)
+		ck_assert_int_ne(plan->steps[i].kind, KEELSON_STEP_DELETE);
 	keelson_plan_free(plan);
 }
 END_TEST
@@ -698,7 +798,11 @@ static Suite *suite_cassandra_plan(void)
 	tcase_add_test(tc, test_unlisted_statefulset_blocked);
 	tcase_add_test(tc, test_create_empty_then_join);
 	tcase_add_test(tc, test_preview_two_racks);
-	tcase_add_test(tc, test_volume_expansion_resizes_pvcs_then_asks_for_recreate);
+	tcase_add_test(tc, test_volume_expansion_resizes_pvcs_then_deletes_orphaning);
+	tcase_add_test(tc, test_volume_expansion_waits_for_orphaning_delete);
+	tcase_add_test(tc, test_decommissioned_volumes_kept_by_default);
+	tcase_add_test(tc, test_decommissioned_volumes_deleted_on_opt_in);
+	tcase_add_test(tc, test_decommissioned_volumes_wait_for_pod_and_ring);
 	tcase_add_test(tc, test_volume_shrink_refused);
 	tcase_add_test(tc, test_orphaned_pods_adopted);
 	tcase_add_test(tc, test_quiet_period_between_racks);

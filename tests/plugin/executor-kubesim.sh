@@ -183,5 +183,42 @@ done
 drive r3 10
 [ $? -eq 3 ] || fail "a restarted driver did not stay blocked"
 tail -1 "$work/driver.out" | grep -q "^blocked	web	timed out" || fail "restart did not report blocked"
+
+echo "== DELETE steps: UID precondition, propagation, 404 done"
+# del UID PROPAGATION: one executor cycle deleting StatefulSet web/web.
+del() {
+	"$DRIVER" --delete "$KUBECONFIG" apps/v1 StatefulSet web web "$1" "$2" 2>>"$work/driver.out"
+}
+sts_uid=$("$KUBECTL" get statefulset web -n web -o jsonpath='{.metadata.uid}')
+[ -n "$sts_uid" ] || fail "StatefulSet web has no uid"
+pods_before=$("$KUBECTL" get pods -n web -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.uid} {end}')
+# A stale plan (another UID): the server refuses (409), nothing is deleted,
+# the cycle ends so the next one re-plans.
+out=$(del 00000000-0000-0000-0000-000000000000 Orphan)
+[ "$(printf '%s' "$out" | cut -f1-3)" = "ran	delete	apps/v1 StatefulSet web/web" ] ||
+	fail "stale delete: '$out'"
+[ "$("$KUBECTL" get statefulset web -n web -o jsonpath='{.metadata.uid}')" = "$sts_uid" ] ||
+	fail "a delete with a stale UID precondition deleted StatefulSet web"
+# The live UID, propagation Orphan: the StatefulSet goes, its pods stay.
+out=$(del live Orphan)
+[ "$out" = "ran	delete	apps/v1 StatefulSet web/web	delete StatefulSet web/web" ] || fail "orphan delete: '$out'"
+n=0
+while "$KUBECTL" get statefulset web -n web -o name >/dev/null 2>&1; do
+	n=$((n + 1))
+	[ $n -lt 100 ] || fail "StatefulSet web still exists after the orphaning delete"
+	sleep 0.1
+done
+pods_after=$("$KUBECTL" get pods -n web -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.uid} {end}')
+[ "$pods_after" = "$pods_before" ] || fail "orphaning delete touched pods: '$pods_before' -> '$pods_after'"
+owners=$("$KUBECTL" get pods -n web -o jsonpath='{range .items[*]}{.metadata.ownerReferences[*].name}{end}')
+[ -z "$owners" ] || fail "orphaned pods still name an owner: $owners"
+# Gone: the plugin plans nothing (converged); a delete planned anyway (a
+# cache that has not seen the delete yet) gets 404, which counts as done.
+out=$(del live Orphan)
+[ "$(printf '%s' "$out" | cut -f1)" = converged ] || fail "after the delete: '$out'"
+out=$(del "$sts_uid" Background)
+[ "$out" = "ran	delete	apps/v1 StatefulSet web/web	delete StatefulSet web/web" ] || fail "delete of a gone object: '$out'"
+out=$("$DRIVER" --delete "$KUBECONFIG" v1 Pod web web-0 live Background 2>>"$work/driver.out")
+[ "$(printf '%s' "$out" | cut -f1-3)" = "ran	delete	v1 Pod web/web-0" ] || fail "pod delete: '$out'"
 echo "PASS"
 exit 0
