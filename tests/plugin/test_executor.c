@@ -342,6 +342,51 @@ START_TEST(test_store_failure)
 }
 END_TEST
 
+/* A plugin written here: deletes StatefulSet web/web (Orphan). */
+static int delete_sts_plan(const struct keelson_host *h, struct keelson_plugin_call *call,
+			   const struct keelson_view *view)
+{
+	(void)view;
+	struct keelson_step s = {.struct_size = sizeof(s), .kind = KEELSON_STEP_DELETE,
+				 .description = "delete StatefulSet web/web keeping its pods",
+				 .api_version = "apps/v1", .kind_name = "StatefulSet", .namespace_ = "web",
+				 .name = "web", .precondition_uid = "uid-sts-web", .propagation = "Orphan"};
+	return h->add_step(call, &s);
+}
+
+static const struct keelson_plugin delete_sts_plugin = {
+	.abi_version = KEELSON_PLUGIN_ABI_VERSION, .struct_size = sizeof(struct keelson_plugin),
+	.name = "delete-sts", .version = "1", .description = "deletes a StatefulSet", .plan = delete_sts_plan};
+
+/* A delete step is reported with its kind and target like any other, and
+ * its failures are bounded (no client here: it fails every time). */
+START_TEST(test_delete_step_reported)
+{
+	struct keelson_executor *e = new_executor();
+	struct keelson_plan_object object = {.desired = desired, .live = live, .state = KEELSON_OBJECT_IN_SYNC,
+					     .file = "s.yaml"};
+	struct keelson_exec_result r;
+	for (int attempt = 1; attempt <= 3; attempt++) {
+		ck_assert_int_eq(keelson_executor_cycle_objects(&r, e, &delete_sts_plugin, NULL, "sim", "web", "r1",
+								&object, 1), 0);
+		ck_assert_int_eq(r.outcome, KEELSON_EXEC_FAILED);
+		ck_assert_ptr_nonnull(strstr(r.description, "delete StatefulSet web/web keeping its pods"));
+		ck_assert_str_eq(r.step_kind, "delete");
+		ck_assert_str_eq(r.target_api_version, "apps/v1");
+		ck_assert_str_eq(r.target_kind, "StatefulSet");
+		ck_assert_str_eq(r.target_namespace, "web");
+		ck_assert_str_eq(r.target_name, "web");
+		fake.now += 10000;
+	}
+	ck_assert_int_eq(keelson_executor_cycle_objects(&r, e, &delete_sts_plugin, NULL, "sim", "web", "r1", &object, 1),
+			 0);
+	ck_assert_int_eq(r.outcome, KEELSON_EXEC_BLOCKED);
+	ck_assert_ptr_nonnull(strstr(r.description, "step failed 3 times: delete StatefulSet web/web"));
+	ck_assert_str_eq(r.step_kind, "delete");
+	keelson_executor_free(e);
+}
+END_TEST
+
 Suite *suite_executor(void);
 Suite *suite_executor(void)
 {
@@ -356,6 +401,7 @@ Suite *suite_executor(void)
 		{"cycle_retries_bounded", test_retries_bounded},
 		{"cycle_store_failure", test_store_failure},
 		{"cycle_apply_hook_no_effect", test_apply_hook_and_no_effect},
+		{"cycle_delete_step_reported", test_delete_step_reported},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
