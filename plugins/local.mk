@@ -69,6 +69,13 @@ tests_plugin_test_executor_SOURCES = tests/plugin/test_executor.c tests/plugin/p
 tests_plugin_test_executor_CFLAGS = $(PLUGIN_TEST_CFLAGS)
 tests_plugin_test_executor_LDADD = $(PLUGIN_TEST_LDADD)
 
+# The fallback parameter tables of `keelson validate` agree with the plugins.
+check_PROGRAMS += tests/plugin/test_provisional_tables
+TESTS += tests/plugin/test_provisional_tables
+tests_plugin_test_provisional_tables_SOURCES = tests/plugin/test_provisional_tables.c tests/plugin/plugin_paths.h tests/unit/check_main.h
+tests_plugin_test_provisional_tables_CFLAGS = $(PLUGIN_TEST_CFLAGS)
+tests_plugin_test_provisional_tables_LDADD = $(PLUGIN_TEST_LDADD)
+
 # The executor against kubesim, killed with SIGKILL mid-roll.
 check_PROGRAMS += tests/plugin/exec_driver
 tests_plugin_exec_driver_SOURCES = tests/plugin/exec_driver.c

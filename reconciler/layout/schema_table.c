@@ -16,7 +16,7 @@
 
 static const char *const drift_policies[] = {"alert", "heal", "ignore", NULL};
 static const char *const spark_modes[] = {"native", "operator", NULL};
-static const char *const spark_on_spec_change[] = {"resubmit", "waitForCompletion", NULL};
+static const char *const spark_on_spec_change[] = {"resubmit", "waitForCompletion", "wait", NULL};
 
 #define STRING_FIELD(n, fmt, fl, desc) \
 	{.name = (n), .type = KEELSON_FIELD_STRING, .flags = (fl), .format = (fmt), .description = (desc)}
@@ -128,6 +128,13 @@ static const struct keelson_field kafka_parameters[] = {
 	STRING_FIELD("cruiseControlService", KEELSON_FORMAT_DNS_LABEL, 0, "Service of Cruise Control"),
 	PORT_FIELD("cruiseControlPort", 0, "Cruise Control port (default 9090)"),
 	DURATION_FIELD("restartTimeout", 0, "time a restarted broker may take to catch up (default 5m)"),
+	{.name = "controllerStatefulSets", .type = KEELSON_FIELD_STRING_LIST, .format = KEELSON_FORMAT_DNS_LABEL,
+	 .min_items = 1, .description = "those of statefulSets whose pods are KRaft controllers only",
+	 .refers_group = "apps", .refers_kind = "StatefulSet"},
+	{.name = "gracePeriodSeconds", .type = KEELSON_FIELD_INTEGER, .minimum = 0, .maximum = 86400,
+	 .description = "grace period of each pod deletion (default: the pod's own)"},
+	DURATION_FIELD("probeTimeout", 0, "timeout of each metrics scrape and Cruise Control request (default 10s)"),
+	DURATION_FIELD("rebalanceTimeout", 0, "time a Cruise Control task may take (default 2h)"),
 	END_FIELD,
 };
 
@@ -136,12 +143,17 @@ static const struct keelson_field cassandra_parameters[] = {
 	 .format = KEELSON_FORMAT_DNS_LABEL, .min_items = 1,
 	 .description = "one StatefulSet per rack, in rack order",
 	 .refers_group = "apps", .refers_kind = "StatefulSet"},
-	STRING_FIELD("datacenter", KEELSON_FORMAT_ANY, KEELSON_FIELD_REQUIRED, "Cassandra datacenter"),
+	STRING_FIELD("datacenter", KEELSON_FORMAT_ANY, 0,
+		     "Cassandra datacenter (default: template label cassandra.datastax.com/datacenter)"),
 	PORT_FIELD("managementApiPort", 0, "Management API port; without it ring state is not verified"),
 	DURATION_FIELD("rackQuietPeriod", 0, "pause between racks (default 20s)"),
 	DURATION_FIELD("restartTimeout", 0, "time a restarted node may take to be Up/Normal (default 30m)"),
 	{.name = "allowVolumeExpansion", .type = KEELSON_FIELD_BOOLEAN,
 	 .description = "perform volume claim template changes instead of only planning them"},
+	DURATION_FIELD("drainTimeout", 0, "HTTP timeout of a drain through the Management API (default 2m)"),
+	DURATION_FIELD("streamingTimeout", 0, "how long a bootstrap or a decommission may take (default 12h)"),
+	{.name = "deleteDecommissionedVolumes", .type = KEELSON_FIELD_BOOLEAN,
+	 .description = "delete the PVCs of nodes that left the ring and whose pods a shrink removed"},
 	END_FIELD,
 };
 
@@ -150,6 +162,10 @@ static const struct keelson_field spark_parameters[] = {
 	 .enum_values = spark_modes, .description = "keelson creates driver pods, or a spark-operator does"},
 	{.name = "onSpecChange", .type = KEELSON_FIELD_ENUM, .enum_values = spark_on_spec_change,
 	 .description = "what a spec change of a running application does (default resubmit)"},
+	DURATION_FIELD("driverPodCreationGracePeriod", 0, "native: a recorded driver pod missing for longer has failed"),
+	DURATION_FIELD("killTimeout", 0, "how long a killed driver and its executors may take to be gone (default 5m)"),
+	DURATION_FIELD("completionTimeout", 0, "waitForCompletion: how long the running attempt may take (default 24h)"),
+	DURATION_FIELD("operatorTimeout", 0, "operator mode: how long spark-operator may take to settle (default 10m)"),
 	END_FIELD,
 };
 
