@@ -269,7 +269,7 @@ refusal_reported() {
 }
 
 check_all() {
-	step="checks after sequence $n_seq"
+	step="checks"
 	live_matches || { cat "$work/diff.out"; fail "the live state differs from the last valid commit $last_good (keelson diff above)"; }
 	local v
 	v=$(kubesim_curl /_sim/violations | tr -d ' \n')
@@ -358,11 +358,20 @@ restore_good() {
 	rm -rf "$repo/clusters"
 	git -C "$repo" checkout -q "$last_good" -- clusters || fail "git checkout $last_good"
 }
-commit() { # commit MESSAGE: commit everything and push to the served repository
+# commit MESSAGE: commit everything and push to the served repository.
+# --allow-empty: the same bad change twice in a row is a new commit with an
+# unchanged tree, which keelson must refuse again.
+commit() {
 	git_in add -A
-	git_in commit -q -m "$1"
+	git_in commit -q --allow-empty -m "$1"
 	git_in push -q origin main
 	n_commits=$((n_commits + 1))
+}
+
+# Since the daemon's last start, a cycle ran at the last valid revision.
+restarted_loaded() {
+	awk -v rev="$last_good" '/msg="keelson started"/ { ok = 0 }
+		/msg="reconcile cycle done"/ && index($0, "revision=" rev " ") { ok = 1 } END { exit !ok }' "$log"
 }
 
 # Random disturbances between commits: sleeps, SIGKILLs, Git server outages.
@@ -374,14 +383,25 @@ disturb() {
 	if [ $R -lt 3 ] || [ "$s" = "$forced_kill" ]; then
 		rnd 800
 		rnd_sleep $R
-		kill_daemon
-		rnd 800
-		rnd_sleep $R
-		start_daemon
+		if [ -n "${SOAK_AVOID_INVALID_HEAD_RESTART:-}" ] && [ $last_was_bad = yes ]; then
+			echo "  (SIGKILL postponed: the head is invalid, SOAK_AVOID_INVALID_HEAD_RESTART)"
+			[ "$s" != "$forced_kill" ] || forced_kill=$((s + 1))
+		else
+			kill_daemon
+			echo "  SIGKILL keelson run"
+			rnd 800
+			rnd_sleep $R
+			start_daemon
+			if [ -n "${SOAK_AVOID_INVALID_HEAD_RESTART:-}" ]; then
+				start_gitd
+				wait_until 90 "the restarted keelson loaded $last_good" restarted_loaded
+			fi
+		fi
 	fi
 	rnd 10
 	if [ -n "$gitd" ] && { [ $R -lt 2 ] || [ "$s" = "$forced_git" ]; }; then
 		stop_gitd
+		echo "  git daemon stopped"
 		n_git=$((n_git + 1))
 	elif [ -z "$gitd" ]; then
 		start_gitd
@@ -441,8 +461,8 @@ while [ $n_seq -lt "$sequences" ]; do
 			last_was_bad=yes
 			# The refusal must be reported before a newer commit hides
 			# this one: keelson and the Git server run until it is.
-			step="sequence $n_seq, refusal of $bad ($what)"
-			[ -n "$gitd" ] || { start_gitd; n_git=$((n_git + 1)); }
+			step="refusal of $bad ($what)"
+			[ -n "$gitd" ] || start_gitd
 			start_daemon
 			wait_until 90 "keelson reported $bad ($what) as invalid in its log and on the status branch" \
 				refusal_reported "$bad"
@@ -456,13 +476,13 @@ while [ $n_seq -lt "$sequences" ]; do
 		fi
 		disturb
 	done
-	step="sequence $n_seq, convergence"
+	step="convergence"
 	clear_faults
 	# Self-test of the checks (README): touch what keelson must not have.
 	case ${SOAK_SELFTEST:-} in
 	bystander) k annotate configmap soak-bystander-k -n kafka-events soak/selftest=1 >/dev/null ;;
 	esac || fail "SOAK_SELFTEST=$SOAK_SELFTEST: kubectl failed"
-	[ -n "$gitd" ] || { start_gitd; n_git=$((n_git + 1)); }
+	[ -n "$gitd" ] || start_gitd
 	start_daemon
 	wait_until 240 "converged at $last_good after sequence $n_seq (the daemon logs converged=true, status about it and not Progressing)" converged
 	if [ "${SOAK_SELFTEST:-}" = drift ]; then
