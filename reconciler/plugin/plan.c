@@ -15,6 +15,7 @@
 #include "kube/kube_cache.h"
 #include "kube/kube_client.h"
 #include "layout/layout.h"
+#include "reconcile/rules.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -412,6 +413,45 @@ static const char *built_object_problem(const cJSON *o)
 	return NULL;
 }
 
+/* The view lists objects in the order they can be applied (Namespaces and
+ * CRDs before what lives in them, ConfigMaps before the workloads that
+ * mount them), repository order within a rank: a plugin that applies what
+ * differs "in order" then never creates an object before its namespace,
+ * and no plugin needs its own copy of the ordering rules. */
+static int view_rank(const struct keelson_view_object *o)
+{
+	char group[256] = "";
+	const char *slash = o->api_version ? strchr(o->api_version, '/') : NULL;
+	if (slash != NULL && (size_t)(slash - o->api_version) < sizeof(group))
+		snprintf(group, sizeof(group), "%.*s", (int)(slash - o->api_version), o->api_version);
+	return keelson_apply_rank(group, o->kind ? o->kind : "");
+}
+
+#define VIEW_RANKS 8 /* keelson_apply_rank answers 0..7 */
+
+/* Stable counting sort by rank; on allocation failure the repository order
+ * stays (plugins still order what they must, this only spares them). */
+static void sort_apply_order(struct keelson_view_object *objects, size_t count)
+{
+	struct keelson_view_object *sorted = malloc((count + 1) * sizeof(*sorted));
+	int *ranks = malloc((count + 1) * sizeof(*ranks));
+	if (sorted != NULL && ranks != NULL) {
+		size_t next = 0;
+		for (size_t i = 0; i < count; i++) {
+			ranks[i] = view_rank(&objects[i]);
+			if (ranks[i] < 0 || ranks[i] >= VIEW_RANKS)
+				ranks[i] = VIEW_RANKS - 1;
+		}
+		for (int r = 0; r < VIEW_RANKS; r++)
+			for (size_t i = 0; i < count; i++)
+				if (ranks[i] == r)
+					sorted[next++] = objects[i];
+		memcpy(objects, sorted, count * sizeof(*objects));
+	}
+	free(sorted);
+	free(ranks);
+}
+
 static int host_add_step(struct keelson_plugin_call *call, const struct keelson_step *st)
 {
 	const char *problem = st != NULL ? step_problem(st) : "NULL step";
@@ -553,6 +593,7 @@ int keelson_plugin_plan(struct keelson_plan **out, const struct keelson_plugin *
 			.line = o->line,
 		};
 	}
+	sort_apply_order(objects, input->object_count);
 	static const struct keelson_param_value no_params[1];
 	struct keelson_view view = {
 		.struct_size = sizeof(view),

@@ -209,6 +209,43 @@ START_TEST(test_generic)
 }
 END_TEST
 
+/* The view is in apply order whatever the repository order: a plugin that
+ * applies what differs in view order creates the Namespace first. */
+START_TEST(test_view_apply_order)
+{
+	const struct keelson_plugin *generic = keelson_plugin_registry_find(registry, "generic");
+	cJSON *cm = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"conf\","
+				"\"namespace\":\"web\"}}");
+	cJSON *ns = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"web\"}}");
+	cJSON *crd = cJSON_Parse("{\"apiVersion\":\"apiextensions.k8s.io/v1\",\"kind\":\"CustomResourceDefinition\","
+				 "\"metadata\":{\"name\":\"things.example.com\"}}");
+	cJSON *cm2 = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"conf2\","
+				 "\"namespace\":\"web\"}}");
+	struct keelson_plan_object objects[] = {
+		{.desired = desired, .state = KEELSON_OBJECT_MISSING, .file = "a/statefulset.yaml", .line = 1},
+		{.desired = cm, .state = KEELSON_OBJECT_MISSING, .file = "a/configmap.yaml", .line = 1},
+		{.desired = ns, .state = KEELSON_OBJECT_MISSING, .file = "a/namespace.yaml", .line = 1},
+		{.desired = crd, .state = KEELSON_OBJECT_MISSING, .file = "a/crd.yaml", .line = 1},
+		{.desired = cm2, .state = KEELSON_OBJECT_MISSING, .file = "a/configmap.yaml", .line = 8},
+	};
+	struct keelson_plan_input in = {.cluster = "sim", .system = "web", .objects = objects, .object_count = 5,
+					.env = &fake.env};
+	struct keelson_plan *plan = NULL;
+	ck_assert_int_eq(keelson_plugin_plan(&plan, generic, &in), 0);
+	ck_assert_uint_eq(plan->count, 5);
+	assert_step(plan, 0, KEELSON_STEP_APPLY, "Namespace");
+	assert_step(plan, 1, KEELSON_STEP_APPLY, "CustomResourceDefinition");
+	assert_step(plan, 2, KEELSON_STEP_APPLY, "ConfigMap web/conf ");
+	assert_step(plan, 3, KEELSON_STEP_APPLY, "ConfigMap web/conf2");
+	assert_step(plan, 4, KEELSON_STEP_APPLY, "StatefulSet web/web");
+	keelson_plan_free(plan);
+	cJSON_Delete(cm);
+	cJSON_Delete(ns);
+	cJSON_Delete(crd);
+	cJSON_Delete(cm2);
+}
+END_TEST
+
 static int plan_misbehaving(const char *mode, struct keelson_plan **plan)
 {
 	const struct keelson_plugin *p = keelson_plugin_registry_find(registry, "misbehaving");
@@ -514,6 +551,7 @@ Suite *suite_plugin_plan(void)
 		{"plan_template_change", test_template_change_plans_whole_roll},
 		{"plan_requires_on_delete", test_requires_on_delete},
 		{"plan_generic", test_generic},
+		{"plan_view_apply_order", test_view_apply_order},
 		{"plan_refused", test_refused_plans},
 		{"plan_built_object", test_built_object},
 		{"plan_print", test_print},

@@ -204,7 +204,10 @@ struct keelson_view {
 	const char *cluster;
 	const char *system;
 	const char *revision;              /* Git revision of the desired state, or "" */
-	const struct keelson_view_object *objects; /* in repository order */
+	/* In apply order: Namespaces, CRDs, ServiceAccounts and RBAC,
+	 * ConfigMaps and Secrets, Services, PVCs, workloads, the rest;
+	 * repository order within each. */
+	const struct keelson_view_object *objects;
 	size_t object_count;
 	const struct keelson_param_value *params; /* one per table entry, table order */
 	size_t param_count;
