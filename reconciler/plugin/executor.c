@@ -355,6 +355,7 @@ static void copy_field(char *dst, size_t size, const char *value)
 static void result_target(struct keelson_exec_result *out, const struct keelson_plan_step *st)
 {
 	copy_field(out->step_kind, sizeof(out->step_kind), keelson_step_kind_name(st->kind));
+	copy_field(out->gate, sizeof(out->gate), st->gate);
 	const char *api_version = st->api_version, *kind = st->kind_name, *ns = st->namespace_, *name = st->name;
 	/* The host fills an APPLY step's target from its object. */
 	if (st->kind == KEELSON_STEP_DELETE_POD) {

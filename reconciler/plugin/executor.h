@@ -93,6 +93,10 @@ struct keelson_exec_result {
 	 * without a target); values longer than a field are truncated. */
 	char step_kind[16];
 	char target_api_version[64], target_kind[64], target_namespace[64], target_name[256];
+	/* What the plugin checked before that step ("all 5 brokers Ready,
+	 * URP 0, ..."), or "" when it gave no gate: logged with the step so
+	 * people see why keelson judged it safe. */
+	char gate[512];
 };
 
 struct keelson_executor;

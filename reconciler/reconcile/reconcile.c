@@ -1225,7 +1225,7 @@ static int reconcile_plugin_system(struct keelson_cycle_report *rep, struct keel
 		keelson_metrics_record_rollout_step(NULL, cluster->name, sys->name, "done");
 		step_event(r, s, &res, sys->name, "RolloutStep", false);
 		keelson_log(KEELSON_LOG_INFO, "plugin step ran", "cluster", cluster->name, "system", sys->name, "step",
-			    res.description, "stepsLeft", left, (const char *)NULL);
+			    res.description, "gate", res.gate[0] ? res.gate : "-", "stepsLeft", left, (const char *)NULL);
 		if (!s->hook_applied)
 			wait_step_visible(s, &res, pod_gen, main_gen);
 		break;

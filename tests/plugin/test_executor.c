@@ -247,6 +247,7 @@ START_TEST(test_retries_bounded)
 	ck_assert_str_eq(r.target_kind, "Pod");
 	ck_assert_str_eq(r.target_namespace, "web");
 	ck_assert_str_eq(r.target_name, "web-0");
+	ck_assert_str_eq(r.gate, "all 3 pods of web Ready (now 3)");
 	ck_assert_int_eq((int)cJSON_GetObjectItemCaseSensitive(store.saved, "attempts")->valuedouble, 1);
 	/* Within the back-off nothing is attempted or read. */
 	unsigned lists = fake.list_calls, saves = store.saves;
@@ -254,6 +255,7 @@ START_TEST(test_retries_bounded)
 	ck_assert_int_eq(r.outcome, KEELSON_EXEC_BACKOFF);
 	ck_assert_str_eq(r.step_kind, "");
 	ck_assert_str_eq(r.target_name, "");
+	ck_assert_str_eq(r.gate, "");
 	ck_assert_uint_eq(fake.list_calls, lists);
 	ck_assert_uint_eq(store.saves, saves);
 	fake.now += 1000;
