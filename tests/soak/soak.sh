@@ -369,9 +369,12 @@ commit() {
 }
 
 # Since the daemon's last start, a cycle ran at the last valid revision.
+# starts_before: "keelson started" lines before the restart (the new
+# daemon may not have logged its own yet).
 restarted_loaded() {
-	awk -v rev="$last_good" '/msg="keelson started"/ { ok = 0 }
-		/msg="reconcile cycle done"/ && index($0, "revision=" rev " ") { ok = 1 } END { exit !ok }' "$log"
+	awk -v rev="$last_good" -v before="$starts_before" '/msg="keelson started"/ { ok = 0; starts++ }
+		/msg="reconcile cycle done"/ && index($0, "revision=" rev " ") { ok = 1 }
+		END { exit !(ok && starts > before) }' "$log"
 }
 
 # Random disturbances between commits: sleeps, SIGKILLs, Git server outages.
@@ -389,6 +392,7 @@ disturb() {
 		else
 			kill_daemon
 			echo "  SIGKILL keelson run"
+			starts_before=$(grep -c 'msg="keelson started"' "$log")
 			rnd 800
 			rnd_sleep $R
 			start_daemon
