@@ -7,7 +7,7 @@
 
 #include <stdio.h>
 
-static const char *const modes[] = {"bad-step", "fail", "ok", "probe", "built", "bad-built", NULL};
+static const char *const modes[] = {"bad-step", "fail", "ok", "probe", "built", "bad-built", "status-patch", "bad-subresource", NULL};
 
 static const struct keelson_param params[] = {
 	{.name = "mode", .type = KEELSON_PARAM_ENUM, .enum_values = modes, .default_value = "bad-step",
@@ -37,6 +37,16 @@ static int plan(const struct keelson_host *h, struct keelson_plugin_call *c, con
 		h->log(c, KEELSON_PLUGIN_LOG_INFO, "probed: %s", text);
 		struct keelson_step w = {.struct_size = sizeof(w), .kind = KEELSON_STEP_WAIT, .description = text};
 		return h->add_step(c, &w);
+	}
+	if (strcmp(mode->string, "status-patch") == 0 || strcmp(mode->string, "bad-subresource") == 0) {
+		struct keelson_step st = {
+			.struct_size = sizeof(st), .kind = KEELSON_STEP_PATCH, .description = "record the state",
+			.api_version = "sparkoperator.k8s.io/v1beta2", .kind_name = "SparkApplication",
+			.namespace_ = "spark", .name = "etl", .patch_type = KEELSON_PATCH_MERGE,
+			.patch = "{\"status\":{\"applicationState\":{\"state\":\"RUNNING\"}}}",
+			.subresource = strcmp(mode->string, "status-patch") == 0 ? "status" : "exec",
+		};
+		return h->add_step(c, &st) == 0 ? 0 : -1;
 	}
 	if (strncmp(mode->string, "built", 5) == 0 || strcmp(mode->string, "bad-built") == 0) {
 		struct keelson_step a = {

@@ -249,10 +249,14 @@ static int run_step(struct keelson_executor *e, const char *cluster, const char 
 	case KEELSON_STEP_APPLY:
 		rc = keelson_kube_apply(&result, client, st->object, NULL);
 		break;
-	case KEELSON_STEP_PATCH:
+	case KEELSON_STEP_PATCH: {
+		struct keelson_kube_write_options wo;
+		keelson_kube_write_options_init(&wo);
+		wo.subresource = st->subresource;
 		rc = keelson_kube_patch(&result, client, st->api_version, st->kind_name, st->namespace_, st->name,
-					(enum keelson_kube_patch_type)st->patch_type, st->patch, NULL);
+					(enum keelson_kube_patch_type)st->patch_type, st->patch, &wo);
 		break;
+	}
 	case KEELSON_STEP_DELETE_POD: {
 		struct keelson_kube_delete_options opts;
 		keelson_kube_delete_options_init(&opts);

@@ -296,6 +296,7 @@ static void step_dispose(struct keelson_plan_step *s)
 	free(s->http_body);
 	free(s->reason);
 	free(s->propagation);
+	free(s->subresource);
 }
 
 void keelson_plan_free(struct keelson_plan *plan)
@@ -339,6 +340,14 @@ static const char *step_propagation(const struct keelson_step *st)
 		       : NULL;
 }
 
+/* The step's subresource, or NULL when its struct_size ends before it. */
+static const char *step_subresource(const struct keelson_step *st)
+{
+	return st->struct_size >= offsetof(struct keelson_step, subresource) + sizeof(st->subresource)
+		       ? st->subresource
+		       : NULL;
+}
+
 static bool known_propagation(const char *p)
 {
 	return p == NULL || strcmp(p, "Orphan") == 0 || strcmp(p, "Background") == 0 ||
@@ -366,6 +375,9 @@ static const char *step_problem(const struct keelson_step *st)
 	case KEELSON_STEP_PATCH:
 		if (!st->api_version || !st->kind_name || !st->name || !st->patch || st->patch_type > KEELSON_PATCH_STRATEGIC)
 			return "patch without apiVersion, kind, name, patch or a known patch type";
+		if (step_subresource(st) != NULL && strcmp(step_subresource(st), "status") != 0 &&
+		    strcmp(step_subresource(st), "scale") != 0)
+			return "patch of a subresource other than \"status\" or \"scale\"";
 		return NULL;
 	case KEELSON_STEP_DELETE_POD:
 		if (!st->namespace_ || !st->name || !st->precondition_uid)
@@ -497,6 +509,7 @@ static int host_add_step(struct keelson_plugin_call *call, const struct keelson_
 		.propagation = dup_or_null(st->kind == KEELSON_STEP_DELETE
 						   ? (step_propagation(st) ? step_propagation(st) : "Background")
 						   : NULL),
+		.subresource = dup_or_null(st->kind == KEELSON_STEP_PATCH ? step_subresource(st) : NULL),
 	};
 	if (st->kind == KEELSON_STEP_APPLY) {
 		const cJSON *o;

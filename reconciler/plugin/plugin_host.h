@@ -145,6 +145,7 @@ struct keelson_plan_step {
 	long long timeout_ms;
 	char *reason;
 	char *propagation;          /* DELETE: "Orphan", "Background" or "Foreground" */
+	char *subresource;          /* PATCH: "status", "scale" or NULL */
 };
 
 struct keelson_plan {

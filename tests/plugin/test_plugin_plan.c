@@ -281,6 +281,23 @@ START_TEST(test_refused_plans)
 }
 END_TEST
 
+/* A patch of the status subresource keeps its subresource; any other
+ * subresource is refused. */
+START_TEST(test_patch_subresource)
+{
+	struct keelson_plan *plan = NULL;
+	ck_assert_int_eq(plan_misbehaving("status-patch", &plan), 0);
+	ck_assert_uint_eq(plan->count, 1);
+	assert_step(plan, 0, KEELSON_STEP_PATCH, "record the state");
+	ck_assert_str_eq(plan->steps[0].subresource, "status");
+	ck_assert_str_eq(plan->steps[0].name, "etl");
+	keelson_plan_free(plan);
+	plan = NULL;
+	ck_assert_int_eq(plan_misbehaving("bad-subresource", &plan), KEELSON_ERROR);
+	ck_assert_ptr_null(plan);
+}
+END_TEST
+
 /* An object the plugin built (object_json) becomes an apply step that
  * owns a parsed copy, with its target taken from the object. */
 START_TEST(test_built_object)
@@ -554,6 +571,7 @@ Suite *suite_plugin_plan(void)
 		{"plan_view_apply_order", test_view_apply_order},
 		{"plan_refused", test_refused_plans},
 		{"plan_built_object", test_built_object},
+		{"plan_patch_subresource", test_patch_subresource},
 		{"plan_print", test_print},
 		{"plan_host_services", test_services},
 		{"plan_json_parse", test_json_parse},

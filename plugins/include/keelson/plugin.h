@@ -178,6 +178,13 @@ struct keelson_step {
 	 * "Background". The host accepts a struct_size that ends before this
 	 * field (a plugin built against version 3) and reads it as NULL. */
 	const char *propagation;
+
+	/* Appended in host version 5. PATCH: the subresource to patch,
+	 * "status" or "scale"; NULL: the object itself. A custom resource
+	 * whose CRD enables the status subresource ignores .status written to
+	 * the object, so a plugin that reports in .status patches "status".
+	 * Read only when struct_size covers it. */
+	const char *subresource;
 };
 
 /* --- The view ----------------------------------------------------------- */
@@ -234,7 +241,8 @@ struct keelson_view {
 
 /* --- Host services ------------------------------------------------------ */
 
-#define KEELSON_HOST_VERSION 4u /* 2: keelson_view.flags; 3: json_parse; 4: KEELSON_STEP_DELETE */
+#define KEELSON_HOST_VERSION 5u /* 2: keelson_view.flags; 3: json_parse; 4: KEELSON_STEP_DELETE;
+                                  5: keelson_step.subresource */
 
 /* The largest text json_parse accepts. */
 #define KEELSON_JSON_PARSE_MAX (16u * 1024u * 1024u)
