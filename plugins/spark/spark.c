@@ -327,13 +327,41 @@ static int blocked_step(struct planner *p, const char *reason)
 	return add(p, &s);
 }
 
+/* .status in spark-operator's shape, from the record: what people read
+ * (kubectl get sparkapplication -o yaml, dashboards). */
+static void status_member(struct jb *b, const struct app *a, const struct record *r)
+{
+	char when[40];
+	jb_key(b, "status");
+	jb_begin_object(b);
+	jb_key(b, "applicationState");
+	jb_begin_object(b);
+	jb_kv_string(b, "state", spark_state_name(r->state));
+	jb_kv_string(b, "errorMessage", r->last_failure);
+	jb_end_object(b);
+	jb_kv_int(b, "submissionAttempts", r->attempts.submission_attempts);
+	jb_kv_int(b, "executionAttempts", r->attempts.execution_attempts);
+	rfc3339(when, sizeof(when), r->attempts.last_submission_ms);
+	jb_key(b, "lastSubmissionAttemptTime");
+	jb_string(b, when[0] ? when : NULL);
+	rfc3339(when, sizeof(when), r->termination_ms);
+	jb_key(b, "terminationTime");
+	jb_string(b, when[0] ? when : NULL);
+	jb_kv_string(b, "submissionID", r->submission_id);
+	jb_key(b, "driverInfo");
+	jb_begin_object(b);
+	jb_kv_string(b, "podName", r->submission_id[0] ? a->driver_name : "");
+	jb_end_object(b);
+	jb_end_object(b);
+}
+
 /* The record as a merge patch of the live SparkApplication: annotations
  * (what the plugin reads back) and .status in spark-operator's shape (what
  * people read). */
 static int patch_record(struct planner *p, const struct app *a, const struct record *r, const char *description,
 			const char *gate)
 {
-	char number[32], when[40];
+	char number[32];
 	struct jb b;
 	jb_init(&b, PATCH_LIMIT);
 	jb_begin_object(&b);
@@ -355,27 +383,7 @@ static int patch_record(struct planner *p, const struct app *a, const struct rec
 	jb_kv_string(&b, A_LAST_FAILURE, r->last_failure);
 	jb_end_object(&b);
 	jb_end_object(&b);
-	jb_key(&b, "status");
-	jb_begin_object(&b);
-	jb_key(&b, "applicationState");
-	jb_begin_object(&b);
-	jb_kv_string(&b, "state", spark_state_name(r->state));
-	jb_kv_string(&b, "errorMessage", r->last_failure);
-	jb_end_object(&b);
-	jb_kv_int(&b, "submissionAttempts", r->attempts.submission_attempts);
-	jb_kv_int(&b, "executionAttempts", r->attempts.execution_attempts);
-	rfc3339(when, sizeof(when), r->attempts.last_submission_ms);
-	jb_key(&b, "lastSubmissionAttemptTime");
-	jb_string(&b, when[0] ? when : NULL);
-	rfc3339(when, sizeof(when), r->termination_ms);
-	jb_key(&b, "terminationTime");
-	jb_string(&b, when[0] ? when : NULL);
-	jb_kv_string(&b, "submissionID", r->submission_id);
-	jb_key(&b, "driverInfo");
-	jb_begin_object(&b);
-	jb_kv_string(&b, "podName", r->submission_id[0] ? a->driver_name : "");
-	jb_end_object(&b);
-	jb_end_object(&b);
+	status_member(&b, a, r);
 	jb_end_object(&b);
 	int rc = -1;
 	const char *text = jb_text(&b);
@@ -388,6 +396,82 @@ static int patch_record(struct planner *p, const struct app *a, const struct rec
 	} else {
 		p->h->log(p->call, KEELSON_PLUGIN_LOG_ERROR, "the status patch of %s/%s is larger than %d bytes",
 			  a->ns, a->name, PATCH_LIMIT);
+		p->failed = 1;
+	}
+	jb_dispose(&b);
+	return rc;
+}
+
+/* Whether the CRD serves .status of SparkApplications of this version as a
+ * subresource (spark-operator's CRD does): then the server drops the .status
+ * of patch_record and the record reaches .status only through /status.
+ * 1 yes, 0 no, -1 unknown (the CRD cannot be read). */
+static int status_is_subresource(const struct planner *p, const struct app *a)
+{
+	const struct keelson_json *crd = NULL;
+	if (p->h->live_get(p->call, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "",
+			   "sparkapplications." SPARK_GROUP, &crd) != 0)
+		return -1;
+	const char *slash = strchr(a->obj->api_version, '/');
+	const char *version = slash != NULL ? slash + 1 : a->obj->api_version;
+	const struct keelson_json *versions = p->h->json_get(crd, "/spec/versions");
+	for (size_t i = 0; i < p->h->json_count(versions); i++) {
+		const struct keelson_json *v = p->h->json_at(versions, i);
+		const char *name = p->h->json_string(p->h->json_get(v, "/name"));
+		if (name != NULL && strcmp(name, version) == 0)
+			return p->h->json_get(v, "/subresources/status") != NULL;
+	}
+	return 0;
+}
+
+static int text_equal(const char *a, const char *b)
+{
+	return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+}
+
+static int number_equal(const struct planner *p, const struct keelson_json *node, long long want)
+{
+	double have;
+	return p->h->json_number(node, &have) == 0 && (long long)have == want;
+}
+
+/* Whether live .status already says what the record says. */
+static int status_current(const struct planner *p, const struct app *a)
+{
+	const struct record *r = &a->rec;
+	const struct keelson_json *st = p->h->json_get(a->live, "/status");
+	return text_equal(p->h->json_string(p->h->json_get(st, "/applicationState/state")), spark_state_name(r->state)) &&
+	       text_equal(p->h->json_string(p->h->json_get(st, "/applicationState/errorMessage")), r->last_failure) &&
+	       text_equal(p->h->json_string(p->h->json_get(st, "/submissionID")), r->submission_id) &&
+	       number_equal(p, p->h->json_get(st, "/submissionAttempts"), r->attempts.submission_attempts) &&
+	       number_equal(p, p->h->json_get(st, "/executionAttempts"), r->attempts.execution_attempts);
+}
+
+/* With the status subresource, copy the record (kept in annotations) into
+ * .status through /status when they differ; informational, so a CRD that
+ * cannot be read or an older host only leaves .status behind. */
+static int plan_status_subresource(struct planner *p, const struct app *a)
+{
+	if (p->h->version < 5 || a->live == NULL || a->rec.state == SPARK_NEW || a->rec.state == SPARK_UNKNOWN ||
+	    status_current(p, a) || status_is_subresource(p, a) != 1)
+		return 0;
+	struct jb b;
+	jb_init(&b, PATCH_LIMIT);
+	jb_begin_object(&b);
+	status_member(&b, a, &a->rec);
+	jb_end_object(&b);
+	int rc = -1;
+	const char *text = jb_text(&b);
+	if (text != NULL) {
+		char description[600];
+		snprintf(description, sizeof(description), "record state %s of SparkApplication %s/%s in its status",
+			 spark_state_name(a->rec.state), a->ns, a->name);
+		struct keelson_step s = {.kind = KEELSON_STEP_PATCH, .description = description,
+					 .api_version = a->obj->api_version, .kind_name = a->obj->kind,
+					 .namespace_ = a->ns, .name = a->name, .patch_type = KEELSON_PATCH_MERGE,
+					 .patch = text, .subresource = "status"};
+		rc = add(p, &s);
+	} else {
 		p->failed = 1;
 	}
 	jb_dispose(&b);
@@ -1361,7 +1445,7 @@ static int plan_app(struct planner *p, const struct keelson_view_object *o)
 		rc = plan_preview_app(p, a);
 	} else if (!p->native) {
 		rc = plan_operator_app(p, a);
-	} else {
+	} else if ((rc = plan_status_subresource(p, a)) == 0) {
 		rc = plan_native_app(p, a);
 	}
 	free(a);

@@ -73,9 +73,9 @@ git_in() { git -C "$repo" -c user.name=test -c user.email=test@example.com "$@" 
 
 spark_start() {
 	kubesim_start "$work" --log-level error --clock-factor "$1" || fail "kubesim did not start"
-	# The CRD as spark-operator installs it, without the status
-	# subresource so the status the plugin writes is visible (see
-	# plugins/spark/README.md).
+	# The CRD as spark-operator installs it; with SPARK_STATUS_SUBRESOURCE=1
+	# also its status subresource, so .status is written only through
+	# /status (the plugin's separate status patch).
 	cat >"$work/crd.yaml" <<'EOF'
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -94,6 +94,9 @@ spec:
         type: object
         x-kubernetes-preserve-unknown-fields: true
 EOF
+	if [ "${SPARK_STATUS_SUBRESOURCE:-0}" = 1 ]; then
+		printf '    subresources:\n      status: {}\n' >>"$work/crd.yaml"
+	fi
 	k apply -f "$work/crd.yaml" >/dev/null 2>&1 || fail "cannot install the SparkApplication CRD"
 	i=0
 	until k get sparkapplications -A >/dev/null 2>&1; do

@@ -6,8 +6,11 @@
 # SparkApplication; kubesim's invariant log stays empty. Then keelson is
 # idle: no Kubernetes request while nothing changes. Removed from Git, the
 # application is pruned and the garbage collector removes its driver (the
-# driver itself is not in the inventory).
+# driver itself is not in the inventory). The CRD has the status
+# subresource, as spark-operator's does: the state reaches .status through
+# the plugin's separate patch of /status.
 name=spark-submit
+SPARK_STATUS_SUBRESOURCE=1
 . "${top_srcdir:-.}/tests/spark/spark-lib.sh"
 
 spark_start 10
