@@ -29,8 +29,9 @@ done
 grep '^SOAK-STATS' "$out" | awk -v failed="$failed" '
 	{ for (i = 3; i <= NF; i++) { split($i, kv, "="); sum[kv[1]] += kv[2] } runs++ }
 	END {
-		printf "soak: %d seeds; survived %d sequences, %d commits (%d bad, all refused), %d fault periods, %d git restarts, %d SIGKILLs\n",
-			runs, sum["sequences"], sum["commits"], sum["bad"], sum["faults"], sum["git_restarts"], sum["kills"]
+		printf "soak: %d seeds; survived %d sequences, %d commits (%d bad%s), %d fault periods, %d git restarts, %d SIGKILLs\n",
+			runs, sum["sequences"], sum["commits"], sum["bad"], failed == "" ? ", all refused" : "",
+			sum["faults"], sum["git_restarts"], sum["kills"]
 		if (failed != "") printf "soak: FAILED seeds:%s (replay commands above)\n", failed
 	}'
 [ -z "$failed" ]
