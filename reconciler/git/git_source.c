@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/redact.h"
 #include "git/known_hosts.h"
+#include "git/tls_ca.h"
 #include "git/signature.h"
 
 #include <ctype.h>
@@ -325,41 +326,6 @@ static int credentials_cb(git_credential **out, const char *url, const char *use
 	return GIT_EAUTH;
 }
 
-static bool is_ip_literal(const char *host)
-{
-	return strspn(host, "0123456789.") == strlen(host) || strchr(host, ':') != NULL;
-}
-
-/* Verify a server certificate (leaf, DER) against the configured CA file.
- * The TLS backend has already checked the chain against the system store;
- * this accepts servers whose leaf is signed directly by a configured CA. */
-static bool verify_with_ca_file(const git_cert_x509 *cert, const char *host, const char *ca_file)
-{
-	const unsigned char *p = cert->data;
-	X509 *leaf = d2i_X509(NULL, &p, (long)cert->len);
-	X509_STORE *store = X509_STORE_new();
-	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-	bool ok = false;
-	if (!leaf || !store || !ctx)
-		goto cleanup;
-	if (X509_STORE_load_file(store, ca_file) != 1)
-		goto cleanup;
-	if (X509_STORE_CTX_init(ctx, store, leaf, NULL) != 1)
-		goto cleanup;
-	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
-	if (is_ip_literal(host))
-		X509_VERIFY_PARAM_set1_ip_asc(param, host);
-	else
-		X509_VERIFY_PARAM_set1_host(param, host, 0);
-	ok = X509_verify_cert(ctx) == 1;
-cleanup:
-	X509_STORE_CTX_free(ctx);
-	X509_STORE_free(store);
-	X509_free(leaf);
-	ERR_clear_error();
-	return ok;
-}
-
 static int certificate_cb(git_cert *cert, int valid, const char *host, void *payload)
 {
 	struct keelson_git_source *src = payload;
@@ -392,7 +358,7 @@ static int certificate_cb(git_cert *cert, int valid, const char *host, void *pay
 	if (cert->cert_type == GIT_CERT_X509) {
 		if (valid)
 			return 0;
-		if (src->ca_file && verify_with_ca_file((const git_cert_x509 *)cert, host, src->ca_file))
+		if (src->ca_file && keelson_git_cert_trusted_by_ca_file((const git_cert_x509 *)cert, host, src->ca_file))
 			return 0;
 		src->tls_failed = true;
 		snprintf(src->callback_error, sizeof(src->callback_error),

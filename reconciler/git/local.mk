@@ -6,6 +6,7 @@ libkeelson_core_la_SOURCES += \
 	reconciler/git/network_deadline.c reconciler/git/network_deadline.h \
 	reconciler/git/git_trigger.c reconciler/git/git_trigger.h \
 	reconciler/git/known_hosts.c reconciler/git/known_hosts.h \
+	reconciler/git/tls_ca.c reconciler/git/tls_ca.h \
 	reconciler/git/signature.c reconciler/git/signature.h
 libkeelson_core_la_CFLAGS += $(LIBGIT2_CFLAGS) $(CRYPTO_CFLAGS) $(GPGME_CFLAGS)
 libkeelson_core_la_LIBADD += $(LIBGIT2_LIBS) $(INOTIFYTOOLS_LIBS) $(CRYPTO_LIBS) $(GPGME_LIBS)

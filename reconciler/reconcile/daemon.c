@@ -176,6 +176,7 @@ static int start_status(struct keelson_daemon *d, const struct keelson_config *c
 		.ssh_key_file = cfg->git_ssh_key_file,
 		.ssh_username = cfg->git_ssh_username,
 		.known_hosts_file = cfg->git_known_hosts_file,
+		.ca_file = cfg->git_ca_file,
 		.forge = d->forge,
 	};
 	rc = keelson_status_writer_new(&d->status, &so);

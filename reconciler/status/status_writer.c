@@ -7,6 +7,7 @@
 #include "core/redact.h"
 #include "git/known_hosts.h"
 #include "git/network_deadline.h"
+#include "git/tls_ca.h"
 #include "json/json_canonical.h"
 #include "status/forge.h"
 
@@ -67,7 +68,8 @@ struct keelson_status_writer {
 	unsigned history_max, push_attempts, backoff_initial_ms, timeout_ms;
 	struct keelson_network_deadline deadline; /* armed during a fetch or push */
 	char *username_file, *username_env, *token_file, *token_env;
-	char *ssh_key_file, *ssh_username, *known_hosts_file;
+	char *ssh_key_file, *ssh_username, *known_hosts_file, *ca_file;
+	bool tls_failed;
 	bool insecure_skip_host_key_check;
 	struct keelson_forge *forge;
 	int64_t (*clock)(void *payload);
@@ -266,6 +268,7 @@ void keelson_status_writer_free(struct keelson_status_writer *w)
 	free(w->ssh_key_file);
 	free(w->ssh_username);
 	free(w->known_hosts_file);
+	free(w->ca_file);
 	free(w);
 }
 
@@ -301,6 +304,7 @@ static int init_common(struct keelson_status_writer *w, const struct keelson_sta
 	w->ssh_key_file = dup_or_null(opts->ssh_key_file);
 	w->ssh_username = dup_or_null(opts->ssh_username);
 	w->known_hosts_file = dup_or_null(opts->known_hosts_file);
+	w->ca_file = dup_or_null(opts->ca_file);
 	w->insecure_skip_host_key_check = opts->insecure_skip_host_key_check;
 	w->timeout_ms = opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
 	if (!w->url || !w->display_url || !w->branch)
@@ -825,8 +829,13 @@ static int certificate_cb(git_cert *cert, int valid, const char *host, void *pay
 	}
 	if (valid)
 		return 0;
+	if (cert->cert_type == GIT_CERT_X509 && w->ca_file != NULL &&
+	    keelson_git_cert_trusted_by_ca_file((const git_cert_x509 *)cert, host, w->ca_file))
+		return 0;
+	w->tls_failed = true;
 	snprintf(w->callback_error, sizeof(w->callback_error),
-		 "the TLS certificate of %s is not trusted by the system store", host);
+		 "the TLS certificate of %s is not trusted by the system store%s%s", host,
+		 w->ca_file ? " or by " : "; set git.caFile to the CA that signed it", w->ca_file ? w->ca_file : "");
 	git_error_set_str(GIT_ERROR_SSL, w->callback_error);
 	return GIT_ECERTIFICATE;
 }
@@ -851,7 +860,7 @@ static void init_callbacks(git_remote_callbacks *cb, struct keelson_status_write
 	cb->transfer_progress = transfer_progress_cb;
 	cb->payload = w;
 	w->credential_attempts = 0;
-	w->auth_failed = w->push_rejected = false;
+	w->auth_failed = w->push_rejected = w->tls_failed = false;
 	w->callback_error[0] = '\0';
 }
 
@@ -862,6 +871,9 @@ static int remote_failure(struct keelson_status_writer *w, const char *doing, in
 			"status: %s %s (branch %s): no complete answer within %u ms (%s); check that "
 			"the server is healthy; status stays pending and is retried", doing,
 			w->display_url, w->branch, w->timeout_ms, git_message());
+	if (w->tls_failed)
+		return set_redacted(KEELSON_EINVALID, "status: %s %s (branch %s): %s; status stays pending", doing,
+				    w->display_url, w->branch, w->callback_error);
 	if (w->auth_failed || grc == GIT_EAUTH || grc == GIT_ECERTIFICATE)
 		return set_redacted(KEELSON_EINVALID,
 			"status: %s %s (branch %s): %s; check the configured credentials "

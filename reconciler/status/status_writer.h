@@ -99,6 +99,9 @@ struct keelson_status_writer_options {
 	 * environment variables, read when the server asks. */
 	const char *username_file, *username_env, *token_file, *token_env;
 	const char *ssh_key_file, *ssh_username, *known_hosts_file;
+	/* PEM file of a CA trusted besides the system store for HTTPS (the
+	 * Git source's caFile: the status branch lives on the same server). */
+	const char *ca_file;
 	bool insecure_skip_host_key_check;
 
 	/* Optional commit statuses on the source commit (borrowed; must outlive

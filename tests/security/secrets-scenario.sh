@@ -294,7 +294,10 @@ grep -q "revision [0-9a-f]*: .*3 objects" "$out/sync-insecure.out" ||
 
 step="the status branch"
 git -C "$work/srv/config.git" log -p --all >"$out/git-history.out" 2>&1
-grep -q '^ .*status/sim/web.json\|status/sim/web.json' "$out/git-history.out" && have_status=yes || have_status=no
+# The status writer pushes over HTTPS trusting git.caFile, as the fetches do.
+grep -q '^ .*status/sim/web.json\|status/sim/web.json' "$out/git-history.out" ||
+	fail "no status commit reached the HTTPS server: $(grep 'status' "$out"/run*.out 2>/dev/null | tail -n 3)"
+have_status=yes
 cp "$work/kubesim.err" "$out/kubesim.err" 2>/dev/null
 cp "$work/kubesim.out" "$out/kubesim.out" 2>/dev/null
 # Text files of the caches (config, refs, logs): objects are compressed.
