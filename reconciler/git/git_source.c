@@ -771,6 +771,28 @@ const char *keelson_git_source_last_good(const struct keelson_git_source *src)
 	return src->have_good ? src->good_sha : NULL;
 }
 
+int keelson_git_source_first_parent(char out[41], struct keelson_git_source *src, const char *sha)
+{
+	git_oid oid;
+	git_commit *commit = NULL, *parent = NULL;
+	out[0] = '\0';
+	if (src->signature_policy != KEELSON_GIT_SIGNATURES_NONE)
+		return keelson_error_set(KEELSON_ENOTFOUND, "ancestors of %.12s are not signature-verified", sha);
+	if (!sha || !is_hex_sha(sha) || git_oid_fromstr(&oid, sha) < 0)
+		return keelson_error_set(KEELSON_EINVALID, "\"%s\" is not a full 40-hex commit id",
+					 sha ? sha : "(null)");
+	if (git_commit_lookup(&commit, src->repo, &oid) < 0)
+		return set_redacted(KEELSON_ENOTFOUND, "commit %s is not in the cache of %s", sha, src->display_url);
+	int rc = 0;
+	if (git_commit_parentcount(commit) == 0 || git_commit_parent(&parent, commit, 0) < 0)
+		rc = keelson_error_set(KEELSON_ENOTFOUND, "commit %.12s has no parent in the cache", sha);
+	else
+		git_oid_tostr(out, 41, git_commit_id(parent));
+	git_commit_free(parent);
+	git_commit_free(commit);
+	return rc;
+}
+
 const char *keelson_git_source_display_url(const struct keelson_git_source *src)
 {
 	return src->display_url;

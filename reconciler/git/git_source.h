@@ -138,6 +138,13 @@ int keelson_git_source_poll(struct keelson_git_revision *out_rev, bool *out_chan
  * NULL when there is none. Borrowed; valid until the next poll. */
 const char *keelson_git_source_last_good(const struct keelson_git_source *src);
 
+/* The first parent of commit `sha` (40 hex) in the cache, into `out`
+ * (41 bytes), so a daemon that starts on an invalid newest commit can
+ * find the last valid one. KEELSON_ENOTFOUND for a root commit, a commit
+ * not in the cache, or under a signature policy (ancestors were never
+ * verified: nothing but the verified tip may be put in force). */
+int keelson_git_source_first_parent(char out[41], struct keelson_git_source *src, const char *sha);
+
 /* The URL with credentials redacted, for messages. Borrowed. */
 const char *keelson_git_source_display_url(const struct keelson_git_source *src);
 

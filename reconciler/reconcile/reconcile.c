@@ -366,6 +366,48 @@ static void forget_removed_systems(struct keelson_reconciler *r, const struct ke
 	}
 }
 
+/* How far back a daemon that starts on an invalid commit looks for the
+ * last valid one. */
+#define FALLBACK_MAX_COMMITS 64
+
+/* A daemon that starts (no revision in force) while the newest commit is
+ * invalid puts the newest valid first-parent ancestor in force: the last
+ * good revision of the previous run, so an interrupted rollout goes on and
+ * status can report the rejected commit. Nothing newer than `sha` is
+ * considered; under a signature policy only the verified tip counts. */
+static void load_last_valid_ancestor(struct keelson_reconciler *r, const char *sha)
+{
+	char at[41];
+	snprintf(at, sizeof(at), "%s", sha);
+	for (int i = 0; i < FALLBACK_MAX_COMMITS; i++) {
+		char parent[41];
+		if (keelson_git_source_first_parent(parent, r->git, at) < 0)
+			return;
+		snprintf(at, sizeof(at), "%s", parent);
+		struct keelson_file_source *files = NULL;
+		struct keelson_problem_list *problems = NULL;
+		struct keelson_desired_state *state = NULL;
+		struct keelson_layout_options lo;
+		keelson_layout_options_init(&lo);
+		int rc = keelson_git_source_files(&files, r->git, at);
+		if (rc == 0)
+			rc = keelson_layout_load(&state, &problems, files, &lo);
+		if (files != NULL)
+			files->free(files);
+		keelson_problem_list_free(problems);
+		if (rc == 0) {
+			r->state = state;
+			snprintf(r->sha, sizeof(r->sha), "%s", at);
+			follow_repository_poll_interval(r);
+			follow_status_branch(r);
+			keelson_log(KEELSON_LOG_WARN, "started on an invalid commit: the last valid one is in force",
+				    "revision", at, "rejected", sha, (const char *)NULL);
+			return;
+		}
+		keelson_desired_state_free(state);
+	}
+}
+
 static int poll_git(struct keelson_cycle_report *rep, struct keelson_reconciler *r)
 {
 	struct keelson_git_revision rev;
@@ -415,6 +457,8 @@ static int poll_git(struct keelson_cycle_report *rep, struct keelson_reconciler 
 		snprintf(r->rejected_sha, sizeof(r->rejected_sha), "%s", rev.sha);
 		r->rejection_unreported = true;
 		rep->revision_rejected = true;
+		if (r->state == NULL && rc == KEELSON_EINVALID)
+			load_last_valid_ancestor(r, rev.sha);
 		return 0;
 	}
 	forget_removed_systems(r, state);

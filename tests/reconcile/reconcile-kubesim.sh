@@ -316,11 +316,16 @@ step="an invalid revision is rejected whole; the cluster keeps the last good one
 sed -i 's/^  replicas: 3$/  replicas: 5/' "$repo/clusters/prod-chicago/kafka-events/statefulset.yaml"
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken\n  namespace: kafka-events\n  bad: [\n' \
 	>"$repo/clusters/prod-chicago/kafka-events/broken.yaml"
+good_rev=$(git -C "$repo" rev-parse HEAD)
 git_in add -A
 git_in commit -q -m "broken"
 ksync 1
 grep -q "clusters/prod-chicago/kafka-events/broken.yaml:" "$work/err" || fail "problem without its file"
 grep -q "revision rejected" "$work/err" || fail "rejection not said"
+# A fresh process (as after a restart) starting on the invalid commit keeps
+# the last valid one in force instead of having none.
+grep -q "started on an invalid commit: the last valid one is in force.*revision=$good_rev" "$work/err" ||
+	fail "a process starting on an invalid commit did not put the last valid one in force"
 k get statefulset kafka -n kafka-events -o jsonpath='{.spec.replicas}'
 [ "$(cat "$work/kubectl.out")" = 3 ] || fail "part of an invalid revision was applied"
 
