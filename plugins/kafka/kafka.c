@@ -1048,8 +1048,18 @@ static int plan_scale_up(struct planner *p)
 			empty = 1;
 		}
 	}
-	if (!empty || !loaded)
+	if (!loaded)
 		return 1;
+	if (!empty) {
+		/* Every broker holds replicas, but an add_broker may still be
+		 * moving them (a broker gets its first replica long before its
+		 * share): the scale-up is done when the executor is idle. */
+		if (kafka_cc_idle(&p->cc, why, sizeof(why)) == 0)
+			return 1;
+		say(text, sizeof(text), "wait until Cruise Control has finished moving partitions: %s", why);
+		say(key, sizeof(key), "kafka cc executor %s/%s", p->ns, brokers->name);
+		return wait_step(p, text, key, NULL, p->rebalance_timeout) != 0 ? -1 : 0;
+	}
 	enum kafka_cc_task status;
 	say(key, sizeof(key), "kafka cc add_broker %s/%s %s", p->ns, brokers->name, ids);
 	if (kafka_cc_find_task(&p->cc, "add_broker", ids, &status, task, sizeof(task), why, sizeof(why)) != 0) {
