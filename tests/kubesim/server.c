@@ -586,8 +586,10 @@ static ssize_t watch_reader(void *cls, uint64_t pos, char *out, size_t max)
 			}
 			if (type) {
 				ws_append_object(w, type, ev.object, ev.object_text);
-				if (ks_faults_drop_watches())
+				if (ks_faults_drop_watches()) {
 					w->done = true;
+					ks_fault_count("droppedWatch");
+				}
 			}
 			ks_event_release(&ev);
 			continue;
@@ -2309,6 +2311,176 @@ static bool valid_name_segment(const char *s)
 	return n > 0 && n < 254 && !strchr(s, '/');
 }
 
+/* ---- injected conflicts (issue 11) ---- */
+
+/* The request body as JSON, YAML apply patches included; NULL when it is
+ * absent or undecodable (the handler then reports that, not a conflict). */
+static cJSON *decode_body_quietly(const struct rctx *c)
+{
+	if (!c->body || c->body_len == 0)
+		return NULL;
+	cJSON *j = cJSON_ParseWithLength(c->body, c->body_len);
+	if (j)
+		return j;
+	struct keelson_yaml_stream *ys = NULL;
+	if (keelson_yaml_load_buffer(&ys, c->body, c->body_len, "request body", NULL))
+		return NULL;
+	if (keelson_yaml_document_count(ys) == 1)
+		j = cJSON_Duplicate(keelson_yaml_document(ys, 0), 1);
+	keelson_yaml_stream_free(ys);
+	return j;
+}
+
+static const char *content_type_of(const struct rctx *c)
+{
+	const char *ct = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Content-Type");
+	return ct ? ct : "";
+}
+
+static bool has_resource_version(const cJSON *obj)
+{
+	const char *rv = ks_meta_string(obj, "resourceVersion");
+	return rv && *rv;
+}
+
+/* A JSON patch that sets or tests /metadata/resourceVersion makes it a
+ * precondition of the patched result. */
+static bool json_patch_sets_rv(const cJSON *ops)
+{
+	const cJSON *op;
+	cJSON_ArrayForEach(op, ops) {
+		const cJSON *path = cJSON_GetObjectItemCaseSensitive(op, "path");
+		if (cJSON_IsString(path) && !strcmp(path->valuestring, "/metadata/resourceVersion"))
+			return true;
+	}
+	return false;
+}
+
+/* The path of the first field an apply patch sets outside the object's
+ * identity (".spec.replicas"): what a conflicting manager would own. A
+ * list ends the path, as an atomic list is owned whole. */
+static bool first_applied_field(const cJSON *obj, char *out, size_t size)
+{
+	size_t len = 0;
+	out[0] = 0;
+	const cJSON *node = obj;
+	bool top = true;
+	while (cJSON_IsObject(node)) {
+		const cJSON *pick = NULL, *it;
+		cJSON_ArrayForEach(it, node) {
+			if (top && (!strcmp(it->string, "apiVersion") || !strcmp(it->string, "kind") ||
+				    !strcmp(it->string, "metadata") || !strcmp(it->string, "status")))
+				continue;
+			if (cJSON_IsObject(it) && !it->child)
+				continue;
+			pick = it;
+			break;
+		}
+		if (!pick)
+			return false;
+		int n = snprintf(out + len, size - len, ".%s", pick->string);
+		if (n < 0 || (size_t)n >= size - len)
+			return false;
+		len += (size_t)n;
+		node = pick;
+		top = false;
+	}
+	return len > 0;
+}
+
+/* Whether this write carries a precondition the real server checks (so a
+ * concurrent writer could make it fail with 409), and for apply patches
+ * the field a conflicting manager would own. */
+static bool conflict_eligible(const struct rctx *c, const char *verb, bool *ssa,
+	char *field, size_t field_size)
+{
+	*ssa = false;
+	if (!strcmp(verb, "delete")) {
+		cJSON *opts = decode_body_quietly(c);
+		const cJSON *pre = cJSON_GetObjectItemCaseSensitive(opts, "preconditions");
+		const cJSON *uid = cJSON_GetObjectItemCaseSensitive(pre, "uid");
+		const cJSON *rv = cJSON_GetObjectItemCaseSensitive(pre, "resourceVersion");
+		bool ok = (cJSON_IsString(uid) && *uid->valuestring) ||
+			(cJSON_IsString(rv) && *rv->valuestring);
+		cJSON_Delete(opts);
+		return ok;
+	}
+	if (strcmp(verb, "update") && strcmp(verb, "patch"))
+		return false;
+	const char *ct = content_type_of(c);
+	if (strstr(ct, "protobuf") || strstr(ct, "cbor"))
+		return false;
+	cJSON *body = decode_body_quietly(c);
+	bool ok = false;
+	if (!strcmp(verb, "update")) {
+		ok = cJSON_IsObject(body) && has_resource_version(body);
+	} else if (strstr(ct, "application/apply-patch+yaml")) {
+		*ssa = true;
+		/* force=true takes the fields over: the real server never
+		 * answers a forced apply with a conflict. */
+		ok = cJSON_IsObject(body) && !qbool(c->conn, "force") &&
+			first_applied_field(body, field, field_size);
+	} else if (strstr(ct, "application/json-patch+json")) {
+		ok = cJSON_IsArray(body) && json_patch_sets_rv(body);
+	} else {
+		ok = cJSON_IsObject(body) && has_resource_version(body);
+	}
+	cJSON_Delete(body);
+	return ok;
+}
+
+/* conflictRate (sim.h): answer an eligible write of an existing object
+ * with the 409 the real API server sends when a concurrent writer got
+ * there first. Returns true when it answered (*ret set). */
+static bool inject_conflict(struct rctx *c, const char *verb, enum MHD_Result *ret)
+{
+	bool ssa;
+	char field[256];
+	if (!conflict_eligible(c, verb, &ssa, field, sizeof(field)))
+		return false;
+	/* A missing object is a 404 on the real server, and an apply
+	 * creates it: no conflict either way. */
+	cJSON *live = NULL;
+	if (ks_store_get(c->srv->store, c->type, c->namespace, c->name, &live))
+		return false;
+	cJSON_Delete(live);
+	if (!ks_faults_roll_conflict(verb))
+		return false;
+	ks_fault_count("conflict");
+	char msg[768];
+	cJSON *st;
+	if (ssa) {
+		/* S3: an Update manager's field; no details.name/kind, only
+		 * the causes (AM pkg/util/managedfields/internal/conflict.go). */
+		char av[160], with[256];
+		ks_resource_type_api_version(c->type, av, sizeof(av));
+		snprintf(with, sizeof(with), "conflict with \"%s\" using %s",
+			KS_INJECTED_CONFLICT_MANAGER, av);
+		snprintf(msg, sizeof(msg), "Apply failed with 1 conflict: %s: %s", with, field);
+		st = ks_status_new(409, "Conflict", msg, NULL, NULL);
+		cJSON *cause = cJSON_CreateObject();
+		cJSON_AddStringToObject(cause, "reason", "FieldManagerConflict");
+		cJSON_AddStringToObject(cause, "message", with);
+		cJSON_AddStringToObject(cause, "field", field);
+		cJSON *causes = cJSON_AddArrayToObject(cJSON_AddObjectToObject(st, "details"),
+			"causes");
+		cJSON_AddItemToArray(causes, cause);
+	} else {
+		/* M5 (AS pkg/registry/generic/registry/store.go): the stale
+		 * resourceVersion answer, details {name, group, kind=plural}. A
+		 * delete precondition fails the same way when the object was
+		 * modified in between. */
+		char q[200];
+		ks_resource_type_qualified(c->type, q, sizeof(q));
+		snprintf(msg, sizeof(msg),
+			"Operation cannot be fulfilled on %s \"%s\": the object has been modified; please apply your changes to the latest version and try again",
+			q, c->name);
+		st = ks_status_new(409, "Conflict", msg, c->type, c->name);
+	}
+	*ret = send_json(c->conn, 409, st);
+	return true;
+}
+
 static enum MHD_Result route_resource(struct ks_server *srv, struct MHD_Connection *conn,
 	const char *method, const char *group, const char *version, char **seg, int nseg,
 	const char *proxy_rest, struct req *rq)
@@ -2365,6 +2537,7 @@ static enum MHD_Result route_resource(struct ks_server *srv, struct MHD_Connecti
 	if (latency > 0)
 		usleep((useconds_t)latency * 1000);
 	if (fault == 429) {
+		ks_fault_count("throttle");
 		char msg[64];
 		snprintf(msg, sizeof(msg), "%ld", retry_after);
 		cJSON *st = ks_status_new(429, "TooManyRequests",
@@ -2382,9 +2555,11 @@ static enum MHD_Result route_resource(struct ks_server *srv, struct MHD_Connecti
 		MHD_destroy_response(r);
 		return ret;
 	}
-	if (fault == 500)
+	if (fault == 500) {
+		ks_fault_count("error");
 		return send_status(conn, 500, "InternalError",
 			"Internal error occurred: injected fault (kubesim /_sim/faults)");
+	}
 
 	if (c.type->review && (strcmp(method, "POST") || c.name[0]))
 		return method_not_allowed(conn, method);
@@ -2392,6 +2567,11 @@ static enum MHD_Result route_resource(struct ks_server *srv, struct MHD_Connecti
 		return send_not_found_path(conn);
 	if (c.type->namespaced && !c.namespace[0] && strcmp(method, "GET"))
 		return send_not_found_path(conn); /* writes need a namespace in the path */
+
+	enum MHD_Result conflict_ret;
+	if (c.name[0] && (!c.sub[0] || !strcmp(c.sub, "status") || !strcmp(c.sub, "scale")) &&
+	    ks_faults_conflict_possible(verb) && inject_conflict(&c, verb, &conflict_ret))
+		return conflict_ret;
 
 	if (!c.sub[0]) {
 		if (!c.name[0]) {

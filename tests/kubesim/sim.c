@@ -356,7 +356,8 @@ char *ks_pod_log_follow(const char *namespace, const char *pod, const char *cont
 
 /* ---- counters ---- */
 
-static cJSON *counters; /* {"total":N,"byVerb":{},"byResource":{}} */
+static cJSON *counters; /* {"total":N,"byVerb":{},"byResource":{},"faults":{}} */
+static const char *const fault_kinds[] = {"error", "throttle", "conflict", "droppedWatch"};
 
 static void bump(cJSON *obj, const char *key)
 {
@@ -367,15 +368,29 @@ static void bump(cJSON *obj, const char *key)
 		cJSON_AddNumberToObject(obj, key, 1);
 }
 
+static cJSON *new_counters(void)
+{
+	cJSON *c = cJSON_CreateObject();
+	cJSON_AddNumberToObject(c, "total", 0);
+	cJSON_AddObjectToObject(c, "byVerb");
+	cJSON_AddObjectToObject(c, "byResource");
+	cJSON *f = cJSON_AddObjectToObject(c, "faults");
+	/* Listed even at zero so that scripts can read them unconditionally. */
+	for (size_t i = 0; i < sizeof(fault_kinds) / sizeof(fault_kinds[0]); i++)
+		cJSON_AddNumberToObject(f, fault_kinds[i], 0);
+	return c;
+}
+
+static void counters_init_locked(void)
+{
+	if (!counters)
+		counters = new_counters();
+}
+
 void ks_counter_add(const char *verb, const char *resource)
 {
 	pthread_mutex_lock(&sim_lock);
-	if (!counters) {
-		counters = cJSON_CreateObject();
-		cJSON_AddNumberToObject(counters, "total", 0);
-		cJSON_AddObjectToObject(counters, "byVerb");
-		cJSON_AddObjectToObject(counters, "byResource");
-	}
+	counters_init_locked();
 	bump(counters, "total");
 	bump(cJSON_GetObjectItemCaseSensitive(counters, "byVerb"), verb);
 	cJSON *br = cJSON_GetObjectItemCaseSensitive(counters, "byResource");
@@ -392,13 +407,15 @@ cJSON *ks_counters_json(void)
 	pthread_mutex_lock(&sim_lock);
 	cJSON *c = counters ? cJSON_Duplicate(counters, 1) : NULL;
 	pthread_mutex_unlock(&sim_lock);
-	if (!c) {
-		c = cJSON_CreateObject();
-		cJSON_AddNumberToObject(c, "total", 0);
-		cJSON_AddObjectToObject(c, "byVerb");
-		cJSON_AddObjectToObject(c, "byResource");
-	}
-	return c;
+	return c ? c : new_counters();
+}
+
+void ks_fault_count(const char *kind)
+{
+	pthread_mutex_lock(&sim_lock);
+	counters_init_locked();
+	bump(cJSON_GetObjectItemCaseSensitive(counters, "faults"), kind);
+	pthread_mutex_unlock(&sim_lock);
 }
 
 /* ---- faults ---- */
@@ -413,15 +430,15 @@ int ks_faults_set(const cJSON *config)
 	const cJSON *it;
 	cJSON_ArrayForEach(it, config) {
 		const char *k = it->string;
-		if (!strcmp(k, "errorRate")) {
+		if (!strcmp(k, "errorRate") || !strcmp(k, "conflictRate")) {
 			if (!cJSON_IsObject(it))
 				return keelson_error_set(KEELSON_EINVALID,
-					"errorRate must map verbs (or \"*\") to probabilities");
+					"%s must map verbs (or \"*\") to probabilities", k);
 			const cJSON *r;
 			cJSON_ArrayForEach(r, it)
 				if (!cJSON_IsNumber(r) || r->valuedouble < 0 || r->valuedouble > 1)
 					return keelson_error_set(KEELSON_EINVALID,
-						"errorRate.%s must be a number in [0, 1]", r->string);
+						"%s.%s must be a number in [0, 1]", k, r->string);
 		} else if (!strcmp(k, "latencyMs") || !strcmp(k, "retryAfterSeconds")) {
 			if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 60000)
 				return keelson_error_set(KEELSON_EINVALID,
@@ -435,7 +452,7 @@ int ks_faults_set(const cJSON *config)
 				return keelson_error_set(KEELSON_EINVALID, "dropWatches must be a boolean");
 		} else {
 			return keelson_error_set(KEELSON_EINVALID,
-				"unknown fault \"%s\": use errorRate, latencyMs, throttleRate, retryAfterSeconds or dropWatches",
+				"unknown fault \"%s\": use errorRate, conflictRate, latencyMs, throttleRate, retryAfterSeconds or dropWatches",
 				k);
 		}
 	}
@@ -486,6 +503,35 @@ int ks_faults_roll(const char *verb, long *latency_ms, long *retry_after_seconds
 	}
 	pthread_mutex_unlock(&sim_lock);
 	return result;
+}
+
+/* The probability configured for `verb` in the rate map `key` ("*" when
+ * the verb has no entry of its own). Under sim_lock. */
+static double rate_for_locked(const char *key, const char *verb)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(faults, key);
+	return cJSON_GetObjectItemCaseSensitive(m, verb) ? get_num(m, verb) : get_num(m, "*");
+}
+
+int ks_faults_conflict_possible(const char *verb)
+{
+	pthread_mutex_lock(&sim_lock);
+	int possible = faults && rate_for_locked("conflictRate", verb) > 0;
+	pthread_mutex_unlock(&sim_lock);
+	return possible;
+}
+
+int ks_faults_roll_conflict(const char *verb)
+{
+	int hit = 0;
+	pthread_mutex_lock(&sim_lock);
+	if (faults) {
+		double rate = rate_for_locked("conflictRate", verb);
+		double r = (double)rand_r(&fault_seed) / RAND_MAX;
+		hit = rate > 0 && r < rate;
+	}
+	pthread_mutex_unlock(&sim_lock);
+	return hit;
 }
 
 int ks_faults_drop_watches(void)

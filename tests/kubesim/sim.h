@@ -142,14 +142,26 @@ char *ks_pod_log_follow(const char *namespace, const char *pod, const char *cont
  * "delete", "deletecollection" and resource "statefulsets.apps"). */
 void ks_counter_add(const char *verb, const char *resource);
 
-/* {"total":N,"byVerb":{"get":N,...},"byResource":{"pods":{"get":N}}}. */
+/* Count one injected fault: "error" (500), "throttle" (429), "conflict"
+ * (409) or "droppedWatch" (a watch ended after an event). */
+void ks_fault_count(const char *kind);
+
+/* {"total":N,"byVerb":{"get":N,...},"byResource":{"pods":{"get":N}},
+ *  "faults":{"error":N,"throttle":N,"conflict":N,"droppedWatch":N}}. */
 cJSON *ks_counters_json(void);
 
 /* Fault injection settings (POST /_sim/faults body):
  *   {"errorRate":{"get":0.1,"*":0.01},   500 InternalError with probability
  *    "latencyMs":50,                     added to every API request
  *    "throttleRate":0.2, "retryAfterSeconds":1,   429 TooManyRequests
- *    "dropWatches":true}                 end watch streams after each event
+ *    "dropWatches":true,                 end watch streams after each event
+ *    "conflictRate":{"update":0.2,"*":0.05}}   409 Conflict
+ * conflictRate applies only to writes the real API server can answer with
+ * 409 Conflict: an update (PUT) carrying metadata.resourceVersion, a patch
+ * whose result carries one (merge, strategic, JSON patch), a server-side
+ * apply without force, and a delete with preconditions, each on an
+ * existing object (server.c, inject_conflict). Unconditional writes are
+ * retried inside the real server and never see a conflict.
  * Unknown keys are rejected. An empty object clears everything. */
 int ks_faults_set(const cJSON *config);
 cJSON *ks_faults_json(void);
@@ -157,6 +169,17 @@ cJSON *ks_faults_json(void);
 /* Decide the fault for one request: 0 none, 500 or 429; *latency_ms gets
  * the added latency. */
 int ks_faults_roll(const char *verb, long *latency_ms, long *retry_after_seconds);
+
+/* Whether any conflictRate applies to `verb` (a cheap test before the
+ * request is examined). */
+int ks_faults_conflict_possible(const char *verb);
+
+/* The field manager an injected server-side apply conflict names. */
+#define KS_INJECTED_CONFLICT_MANAGER "kubesim-injected-conflict"
+
+/* Roll the conflict fault for one eligible write of `verb`: 1 to answer
+ * 409 Conflict. */
+int ks_faults_roll_conflict(const char *verb);
 
 /* Whether watches should be dropped after their next event. */
 int ks_faults_drop_watches(void);

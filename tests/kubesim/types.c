@@ -3,6 +3,7 @@
 #include "tests/kubesim/types.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
@@ -195,6 +196,63 @@ static void defaults_namespace(cJSON *ns)
 	def_str(status, "phase", "Active");
 }
 
+/* Standard padded base64 of `len` bytes (NULL when out of memory). Kept
+ * here rather than shared with tls.c: the store library does not link the
+ * HTTP layer. */
+static char *base64_of(const unsigned char *in, size_t len)
+{
+	static const char abc[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *out = malloc(4 * ((len + 2) / 3) + 1);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned v = (unsigned)in[i] << 16;
+		if (i + 1 < len)
+			v |= (unsigned)in[i + 1] << 8;
+		if (i + 2 < len)
+			v |= in[i + 2];
+		out[o++] = abc[(v >> 18) & 63];
+		out[o++] = abc[(v >> 12) & 63];
+		out[o++] = i + 1 < len ? abc[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < len ? abc[v & 63] : '=';
+	}
+	out[o] = 0;
+	return out;
+}
+
+/* The API server never stores stringData: the v1 -> internal conversion
+ * writes each entry into data (base64 on the wire), replacing a data key
+ * of the same name, and drops stringData (pkg/apis/core/v1/conversion.go,
+ * Convert_v1_Secret_To_core_Secret). Runs on create, update, patch and
+ * apply alike. */
+static void defaults_secret(cJSON *secret)
+{
+	cJSON *sd = cJSON_DetachItemFromObjectCaseSensitive(secret, "stringData");
+	if (!cJSON_IsObject(sd) || !sd->child) {
+		cJSON_Delete(sd);
+		return;
+	}
+	cJSON *data = obj_child(secret, "data");
+	const cJSON *it;
+	cJSON_ArrayForEach(it, sd) {
+		if (!cJSON_IsString(it) || !data)
+			continue;
+		char *enc = base64_of((const unsigned char *)it->valuestring,
+			strlen(it->valuestring));
+		cJSON *v = enc ? cJSON_CreateString(enc) : NULL;
+		free(enc);
+		if (!v)
+			continue;
+		if (cJSON_GetObjectItemCaseSensitive(data, it->string))
+			cJSON_ReplaceItemInObjectCaseSensitive(data, it->string, v);
+		else
+			cJSON_AddItemToObject(data, it->string, v);
+	}
+	cJSON_Delete(sd);
+}
+
 static void defaults_service(cJSON *svc)
 {
 	cJSON *spec = obj_child(svc, "spec");
@@ -314,7 +372,7 @@ static const struct builtin builtins[] = {
 		KS_SUB_STATUS | KS_SUB_PROXY, KS_GEN_NONE, defaults_service},
 	{"", "endpoints", "Endpoints", "endpoints", true, {"ep"}, NULL, 0, KS_GEN_NONE, NULL},
 	{"", "configmaps", "ConfigMap", "configmap", true, {"cm"}, NULL, 0, KS_GEN_NONE, NULL},
-	{"", "secrets", "Secret", "secret", true, {NULL}, NULL, 0, KS_GEN_NONE, NULL},
+	{"", "secrets", "Secret", "secret", true, {NULL}, NULL, 0, KS_GEN_NONE, defaults_secret},
 	{"", "serviceaccounts", "ServiceAccount", "serviceaccount", true, {"sa"}, NULL, 0,
 		KS_GEN_NONE, NULL},
 	{"", "persistentvolumeclaims", "PersistentVolumeClaim", "persistentvolumeclaim", true,

@@ -806,6 +806,233 @@ START_TEST(test_admin)
 }
 END_TEST
 
+static long fault_counter(const char *kind)
+{
+	long code;
+	cJSON *j = req("GET", "/_sim/counters", NULL, &code);
+	ck_assert_int_eq(code, 200);
+	const cJSON *n = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "faults"), kind);
+	ck_assert_msg(cJSON_IsNumber(n), "counters.faults.%s missing", kind);
+	long v = (long)n->valuedouble;
+	cJSON_Delete(j);
+	return v;
+}
+
+/* conflictRate answers 409 only where the real API server can: writes
+ * that carry a precondition, on an existing object. */
+START_TEST(test_conflict_faults)
+{
+	long code;
+	cJSON_Delete(req("POST", "/_sim/reset", NULL, &code));
+	cJSON *j = req("POST", "/api/v1/namespaces/default/configmaps",
+		"{\"metadata\":{\"name\":\"c\"},\"data\":{\"k\":\"v\"}}", &code);
+	ck_assert_int_eq(code, 201);
+	char rv[32];
+	snprintf(rv, sizeof(rv), "%s", ks_meta_string(j, "resourceVersion"));
+	cJSON_Delete(j);
+
+	j = req("POST", "/_sim/faults", "{\"conflictRate\":{\"*\":2}}", &code);
+	ck_assert_int_eq(code, 400);
+	cJSON_Delete(j);
+	j = req("POST", "/_sim/faults", "{\"conflictRate\":{\"*\":1}}", &code);
+	ck_assert_int_eq(code, 200);
+	cJSON_Delete(j);
+
+	/* Unconditional writes: the real server retries internally. */
+	j = req("PUT", "/api/v1/namespaces/default/configmaps/c",
+		"{\"metadata\":{\"name\":\"c\"},\"data\":{\"k\":\"w\"}}", &code);
+	ck_assert_int_eq(code, 200);
+	snprintf(rv, sizeof(rv), "%s", ks_meta_string(j, "resourceVersion"));
+	cJSON_Delete(j);
+	j = request("PATCH", "/api/v1/namespaces/default/configmaps/c", "application/merge-patch+json",
+		"{\"data\":{\"k\":\"x\"}}", TOKEN, &code, NULL);
+	ck_assert_int_eq(code, 200);
+	snprintf(rv, sizeof(rv), "%s", ks_meta_string(j, "resourceVersion"));
+	cJSON_Delete(j);
+	j = request("PATCH", "/api/v1/namespaces/default/configmaps/c?fieldManager=t&force=true",
+		"application/apply-patch+yaml", "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\"},\"data\":{\"k\":\"y\"}}",
+		TOKEN, &code, NULL);
+	ck_assert_int_eq(code, 200);
+	snprintf(rv, sizeof(rv), "%s", ks_meta_string(j, "resourceVersion"));
+	cJSON_Delete(j);
+	ck_assert_int_eq(fault_counter("conflict"), 0);
+
+	/* An update with the current resourceVersion: the stale-RV answer. */
+	char body[512];
+	snprintf(body, sizeof(body),
+		"{\"metadata\":{\"name\":\"c\",\"resourceVersion\":\"%s\"},\"data\":{\"k\":\"z\"}}", rv);
+	j = req("PUT", "/api/v1/namespaces/default/configmaps/c", body, &code);
+	ck_assert_int_eq(code, 409);
+	ck_assert_str_eq(str(j, "kind"), "Status");
+	ck_assert_str_eq(str(j, "status"), "Failure");
+	ck_assert_str_eq(str(j, "reason"), "Conflict");
+	ck_assert_int_eq(cJSON_GetObjectItem(j, "code")->valueint, 409);
+	ck_assert_str_eq(str(j, "message"),
+		"Operation cannot be fulfilled on configmaps \"c\": the object has been modified; please apply your changes to the latest version and try again");
+	const cJSON *d = cJSON_GetObjectItem(j, "details");
+	ck_assert_str_eq(str(d, "name"), "c");
+	ck_assert_str_eq(str(d, "kind"), "configmaps");
+	cJSON_Delete(j);
+	/* Same on a missing object: 404 first, as on the real server. */
+	j = req("PUT", "/api/v1/namespaces/default/configmaps/gone",
+		"{\"metadata\":{\"name\":\"gone\",\"resourceVersion\":\"1\"}}", &code);
+	ck_assert_int_eq(code, 404);
+	cJSON_Delete(j);
+
+	/* A merge patch carrying a resourceVersion, and a JSON patch testing it. */
+	snprintf(body, sizeof(body), "{\"metadata\":{\"resourceVersion\":\"%s\"},\"data\":{\"k\":\"z\"}}", rv);
+	j = request("PATCH", "/api/v1/namespaces/default/configmaps/c", "application/merge-patch+json",
+		body, TOKEN, &code, NULL);
+	ck_assert_int_eq(code, 409);
+	ck_assert_str_eq(str(j, "reason"), "Conflict");
+	cJSON_Delete(j);
+	snprintf(body, sizeof(body), "[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",\"value\":\"%s\"}]", rv);
+	j = request("PATCH", "/api/v1/namespaces/default/configmaps/c", "application/json-patch+json",
+		body, TOKEN, &code, NULL);
+	ck_assert_int_eq(code, 409);
+	cJSON_Delete(j);
+
+	/* An unforced server-side apply: the field-manager conflict (S3). */
+	j = request("PATCH", "/api/v1/namespaces/default/configmaps/c?fieldManager=t",
+		"application/apply-patch+yaml",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: z\n", TOKEN, &code, NULL);
+	ck_assert_int_eq(code, 409);
+	ck_assert_str_eq(str(j, "reason"), "Conflict");
+	ck_assert_str_eq(str(j, "message"),
+		"Apply failed with 1 conflict: conflict with \"" KS_INJECTED_CONFLICT_MANAGER "\" using v1: .data.k");
+	d = cJSON_GetObjectItem(j, "details");
+	ck_assert_ptr_null(cJSON_GetObjectItem(d, "name"));
+	const cJSON *cause = cJSON_GetArrayItem(cJSON_GetObjectItem(d, "causes"), 0);
+	ck_assert_str_eq(str(cause, "reason"), "FieldManagerConflict");
+	ck_assert_str_eq(str(cause, "message"), "conflict with \"" KS_INJECTED_CONFLICT_MANAGER "\" using v1");
+	ck_assert_str_eq(str(cause, "field"), ".data.k");
+	cJSON_Delete(j);
+	/* An apply that creates the object cannot conflict. */
+	j = request("PATCH", "/api/v1/namespaces/default/configmaps/new?fieldManager=t",
+		"application/apply-patch+yaml", "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"new\"},\"data\":{\"a\":\"b\"}}",
+		TOKEN, &code, NULL);
+	ck_assert_int_eq(code, 201);
+	cJSON_Delete(j);
+
+	/* A delete with a resourceVersion precondition; the object stays. */
+	snprintf(body, sizeof(body), "{\"preconditions\":{\"resourceVersion\":\"%s\"}}", rv);
+	j = req("DELETE", "/api/v1/namespaces/default/configmaps/c", body, &code);
+	ck_assert_int_eq(code, 409);
+	ck_assert_str_eq(str(j, "reason"), "Conflict");
+	cJSON_Delete(j);
+	j = req("GET", "/api/v1/namespaces/default/configmaps/c", NULL, &code);
+	ck_assert_int_eq(code, 200);
+	ck_assert_str_eq(ks_meta_string(j, "resourceVersion"), rv); /* nothing was written */
+	ck_assert_str_eq(str(cJSON_GetObjectItem(j, "data"), "k"), "y");
+	cJSON_Delete(j);
+	ck_assert_int_eq(fault_counter("conflict"), 5);
+
+	/* Per verb: only deletes conflict now. */
+	cJSON_Delete(req("POST", "/_sim/faults", "{\"conflictRate\":{\"delete\":1}}", &code));
+	snprintf(body, sizeof(body),
+		"{\"metadata\":{\"name\":\"c\",\"resourceVersion\":\"%s\"},\"data\":{\"k\":\"q\"}}", rv);
+	j = req("PUT", "/api/v1/namespaces/default/configmaps/c", body, &code);
+	ck_assert_int_eq(code, 200);
+	snprintf(rv, sizeof(rv), "%s", ks_meta_string(j, "resourceVersion"));
+	cJSON_Delete(j);
+	snprintf(body, sizeof(body), "{\"preconditions\":{\"resourceVersion\":\"%s\"}}", rv);
+	j = req("DELETE", "/api/v1/namespaces/default/configmaps/c", body, &code);
+	ck_assert_int_eq(code, 409);
+	cJSON_Delete(j);
+
+	/* Cleared: the same delete goes through. */
+	cJSON_Delete(req("POST", "/_sim/faults", "{}", &code));
+	j = req("DELETE", "/api/v1/namespaces/default/configmaps/c", body, &code);
+	ck_assert_int_eq(code, 200);
+	cJSON_Delete(j);
+	ck_assert_int_eq(fault_counter("conflict"), 6);
+}
+END_TEST
+
+/* The other injected faults are counted by type too. */
+START_TEST(test_fault_counters)
+{
+	long code;
+	cJSON_Delete(req("POST", "/_sim/reset", NULL, &code));
+	ck_assert_int_eq(fault_counter("error"), 0);
+	ck_assert_int_eq(fault_counter("throttle"), 0);
+	ck_assert_int_eq(fault_counter("droppedWatch"), 0);
+	cJSON_Delete(req("POST", "/_sim/faults", "{\"errorRate\":{\"list\":1}}", &code));
+	cJSON_Delete(req("GET", "/api/v1/namespaces/default/configmaps", NULL, &code));
+	ck_assert_int_eq(code, 500);
+	cJSON_Delete(req("GET", "/api/v1/namespaces/default/configmaps", NULL, &code));
+	cJSON_Delete(req("POST", "/_sim/faults", "{\"throttleRate\":1}", &code));
+	cJSON_Delete(req("GET", "/api/v1/namespaces/default/configmaps", NULL, &code));
+	ck_assert_int_eq(code, 429);
+	cJSON_Delete(req("POST", "/_sim/faults", "{}", &code));
+	ck_assert_int_eq(fault_counter("error"), 2);
+	ck_assert_int_eq(fault_counter("throttle"), 1);
+	ck_assert_int_eq(fault_counter("conflict"), 0);
+	cJSON_Delete(req("POST", "/_sim/reset", NULL, &code));
+	ck_assert_int_eq(fault_counter("error"), 0);
+}
+END_TEST
+
+static const char *data_at(const cJSON *obj, const char *key)
+{
+	return str(cJSON_GetObjectItem(obj, "data"), key);
+}
+
+/* stringData is merged into data (base64) and never stored. */
+START_TEST(test_secret_string_data)
+{
+	long code;
+	cJSON *j = req("POST", "/api/v1/namespaces/default/secrets",
+		"{\"metadata\":{\"name\":\"s\"},\"data\":{\"keep\":\"eA==\",\"over\":\"eA==\"},"
+		"\"stringData\":{\"over\":\"hello\",\"new\":\"ab\"}}", &code);
+	ck_assert_int_eq(code, 201);
+	ck_assert_ptr_null(cJSON_GetObjectItem(j, "stringData"));
+	cJSON_Delete(j);
+	j = req("GET", "/api/v1/namespaces/default/secrets/s", NULL, &code);
+	ck_assert_int_eq(code, 200);
+	ck_assert_ptr_null(cJSON_GetObjectItem(j, "stringData"));
+	ck_assert_str_eq(data_at(j, "keep"), "eA==");
+	ck_assert_str_eq(data_at(j, "over"), "aGVsbG8=");
+	ck_assert_str_eq(data_at(j, "new"), "YWI=");
+	cJSON_Delete(j);
+
+	j = req("PUT", "/api/v1/namespaces/default/secrets/s",
+		"{\"metadata\":{\"name\":\"s\"},\"stringData\":{\"only\":\"abc\"}}", &code);
+	ck_assert_int_eq(code, 200);
+	ck_assert_ptr_null(cJSON_GetObjectItem(j, "stringData"));
+	ck_assert_str_eq(data_at(j, "only"), "YWJj");
+	ck_assert_ptr_null(data_at(j, "keep")); /* PUT replaces data */
+	cJSON_Delete(j);
+
+	j = request("PATCH", "/api/v1/namespaces/default/secrets/s", "application/merge-patch+json",
+		"{\"stringData\":{\"p\":\"\"}}", TOKEN, &code, NULL);
+	ck_assert_int_eq(code, 200);
+	ck_assert_ptr_null(cJSON_GetObjectItem(j, "stringData"));
+	ck_assert_str_eq(data_at(j, "p"), "");
+	ck_assert_str_eq(data_at(j, "only"), "YWJj");
+	cJSON_Delete(j);
+
+	/* Server-side apply twice: the second is a no-op (no new RV). */
+	const char *apply = "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"a\"},"
+			    "\"stringData\":{\"user\":\"admin\"}}";
+	j = request("PATCH", "/api/v1/namespaces/default/secrets/a?fieldManager=t",
+		"application/apply-patch+yaml", apply, TOKEN, &code, NULL);
+	ck_assert_int_eq(code, 201);
+	ck_assert_ptr_null(cJSON_GetObjectItem(j, "stringData"));
+	ck_assert_str_eq(data_at(j, "user"), "YWRtaW4=");
+	char rv[32];
+	snprintf(rv, sizeof(rv), "%s", ks_meta_string(j, "resourceVersion"));
+	cJSON_Delete(j);
+	j = request("PATCH", "/api/v1/namespaces/default/secrets/a?fieldManager=t",
+		"application/apply-patch+yaml", apply, TOKEN, &code, NULL);
+	ck_assert_int_eq(code, 200);
+	ck_assert_ptr_null(cJSON_GetObjectItem(j, "stringData"));
+	ck_assert_str_eq(data_at(j, "user"), "YWRtaW4=");
+	ck_assert_str_eq(ks_meta_string(j, "resourceVersion"), rv);
+	cJSON_Delete(j);
+}
+END_TEST
+
 static int set_running(cJSON *pod, void *payload)
 {
 	(void)payload;
@@ -964,6 +1191,9 @@ Suite *suite_server(void)
 		{"proxy_headers", test_proxy_headers},
 		{"pod_log", test_pod_log},
 		{"admin", test_admin},
+		{"conflict_faults", test_conflict_faults},
+		{"fault_counters", test_fault_counters},
+		{"secret_string_data", test_secret_string_data},
 		{"exec", test_exec_websocket},
 		{"table", test_table},
 	};
