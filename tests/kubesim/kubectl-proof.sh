@@ -369,6 +369,75 @@ kill "$cert_pid"
 wait "$cert_pid" 2>/dev/null
 cert_pid=
 
+step="injected conflicts read like real ones (conflictRate)"
+# kubectl's output for a real 409 and for an injected one must be the
+# same: the injected Status is the real server's (issue 11).
+sim_faults() { # sim_faults JSON
+	printf '%s' "$1" >"$work/faults.json"
+	ok create --raw /_sim/faults -f "$work/faults.json"
+}
+ok create configmap conflict --from-literal=a=1
+rv=$(jp cm/conflict '{.metadata.resourceVersion}')
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: conflict\n  resourceVersion: "%s"\ndata:\n  a: "2"\n' "$rv" \
+	>"$work/replace.yaml"
+ok replace -f "$work/replace.yaml"
+# Real: the same file again carries a stale resourceVersion.
+k replace -f "$work/replace.yaml" && fail "replace with a stale resourceVersion succeeded"
+cp "$work/last" "$work/real-replace"
+contains 'Error from server (Conflict)' "real replace conflict"
+contains 'Operation cannot be fulfilled on configmaps "conflict": the object has been modified' "real replace conflict"
+# Injected: the current resourceVersion, refused as if someone wrote first.
+rv=$(jp cm/conflict '{.metadata.resourceVersion}')
+sed "s/resourceVersion: .*/resourceVersion: \"$rv\"/" "$work/replace.yaml" >"$work/replace2.yaml"
+mv "$work/replace2.yaml" "$work/replace.yaml"
+sim_faults '{"conflictRate":{"update":1}}'
+k replace -f "$work/replace.yaml" && fail "replace succeeded under conflictRate update=1"
+cmp -s "$work/real-replace" "$work/last" ||
+	fail "kubectl replace: the injected conflict reads differently from the real one: $(diff "$work/real-replace" "$work/last" | tr '\n' ' ')"
+expect "$rv" "$(jp cm/conflict '{.metadata.resourceVersion}')" "RV after an injected conflict (nothing written)"
+# Unconditional writes never conflict on the real server, nor here.
+ok patch configmap conflict --type merge -p '{"data":{"b":"1"}}'
+sim_faults '{"conflictRate":{"patch":1}}'
+ok patch configmap conflict --type merge -p '{"data":{"c":"1"}}'
+# A patch carrying a resourceVersion is a precondition.
+rv=$(jp cm/conflict '{.metadata.resourceVersion}')
+k annotate configmap conflict x=1 --resource-version="$rv" && fail "annotate --resource-version succeeded under conflictRate patch=1"
+contains 'Error from server (Conflict)' "annotate --resource-version"
+contains 'Operation cannot be fulfilled on configmaps "conflict": the object has been modified' "annotate --resource-version"
+# Server-side apply: a real field-manager conflict with an Update manager
+# (kubectl replace), then an injected one on a value that would not
+# conflict; the same output but for the manager's name.
+sim_faults '{}'
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: conflict\ndata:\n  a: "%s"\n' 9 >"$work/ssa-real.yaml"
+k apply --server-side -f "$work/ssa-real.yaml" && fail "server-side apply over kubectl-replace's value succeeded"
+cp "$work/last" "$work/real-ssa"
+contains 'Apply failed with 1 conflict: conflict with "kubectl-replace" using v1: .data.a' "real server-side apply conflict"
+a=$(jp cm/conflict '{.data.a}')
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: conflict\ndata:\n  a: "%s"\n' "$a" >"$work/ssa-same.yaml"
+sim_faults '{"conflictRate":{"*":1}}'
+k apply --server-side -f "$work/ssa-same.yaml" && fail "server-side apply succeeded under conflictRate *=1"
+sed 's/kubesim-injected-conflict/kubectl-replace/g' "$work/last" >"$work/injected-ssa"
+cmp -s "$work/real-ssa" "$work/injected-ssa" ||
+	fail "server-side apply: the injected conflict reads differently from the real one: $(diff "$work/real-ssa" "$work/injected-ssa" | tr '\n' ' ')"
+ok apply --server-side --force-conflicts -f "$work/ssa-same.yaml" # force never conflicts
+ok get --raw /_sim/counters
+expect 3 "$(sed -n 's/.*"conflict":\([0-9]*\).*/\1/p' "$work/last")" "/_sim/counters faults.conflict"
+sim_faults '{}'
+
+step="Secret stringData is merged into data"
+printf '%s\n' 'apiVersion: v1' 'kind: Secret' 'metadata:' '  name: sd' 'type: Opaque' 'data:' \
+	'  kept: a2VwdA==' '  user: b2xk' 'stringData:' '  user: admin' '  password: s3cr3t' >"$work/secret.yaml"
+ok apply -f "$work/secret.yaml"
+ok get secret sd -o json
+grep -q '"stringData"' "$work/last" && fail "kubectl get secret -o json shows stringData"
+expect "a2VwdA== YWRtaW4= czNjcjN0" "$(jp secret/sd '{.data.kept} {.data.user} {.data.password}')" "Secret data after apply"
+ok apply --server-side --force-conflicts --field-manager=sd -f "$work/secret.yaml"
+rv=$(jp secret/sd '{.metadata.resourceVersion}')
+ok apply --server-side --field-manager=sd -f "$work/secret.yaml"
+expect "$rv" "$(jp secret/sd '{.metadata.resourceVersion}')" "RV after a no-op server-side apply with stringData"
+ok get secret sd -o json
+grep -q '"stringData"' "$work/last" && fail "kubectl get secret -o json shows stringData after server-side apply"
+
 step="reset keeps the node"
 ok create --raw /_sim/reset -f /dev/null
 contains '"status":"reset"' "POST /_sim/reset"
