@@ -13,13 +13,18 @@
 # 1000): kubectl has none, and with keelson's default (50 per second)
 # 1,000 objects take 20 to 40 s whatever else is done. keelson's time
 # includes its whole process: Git clone of the local repository, load and
-# validation, discovery, the inventory, two server-side applies per new
-# object (the object, then keelson's ownership labels) and waiting until
-# its watch cache shows its writes. kubectl's includes its start-up and
-# discovery (cached in KUBECACHEDIR after a first, unmeasured run).
+# validation, discovery, the inventory, one server-side apply per new
+# object (keelson's labels are part of it) and waiting until its watch
+# cache shows its writes. kubectl's includes its start-up and discovery
+# (cached in KUBECACHEDIR after a first, unmeasured run). Beside the wall
+# time each run records the CPU time (user+system) of the measured process
+# and of kubesim over the same span: on a loaded machine wall time
+# includes waiting for a core.
 #
 # Lines for bench/run: "keelson median S", "kubectl median S",
-# "ratio kubectl/keelson R", "requests keelson N kubectl M".
+# "ratio kubectl/keelson R", "requests keelson N kubectl M"; also
+# "cpu median keelson S kubectl S", "kubesim cpu median keelson S kubectl S"
+# and "requests by verb keelson {...} kubectl {...}".
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +42,7 @@ while [ $# -gt 0 ]; do
 			{ echo "apply-vs-kubectl: $1 needs a whole number from 1 to 200000" >&2; exit 2; }
 		case "$1" in --objects) objects=$2 ;; --runs) runs=$2 ;; --qps) qps=$2 ;; --burst) burst=$2 ;; esac
 		shift 2 ;;
-	-h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "apply-vs-kubectl: unknown option '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -128,30 +133,54 @@ EOY
 
 reset() { kubesim_curl /_sim/reset -X POST >/dev/null || fail "cannot reset kubesim"; }
 total() { kubesim_curl /_sim/counters | sed -n 's/^{"total":\([0-9]*\).*/\1/p'; }
+by_verb() { kubesim_curl /_sim/counters | sed -n 's/.*"byVerb":\({[^}]*}\).*/\1/p'; }
 now() { date +%s.%N; }
+# kubesim's CPU time so far (utime+stime), in seconds.
+kubesim_cpu() {
+	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$KUBESIM_PID/stat"
+}
+# timed OUT CMD...: run CMD, its wall time in seconds into $wall and its CPU
+# time (user+system, children included) into $cpu; OUT gets its stdout.
+TIMEFORMAT='%3R %3U %3S'
+timed() {
+	local out=$1 t
+	shift
+	t=$({ time "$@" >"$out" 2>"$out.err"; } 2>&1) || { tail -n 20 "$out.err" >&2; return 1; }
+	wall=$(echo "$t" | awk '{ print $1 }')
+	cpu=$(echo "$t" | awk '{ printf "%.3f", $2 + $3 }')
+}
 # Warm kubectl's discovery cache (a real user's would be warm too).
 reset
 "$KUBECTL" get namespaces >/dev/null 2>&1 || fail "kubectl cannot reach kubesim"
 
 keelson_times=()
 kubectl_times=()
+keelson_cpus=()
+kubectl_cpus=()
+keelson_sim_cpus=()
+kubectl_sim_cpus=()
 for r in $(seq 1 "$runs"); do
 	reset
 	rm -rf "$work/gitcache"
-	t0=$(now); c0=$(total)
-	"$KEELSON" sync --once --config "$work/keelson.yaml" >"$work/keelson.out" 2>"$work/keelson.err" ||
-		{ tail -n 20 "$work/keelson.err" >&2; fail "keelson sync --once failed"; }
-	t1=$(now); c1=$(total)
-	keelson_times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')")
+	c0=$(total); s0=$(kubesim_cpu)
+	timed "$work/keelson.out" "$KEELSON" sync --once --config "$work/keelson.yaml" || fail "keelson sync --once failed"
+	c1=$(total); s1=$(kubesim_cpu)
+	keelson_verbs=$(by_verb)
+	keelson_times+=("$wall")
+	keelson_cpus+=("$cpu")
+	keelson_sim_cpus+=("$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f", b - a }')")
 	keelson_requests=$((c1 - c0))
 	reset
-	t0=$(now); c0=$(total)
-	"$KUBECTL" apply --server-side -f "$work/manifests" >/dev/null 2>"$work/kubectl.err" ||
-		{ tail -n 20 "$work/kubectl.err" >&2; fail "kubectl apply failed"; }
-	t1=$(now); c1=$(total)
-	kubectl_times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')")
+	c0=$(total); s0=$(kubesim_cpu)
+	timed "$work/kubectl.out" "$KUBECTL" apply --server-side -f "$work/manifests" || fail "kubectl apply failed"
+	c1=$(total); s1=$(kubesim_cpu)
+	kubectl_verbs=$(by_verb)
+	kubectl_times+=("$wall")
+	kubectl_cpus+=("$cpu")
+	kubectl_sim_cpus+=("$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f", b - a }')")
 	kubectl_requests=$((c1 - c0))
-	echo "run $r keelson ${keelson_times[-1]} s kubectl ${kubectl_times[-1]} s"
+	echo "run $r keelson ${keelson_times[-1]} s (cpu ${keelson_cpus[-1]} s, kubesim ${keelson_sim_cpus[-1]} s)" \
+		"kubectl ${kubectl_times[-1]} s (cpu ${kubectl_cpus[-1]} s, kubesim ${kubectl_sim_cpus[-1]} s)"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 km=$(median "${keelson_times[@]}")
@@ -161,3 +190,6 @@ echo "keelson median $km"
 echo "kubectl median $cm"
 echo "ratio kubectl/keelson $(awk -v a="$cm" -v b="$km" 'BEGIN { printf "%.2f", a / b }')"
 echo "requests keelson $keelson_requests kubectl $kubectl_requests"
+echo "requests by verb keelson $keelson_verbs kubectl $kubectl_verbs"
+echo "cpu median keelson $(median "${keelson_cpus[@]}") kubectl $(median "${kubectl_cpus[@]}")"
+echo "kubesim cpu median keelson $(median "${keelson_sim_cpus[@]}") kubectl $(median "${kubectl_sim_cpus[@]}")"

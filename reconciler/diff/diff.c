@@ -10,6 +10,7 @@
 #include "kube/kube_cache.h"
 #include "kube/kube_client.h"
 #include "kube/kube_config.h"
+#include "reconcile/inventory.h"
 #include "yaml/yaml_load.h"
 
 #include <stdarg.h>
@@ -744,6 +745,30 @@ bool keelson_diff_is_secret_value(const char *group, const char *kind, const cha
 
 /* --- Fields keelson applied before (managedFields) ------------------------ */
 
+bool keelson_diff_is_keelson_label(const char *pointer)
+{
+	static const char labels[] = "/metadata/labels/";
+	char key[64];
+	size_t n = 0;
+	if (pointer == NULL || strncmp(pointer, labels, sizeof(labels) - 1) != 0)
+		return false;
+	/* Unescape the one remaining token ("~1" is '/', "~0" is '~'). */
+	for (const char *p = pointer + sizeof(labels) - 1; *p; p++) {
+		if (*p == '/' || n + 1 >= sizeof(key))
+			return false;
+		if (*p == '~') {
+			if (p[1] != '0' && p[1] != '1')
+				return false;
+			key[n++] = p[1] == '1' ? '/' : '~';
+			p++;
+		} else {
+			key[n++] = *p;
+		}
+	}
+	key[n] = '\0';
+	return strcmp(key, KEELSON_LABEL_CLUSTER) == 0 || strcmp(key, KEELSON_LABEL_SYSTEM) == 0;
+}
+
 static const cJSON *keelson_fields(const cJSON *live, const char *manager)
 {
 	const cJSON *metadata = cJSON_GetObjectItemCaseSensitive(live, "metadata");
@@ -925,7 +950,8 @@ static void walk_owned(struct ctx *c, const cJSON *fields, const cJSON *live, co
 			}
 			bool leaf = f->child == NULL || (!cJSON_IsObject(lchild) && !cJSON_IsArray(lchild));
 			if (leaf) {
-				if (dchild == NULL)
+				/* keelson's labels go with every apply: desired, never removed. */
+				if (dchild == NULL && !(depth == 2 && keelson_diff_is_keelson_label(lp->data)))
 					note_removal(c, lp->data, lchild, anchor);
 			} else {
 				walk_owned(c, f, lchild, dchild, dchild ? dchild : anchor, lp, depth + 1);

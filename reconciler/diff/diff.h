@@ -17,7 +17,8 @@
  * The other direction: a field keelson applied earlier (owned by field
  * manager "keelson" in metadata.managedFields) that the repository no
  * longer sets, but that is still set live, is drift too: the next apply
- * would remove it.
+ * would remove it. keelson's own labels, applied with every object, are
+ * the exception (keelson_diff_is_keelson_label).
  *
  * Each difference carries the JSON pointer of the field, both values and
  * the file:line:column of the desired value (or of its nearest existing
@@ -174,6 +175,17 @@ cJSON *keelson_diff_object_to_json(const struct keelson_diff_object *obj);
 bool keelson_diff_is_secret_value(const char *group, const char *kind, const char *pointer);
 
 #define KEELSON_DIFF_REDACTED "*** (redacted)"
+
+/* Whether the live `pointer` is one of the labels keelson puts on every
+ * object it applies, in the same apply as the repository's fields
+ * (KEELSON_LABEL_CLUSTER and KEELSON_LABEL_SYSTEM of reconcile/inventory.h):
+ * "/metadata/labels/keelson.dev~1cluster" or ".../keelson.dev~1system".
+ * The diff counts them as desired: owned by field manager `keelson` and
+ * absent from the repository, they are not fields the repository removed.
+ * Their values are not compared (the repository does not write them);
+ * the reconcile loop checks the system label itself
+ * (keelson_change.labelled). */
+bool keelson_diff_is_keelson_label(const char *pointer);
 
 /* --- Systems -------------------------------------------------------------- */
 

@@ -297,9 +297,92 @@ static int wait_crd_established(struct keelson_apply_context *ctx, const char *n
 	}
 }
 
-/* keelson's labels for an object, applied with their own field manager
- * (KEELSON_OWNERSHIP_FIELD_MANAGER, forced) so they never count as fields
- * the repository removed. NULL when out of memory. */
+/* Whether `obj` carries keelson's system label for this system. Only the
+ * system label is checked: it is what the watch cache selects on, what
+ * pruning requires, and what the reconcile loop's `labelled` flag reads. */
+static bool has_system_label(const struct keelson_change_set *cs, const cJSON *obj)
+{
+	const char *value = label_of(obj, KEELSON_LABEL_SYSTEM);
+	return value != NULL && strcmp(value, cs->system->name) == 0;
+}
+
+static bool is_keelson_label(const char *key)
+{
+	return strcmp(key, KEELSON_LABEL_CLUSTER) == 0 || strcmp(key, KEELSON_LABEL_SYSTEM) == 0;
+}
+
+/* The object as it is applied under field manager `keelson`: the
+ * repository's body with keelson's two labels merged into metadata.labels,
+ * so that one request writes the object and labels it (the diff counts
+ * these labels as desired, see keelson_diff_is_keelson_label). Built from
+ * references to the body's members: nothing of the body is copied, and
+ * deleting the result leaves the body alone. keelson's values replace
+ * labels of the same keys written in the repository. NULL when out of
+ * memory. */
+static cJSON *labelled_body(const struct keelson_change_set *cs, const cJSON *body)
+{
+	const cJSON *body_meta = cJSON_GetObjectItemCaseSensitive(body, "metadata");
+	const cJSON *body_labels = cJSON_GetObjectItemCaseSensitive(body_meta, "labels");
+	const cJSON *m;
+	if (!cJSON_IsObject(body_meta))
+		body_meta = NULL;
+	if (!cJSON_IsObject(body_labels))
+		body_labels = NULL;
+	cJSON *obj = cJSON_CreateObject();
+	if (obj == NULL)
+		return NULL;
+	/* The reference API takes non-const pointers; references are never
+	 * written through. */
+	cJSON_ArrayForEach(m, body) {
+		if (strcmp(m->string, "metadata") != 0 && !cJSON_AddItemReferenceToObject(obj, m->string, (cJSON *)m))
+			goto fail;
+	}
+	cJSON *meta = cJSON_AddObjectToObject(obj, "metadata");
+	if (meta == NULL)
+		goto fail;
+	cJSON_ArrayForEach(m, body_meta) {
+		if (strcmp(m->string, "labels") != 0 && !cJSON_AddItemReferenceToObject(meta, m->string, (cJSON *)m))
+			goto fail;
+	}
+	cJSON *labels = cJSON_AddObjectToObject(meta, "labels");
+	if (labels == NULL)
+		goto fail;
+	cJSON_ArrayForEach(m, body_labels) {
+		if (!is_keelson_label(m->string) && !cJSON_AddItemReferenceToObject(labels, m->string, (cJSON *)m))
+			goto fail;
+	}
+	if (!cJSON_AddStringToObject(labels, KEELSON_LABEL_CLUSTER, cs->cluster) ||
+	    !cJSON_AddStringToObject(labels, KEELSON_LABEL_SYSTEM, cs->system->name))
+		goto fail;
+	return obj;
+fail:
+	cJSON_Delete(obj);
+	return NULL;
+}
+
+/* Whether keelson's labels may go into the object's own apply. Always when
+ * forced (every apply of the reconcile loop and of plugin steps). Unforced,
+ * only when the live labels are absent or already keelson's values: a
+ * different value may belong to another field manager, and an unforced
+ * apply would then fail on the conflict; those objects are labelled by
+ * the separate, forced `keelson-ownership` apply instead. */
+static bool labels_in_apply(const struct keelson_change_set *cs, const struct keelson_change *c)
+{
+	if (c->force)
+		return true;
+	const cJSON *live = c->diff->live;
+	const char *system = label_of(live, KEELSON_LABEL_SYSTEM), *cluster = label_of(live, KEELSON_LABEL_CLUSTER);
+	return (system == NULL || strcmp(system, cs->system->name) == 0) &&
+	       (cluster == NULL || strcmp(cluster, cs->cluster) == 0);
+}
+
+/* keelson's labels alone, applied with their own field manager
+ * (KEELSON_OWNERSHIP_FIELD_MANAGER, forced) to an object that is not
+ * applied in this run (in sync, or drift its policy only reports) but lacks
+ * them: an object keelson adopts, or one whose label was edited away. They
+ * cannot go in an apply under `keelson` with nothing else: that apply
+ * would drop every field `keelson` applied before. NULL when out of
+ * memory. */
 static cJSON *label_object(const struct keelson_change_set *cs, const struct keelson_object *o)
 {
 	cJSON *obj = cJSON_CreateObject();
@@ -337,14 +420,15 @@ struct applying {
 	const struct keelson_change *c;
 	cJSON *out;        /* the object as the last write returned it, or NULL */
 	bool failed;
-	bool needs_labels;
 };
 
-/* Apply one rank of objects: the server-side applies concurrently, then in
- * repository order the results (CRDs waited for), then the labelling of
- * those that lack keelson's labels concurrently, then in order the
- * inventory. Same outcome as one object after the other, fewer round trips
- * of waiting. */
+/* Apply one rank of objects: the server-side applies concurrently (each
+ * object with keelson's labels merged in: one request per object), then in
+ * repository order the results (CRDs waited for), then concurrently the
+ * `keelson-ownership` label applies of the objects that still lack the
+ * system label (not applied in this run, or labels left out of an unforced
+ * apply), then in order the inventory. Same outcome as one object after
+ * the other, fewer round trips of waiting. */
 static int apply_group(struct keelson_apply_result *res, struct keelson_apply_context *ctx,
 		       const struct keelson_change_set *cs, const struct keelson_change **changes, size_t n,
 		       struct keelson_inventory *inv, struct expectations *expected)
@@ -353,22 +437,31 @@ static int apply_group(struct keelson_apply_result *res, struct keelson_apply_co
 	struct keelson_kube_apply_item *items = calloc(n ? n : 1, sizeof(*items));
 	size_t *index = calloc(n ? n : 1, sizeof(*index));
 	struct keelson_kube_write_options *wo = calloc(n ? n : 1, sizeof(*wo));
+	cJSON **bodies = calloc(n ? n : 1, sizeof(*bodies));
 	cJSON **labels = calloc(n ? n : 1, sizeof(*labels));
 	size_t count = 0;
 	int rc = 0;
-	if (a == NULL || items == NULL || index == NULL || wo == NULL || labels == NULL) {
+	if (a == NULL || items == NULL || index == NULL || wo == NULL || bodies == NULL || labels == NULL) {
 		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
 		goto done;
 	}
 
-	/* Phase 1: the applies. */
+	/* Phase 1: the applies, keelson's labels merged in where they may be. */
 	for (size_t i = 0; i < n; i++) {
 		a[i].c = changes[i];
 		if (changes[i]->action != KEELSON_CHANGE_APPLY)
 			continue;
+		const cJSON *body = changes[i]->object->body;
+		if (labels_in_apply(cs, changes[i])) {
+			if ((bodies[count] = labelled_body(cs, body)) == NULL) {
+				rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
+				goto done;
+			}
+			body = bodies[count];
+		}
 		keelson_kube_write_options_init(&wo[count]);
 		wo[count].force = changes[i]->force;
-		items[count].object = changes[i]->object->body;
+		items[count].object = body;
 		items[count].opts = &wo[count];
 		index[count++] = i;
 	}
@@ -401,15 +494,11 @@ static int apply_group(struct keelson_apply_result *res, struct keelson_apply_co
 		}
 	}
 
-	/* Phase 2: keelson's labels where they are missing. */
+	/* Phase 2: keelson's labels where they are still missing. */
 	count = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct applying *x = &a[i];
-		if (x->failed)
-			continue;
-		const cJSON *current = x->out ? x->out : x->c->diff->live;
-		const char *system_label = label_of(current, KEELSON_LABEL_SYSTEM);
-		if (system_label != NULL && strcmp(system_label, cs->system->name) == 0)
+		if (x->failed || has_system_label(cs, x->out ? x->out : x->c->diff->live))
 			continue;
 		if ((labels[count] = label_object(cs, x->c->object)) == NULL) {
 			rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
@@ -422,7 +511,6 @@ static int apply_group(struct keelson_apply_result *res, struct keelson_apply_co
 		items[count].object = labels[count];
 		items[count].opts = &wo[count];
 		index[count++] = i;
-		x->needs_labels = true;
 	}
 	keelson_kube_apply_batch(ctx->client, items, count, APPLY_CONCURRENCY);
 	for (size_t k = 0; k < count; k++) {
@@ -437,12 +525,14 @@ static int apply_group(struct keelson_apply_result *res, struct keelson_apply_co
 			continue;
 		}
 		res->labelled++;
+		log_object(KEELSON_LOG_INFO, "labelled", cs, o->kind, o->namespace_, o->name, "fieldManager",
+			   KEELSON_OWNERSHIP_FIELD_MANAGER, "resourceVersion", meta_string(items[k].result, "resourceVersion"));
 		cJSON_Delete(x->out);
 		x->out = items[k].result;
 		items[k].result = NULL;
 	}
 
-	/* Phase 3: what the cache must show, and the inventory. */
+/* Phase 3: what the cache must show, and the inventory. */
 	for (size_t i = 0; i < n; i++) {
 		struct applying *x = &a[i];
 		const struct keelson_object *o = x->c->object;
@@ -466,7 +556,10 @@ done:
 		cJSON_Delete(a[i].out);
 	for (size_t k = 0; labels != NULL && k < n; k++)
 		cJSON_Delete(labels[k]);
+	for (size_t k = 0; bodies != NULL && k < n; k++)
+		cJSON_Delete(bodies[k]);
 	free(labels);
+	free(bodies);
 	free(wo);
 	free(index);
 	free(items);

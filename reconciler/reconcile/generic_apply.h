@@ -6,6 +6,11 @@
  * plugin host exists (until then the reconcile loop sends every system
  * here).
  *
+ * Requests: one server-side apply per object to apply (field manager
+ * `keelson`, keelson's labels merged into the body, see inventory.h); a
+ * second, labels-only apply (`keelson-ownership`) only for objects that
+ * still lack keelson's system label afterwards.
+ *
  * Safety rules (see inventory.h):
  *   - the inventory is written, listing every object about to be applied,
  *     before the first apply, so a crash never leaves an applied object out
@@ -84,6 +89,8 @@ struct keelson_apply_context {
 };
 
 struct keelson_apply_result {
+	/* labelled: labels-only applies (`keelson-ownership`); objects labelled
+	 * by their own apply count in `applied` only. */
 	size_t applied, labelled, pruned, prune_held, blocked, failed;
 	bool inventory_changed;
 	bool stopped;     /* abandoned between steps on request */

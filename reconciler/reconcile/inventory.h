@@ -17,9 +17,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Labels keelson puts on every object it applies (with field manager
- * KEELSON_OWNERSHIP_FIELD_MANAGER, so that they never show up as fields the
- * repository removed). The watch cache selects on KEELSON_LABEL_SYSTEM. */
+/* Labels keelson puts on every object it applies. They go into the
+ * object's own server-side apply (field manager `keelson`): one request
+ * per object. The diff counts them as desired, never as fields the
+ * repository removed (keelson_diff_is_keelson_label). The watch cache
+ * selects on KEELSON_LABEL_SYSTEM.
+ *
+ * KEELSON_OWNERSHIP_FIELD_MANAGER applies the two labels alone, forced, to
+ * an object that lacks them and is not applied in the run (an in-sync
+ * object keelson adopts, a label edited away, drift its policy only
+ * reports). Objects keelson labelled before the labels joined the
+ * object's apply (always with this manager) keep working: the labels stay
+ * owned by it, and are co-owned by `keelson` after the object's next
+ * apply. */
 #define KEELSON_LABEL_CLUSTER "keelson.dev/cluster"
 #define KEELSON_LABEL_SYSTEM "keelson.dev/system"
 #define KEELSON_OWNERSHIP_FIELD_MANAGER "keelson-ownership"

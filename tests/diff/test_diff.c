@@ -404,6 +404,79 @@ START_TEST(test_removed_field_pointer_escaped)
 }
 END_TEST
 
+/* keelson's labels go into the object's own apply (field manager
+ * keelson): the repository never writes them, yet they are no removed
+ * field. Any other label keelson applied and the repository dropped still
+ * is, including one that only looks like keelson's. */
+START_TEST(test_keelson_labels_not_removed)
+{
+	struct desired d;
+	const char *live =
+		"{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\",\"namespace\":\"a\","
+		"\"labels\":{\"app\":\"x\",\"keelson.dev/cluster\":\"prod\",\"keelson.dev/system\":\"web\","
+		"\"keelson.dev/systemx\":\"1\",\"old\":\"y\"},"
+		"\"managedFields\":[{\"manager\":\"keelson\",\"operation\":\"Apply\",\"fieldsType\":\"FieldsV1\","
+		"\"fieldsV1\":{\"f:data\":{\"f:a\":{}},\"f:metadata\":{\"f:labels\":{\"f:app\":{},"
+		"\"f:keelson.dev/cluster\":{},\"f:keelson.dev/system\":{},\"f:keelson.dev/systemx\":{},\"f:old\":{}}}}}]},"
+		"\"data\":{\"a\":\"1\"}}";
+	struct keelson_diff_object *obj =
+		run(&d, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: a\n"
+			"  labels:\n    app: x\ndata:\n  a: \"1\"\n",
+		    live, NULL);
+	ck_assert_int_eq(obj->state, KEELSON_DIFF_DRIFTED);
+	ck_assert_uint_eq(obj->field_count, 2);
+	ck_assert_ptr_nonnull(field(obj, "/metadata/labels/old"));
+	ck_assert_ptr_nonnull(field(obj, "/metadata/labels/keelson.dev~1systemx"));
+	/* What an apply leaves: keelson's labels stay. */
+	assert_json(cJSON_GetObjectItem(cJSON_GetObjectItem(obj->merged, "metadata"), "labels"),
+		    "{\"app\":\"x\",\"keelson.dev/cluster\":\"prod\",\"keelson.dev/system\":\"web\"}");
+	done(&d, obj);
+
+	/* A manifest without labels, the labels only keelson's: in sync. */
+	live = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\",\"namespace\":\"a\","
+	       "\"labels\":{\"keelson.dev/cluster\":\"prod\",\"keelson.dev/system\":\"web\"},"
+	       "\"managedFields\":[{\"manager\":\"keelson\",\"operation\":\"Apply\",\"fieldsType\":\"FieldsV1\","
+	       "\"fieldsV1\":{\"f:data\":{\"f:a\":{}},\"f:metadata\":{\"f:labels\":{"
+	       "\"f:keelson.dev/cluster\":{},\"f:keelson.dev/system\":{}}}}}]},\"data\":{\"a\":\"1\"}}";
+	obj = run(&d, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: a}\ndata: {a: \"1\"}\n", live,
+		  NULL);
+	ck_assert_int_eq(obj->state, KEELSON_DIFF_IN_SYNC);
+	ck_assert_uint_eq(obj->field_count, 0);
+	done(&d, obj);
+
+	/* Labelled the earlier way (manager keelson-ownership): in sync too. */
+	live = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\",\"namespace\":\"a\","
+	       "\"labels\":{\"keelson.dev/cluster\":\"prod\",\"keelson.dev/system\":\"web\"},"
+	       "\"managedFields\":[{\"manager\":\"keelson\",\"operation\":\"Apply\",\"fieldsType\":\"FieldsV1\","
+	       "\"fieldsV1\":{\"f:data\":{\"f:a\":{}}}},"
+	       "{\"manager\":\"keelson-ownership\",\"operation\":\"Apply\",\"fieldsType\":\"FieldsV1\","
+	       "\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:keelson.dev/cluster\":{},\"f:keelson.dev/system\":{}}}}}]},"
+	       "\"data\":{\"a\":\"1\"}}";
+	obj = run(&d, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: a}\ndata: {a: \"1\"}\n", live,
+		  NULL);
+	ck_assert_int_eq(obj->state, KEELSON_DIFF_IN_SYNC);
+	done(&d, obj);
+}
+END_TEST
+
+START_TEST(test_is_keelson_label)
+{
+	ck_assert(keelson_diff_is_keelson_label("/metadata/labels/keelson.dev~1cluster"));
+	ck_assert(keelson_diff_is_keelson_label("/metadata/labels/keelson.dev~1system"));
+	ck_assert(!keelson_diff_is_keelson_label("/metadata/labels/keelson.dev~1systemx"));
+	ck_assert(!keelson_diff_is_keelson_label("/metadata/labels/keelson.dev~0system"));
+	ck_assert(!keelson_diff_is_keelson_label("/metadata/labels/keelson.dev/system"));
+	ck_assert(!keelson_diff_is_keelson_label("/metadata/annotations/keelson.dev~1system"));
+	ck_assert(!keelson_diff_is_keelson_label("/spec/template/metadata/labels/keelson.dev~1system"));
+	ck_assert(!keelson_diff_is_keelson_label("/metadata/labels/"));
+	ck_assert(!keelson_diff_is_keelson_label("/metadata/labels/a~"));
+	ck_assert(!keelson_diff_is_keelson_label(NULL));
+	char long_key[300];
+	snprintf(long_key, sizeof(long_key), "/metadata/labels/%0200d", 0);
+	ck_assert(!keelson_diff_is_keelson_label(long_key));
+}
+END_TEST
+
 /* keelson_diff_object_take keeps the caller's live object instead of a
  * copy, and frees it when it fails (ASan checks the leak). */
 START_TEST(test_take_keeps_live_object)
@@ -898,6 +971,8 @@ Suite *suite_diff(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("keelson_list_semantics_lookup");
 	tcase_add_test(tc, test_list_semantics_table);
+	tcase_add_test(tc, test_keelson_labels_not_removed);
+	tcase_add_test(tc, test_is_keelson_label);
 	suite_add_tcase(s, tc);
 	return s;
 }
