@@ -9,7 +9,7 @@
 # See tests/fuzz/README.md.
 
 FUZZ_TARGETS = yaml kubeconfig layout diff kubesim_patch kubesim_request json_api webhook metrics \
-	kafka_prom cass_json
+	kafka_prom cass_json kafka_plan cassandra_plan spark_plan
 
 FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_SRCDIR='"$(abs_top_srcdir)"'
 FUZZ_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS) $(YAML_CFLAGS)
@@ -31,7 +31,10 @@ fuzz_replay_programs = \
 	tests/fuzz/replay-webhook \
 	tests/fuzz/replay-metrics \
 	tests/fuzz/replay-kafka_prom \
-	tests/fuzz/replay-cass_json
+	tests/fuzz/replay-cass_json \
+	tests/fuzz/replay-kafka_plan \
+	tests/fuzz/replay-cassandra_plan \
+	tests/fuzz/replay-spark_plan
 check_PROGRAMS += $(fuzz_replay_programs)
 TESTS += $(fuzz_replay_programs)
 
@@ -94,6 +97,33 @@ tests_fuzz_replay_cass_json_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_TARGET_NAME='"cas
 tests_fuzz_replay_cass_json_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_replay_cass_json_LDADD = $(FUZZ_LDADD)
 
+# The plugins' planning through the real host, the cluster answered from
+# the input (fake_host.h); each plugin's sources are compiled in.
+FUZZ_PLAN_HOST = tests/fuzz/fake_host.c tests/fuzz/fake_host.h
+FUZZ_KAFKA_SOURCES = plugins/kafka/kafka.c plugins/kafka/cc.c plugins/kafka/cc.h plugins/kafka/prom.c \
+	plugins/kafka/prom.h plugins/kafka/util.c plugins/kafka/kafka_internal.h
+FUZZ_CASSANDRA_SOURCES = plugins/cassandra/cassandra.c plugins/cassandra/cass_json.c plugins/cassandra/cass_json.h
+FUZZ_SPARK_SOURCES = plugins/spark/spark.c plugins/spark/spark_rules.c plugins/spark/spark_rules.h \
+	plugins/spark/json_builder.c plugins/spark/json_builder.h
+
+tests_fuzz_replay_kafka_plan_SOURCES = tests/fuzz/fuzz_kafka_plan.c $(FUZZ_PLAN_HOST) $(FUZZ_KAFKA_SOURCES) \
+	$(FUZZ_REPLAY)
+tests_fuzz_replay_kafka_plan_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_TARGET_NAME='"kafka_plan"'
+tests_fuzz_replay_kafka_plan_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_replay_kafka_plan_LDADD = $(FUZZ_LDADD) -lm
+
+tests_fuzz_replay_cassandra_plan_SOURCES = tests/fuzz/fuzz_cassandra_plan.c $(FUZZ_PLAN_HOST) \
+	$(FUZZ_CASSANDRA_SOURCES) $(FUZZ_REPLAY)
+tests_fuzz_replay_cassandra_plan_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_TARGET_NAME='"cassandra_plan"'
+tests_fuzz_replay_cassandra_plan_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_replay_cassandra_plan_LDADD = $(FUZZ_LDADD) -lm
+
+tests_fuzz_replay_spark_plan_SOURCES = tests/fuzz/fuzz_spark_plan.c $(FUZZ_PLAN_HOST) $(FUZZ_SPARK_SOURCES) \
+	$(FUZZ_REPLAY)
+tests_fuzz_replay_spark_plan_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_TARGET_NAME='"spark_plan"'
+tests_fuzz_replay_spark_plan_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_replay_spark_plan_LDADD = $(FUZZ_LDADD) -lm
+
 # libFuzzer binaries: built only by `make fuzz` (EXTRA_PROGRAMS), only in a
 # clang --enable-fuzzing build.
 FUZZ_LINK = -fsanitize=fuzzer
@@ -108,7 +138,10 @@ fuzz_programs = \
 	tests/fuzz/fuzz-webhook \
 	tests/fuzz/fuzz-metrics \
 	tests/fuzz/fuzz-kafka_prom \
-	tests/fuzz/fuzz-cass_json
+	tests/fuzz/fuzz-cass_json \
+	tests/fuzz/fuzz-kafka_plan \
+	tests/fuzz/fuzz-cassandra_plan \
+	tests/fuzz/fuzz-spark_plan
 EXTRA_PROGRAMS = $(fuzz_programs)
 CLEANFILES += $(fuzz_programs)
 
@@ -169,6 +202,24 @@ tests_fuzz_fuzz_cass_json_SOURCES = tests/fuzz/fuzz_cass_json.c plugins/cassandr
 tests_fuzz_fuzz_cass_json_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_cass_json_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
 tests_fuzz_fuzz_cass_json_LDADD = $(FUZZ_LDADD)
+
+tests_fuzz_fuzz_kafka_plan_SOURCES = tests/fuzz/fuzz_kafka_plan.c $(FUZZ_PLAN_HOST) $(FUZZ_KAFKA_SOURCES) \
+	$(FUZZ_COMMON)
+tests_fuzz_fuzz_kafka_plan_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_kafka_plan_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
+tests_fuzz_fuzz_kafka_plan_LDADD = $(FUZZ_LDADD) -lm
+
+tests_fuzz_fuzz_cassandra_plan_SOURCES = tests/fuzz/fuzz_cassandra_plan.c $(FUZZ_PLAN_HOST) \
+	$(FUZZ_CASSANDRA_SOURCES) $(FUZZ_COMMON)
+tests_fuzz_fuzz_cassandra_plan_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_cassandra_plan_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
+tests_fuzz_fuzz_cassandra_plan_LDADD = $(FUZZ_LDADD) -lm
+
+tests_fuzz_fuzz_spark_plan_SOURCES = tests/fuzz/fuzz_spark_plan.c $(FUZZ_PLAN_HOST) $(FUZZ_SPARK_SOURCES) \
+	$(FUZZ_COMMON)
+tests_fuzz_fuzz_spark_plan_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_spark_plan_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
+tests_fuzz_fuzz_spark_plan_LDADD = $(FUZZ_LDADD) -lm
 
 # make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="yaml layout"]
 FUZZ_SECONDS = 60

@@ -7,7 +7,7 @@ set -euo pipefail
 top=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
 out="$top/tests/fuzz/corpus"
 rm -rf "$out"
-mkdir -p "$out"/{yaml,kubeconfig,layout,diff,kubesim_patch,kubesim_request,json_api,webhook,metrics,kafka_prom,cass_json}
+mkdir -p "$out"/{yaml,kubeconfig,layout,diff,kubesim_patch,kubesim_request,json_api,webhook,metrics,kafka_prom,cass_json,kafka_plan,cassandra_plan,spark_plan}
 
 # --- yaml: the loader's fixtures and a few manifests of the example.
 for f in "$top"/tests/unit/yaml-fixtures/*.yaml "$top"/tests/unit/yaml-fixtures/*/*.yaml; do
@@ -262,5 +262,165 @@ printf '%s' '{"id":"j1","status":"COMPLETED","end_time":1.7e12,"error":null,"sta
   > "$out/cass_json/job"
 printf '%s' '{"[-9223372036854775808, 0]":["2 replicas required, but only 1 nodes in the ring"]}' > "$out/cass_json/cluster-probe"
 printf '%s' '[]' > "$out/cass_json/empty-array"
+
+# --- kafka_plan: a cluster for the kafka plugin (fake_host.h), after the
+# fixtures of tests/kafka/test_kafka_plan.c: 3 brokers of StatefulSet
+# kafka, pods at revision rev1 while the StatefulSet is at rev2.
+k_metrics() { # URP PARTITIONS ACTIVE -> JSON string of a scrape
+  printf '"kafka_server_replicamanager_underreplicatedpartitions %s\\nkafka_server_replicamanager_underminisrpartitioncount 0.0\\nkafka_controller_kafkacontroller_offlinepartitionscount 0\\nkafka_controller_kafkacontroller_activecontrollercount %s\\nkafka_server_replicamanager_partitioncount %s\\nkafka_server_kafkaserver_brokerstate 3\\n"' "$1" "$3" "$2"
+}
+k_pod() { # ORDINAL HASH READY [WAITING]
+  local state='"running":{}'
+  [ -n "${4:-}" ] && state="\"waiting\":{\"reason\":\"$4\"}"
+  printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"kafka-%s","namespace":"kafka","uid":"u%s","labels":{"app":"kafka","controller-revision-hash":"%s"}},"status":{"phase":"Running","conditions":[{"type":"Ready","status":"%s","lastTransitionTime":"2023-11-14T22:14:00Z"}],"containerStatuses":[{"name":"kafka","state":{%s}}]}}' \
+    "$1" "$1" "$2" "$3" "$state"
+}
+k_sts() { # REPLICAS [live]
+  local extra=''
+  [ "${2:-}" = live ] && extra=',"status":{"observedGeneration":2,"updateRevision":"rev2","currentRevision":"rev1"}'
+  local md='"name":"kafka","namespace":"kafka"'
+  [ "${2:-}" = live ] && md="$md"',"generation":2'
+  printf '{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{%s},"spec":{"replicas":%s,"updateStrategy":{"type":"OnDelete"},"selector":{"matchLabels":{"app":"kafka"}},"template":{"metadata":{"labels":{"app":"kafka"}},"spec":{"containers":[{"name":"kafka","image":"apache/kafka:3.7.1"}]}}}%s}' \
+    "$md" "$1" "$extra"
+}
+k_ns='{"desired":{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"kafka"}},"live":{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"kafka"}}}'
+k_http() { # NAME BODY
+  printf '{"target":"pod","name":"%s","path":"/metrics","status":200,"body":%s}' "$1" "$2"
+}
+k_cc='{"target":"service","name":"cc","path":"/kafkacruisecontrol/state","body":{"ExecutorState":{"state":"NO_TASK_IN_PROGRESS"},"version":1}},{"target":"service","name":"cc","path":"/kafkacruisecontrol/kafka_cluster_state","body":{"KafkaPartitionState":{"other":[{"topic":"orders","partition":0,"leader":1,"replicas":[0,1,2],"in-sync":[0,1,2],"out-of-sync":[],"offline":[],"min-isr":2}],"urp":[],"offline":[]}}},{"target":"service","name":"cc","path":"/kafkacruisecontrol/user_tasks","body":{"userTasks":[{"UserTaskId":"t1","RequestURL":"POST /kafkacruisecontrol/remove_broker?brokerid=2&dryrun=false","Status":"InExecution","StartMs":"1700000000000"}],"version":1}}'
+k_cluster() { # DESIRED_REPLICAS LIVE_REPLICAS PARAMS PODS HTTP [preview]
+  printf '{"now":1700000100000,"preview":%s,"params":%s,"objects":[%s,{"desired":%s,"live":%s}],"cluster":[%s],"http":[%s]}\n' \
+    "${6:-false}" "$3" "$k_ns" "$(k_sts "$1")" "$(k_sts "$2" live)" "$4" "$5"
+}
+k_params='{"statefulSets":["kafka"],"metricsPort":9404}'
+k_params_cc='{"statefulSets":["kafka"],"metricsPort":9404,"cruiseControlService":"cc"}'
+k_pods="$(k_pod 0 rev1 True),$(k_pod 1 rev1 True),$(k_pod 2 rev1 True)"
+k_ok="$(k_http kafka-0 "$(k_metrics 0 18 0)"),$(k_http kafka-1 "$(k_metrics 0 18 1)"),$(k_http kafka-2 "$(k_metrics 0 18 0)")"
+k_cluster 3 3 "$k_params" "$k_pods" "$k_ok" > "$out/kafka_plan/roll"
+k_cluster 3 3 "$k_params_cc" "$k_pods" "$k_ok,$k_cc" > "$out/kafka_plan/roll-cruise-control"
+k_urp="$(k_http kafka-0 "$(k_metrics 2 18 0)"),$(k_http kafka-1 "$(k_metrics 0 18 1)"),$(k_http kafka-2 "$(k_metrics 0 18 0)")"
+k_cluster 3 3 "$k_params" "$k_pods" "$k_urp" > "$out/kafka_plan/urp"
+k_cluster 3 3 "$k_params" "$(k_pod 0 rev1 True),$(k_pod 1 rev2 False CrashLoopBackOff),$(k_pod 2 rev1 True)" "$k_ok" \
+  > "$out/kafka_plan/stuck-new"
+k_cluster 3 3 "$k_params" "$(k_pod 0 rev1 True),$(k_pod 1 rev1 False ImagePullBackOff),$(k_pod 2 rev2 True)" "$k_ok" \
+  > "$out/kafka_plan/stuck-old"
+k_up="$(k_pod 0 rev2 True),$(k_pod 1 rev2 True),$(k_pod 2 rev2 True)"
+k_cluster 2 3 "$k_params_cc" "$k_up" "$k_ok,$k_cc" > "$out/kafka_plan/scale-down-cruise-control"
+k_empty="$(k_http kafka-0 "$(k_metrics 0 18 0)"),$(k_http kafka-1 "$(k_metrics 0 18 1)"),$(k_http kafka-2 "$(k_metrics 0 0 0)")"
+k_cluster 2 3 "$k_params" "$k_up" "$k_empty" > "$out/kafka_plan/scale-down-empty"
+k_cluster 3 3 "$k_params_cc" "$k_up" "$k_empty,$k_cc" > "$out/kafka_plan/scale-up-cruise-control"
+k_cluster 4 3 "$k_params_cc" "$k_pods" "" true > "$out/kafka_plan/preview"
+printf '{"params":%s,"objects":[%s,{"desired":%s}],"unreadable":["Pod"]}\n' "$k_params" "$k_ns" "$(k_sts 3)" \
+  > "$out/kafka_plan/create"
+k_cluster 3 3 "$k_params" "$k_pods" "$k_ok" | sed 's/"cluster":\[/"unreadable":["Pod"],"cluster":[/' > "$out/kafka_plan/pods-unreadable"
+
+# --- cassandra_plan: a datacenter for the cassandra plugin (fake_host.h),
+# after the fixtures of tests/cassandra/test_cassandra_plan.c: StatefulSet
+# cass, 3 nodes 10.0.4.1-3, the Management API on 8080.
+c_pod() { # ORDINAL HASH READY
+  printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"cass-%s","namespace":"cass","uid":"uid-cass-%s","labels":{"app":"cassandra","rack":"cass","controller-revision-hash":"%s"}},"spec":{"terminationGracePeriodSeconds":1800},"status":{"podIP":"10.0.4.%s","conditions":[{"type":"Ready","status":"%s"}]}}' \
+    "$1" "$1" "$2" "$(($1 + 1))" "$3"
+}
+c_sts() { # REPLICAS IMAGE [live PARTITION]
+  local md='"name":"cass","namespace":"cass"' strategy='' status='' ann=''
+  if [ "${3:-}" = live ]; then
+    md="$md"',"generation":2,"uid":"uid-sts-cass"'
+    strategy="\"updateStrategy\":{\"type\":\"RollingUpdate\",\"rollingUpdate\":{\"partition\":$4}},"
+    status=',"status":{"observedGeneration":2,"updateRevision":"rev2","currentRevision":"rev1"}'
+    ann=',"annotations":{"cassandra.keelson.dev/config-hash":"cbf29ce484222325"}'
+  fi
+  printf '{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{%s},"spec":{"replicas":%s,"serviceName":"cass",%s"selector":{"matchLabels":{"app":"cassandra","rack":"cass"}},"template":{"metadata":{"labels":{"app":"cassandra","rack":"cass"}%s},"spec":{"terminationGracePeriodSeconds":1800,"containers":[{"name":"cassandra","image":"%s"}]}},"volumeClaimTemplates":[{"metadata":{"name":"data"},"spec":{"resources":{"requests":{"storage":"10Gi"}}}}]}%s}' \
+    "$md" "$1" "$strategy" "$ann" "$2" "$status"
+}
+c_ring() { # STATUS:ALIVE for nodes 1..3 -> endpoints, schema and keyspace answers of every pod
+  local entity='' i=1 sep='' n
+  for node in "$@"; do
+    entity="$entity$sep{\"DC\":\"dc1\",\"RACK\":\"rack1\",\"ENDPOINT_IP\":\"10.0.4.$i\",\"IS_ALIVE\":\"${node#*:}\",\"STATUS\":\"${node%%:*},-1234\",\"HOST_ID\":\"h$i\"}"
+    sep=, i=$((i + 1))
+  done
+  sep=''
+  for n in 0 1 2; do
+    printf '%s{"target":"pod","name":"cass-%s","path":"/api/v0/metadata/endpoints","body":{"entity":[%s]}}' "$sep" "$n" "$entity"
+    printf ',{"target":"pod","name":"cass-%s","path":"/api/v1/ops/node/schema/versions","body":{"a1":["10.0.4.1","10.0.4.2","10.0.4.3"]}}' "$n"
+    printf ',{"target":"pod","name":"cass-%s","path":"/api/v0/ops/keyspace","body":["system","app"]}' "$n"
+    printf ',{"target":"pod","name":"cass-%s","path":"/api/v0/ops/keyspace/replication?keyspaceName=system","body":{"class":"org.apache.cassandra.locator.LocalStrategy"}}' "$n"
+    printf ',{"target":"pod","name":"cass-%s","path":"/api/v0/ops/keyspace/replication?keyspaceName=app","body":{"class":"org.apache.cassandra.locator.NetworkTopologyStrategy","dc1":"2"}}' "$n"
+    sep=,
+  done
+}
+c_mgmt='{"statefulSets":["cass"],"datacenter":"dc1","managementApiPort":8080,"restartTimeout":"5m"}'
+c_cluster() { # PARAMS DESIRED LIVE PODS HTTP [preview]
+  printf '{"now":1700000000000,"preview":%s,"params":%s,"objects":[{"desired":%s,"live":%s}],"cluster":[%s],"http":[%s]}\n' \
+    "${6:-false}" "$1" "$2" "$3" "$4" "$5"
+}
+c_old="$(c_pod 0 rev1 True),$(c_pod 1 rev1 True),$(c_pod 2 rev1 True)"
+c_new="$(c_pod 0 rev2 True),$(c_pod 1 rev2 True),$(c_pod 2 rev2 True)"
+c_un=$(c_ring NORMAL:true NORMAL:true NORMAL:true)
+c_cluster "$c_mgmt" "$(c_sts 3 cassandra:4.1.6)" "$(c_sts 3 cassandra:4.1.5 live 0)" "$c_old" "$c_un" \
+  > "$out/cassandra_plan/new-template"
+c_cluster "$c_mgmt" "$(c_sts 3 cassandra:4.1.6)" "$(c_sts 3 cassandra:4.1.6 live 0)" "$c_old" "$c_un" \
+  > "$out/cassandra_plan/roll"
+c_cluster "$c_mgmt" "$(c_sts 3 cassandra:4.1.6)" "$(c_sts 3 cassandra:4.1.6 live 0)" \
+  "$(c_pod 0 rev1 True),$(c_pod 1 rev1 False),$(c_pod 2 rev1 True)" "$(c_ring NORMAL:true NORMAL:false NORMAL:true)" \
+  > "$out/cassandra_plan/one-down"
+c_cluster "$c_mgmt" "$(c_sts 3 cassandra:4.1.6)" "$(c_sts 3 cassandra:4.1.6 live 0)" "$c_old" \
+  "$(c_ring NORMAL:true NORMAL:true LEAVING:true)" > "$out/cassandra_plan/leaving"
+c_cluster "$c_mgmt" "$(c_sts 2 cassandra:4.1.6)" "$(c_sts 3 cassandra:4.1.6 live 0)" "$c_new" "$c_un" \
+  > "$out/cassandra_plan/scale-down"
+c_cluster "$c_mgmt" "$(c_sts 2 cassandra:4.1.6)" "$(c_sts 3 cassandra:4.1.6 live 0)" "$c_new" \
+  "$(c_ring NORMAL:true NORMAL:true LEFT:false)" > "$out/cassandra_plan/scale-down-left"
+c_cluster "$c_mgmt" "$(c_sts 4 cassandra:4.1.6)" "$(c_sts 3 cassandra:4.1.6 live 0)" "$c_new" "$c_un" \
+  > "$out/cassandra_plan/scale-up"
+c_cluster '{"statefulSets":["cass"],"datacenter":"dc1"}' "$(c_sts 3 cassandra:4.1.6)" \
+  "$(c_sts 3 cassandra:4.1.6 live 0)" "$c_old" "" > "$out/cassandra_plan/no-management-api"
+c_cluster "$c_mgmt" "$(c_sts 2 cassandra:4.1.7)" "$(c_sts 3 cassandra:4.1.6 live 0)" "" "" true \
+  > "$out/cassandra_plan/preview"
+
+# --- spark_plan: SparkApplications for the spark plugin (fake_host.h),
+# after the fixtures of tests/spark/test_spark.c. The record's spec hash
+# a6aed523b9b34907 is what the plugin computes for s_spec (a spec change
+# is any other spec), 9dbf255c-... the id of its first submission.
+s_spec() { # IMAGE
+  printf '{"type":"Scala","mode":"cluster","image":"apache/spark:%s","mainClass":"com.acme.Etl","mainApplicationFile":"local:///opt/etl.jar","restartPolicy":{"type":"OnFailure","onFailureRetries":2,"onFailureRetryInterval":10},"driver":{"cores":1,"memory":"2g","serviceAccount":"spark"},"executor":{"instances":2,"cores":1,"memory":"2g"}}' "$1"
+}
+s_sub=9dbf255c-3e00-4558-a049-754c11f8812f
+s_app() { # IMAGE [STATE]
+  local ann=''
+  [ -n "${2:-}" ] && ann=",\"annotations\":{\"keelson.dev/spark-state\":\"$2\",\"keelson.dev/spark-spec-hash\":\"a6aed523b9b34907\",\"keelson.dev/spark-submission-attempts\":\"1\",\"keelson.dev/spark-execution-attempts\":\"1\",\"keelson.dev/spark-last-submission-ms\":\"1700000000000\",\"keelson.dev/spark-submission-id\":\"$s_sub\",\"keelson.dev/spark-termination-ms\":\"0\",\"keelson.dev/spark-last-failure\":\"\"}"
+  printf '{"apiVersion":"sparkoperator.k8s.io/v1beta2","kind":"SparkApplication","metadata":{"name":"etl","namespace":"jobs","uid":"app-uid"%s},"spec":%s}' "$ann" "$(s_spec "$1")"
+}
+s_desired() { printf '{"apiVersion":"sparkoperator.k8s.io/v1beta2","kind":"SparkApplication","metadata":{"name":"etl","namespace":"jobs"},"spec":%s}' "$(s_spec "$1")"; }
+s_pod() { # ROLE NAME PHASE [EXIT_CODE]
+  local state='"running":{}'
+  [ -n "${4:-}" ] && state="\"terminated\":{\"exitCode\":$4,\"reason\":\"Error\"}"
+  printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"%s","namespace":"jobs","uid":"uid-%s","labels":{"sparkoperator.k8s.io/app-name":"etl","spark-role":"%s","sparkoperator.k8s.io/submission-id":"%s","keelson.dev/spark-attempt":"1"}},"status":{"phase":"%s","containerStatuses":[{"name":"spark-kubernetes-driver","state":{%s}}]}}' \
+    "$2" "$2" "$1" "$s_sub" "$3" "$state"
+}
+s_ns='{"desired":{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"jobs"}},"live":{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"jobs"}}}'
+s_cluster() { # PARAMS DESIRED LIVE PODS [preview]
+  local live=''
+  [ -n "$3" ] && live=",\"live\":$3"
+  printf '{"now":1700000060000,"preview":%s,"params":%s,"objects":[%s,{"desired":%s%s}],"cluster":[%s]}\n' \
+    "${5:-false}" "$1" "$s_ns" "$2" "$live" "$4"
+}
+s_native='{"mode":"native","driverPodCreationGracePeriod":"10s","killTimeout":"1m"}'
+s_running="$(s_pod driver etl-driver Running),$(s_pod executor etl-exec-1 Running)"
+s_cluster "$s_native" "$(s_desired 3.5.1)" "" "" > "$out/spark_plan/missing"
+s_cluster "$s_native" "$(s_desired 3.5.1)" "$(s_app 3.5.1)" "" > "$out/spark_plan/submit"
+s_cluster "$s_native" "$(s_desired 3.5.1)" "$(s_app 3.5.1)" "$(s_pod executor etl-exec-1 Running)" \
+  > "$out/spark_plan/submit-executor-left"
+s_cluster "$s_native" "$(s_desired 3.5.1)" "$(s_app 3.5.1 SUBMITTED)" "$s_running" > "$out/spark_plan/running"
+s_cluster "$s_native" "$(s_desired 3.5.2)" "$(s_app 3.5.1 RUNNING)" "$s_running" > "$out/spark_plan/spec-change"
+s_cluster '{"mode":"native","onSpecChange":"waitForCompletion"}' "$(s_desired 3.5.2)" "$(s_app 3.5.1 RUNNING)" \
+  "$s_running" > "$out/spark_plan/spec-change-wait"
+s_cluster "$s_native" "$(s_desired 3.5.1)" "$(s_app 3.5.1 RUNNING)" "$(s_pod driver etl-driver Failed 1)" \
+  > "$out/spark_plan/failed-retry"
+s_cluster "$s_native" "$(s_desired 3.5.1)" "$(s_app 3.5.1 RUNNING)" "$(s_pod driver etl-driver Succeeded 0)" \
+  > "$out/spark_plan/succeeded"
+s_cluster "$s_native" "$(s_desired 3.5.1)" "$(s_app 3.5.1 RUNNING)" "" > "$out/spark_plan/driver-missing"
+s_cluster "$s_native" "$(s_desired 3.5.1)" "$(s_app 3.5.1)" "" | sed 's/"cluster":\[/"unreadable":["Pod"],"cluster":[/' \
+  > "$out/spark_plan/pods-unreadable"
+s_cluster '{"mode":"operator"}' "$(s_desired 3.5.2)" "$(s_app 3.5.1 RUNNING)" "$s_running" > "$out/spark_plan/operator"
+s_cluster "$s_native" "$(s_desired 3.5.2)" "$(s_app 3.5.1)" "" true > "$out/spark_plan/preview"
 
 echo "seeds: $(find "$out" -type f | wc -l) files, $(du -sh "$out" | cut -f1)"
