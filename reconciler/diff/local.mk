@@ -21,7 +21,7 @@ TESTS += $(diff_unit_tests) tests/diff/diff-kubesim.sh
 # (skipped when kubesim is not built).
 check_PROGRAMS += tests/diff/test_diff_kubesim
 TESTS += tests/diff/test_diff_kubesim
-tests_diff_test_diff_kubesim_SOURCES = tests/diff/test_diff_kubesim.c tests/unit/check_main.h
+tests_diff_test_diff_kubesim_SOURCES = tests/diff/test_diff_kubesim.c tests/lib/kubesim_harness.c tests/lib/kubesim_harness.h tests/unit/check_main.h
 tests_diff_test_diff_kubesim_CFLAGS = $(DIFF_TEST_CFLAGS) $(CURL_CFLAGS)
 tests_diff_test_diff_kubesim_LDADD = $(DIFF_TEST_LDADD) $(CURL_LIBS) $(PTHREAD_LIBS)
 

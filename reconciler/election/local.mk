@@ -5,7 +5,7 @@ libkeelson_core_la_SOURCES += \
 # Against kubesim with fake clocks (acquire, renew, 409, expiry, renew
 # deadline, release), and two `keelson run` processes sharing a rollout.
 check_PROGRAMS += tests/election/test_election
-tests_election_test_election_SOURCES = tests/election/test_election.c tests/unit/check_main.h
+tests_election_test_election_SOURCES = tests/election/test_election.c tests/lib/kubesim_harness.c tests/lib/kubesim_harness.h tests/unit/check_main.h
 tests_election_test_election_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON_CFLAGS) $(CURL_CFLAGS)
 tests_election_test_election_LDADD = libkeelson-core.la $(CHECK_LIBS) $(CJSON_LIBS) $(CURL_LIBS) $(PTHREAD_LIBS)
 

@@ -51,7 +51,7 @@ tests_kube_test_kube_cache_LDADD = $(KUBE_SERVER_LDADD)
 # Client and cache against kubesim (skipped when kubesim is not built).
 check_PROGRAMS += tests/kube/test_kube_kubesim
 TESTS += tests/kube/test_kube_kubesim
-tests_kube_test_kube_kubesim_SOURCES = tests/kube/test_kube_kubesim.c tests/unit/check_main.h
+tests_kube_test_kube_kubesim_SOURCES = tests/kube/test_kube_kubesim.c tests/lib/kubesim_harness.c tests/lib/kubesim_harness.h tests/unit/check_main.h
 tests_kube_test_kube_kubesim_CFLAGS = $(KUBE_TEST_CFLAGS)
 tests_kube_test_kube_kubesim_LDADD = $(KUBE_TEST_LDADD)
 

@@ -9,82 +9,16 @@
 #include "kube/kube_cache.h"
 #include "kube/kube_client.h"
 #include "kube/kube_config.h"
+#include "tests/lib/kubesim_harness.h"
 #include "tests/unit/check_main.h"
 #include "yaml/yaml_load.h"
 
 #include <cjson/cJSON.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-static pid_t kubesim_pid = -1;
-static char dir[] = "/tmp/keelson-diff-kubesim-XXXXXX";
-static char kubeconfig_path[256];
-static char kubesim_binary[1024];
-
-static bool find_kubesim(void)
-{
-	const char *builddir = getenv("top_builddir");
-	snprintf(kubesim_binary, sizeof(kubesim_binary), "%s/kubesim", builddir ? builddir : ".");
-	return access(kubesim_binary, X_OK) == 0;
-}
-
-static void kubesim_start(void)
-{
-	int out[2];
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(kubeconfig_path, sizeof(kubeconfig_path), "%s/kubeconfig", dir);
-	ck_assert_int_eq(pipe(out), 0);
-	kubesim_pid = fork();
-	ck_assert_int_ge(kubesim_pid, 0);
-	if (kubesim_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the test */
-		int devnull = open("/dev/null", O_WRONLY);
-		if (devnull >= 0)
-			dup2(devnull, STDERR_FILENO);
-		dup2(out[1], STDOUT_FILENO);
-		close(out[0]);
-		close(out[1]);
-		execl(kubesim_binary, kubesim_binary, "--listen", "127.0.0.1:0", "--kubeconfig-out", kubeconfig_path,
-		      "--log-level", "error", (char *)NULL);
-		_exit(127);
-	}
-	close(out[1]);
-	char buf[512];
-	size_t len = 0;
-	bool ready = false;
-	while (!ready && len < sizeof(buf) - 1) {
-		struct pollfd p = {out[0], POLLIN, 0};
-		if (poll(&p, 1, 20000) <= 0)
-			break;
-		ssize_t n = read(out[0], buf + len, sizeof(buf) - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		buf[len] = '\0';
-		ready = strstr(buf, "listening on") != NULL && strchr(strstr(buf, "listening on"), '\n') != NULL;
-	}
-	close(out[0]);
-	ck_assert_msg(ready, "kubesim did not start: %s", buf);
-}
-
-static void kubesim_stop(void)
-{
-	if (kubesim_pid > 0) {
-		kill(kubesim_pid, SIGTERM);
-		waitpid(kubesim_pid, NULL, 0);
-		kubesim_pid = -1;
-	}
-	unlink(kubeconfig_path);
-	rmdir(dir);
-}
 
 static const char manifests[] =
 	"apiVersion: v1\n"
@@ -152,7 +86,7 @@ static void world_open(struct world *w)
 {
 	struct keelson_kube_config *cfg = NULL;
 	memset(w, 0, sizeof(*w));
-	ck_assert_int_eq(keelson_kube_config_load_file(&cfg, kubeconfig_path, NULL), 0);
+	ck_assert_int_eq(keelson_kube_config_load_file(&cfg, kubesim_harness_kubeconfig(), NULL), 0);
 	ck_assert_int_eq(keelson_kube_client_new(&w->client, cfg, NULL), 0);
 	keelson_kube_config_free(cfg);
 	ck_assert_int_eq(keelson_yaml_load_buffer(&w->stream, manifests, strlen(manifests), "clusters/sim/db/all.yaml",
@@ -284,7 +218,7 @@ Suite *suite_diff_kubesim(void)
 {
 	Suite *s = suite_create("diff_kubesim");
 	TCase *tc = tcase_create("keelson_diff_system_against_kubesim");
-	tcase_add_unchecked_fixture(tc, kubesim_start, kubesim_stop);
+	tcase_add_unchecked_fixture(tc, kubesim_harness_start, kubesim_harness_stop);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, in_sync_after_apply_then_drift);
 	tcase_add_test(tc, removed_from_repository);
@@ -294,13 +228,5 @@ Suite *suite_diff_kubesim(void)
 
 int main(void)
 {
-	if (!find_kubesim()) {
-		fprintf(stderr, "kubesim not built (looked for %s): skipping\n", kubesim_binary);
-		return 77;
-	}
-	SRunner *runner = srunner_create(suite_diff_kubesim());
-	srunner_run_all(runner, CK_NORMAL);
-	int failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return kubesim_harness_main(suite_diff_kubesim);
 }

@@ -12,86 +12,22 @@
 #include "kube/kube_client.h"
 #include "kube/kube_config.h"
 #include "metrics/metrics.h"
+#include "tests/lib/kubesim_harness.h"
 #include "tests/unit/check_main.h"
 
 #include <check.h>
-#include <poll.h>
 #include <regex.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-static pid_t kubesim_pid = -1;
-static char kubesim_dir[64];
-static char kubeconfig_path[128];
-static char kubesim_binary[1024];
-
-static bool find_kubesim(void)
-{
-	const char *builddir = getenv("top_builddir");
-	snprintf(kubesim_binary, sizeof(kubesim_binary), "%s/kubesim", builddir ? builddir : ".");
-	return access(kubesim_binary, X_OK) == 0;
-}
-
-static void kubesim_start(void)
-{
-	int out[2];
-	ck_assert_msg(find_kubesim(), "%s is not built (make kubesim)", kubesim_binary);
-	snprintf(kubesim_dir, sizeof(kubesim_dir), "/tmp/keelson-election-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(kubesim_dir));
-	snprintf(kubeconfig_path, sizeof(kubeconfig_path), "%s/kubeconfig", kubesim_dir);
-	ck_assert_int_eq(pipe(out), 0);
-	kubesim_pid = fork();
-	ck_assert_int_ge(kubesim_pid, 0);
-	if (kubesim_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		dup2(out[1], STDOUT_FILENO);
-		close(out[0]);
-		close(out[1]);
-		execl(kubesim_binary, kubesim_binary, "--listen", "127.0.0.1:0", "--kubeconfig-out", kubeconfig_path,
-		      "--log-level", "error", (char *)NULL);
-		_exit(127);
-	}
-	close(out[1]);
-	char buf[512];
-	size_t len = 0;
-	bool ready = false;
-	while (!ready && len < sizeof(buf) - 1) {
-		struct pollfd p = {out[0], POLLIN, 0};
-		if (poll(&p, 1, 120000) <= 0)
-			break;
-		ssize_t n = read(out[0], buf + len, sizeof(buf) - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		buf[len] = '\0';
-		ready = strstr(buf, "listening on") != NULL && strchr(strstr(buf, "listening on"), '\n') != NULL;
-	}
-	close(out[0]);
-	ck_assert_msg(ready, "kubesim did not start: %.*s", (int)len, buf);
-}
-
-static void kubesim_stop(void)
-{
-	if (kubesim_pid > 0) {
-		kill(kubesim_pid, SIGTERM);
-		waitpid(kubesim_pid, NULL, 0);
-		kubesim_pid = -1;
-	}
-	unlink(kubeconfig_path);
-	rmdir(kubesim_dir);
-}
 
 static struct keelson_kube_client *new_client(void)
 {
 	struct keelson_kube_config *cfg = NULL;
 	struct keelson_kube_client *client = NULL;
 	struct keelson_kube_client_options o;
-	ck_assert_int_eq(keelson_kube_config_load_file(&cfg, kubeconfig_path, NULL), 0);
+	ck_assert_int_eq(keelson_kube_config_load_file(&cfg, kubesim_harness_kubeconfig(), NULL), 0);
 	keelson_kube_client_options_init(&o);
 	o.max_retries = 0; /* as the daemon's elector: a failed attempt is retried by the loop */
 	ck_assert_int_eq(keelson_kube_client_new(&client, cfg, &o), 0);
@@ -613,7 +549,7 @@ static Suite *suite_election(void)
 	tcase_add_test(pure, test_config_section);
 	suite_add_tcase(s, pure);
 	TCase *tc = tcase_create("kubesim");
-	tcase_add_unchecked_fixture(tc, kubesim_start, kubesim_stop);
+	tcase_add_unchecked_fixture(tc, kubesim_harness_start, kubesim_harness_stop);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_acquire);
 	tcase_add_test(tc, test_renew);

@@ -9,98 +9,16 @@
 #include "kube/kube_cache.h"
 #include "kube/kube_client.h"
 #include "kube/kube_config.h"
+#include "tests/lib/kubesim_harness.h"
 #include "tests/unit/check_main.h"
 
 #include <check.h>
 #include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static pid_t kubesim_pid = -1;
-static char kubeconfig_path[256];
-static char kubesim_binary[1024];
-
-static bool find_kubesim(void)
-{
-	const char *builddir = getenv("top_builddir");
-	const char *candidates[] = {"kubesim", "tests/kubesim/kubesim"};
-	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
-		snprintf(kubesim_binary, sizeof(kubesim_binary), "%s/%s", builddir ? builddir : ".", candidates[i]);
-		if (access(kubesim_binary, X_OK) == 0)
-			return true;
-	}
-	return false;
-}
-
-static void kubesim_start(void)
-{
-	int out[2];
-	char dir[] = "/tmp/keelson-kubesim-XXXXXX";
-
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(kubeconfig_path, sizeof(kubeconfig_path), "%s/kubeconfig", dir);
-	ck_assert_int_eq(pipe(out), 0);
-	kubesim_pid = fork();
-	ck_assert_int_ge(kubesim_pid, 0);
-	if (kubesim_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the test */
-		/* kubesim's own diagnostics go to a log next to the kubeconfig. */
-		char log_path[300];
-		snprintf(log_path, sizeof(log_path), "%s/kubesim.log", dir);
-		FILE *log = fopen(log_path, "w");
-		if (log != NULL)
-			dup2(fileno(log), STDERR_FILENO);
-		dup2(out[1], STDOUT_FILENO);
-		close(out[0]);
-		close(out[1]);
-		execl(kubesim_binary, kubesim_binary, "--listen", "127.0.0.1:0", "--kubeconfig-out", kubeconfig_path,
-			"--log-level", "error", (char *)NULL);
-		_exit(127);
-	}
-	close(out[1]);
-	/* Wait for "kubesim listening on URL". */
-	char buf[512];
-	size_t len = 0;
-	bool ready = false;
-	while (!ready && len < sizeof(buf) - 1) {
-		struct pollfd p = {out[0], POLLIN, 0};
-		if (poll(&p, 1, 20000) <= 0)
-			break;
-		ssize_t n = read(out[0], buf + len, sizeof(buf) - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		buf[len] = '\0';
-		ready = strstr(buf, "listening on") != NULL && strchr(strstr(buf, "listening on"), '\n') != NULL;
-	}
-	close(out[0]);
-	ck_assert_msg(ready, "kubesim did not start: %s", buf);
-}
-
-static void kubesim_stop(void)
-{
-	if (kubesim_pid > 0) {
-		kill(kubesim_pid, SIGTERM);
-		waitpid(kubesim_pid, NULL, 0);
-		kubesim_pid = -1;
-	}
-	unlink(kubeconfig_path);
-	char *slash = strrchr(kubeconfig_path, '/');
-	if (slash) {
-		char log_path[300];
-		*slash = '\0';
-		snprintf(log_path, sizeof(log_path), "%s/kubesim.log", kubeconfig_path);
-		unlink(log_path);
-		rmdir(kubeconfig_path);
-	}
-}
 
 static struct keelson_kube_client *new_client(unsigned max_retries)
 {
@@ -108,7 +26,7 @@ static struct keelson_kube_client *new_client(unsigned max_retries)
 	struct keelson_kube_client *client = NULL;
 	struct keelson_kube_client_options o;
 
-	ck_assert_int_eq(keelson_kube_config_load_file(&cfg, kubeconfig_path, NULL), 0);
+	ck_assert_int_eq(keelson_kube_config_load_file(&cfg, kubesim_harness_kubeconfig(), NULL), 0);
 	keelson_kube_client_options_init(&o);
 	o.max_retries = max_retries;
 	o.backoff_initial_ms = 20;
@@ -511,7 +429,7 @@ Suite *suite_kube_kubesim(void)
 	Suite *s = suite_create("kube_kubesim");
 	TCase *tc = tcase_create("keelson_kube_client_against_kubesim");
 
-	tcase_add_unchecked_fixture(tc, kubesim_start, kubesim_stop);
+	tcase_add_unchecked_fixture(tc, kubesim_harness_start, kubesim_harness_stop);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, apply_get_conflict_delete);
 	tcase_add_test(tc, list_pages);
@@ -526,13 +444,5 @@ Suite *suite_kube_kubesim(void)
 
 int main(void)
 {
-	if (!find_kubesim()) {
-		fprintf(stderr, "kubesim not built (looked for %s): skipping\n", kubesim_binary);
-		return 77;
-	}
-	SRunner *runner = srunner_create(suite_kube_kubesim());
-	srunner_run_all(runner, CK_NORMAL);
-	int failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return kubesim_harness_main(suite_kube_kubesim);
 }
