@@ -142,6 +142,7 @@ struct planner {
 	struct rack racks[MAX_RACKS];
 	size_t nracks;
 	size_t nsteps;
+	int stopped;                     /* a BLOCKED step was added: nothing follows it */
 	int ring_probed;
 	const struct pod *ignore_view;   /* a drained node's gossip view is stale */
 	char text[MAX_TEXT], gate[MAX_TEXT], key[512], reason[MAX_TEXT];
@@ -179,6 +180,11 @@ static void fmt(char *buf, size_t size, const char *f, ...)
 
 static int add(struct planner *p, struct keelson_step *s)
 {
+	/* Nothing runs after a BLOCKED step, and a step planned past one was
+	 * planned past a refusal (an apply that would shrink a StatefulSet
+	 * whose scale-down was just refused): `keelson plan` must not show it. */
+	if (p->stopped)
+		return 0;
 	s->struct_size = sizeof(*s);
 	if (p->h->add_step(p->call, s) != 0)
 		return -1;
@@ -197,7 +203,9 @@ static int blocked(struct planner *p, const char *reason)
 {
 	struct keelson_step s = {.kind = KEELSON_STEP_BLOCKED, .description = "stop: the rollout cannot go on safely",
 				 .reason = reason};
-	return add(p, &s);
+	int rc = add(p, &s);
+	p->stopped = 1;
+	return rc;
 }
 
 static int wait_step(struct planner *p, const char *description, const char *key, long long timeout_ms,

@@ -247,7 +247,9 @@ int fake_host_load(struct fake_host *f, const struct keelson_plugin *plugin, con
 					     .live_get = env_get, .live_list = env_list, .http = env_http,
 					     .now_ms = env_now};
 	f->input = cJSON_ParseWithLength((const char *)data, size);
-	if (!cJSON_IsObject(f->input))
+	/* The repository loader refuses a key written twice and the API
+	 * server never sends one (cJSON keeps both: equality is undefined). */
+	if (!cJSON_IsObject(f->input) || fuzz_has_duplicate_keys(f->input))
 		return -1;
 	const cJSON *now = cJSON_GetObjectItemCaseSensitive(f->input, "now");
 	/* Within a few centuries: the plugins do arithmetic on it. */
@@ -330,20 +332,39 @@ static int text_eq(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+static int step_differs(size_t i, const char *field)
+{
+	fprintf(stderr, "plans differ at step %zu: %s\n", i + 1, field);
+	return 0;
+}
+
 int fake_plan_equal(const struct keelson_plan *a, const struct keelson_plan *b)
 {
 	if (a->count != b->count)
-		return 0;
+		return step_differs(a->count < b->count ? a->count : b->count, "the number of steps");
 	for (size_t i = 0; i < a->count; i++) {
 		const struct keelson_plan_step *x = &a->steps[i], *y = &b->steps[i];
-		if (x->kind != y->kind || !text_eq(x->description, y->description) || !text_eq(x->gate, y->gate) ||
-		    !text_eq(x->key, y->key) || !text_eq(x->name, y->name) || !text_eq(x->patch, y->patch) ||
-		    !text_eq(x->precondition_uid, y->precondition_uid) || !text_eq(x->http_path, y->http_path) ||
-		    !text_eq(x->reason, y->reason) || x->timeout_ms != y->timeout_ms)
-			return 0;
+		if (x->kind != y->kind)
+			return step_differs(i, "kind");
+		if (!text_eq(x->description, y->description))
+			return step_differs(i, "description");
+		if (!text_eq(x->gate, y->gate))
+			return step_differs(i, "gate");
+		if (!text_eq(x->key, y->key))
+			return step_differs(i, "key");
+		if (!text_eq(x->name, y->name) || !text_eq(x->precondition_uid, y->precondition_uid))
+			return step_differs(i, "target");
+		if (!text_eq(x->patch, y->patch))
+			return step_differs(i, "patch");
+		if (!text_eq(x->http_path, y->http_path))
+			return step_differs(i, "http path");
+		if (!text_eq(x->reason, y->reason))
+			return step_differs(i, "reason");
+		if (x->timeout_ms != y->timeout_ms)
+			return step_differs(i, "timeout");
 		if ((x->object == NULL) != (y->object == NULL) ||
 		    (x->object != NULL && !cJSON_Compare(x->object, y->object, 1)))
-			return 0;
+			return step_differs(i, "object");
 	}
 	return 1;
 }
@@ -356,5 +377,7 @@ void fake_plan_dump(const struct keelson_plan *plan)
 			s->gate ? " [gate: " : "", s->gate ? s->gate : "", s->gate ? "]" : "");
 		if (s->patch != NULL)
 			fprintf(stderr, "     patch %s\n", s->patch);
+		if (s->reason != NULL)
+			fprintf(stderr, "     reason %s\n", s->reason);
 	}
 }
