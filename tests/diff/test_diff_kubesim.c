@@ -8,7 +8,6 @@
 #include "diff/diff.h"
 #include "kube/kube_cache.h"
 #include "kube/kube_client.h"
-#include "kube/kube_config.h"
 #include "tests/lib/kubesim_harness.h"
 #include "tests/unit/check_main.h"
 #include "yaml/yaml_load.h"
@@ -84,11 +83,8 @@ static void fill_object(struct keelson_object *o, const cJSON *body, const struc
 
 static void world_open(struct world *w)
 {
-	struct keelson_kube_config *cfg = NULL;
 	memset(w, 0, sizeof(*w));
-	ck_assert_int_eq(keelson_kube_config_load_file(&cfg, kubesim_harness_kubeconfig(), NULL), 0);
-	ck_assert_int_eq(keelson_kube_client_new(&w->client, cfg, NULL), 0);
-	keelson_kube_config_free(cfg);
+	w->client = kubesim_harness_client(NULL);
 	ck_assert_int_eq(keelson_yaml_load_buffer(&w->stream, manifests, strlen(manifests), "clusters/sim/db/all.yaml",
 						  NULL),
 			 0);

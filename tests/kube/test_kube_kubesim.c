@@ -8,7 +8,6 @@
 #include "core/error.h"
 #include "kube/kube_cache.h"
 #include "kube/kube_client.h"
-#include "kube/kube_config.h"
 #include "tests/lib/kubesim_harness.h"
 #include "tests/unit/check_main.h"
 
@@ -22,18 +21,13 @@
 
 static struct keelson_kube_client *new_client(unsigned max_retries)
 {
-	struct keelson_kube_config *cfg = NULL;
-	struct keelson_kube_client *client = NULL;
 	struct keelson_kube_client_options o;
 
-	ck_assert_int_eq(keelson_kube_config_load_file(&cfg, kubesim_harness_kubeconfig(), NULL), 0);
 	keelson_kube_client_options_init(&o);
 	o.max_retries = max_retries;
 	o.backoff_initial_ms = 20;
 	o.backoff_max_ms = 200;
-	ck_assert_int_eq(keelson_kube_client_new(&client, cfg, &o), 0);
-	keelson_kube_config_free(cfg);
-	return client;
+	return kubesim_harness_client(&o);
 }
 
 static void set_faults(struct keelson_kube_client *client, const char *json)

@@ -2,6 +2,9 @@
 
 #include "tests/lib/kubesim_harness.h"
 
+#include "core/error.h"
+#include "kube/kube_config.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -132,6 +135,18 @@ void kubesim_harness_stop(void)
 		rmdir(dir);
 		dir[0] = '\0';
 	}
+}
+
+struct keelson_kube_client *kubesim_harness_client(const struct keelson_kube_client_options *options)
+{
+	struct keelson_kube_config *cfg = NULL;
+	struct keelson_kube_client *client = NULL;
+	ck_assert_msg(keelson_kube_config_load_file(&cfg, kubeconfig_path, NULL) == 0, "loading %s: %s", kubeconfig_path,
+		      keelson_error_last()->message);
+	int rc = keelson_kube_client_new(&client, cfg, options);
+	keelson_kube_config_free(cfg);
+	ck_assert_msg(rc == 0, "a client of kubesim: %s", keelson_error_last()->message);
+	return client;
 }
 
 int kubesim_harness_main(Suite *(*make_suite)(void))

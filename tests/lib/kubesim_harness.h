@@ -13,6 +13,8 @@
 #ifndef KEELSON_TESTS_KUBESIM_HARNESS_H
 #define KEELSON_TESTS_KUBESIM_HARNESS_H
 
+#include "kube/kube_client.h"
+
 #include <check.h>
 #include <stdbool.h>
 
@@ -32,6 +34,11 @@ void kubesim_harness_stop(void);
 
 /* The kubeconfig of the running kubesim (context "kubesim"). */
 const char *kubesim_harness_kubeconfig(void);
+
+/* A client of the running kubesim built with OPTIONS (NULL: the defaults);
+ * a Check assertion fails when it cannot be made. Free it with
+ * keelson_kube_client_free. */
+struct keelson_kube_client *kubesim_harness_client(const struct keelson_kube_client_options *options);
 
 /* main() of a program whose every test needs kubesim: 77 (skipped) with a
  * message when kubesim is not built, else runs the suite and returns
