@@ -568,6 +568,37 @@ bool keelson_election_is_leader(struct keelson_election *e)
 	return leading;
 }
 
+/* One release attempt: PUT e->last_lease with holder cleared and a 1 s
+ * duration, using its resourceVersion. */
+static int put_release(struct keelson_election *e, cJSON **written)
+{
+	const cJSON *old_spec = cJSON_GetObjectItemCaseSensitive(e->last_lease, "spec");
+	char now_text[40];
+	keelson_election_format_microtime(now_text, sizeof(now_text), e->wall_us(e->clock));
+	cJSON *spec = make_spec(e, NULL, 1, now_text, now_text, number_field(old_spec, "leaseTransitions", 0));
+	if (spec == NULL)
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->last_lease, "metadata"),
+						"managedFields");
+	if (cJSON_GetObjectItemCaseSensitive(e->last_lease, "spec") != NULL)
+		cJSON_ReplaceItemInObjectCaseSensitive(e->last_lease, "spec", spec);
+	else
+		cJSON_AddItemToObject(e->last_lease, "spec", spec);
+	char *body = cJSON_PrintUnformatted(e->last_lease);
+	if (body == NULL)
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	int rc = lease_request(written, e, "PUT", e->object_path, body, (long)e->retry_ms);
+	free(body);
+	return rc;
+}
+
+static bool held_by_us(const struct keelson_election *e, const cJSON *lease)
+{
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(lease, "spec");
+	const char *holder = spec ? string_field(spec, "holderIdentity") : NULL;
+	return holder != NULL && strcmp(holder, e->identity) == 0;
+}
+
 int keelson_election_release(struct keelson_election *e)
 {
 	pthread_mutex_lock(&e->mu);
@@ -577,24 +608,33 @@ int keelson_election_release(struct keelson_election *e)
 	if (!was_leading || e->last_lease == NULL)
 		return 0;
 	announce(e, false, "released the lease (stopping)");
-	const cJSON *old_spec = cJSON_GetObjectItemCaseSensitive(e->last_lease, "spec");
-	const char *holder = old_spec ? string_field(old_spec, "holderIdentity") : NULL;
-	if (holder == NULL || strcmp(holder, e->identity) != 0)
+	if (!held_by_us(e, e->last_lease))
 		return 0;
-	char now_text[40];
-	keelson_election_format_microtime(now_text, sizeof(now_text), e->wall_us(e->clock));
-	cJSON *spec = make_spec(e, NULL, 1, now_text, now_text, number_field(old_spec, "leaseTransitions", 0));
-	if (spec == NULL)
-		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
-	cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(e->last_lease, "metadata"),
-						"managedFields");
-	cJSON_ReplaceItemInObjectCaseSensitive(e->last_lease, "spec", spec);
-	char *body = cJSON_PrintUnformatted(e->last_lease);
-	if (body == NULL)
-		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
 	cJSON *written = NULL;
-	int rc = lease_request(&written, e, "PUT", e->object_path, body, (long)e->retry_ms);
-	free(body);
+	int rc = put_release(e, &written);
+	if (rc == KEELSON_ECONFLICT) {
+		/* The Lease changed since we last wrote it (a 409 never means
+		 * success). Re-read it once: still ours, release that version;
+		 * someone else's, there is nothing left to release. Without
+		 * this a standby would wait out the whole lease duration. */
+		cJSON *lease = NULL;
+		rc = lease_request(&lease, e, "GET", e->object_path, NULL, (long)e->retry_ms);
+		if (rc == 0) {
+			bool ours = held_by_us(e, lease);
+			const cJSON *spec = cJSON_GetObjectItemCaseSensitive(lease, "spec");
+			char holder[IDENTITY_MAX + 1];
+			snprintf(holder, sizeof(holder), "%s",
+				 spec && string_field(spec, "holderIdentity") ? string_field(spec, "holderIdentity") : "");
+			if ((rc = observe(e, lease, e->monotonic_ms(e->clock))) == 0 && !ours) {
+				keelson_log(KEELSON_LOG_INFO, "leader election: the lease already has another holder; "
+					    "nothing to release", "lease", e->lease, "holder", holder[0] ? holder : "(none)",
+					    (const char *)NULL);
+				return 0;
+			}
+			if (rc == 0)
+				rc = put_release(e, &written);
+		}
+	}
 	if (rc < 0) {
 		keelson_error_wrap(rc, "leader election: releasing Lease %s", e->lease);
 		keelson_log(KEELSON_LOG_WARN, "leader election: lease not released; a standby takes over when it expires",

@@ -12,3 +12,11 @@ tests_election_test_election_LDADD = libkeelson-core.la $(CHECK_LIBS) $(CJSON_LI
 TESTS += tests/election/test_election tests/election/ha-kubesim.sh
 dist_noinst_SCRIPTS += tests/election/ha-kubesim.sh
 EXTRA_DIST += reconciler/election/README.md
+
+# Under 409 Conflict (issue 11): kubesim's conflictRate and real concurrent
+# writes against renewals and the release.
+check_PROGRAMS += tests/election/test_election_conflicts
+tests_election_test_election_conflicts_SOURCES = tests/election/test_election_conflicts.c tests/lib/kubesim_harness.c tests/lib/kubesim_harness.h
+tests_election_test_election_conflicts_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON_CFLAGS) $(CURL_CFLAGS)
+tests_election_test_election_conflicts_LDADD = libkeelson-core.la $(CHECK_LIBS) $(CJSON_LIBS) $(CURL_LIBS) $(PTHREAD_LIBS)
+TESTS += tests/election/test_election_conflicts

@@ -12,7 +12,9 @@
 # Exit 0 when every sequence passed, 1 on a failure (the seed, the replay
 # command and the kept work directory are printed), 2 on bad usage.
 # The last line of a run is machine-readable:
-#   SOAK-STATS seed=N sequences=.. commits=.. bad=.. faults=.. git_restarts=.. kills=..
+#   SOAK-STATS seed=N sequences=.. commits=.. bad=.. faults=.. errors=.. throttles=.. conflicts=.. dropped_watches=.. git_restarts=.. kills=..
+# (faults: fault periods; errors .. dropped_watches: the faults kubesim
+# injected, from its /_sim/counters).
 set -u
 
 usage() {
@@ -76,8 +78,22 @@ n_seq=0 n_commits=0 n_bad=0 n_faults=0 n_git=0 n_kills=0
 log=$work/daemon.log
 : >"$log"
 
+# The faults kubesim injected so far, by type ("error throttle conflict
+# droppedWatch"), zeros when it cannot be asked.
+injected_faults() {
+	kubesim_curl /_sim/counters 2>/dev/null | python3 -c '
+import json, sys
+try:
+    f = json.load(sys.stdin).get("faults", {})
+except Exception:
+    f = {}
+print(*(int(f.get(k, 0)) for k in ("error", "throttle", "conflict", "droppedWatch")))' 2>/dev/null || echo 0 0 0 0
+}
 stats() { # stats [SEQUENCES]: what this run survived
-	echo "SOAK-STATS seed=$seed sequences=${1:-$n_seq} commits=$n_commits bad=$n_bad faults=$n_faults git_restarts=$n_git kills=$n_kills"
+	local inj
+	inj=$(injected_faults)
+	set -- "${1:-$n_seq}" $inj
+	echo "SOAK-STATS seed=$seed sequences=$1 commits=$n_commits bad=$n_bad faults=$n_faults errors=${2:-0} throttles=${3:-0} conflicts=${4:-0} dropped_watches=${5:-0} git_restarts=$n_git kills=$n_kills"
 }
 
 cleanup() {
@@ -413,13 +429,17 @@ disturb() {
 }
 
 set_faults() {
-	local err thr lat drop=false
+	local err thr lat drop=false conf
 	rnd 6; err=$((2 + R))
 	rnd 10; thr=$R
 	rnd 40; lat=$R
 	rnd 2; [ $R = 1 ] && drop=true
-	faults=$(printf '{"errorRate":{"*":0.0%d},"throttleRate":0.0%d,"retryAfterSeconds":1,"latencyMs":%d,"dropWatches":%s}' \
-		"$err" "$thr" "$lat" "$drop")
+	# Conflicts hit only writes that carry a precondition (the Lease,
+	# unforced server-side applies, resourceVersion-guarded patches;
+	# tests/kubesim/README.md), so their rate is higher: 5 to 25 %.
+	rnd 5; conf=$((5 + 5 * R))
+	faults=$(printf '{"errorRate":{"*":0.0%d},"throttleRate":0.0%d,"retryAfterSeconds":1,"latencyMs":%d,"dropWatches":%s,"conflictRate":{"*":0.%02d}}' \
+		"$err" "$thr" "$lat" "$drop" "$conf")
 	kubesim_curl /_sim/faults -X POST -H 'Content-Type: application/json' -d "$faults" -o /dev/null -w '%{http_code}' |
 		grep -q '^20' || fail "kubesim refused the faults $faults"
 	n_faults=$((n_faults + 1))
@@ -503,6 +523,7 @@ wait "$daemon" 2>/dev/null
 daemon=
 step="keelson's exit"
 grep -q 'ERROR: AddressSanitizer\|runtime error:' "$log" && fail "a sanitizer report in the daemon's log"
-echo "PASS soak seed $seed: $n_seq sequences, $n_commits commits ($n_bad bad), $n_faults fault periods, $n_git git restarts, $n_kills SIGKILLs"
+set -- $(injected_faults)
+echo "PASS soak seed $seed: $n_seq sequences, $n_commits commits ($n_bad bad), $n_faults fault periods ($1 injected 500s, $2 429s, $3 409 conflicts, $4 dropped watches), $n_git git restarts, $n_kills SIGKILLs"
 stats
 exit 0
