@@ -143,6 +143,7 @@ struct planner {
 	size_t nracks;
 	size_t nsteps;
 	int stopped;                     /* a BLOCKED step was added: nothing follows it */
+	int scale_down_waits;            /* a decommission waits for its gate: the rack keeps its size */
 	int ring_probed;
 	const struct pod *ignore_view;   /* a drained node's gossip view is stale */
 	char text[MAX_TEXT], gate[MAX_TEXT], key[512], reason[MAX_TEXT];
@@ -999,25 +1000,14 @@ static int quiet_period(struct planner *p, struct rack *r, int *holding)
 
 /* Apply order of the objects around the StatefulSets, as keelson's own
  * generic path does it (a namespace before what lives in it). */
-static int kind_rank(const char *kind)
-{
-	static const char *const order[] = {"Namespace", "CustomResourceDefinition", "ServiceAccount", "Role",
-					    "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ConfigMap", "Secret",
-					    "Service", "PersistentVolumeClaim"};
-	static const int rank[] = {0, 1, 2, 2, 2, 2, 2, 3, 3, 4, 5};
-	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
-		if (strcmp(order[i], kind) == 0)
-			return rank[i];
-	return 7;
-}
-
+/* Objects other than the StatefulSets, in the view's order: the host
+ * sorts it in apply order (Namespace, CRDs, RBAC, ConfigMaps and Secrets,
+ * Services, PVCs, workloads, the rest). */
 static int phase_other_objects(struct planner *p)
 {
-	for (int pass = 0; pass <= 7; pass++)
 	for (size_t i = 0; i < p->view->object_count; i++) {
 		const struct keelson_view_object *o = &p->view->objects[i];
-		if (o->state == KEELSON_OBJECT_IN_SYNC || strcmp(o->kind, "StatefulSet") == 0 ||
-		    kind_rank(o->kind) != pass)
+		if (o->state == KEELSON_OBJECT_IN_SYNC || strcmp(o->kind, "StatefulSet") == 0)
 			continue;
 		fmt(p->text, sizeof(p->text), "apply %s %s%s%s (%s)", o->kind, o->namespace_, o->namespace_[0] ? "/" : "",
 		    o->name, o->state == KEELSON_OBJECT_MISSING ? "missing" : "changed");
@@ -1401,6 +1391,7 @@ static int phase_scale_down(struct planner *p)
 					    "decommissioning %s/%s: %s", r->ns, pod->name, why);
 					fmt(p->key, sizeof(p->key), "gate-decommission/%s/%s/%s", r->ns, pod->name,
 					    pod->uid ? pod->uid : "");
+					p->scale_down_waits = 1;
 					return wait_step(p, p->text, p->key, p->restart_ms, gate);
 				}
 				long rf = 0;
@@ -1410,6 +1401,7 @@ static int phase_scale_down(struct planner *p)
 					    "decommissioning %s/%s (%s)", r->ns, pod->name, why);
 					fmt(p->key, sizeof(p->key), "gate-decommission/%s/%s/%s", r->ns, pod->name,
 					    pod->uid ? pod->uid : "");
+					p->scale_down_waits = 1;
 					return wait_step(p, p->text, p->key, p->restart_ms, gate);
 				}
 				long members = dc_members(p, pod);
@@ -1867,7 +1859,13 @@ static int plan_racks(struct planner *p)
 	}
 	if (acting_now(p) && phase_in_flight(p) < 0)
 		return -1;
-	if (phase_scale_down(p) != 0 || phase_roll(p) != 0 || phase_scale_up(p) != 0 || phase_other_drift(p) != 0)
+	if (phase_scale_down(p) != 0)
+		return -1;
+	/* What would follow applies the repository's smaller replica count
+	 * (the roll's apply): not before the leaving node is decommissioned. */
+	if (p->scale_down_waits)
+		return 0;
+	if (phase_roll(p) != 0 || phase_scale_up(p) != 0 || phase_other_drift(p) != 0)
 		return -1;
 	if (phase_settle(p) != 0)
 		return -1;

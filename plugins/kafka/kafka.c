@@ -1115,16 +1115,16 @@ static int is_kafka_sts(const struct planner *p, const struct keelson_view_objec
 	return 0;
 }
 
-/* Objects other than the StatefulSets: Namespaces first (the others live
- * in them), then repository order. */
+/* Objects other than the StatefulSets, in the view's order: the host
+ * sorts it in apply order (Namespaces, CRDs, RBAC, ConfigMaps and Secrets,
+ * Services, ...), so a ConfigMap is applied before the brokers that mount
+ * it restart. */
 static int apply_others(struct planner *p, int *acted)
 {
 	char text[TEXT];
-	for (size_t k = 0; k < 2 * p->view->object_count; k++) {
-		int namespaces = k < p->view->object_count;
-		const struct keelson_view_object *o = &p->view->objects[k % p->view->object_count];
-		if (o->state == KEELSON_OBJECT_IN_SYNC || is_kafka_sts(p, o) ||
-		    (strcmp(o->kind, "Namespace") == 0) != namespaces)
+	for (size_t i = 0; i < p->view->object_count; i++) {
+		const struct keelson_view_object *o = &p->view->objects[i];
+		if (o->state == KEELSON_OBJECT_IN_SYNC || is_kafka_sts(p, o))
 			continue;
 		say(text, sizeof(text), "apply %s %s%s%s (%s)", o->kind, o->namespace_, o->namespace_[0] ? "/" : "",
 			 o->name, o->state == KEELSON_OBJECT_MISSING ? "missing" : "drifted");

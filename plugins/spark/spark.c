@@ -1417,17 +1417,6 @@ static int is_spark_application(const struct keelson_view_object *o)
 	return strcmp(o->kind, "SparkApplication") == 0 && strncmp(o->api_version, SPARK_GROUP "/", 21) == 0;
 }
 
-/* Dependencies first: namespaces and CRDs, then what pods use, then the
- * applications. */
-static int apply_rank(const struct keelson_view_object *o)
-{
-	if (strcmp(o->kind, "Namespace") == 0 || strcmp(o->kind, "CustomResourceDefinition") == 0)
-		return 0;
-	if (is_spark_application(o))
-		return 2;
-	return 1;
-}
-
 static int plan_app(struct planner *p, const struct keelson_view_object *o)
 {
 	struct app *a = calloc(1, sizeof(*a));
@@ -1474,20 +1463,19 @@ static int plan(const struct keelson_host *h, struct keelson_plugin_call *call, 
 	p.preview = KEELSON_VIEW_HAS(view, flags) && (view->flags & KEELSON_VIEW_PREVIEW) != 0;
 	p.now = h->now_ms(call);
 
-	/* The repository's objects, dependencies first. */
+	/* The repository's objects in the view's order: the host sorts it in
+	 * apply order (Namespaces and CRDs first, then ServiceAccounts and RBAC,
+	 * ConfigMaps and Secrets the driver mounts, ...). */
 	char text[1024];
-	for (int rank = 0; rank <= 2; rank++) {
-		for (size_t i = 0; i < view->object_count; i++) {
-			const struct keelson_view_object *o = &view->objects[i];
-			if (apply_rank(o) != rank || o->state == KEELSON_OBJECT_IN_SYNC)
-				continue;
-			snprintf(text, sizeof(text), "apply %s %s%s%s (%s)", o->kind, o->namespace_,
-				 o->namespace_[0] ? "/" : "", o->name,
-				 o->state == KEELSON_OBJECT_MISSING ? "missing" : "changed");
-			struct keelson_step s = {.kind = KEELSON_STEP_APPLY, .description = text, .object = o->desired};
-			if (add(&p, &s) != 0)
-				return -1;
-		}
+	for (size_t i = 0; i < view->object_count; i++) {
+		const struct keelson_view_object *o = &view->objects[i];
+		if (o->state == KEELSON_OBJECT_IN_SYNC)
+			continue;
+		snprintf(text, sizeof(text), "apply %s %s%s%s (%s)", o->kind, o->namespace_, o->namespace_[0] ? "/" : "",
+			 o->name, o->state == KEELSON_OBJECT_MISSING ? "missing" : "changed");
+		struct keelson_step s = {.kind = KEELSON_STEP_APPLY, .description = text, .object = o->desired};
+		if (add(&p, &s) != 0)
+			return -1;
 	}
 
 	/* Applications whose next step acts first, then those that wait. */
