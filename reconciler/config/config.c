@@ -338,7 +338,9 @@ static int parse_clusters(const struct parse_ctx *ctx, const cJSON *list, struct
 	if (n == 0)
 		return fail_at(ctx, list, "clusters is empty: list the clusters this instance manages");
 	if (n > KEELSON_CONFIG_MAX_CLUSTERS)
-		return fail_at(ctx, list, "clusters lists %zu entries; at most %u", n, KEELSON_CONFIG_MAX_CLUSTERS);
+		return fail_at(ctx, list,
+			       "clusters lists %zu entries; at most %u: split the clusters over several keelson "
+			       "instances (one configuration file each)", n, KEELSON_CONFIG_MAX_CLUSTERS);
 	cfg->clusters = calloc(n, sizeof(*cfg->clusters));
 	if (cfg->clusters == NULL)
 		return keelson_error_set(KEELSON_ENOMEM, "out of memory");

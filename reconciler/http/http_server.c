@@ -353,7 +353,7 @@ int keelson_http_server_start(struct keelson_http_server **out, const struct kee
 		MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)(opts->max_connections ? opts->max_connections : KEELSON_HTTP_DEFAULT_MAX_CONNECTIONS),
 		/* Bounds the request line and headers together. */
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)KEELSON_HTTP_HEADER_BYTES, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 		NULL, MHD_OPTION_END);
 	if (s->daemon == NULL) {
 		free_server(s);

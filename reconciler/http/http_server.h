@@ -34,6 +34,9 @@ struct keelson_http_server;
 #define KEELSON_HTTP_DEFAULT_MAX_HEADERS 64u
 #define KEELSON_HTTP_DEFAULT_TIMEOUT_S 10u
 #define KEELSON_HTTP_DEFAULT_MAX_CONNECTIONS 64u
+/* Request line and headers of one connection together (libmicrohttpd's
+ * per-connection memory pool): larger is answered 431 and closed. */
+#define KEELSON_HTTP_HEADER_BYTES (64u * 1024u)
 #define KEELSON_HTTP_DEFAULT_GENERIC_HEADER "X-Keelson-Signature-256"
 
 /* Readiness, asked on every GET /readyz from the server's thread: return
@@ -47,8 +50,10 @@ struct keelson_http_server_options {
 	unsigned port;           /* 0: any free port (tests; see keelson_http_server_port) */
 	size_t max_body_bytes;   /* 0: KEELSON_HTTP_DEFAULT_MAX_BODY */
 	unsigned max_headers;    /* 0: KEELSON_HTTP_DEFAULT_MAX_HEADERS; more is 431 */
-	unsigned timeout_s;      /* idle connection timeout; 0: default */
-	unsigned max_connections; /* 0: default */
+	unsigned timeout_s;      /* idle connection timeout (s); 0: KEELSON_HTTP_DEFAULT_TIMEOUT_S */
+	/* Open connections at once; 0: KEELSON_HTTP_DEFAULT_MAX_CONNECTIONS.
+	 * Past it a new connection is closed without an answer. */
+	unsigned max_connections;
 
 	/* Webhooks. Secrets are the values (read them with
 	 * keelson_secret_read_file); they are copied. NULL disables a hook. */

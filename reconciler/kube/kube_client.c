@@ -17,8 +17,8 @@
 #include <time.h>
 
 #define RETRY_AFTER_CAP_MS 60000
-#define ERROR_BODY_MAX (1u << 20)
-#define TOKEN_MAX_BYTES (64u * 1024u)
+#define ERROR_BODY_MAX KEELSON_KUBE_ERROR_BODY_MAX
+#define TOKEN_MAX_BYTES KEELSON_KUBE_TOKEN_MAX_BYTES
 
 struct gv_entry {
 	char *group_version;
@@ -79,9 +79,10 @@ void keelson_kube_client_options_init(struct keelson_kube_client_options *opts)
 	opts->connect_timeout_ms = 10000;
 	opts->backoff_initial_ms = 250;
 	opts->backoff_max_ms = 16000;
-	opts->max_response_bytes = 256u * 1024u * 1024u;
+	opts->max_response_bytes = KEELSON_KUBE_DEFAULT_MAX_RESPONSE;
 	opts->user_agent = NULL;
 	opts->token_refresh_ms = 60000; /* rotating service-account tokens (client-go: 1 min) */
+	opts->max_proxy_response_bytes = KEELSON_KUBE_DEFAULT_MAX_PROXY_RESPONSE;
 }
 
 void keelson_kube_list_options_init(struct keelson_kube_list_options *opts)
@@ -111,7 +112,7 @@ void keelson_kube_watch_options_init(struct keelson_kube_watch_options *opts)
 	opts->version = KEELSON_KUBE_WATCH_OPTIONS_VERSION;
 	opts->timeout_seconds = 300;
 	opts->allow_bookmarks = true;
-	opts->max_event_bytes = 16u * 1024u * 1024u;
+	opts->max_event_bytes = KEELSON_KUBE_DEFAULT_MAX_EVENT;
 }
 
 /* --- curl share locking ------------------------------------------------ */
@@ -172,7 +173,9 @@ int keelson_kube_client_new(struct keelson_kube_client **out, const struct keels
 	if (c->opts.connect_timeout_ms <= 0)
 		c->opts.connect_timeout_ms = 10000;
 	if (c->opts.max_response_bytes == 0)
-		c->opts.max_response_bytes = 256u * 1024u * 1024u;
+		c->opts.max_response_bytes = KEELSON_KUBE_DEFAULT_MAX_RESPONSE;
+	if (c->opts.max_proxy_response_bytes == 0)
+		c->opts.max_proxy_response_bytes = KEELSON_KUBE_DEFAULT_MAX_PROXY_RESPONSE;
 	if (c->opts.backoff_initial_ms == 0)
 		c->opts.backoff_initial_ms = 250;
 	if (c->opts.backoff_max_ms < c->opts.backoff_initial_ms)
@@ -375,7 +378,9 @@ static int read_token_file(char **out, const char *path)
 	fclose(f);
 	if (n > TOKEN_MAX_BYTES) {
 		free(buf);
-		return keelson_error_set(KEELSON_ERROR, "token file %s is larger than %u bytes", path, TOKEN_MAX_BYTES);
+		return keelson_error_set(KEELSON_ELIMIT,
+			"token file %s is larger than %u bytes; a bearer token is a few KiB: check that the "
+			"kubeconfig's tokenFile (or the service account's token) names the token", path, TOKEN_MAX_BYTES);
 	}
 	while (n > 0 && isspace((unsigned char)buf[n - 1]))
 		n--;
@@ -467,12 +472,26 @@ struct transfer {
 	struct buffer body;
 	char retry_after[64];
 	char content_type[128];
+	CURL *handle;
+	/* An error reply's body is only read for its message: the first
+	 * ERROR_BODY_MAX bytes are kept and the transfer stops there. */
+	bool error_body_cut;
 };
 
 static size_t write_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	struct transfer *t = userdata;
 	size_t len = size * nmemb;
+	long code = 0;
+	curl_easy_getinfo(t->handle, CURLINFO_RESPONSE_CODE, &code);
+	size_t cut = t->body.max < ERROR_BODY_MAX ? t->body.max : ERROR_BODY_MAX;
+	if ((code < 200 || code >= 300) && t->body.len + len > cut) {
+		size_t room = t->body.len < cut ? cut - t->body.len : 0;
+		if (room > 0 && buffer_append(&t->body, ptr, room) < 0)
+			return 0;
+		t->error_body_cut = true;
+		return 0;
+	}
 	return buffer_append(&t->body, ptr, len) == 0 ? len : 0;
 }
 
@@ -804,7 +823,8 @@ int keelson_kube_request(struct keelson_kube_response *out, struct keelson_kube_
 	snprintf(what, sizeof(what), "%s %s", method, req->path);
 
 	for (unsigned attempt = 0;; attempt++) {
-		struct transfer t = {.body = {.max = c->opts.max_response_bytes}};
+		size_t max_bytes = req->max_response_bytes ? req->max_response_bytes : c->opts.max_response_bytes;
+		struct transfer t = {.body = {.max = max_bytes}};
 		struct lists l = {NULL, NULL};
 		char errbuf[CURL_ERROR_SIZE] = "";
 		long code = 0;
@@ -812,6 +832,7 @@ int keelson_kube_request(struct keelson_kube_response *out, struct keelson_kube_
 
 		if (h == NULL)
 			return keelson_error_set(KEELSON_ENOMEM, "%s: cannot create a curl handle", what);
+		t.handle = h;
 		const char *ctype = req->content_type;
 		if (ctype == NULL && req->body != NULL)
 			ctype = "application/json";
@@ -842,6 +863,8 @@ int keelson_kube_request(struct keelson_kube_response *out, struct keelson_kube_
 		uint64_t started = keelson_kube_now_ns();
 		CURLcode rc = curl_easy_perform(h);
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+		if (rc == CURLE_WRITE_ERROR && t.error_body_cut)
+			rc = CURLE_OK; /* stopped on purpose: the error is in the part kept */
 		lists_free(&l);
 		handle_put(c, h);
 		observe_request(method, req->path, ctype, code, started);
@@ -858,8 +881,10 @@ int keelson_kube_request(struct keelson_kube_response *out, struct keelson_kube_
 		int64_t delay_ms = -1;
 		if (rc != CURLE_OK) {
 			if (t.body.overflow)
-				error = keelson_error_set(KEELSON_ERROR, "%s: the response is larger than %zu bytes",
-					what, c->opts.max_response_bytes);
+				error = keelson_error_set(KEELSON_ELIMIT,
+					"%s: the response is larger than %zu bytes, keelson's limit; narrow the "
+					"request (a label selector, smaller pages) or check what the server sends",
+					what, max_bytes);
 			else
 				error = curl_failure(rc, errbuf, what, c->cfg->server);
 			retry = retryable_transport(rc, idempotent);
@@ -1619,6 +1644,7 @@ int keelson_kube_proxy(struct keelson_kube_response *out, struct keelson_kube_cl
 		.body_len = body_len,
 		.accept = "*/*",
 		.timeout_ms = timeout_ms,
+		.max_response_bytes = c->opts.max_proxy_response_bytes,
 	};
 	error = keelson_kube_request(out, c, &req);
 	free(b.data);
@@ -1691,6 +1717,14 @@ static int watch_event(struct watch_state *w, const char *text, size_t len)
 	return rc != 0 ? -1 : 0;
 }
 
+static int watch_event_too_large(const struct watch_state *w)
+{
+	return keelson_error_set(KEELSON_ELIMIT,
+		"%s: a watch event is larger than %zu bytes, keelson's limit; the event is dropped and "
+		"the watch ends with this error (its owner lists and watches again); the API server "
+		"itself stores objects of at most 1.5 MiB, so check the server", w->what, w->line.max);
+}
+
 static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	struct watch_state *w = userdata;
@@ -1708,8 +1742,7 @@ static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 		if (ptr[i] != '\n')
 			continue;
 		if (buffer_append(&w->line, ptr + start, i - start) < 0) {
-			w->error = keelson_error_set(KEELSON_ERROR, "%s: a watch event is larger than %zu bytes",
-				w->what, w->line.max);
+			w->error = watch_event_too_large(w);
 			return 0;
 		}
 		start = i + 1;
@@ -1718,8 +1751,7 @@ static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 		w->line.len = 0;
 	}
 	if (start < len && buffer_append(&w->line, ptr + start, len - start) < 0) {
-		w->error = keelson_error_set(KEELSON_ERROR, "%s: a watch event is larger than %zu bytes",
-			w->what, w->line.max);
+		w->error = watch_event_too_large(w);
 		return 0;
 	}
 	return len;
@@ -1836,7 +1868,7 @@ int keelson_kube_watch(struct keelson_kube_client *c, const struct keelson_kube_
 		.cb = cb,
 		.payload = payload,
 		.what = what,
-		.line = {.max = opts->max_event_bytes ? opts->max_event_bytes : 16u * 1024u * 1024u},
+		.line = {.max = opts->max_event_bytes ? opts->max_event_bytes : KEELSON_KUBE_DEFAULT_MAX_EVENT},
 		.error_body = {.max = ERROR_BODY_MAX},
 		.last_rv = last_rv,
 		.last_rv_size = last_rv_size,

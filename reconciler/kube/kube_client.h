@@ -65,7 +65,21 @@ struct keelson_kube_client_options {
 	size_t max_response_bytes;  /* default 256 MiB (a big list) */
 	const char *user_agent;     /* default "keelson/VERSION" */
 	unsigned token_refresh_ms;  /* re-read a token file this often; default 60000 */
+	/* Replies of pods and services through the API server's proxy
+	 * (keelson_kube_proxy: plugin probes). Smaller than max_response_bytes:
+	 * a hostile pod must not make keelson allocate 256 MiB. Default
+	 * KEELSON_KUBE_DEFAULT_MAX_PROXY_RESPONSE. */
+	size_t max_proxy_response_bytes;
 };
+
+/* Limits on what the API server (or a pod behind its proxy) sends; a reply
+ * over a limit is refused with KEELSON_ELIMIT, except an error body, which
+ * is cut to its first KEELSON_KUBE_ERROR_BODY_MAX bytes. */
+#define KEELSON_KUBE_DEFAULT_MAX_RESPONSE (256u * 1024u * 1024u)
+#define KEELSON_KUBE_DEFAULT_MAX_PROXY_RESPONSE (16u * 1024u * 1024u)
+#define KEELSON_KUBE_DEFAULT_MAX_EVENT (16u * 1024u * 1024u)
+#define KEELSON_KUBE_ERROR_BODY_MAX (1024u * 1024u)
+#define KEELSON_KUBE_TOKEN_MAX_BYTES (64u * 1024u)
 
 void keelson_kube_client_options_init(struct keelson_kube_client_options *opts);
 
@@ -111,6 +125,7 @@ struct keelson_kube_request {
 	size_t body_len;
 	const char *accept;       /* NULL: application/json */
 	long timeout_ms;          /* 0: the client's */
+	size_t max_response_bytes; /* 0: the client's max_response_bytes */
 };
 
 struct keelson_kube_response {
@@ -122,7 +137,9 @@ struct keelson_kube_response {
 
 /* Send a request (rate limited, retried). Returns 0 for 2xx. For other
  * codes returns the mapped error and still fills `out` with the last
- * response, so a caller can read the body. Free with
+ * response, so a caller can read the body (its first
+ * KEELSON_KUBE_ERROR_BODY_MAX bytes). A 2xx body over the response limit
+ * is KEELSON_ELIMIT. Free with
  * keelson_kube_response_dispose() in both cases. */
 int keelson_kube_request(struct keelson_kube_response *out, struct keelson_kube_client *client,
 	const struct keelson_kube_request *req);

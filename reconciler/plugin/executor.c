@@ -610,11 +610,17 @@ static int kube_load(cJSON **out, void *payload, const char *cluster, const char
 		return rc;
 	const char *text = cJSON_GetStringValue(
 		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cm, "data"), "state"));
-	if (text != NULL && strlen(text) <= MAX_STATE_BYTES)
+	size_t len = text != NULL ? strlen(text) : 0;
+	if (text != NULL && len <= MAX_STATE_BYTES)
 		*out = cJSON_Parse(text);
 	cJSON_Delete(cm);
+	/* Unreadable state could hide a block: fail closed. */
+	if (len > MAX_STATE_BYTES)
+		return keelson_error_set(KEELSON_ELIMIT,
+			"ConfigMap %s/%s: data.state is %zu bytes, more than the %d a rollout state may have; "
+			"delete the ConfigMap (this clears a blocked state)", k->ns, name,
+			len, MAX_STATE_BYTES);
 	if (text != NULL && *out == NULL)
-		/* Unreadable state could hide a block: fail closed. */
 		return keelson_error_set(KEELSON_EINVALID,
 			"ConfigMap %s/%s has an unreadable data.state; fix or delete it (deleting clears a "
 			"blocked state)", k->ns, name);
@@ -627,6 +633,15 @@ static int kube_save(void *payload, const char *cluster, const char *system, con
 	char name[254];
 	configmap_name(name, sizeof(name), cluster, system);
 	char *text = cJSON_PrintUnformatted(state);
+	size_t len = text != NULL ? strlen(text) : 0;
+	if (len > MAX_STATE_BYTES) {
+		/* Written, it could not be read back: the system would stop. The
+		 * state saved before stays in force instead. */
+		free(text);
+		return keelson_error_set(KEELSON_ELIMIT,
+			"the rollout state of %s/%s is %zu bytes, more than the %d allowed; ConfigMap %s/%s "
+			"keeps the previous state", cluster, system, len, MAX_STATE_BYTES, k->ns, name);
+	}
 	cJSON *cm = cJSON_CreateObject();
 	cJSON *md = cJSON_AddObjectToObject(cm, "metadata");
 	cJSON *labels = cJSON_AddObjectToObject(md, "labels");

@@ -37,6 +37,10 @@ struct keelson_plugin_call {
 	char **strings;      /* owned strings handed to the plugin */
 	size_t string_count, string_capacity;
 	int bad_step;        /* a malformed step was added */
+	/* The first refused step, for the error: why, and KEELSON_ELIMIT for a
+	 * limit, KEELSON_ERROR for a malformed step. */
+	char refusal[512];
+	int refusal_code;
 	char prefix[160];    /* "[plugin:system]" */
 };
 
@@ -363,12 +367,15 @@ static const char *step_problem(const struct keelson_step *st)
 		return "the description is missing, longer than 1024 bytes or has several lines";
 	if (st->gate != NULL && !one_line(st->gate))
 		return "the gate is empty, too long or has several lines";
+	/* The key is kept in the rollout state (at most 64 KiB). */
+	if (st->key != NULL && !one_line(st->key))
+		return "the key is empty, longer than 1024 bytes or has several lines";
 	switch (st->kind) {
 	case KEELSON_STEP_APPLY:
 		if (st->object != NULL && st->object_json != NULL)
 			return "apply with both object and object_json";
 		if (st->object_json != NULL)
-			return strlen(st->object_json) > MAX_OBJECT_JSON ? "object_json is larger than 1 MiB" : NULL;
+			return NULL; /* its size is a limit, checked by host_add_step */
 		if (st->object == NULL || !cJSON_IsObject(C(st->object)))
 			return "apply without an object";
 		return NULL;
@@ -464,20 +471,43 @@ static void sort_apply_order(struct keelson_view_object *objects, size_t count)
 	free(ranks);
 }
 
+static int refuse_step(struct keelson_plugin_call *call, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Log why a step is refused and remember the first reason: the plan as a
+ * whole is refused, and its error says why. Returns -1 for add_step. */
+static int refuse_step(struct keelson_plugin_call *call, int code, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	host_log(call, KEELSON_PLUGIN_LOG_ERROR, "%s", why);
+	if (!call->bad_step) {
+		snprintf(call->refusal, sizeof(call->refusal), "%s", why);
+		call->refusal_code = code;
+	}
+	call->bad_step = 1;
+	return -1;
+}
+
 static int host_add_step(struct keelson_plugin_call *call, const struct keelson_step *st)
 {
 	const char *problem = st != NULL ? step_problem(st) : "NULL step";
-	if (problem != NULL) {
-		host_log(call, KEELSON_PLUGIN_LOG_ERROR, "refused step %zu: %s", call->plan->count + 1, problem);
-		call->bad_step = 1;
-		return -1;
-	}
+	if (problem != NULL)
+		return refuse_step(call, KEELSON_ERROR, "refused step %zu: %s", call->plan->count + 1, problem);
 	struct keelson_plan *plan = call->plan;
-	if (plan->count >= MAX_STEPS) {
-		host_log(call, KEELSON_PLUGIN_LOG_ERROR, "refused step: more than %d steps", MAX_STEPS);
-		call->bad_step = 1;
-		return -1;
-	}
+	if (plan->count >= MAX_STEPS)
+		return refuse_step(call, KEELSON_ELIMIT,
+			"refused step %zu: more than %d steps in one plan (a plugin plans the next steps only: it is "
+			"asked again after they ran)", plan->count + 1, MAX_STEPS);
+	size_t object_json_len;
+	if (st->kind == KEELSON_STEP_APPLY && st->object_json != NULL &&
+	    (object_json_len = strlen(st->object_json)) > MAX_OBJECT_JSON)
+		return refuse_step(call, KEELSON_ELIMIT,
+			"refused step %zu (%s): object_json is %zu bytes, more than the %d allowed per step",
+			plan->count + 1, st->description, object_json_len, MAX_OBJECT_JSON);
 	if (plan->count == plan->capacity) {
 		size_t cap = plan->capacity ? plan->capacity * 2 : 8;
 		struct keelson_plan_step *grown = realloc(plan->steps, cap * sizeof(*grown));
@@ -517,9 +547,8 @@ static int host_add_step(struct keelson_plugin_call *call, const struct keelson_
 			s.object = cJSON_Parse(st->object_json);
 			const char *why = built_object_problem(s.object);
 			if (why != NULL) {
-				host_log(call, KEELSON_PLUGIN_LOG_ERROR, "refused step %zu: object_json %s",
-					 call->plan->count + 1, why);
-				call->bad_step = 1;
+				refuse_step(call, KEELSON_ERROR, "refused step %zu: object_json %s",
+					    call->plan->count + 1, why);
 				step_dispose(&s);
 				return -1;
 			}
@@ -621,9 +650,14 @@ int keelson_plugin_plan(struct keelson_plan **out, const struct keelson_plugin *
 	};
 	int prc = plugin->plan(&host_services, &call, &view);
 	if (prc != 0 || call.bad_step) {
-		rc = keelson_error_set(KEELSON_ERROR,
-			"plugin %s could not plan system %s%s (see the plugin's log lines above)", plugin->name,
-			view.system, call.bad_step ? ": it produced a malformed step" : "");
+		if (call.bad_step && call.refusal_code == KEELSON_ELIMIT)
+			rc = keelson_error_set(KEELSON_ELIMIT, "plugin %s could not plan system %s: %s", plugin->name,
+				view.system, call.refusal);
+		else
+			rc = keelson_error_set(KEELSON_ERROR,
+				"plugin %s could not plan system %s%s%s (see the plugin's log lines above)", plugin->name,
+				view.system, call.bad_step ? ": it produced a malformed step: " : "",
+				call.bad_step ? call.refusal : "");
 		goto cleanup;
 	}
 	*out = call.plan;

@@ -15,7 +15,13 @@
 #include "metrics/metrics.h"
 #include "tests/unit/check_main.h"
 
+#include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <curl/curl.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -479,6 +485,184 @@ START_TEST(test_readiness)
 }
 END_TEST
 
+/* ---- connection limits, with raw sockets ---------------------------------- */
+
+static struct keelson_http_server *start_limited(unsigned max_connections, unsigned timeout_s)
+{
+	struct keelson_http_server_options o = {
+		.version = KEELSON_HTTP_SERVER_OPTIONS_VERSION,
+		.address = "127.0.0.1",
+		.max_connections = max_connections,
+		.timeout_s = timeout_s,
+	};
+	struct keelson_http_server *s = NULL;
+	ck_assert_int_eq(keelson_http_server_start(&s, &o), 0);
+	return s;
+}
+
+static int connect_to(const struct keelson_http_server *s)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)keelson_http_server_port(s))};
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (const struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
+}
+
+static void send_all(int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* the server closed: the caller looks at what it answered */
+		data += n;
+		len -= (size_t)n;
+	}
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Read until the headers of a reply are in, the peer closes, or
+ * `timeout_ms` passes. Returns the HTTP status, 0 when the connection was
+ * closed without one, -1 on timeout. */
+static int read_status(int fd, int timeout_ms)
+{
+	char buf[4096];
+	size_t len = 0;
+	double deadline = now_s() + timeout_ms / 1000.0;
+	for (;;) {
+		int left = (int)((deadline - now_s()) * 1000);
+		if (left <= 0)
+			return -1;
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int r = poll(&p, 1, left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0)
+			return -1;
+		ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (strstr(buf, "\r\n\r\n") != NULL || len == sizeof(buf) - 1)
+			break;
+	}
+	int status = 0;
+	if (len > 0 && sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+		status = 0;
+	return status;
+}
+
+static const char healthz[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+/* At most max_connections at once: one more is not answered while the
+ * others are open, and is served again once one of them has gone. The
+ * server answers with "Connection: close", so the connections it holds
+ * are requests whose headers have not ended yet. */
+START_TEST(test_connection_limit)
+{
+	ck_assert_uint_eq(KEELSON_HTTP_DEFAULT_MAX_CONNECTIONS, 64);
+	struct keelson_http_server *s = start_limited(4, 30);
+	static const char unfinished[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+	int fds[4];
+	for (int i = 0; i < 4; i++) {
+		fds[i] = connect_to(s);
+		send_all(fds[i], unfinished, strlen(unfinished));
+	}
+	int extra = connect_to(s);
+	send_all(extra, healthz, strlen(healthz));
+	int status = read_status(extra, 2000);
+	ck_assert_msg(status <= 0, "a fifth connection was answered %d", status);
+	close(extra);
+	/* The first request ends: answered, and its slot is free. */
+	send_all(fds[0], "\r\n", 2);
+	ck_assert_int_eq(read_status(fds[0], 10000), 200);
+	close(fds[0]);
+	int again = -1;
+	double deadline = now_s() + 10;
+	do {
+		int fd = connect_to(s);
+		send_all(fd, healthz, strlen(healthz));
+		again = read_status(fd, 1000);
+		close(fd);
+	} while (again != 200 && now_s() < deadline);
+	ck_assert_int_eq(again, 200);
+	for (int i = 1; i < 4; i++)
+		close(fds[i]);
+	keelson_http_server_stop(s);
+}
+END_TEST
+
+/* A connection that sends nothing is closed after timeout_s. */
+START_TEST(test_idle_timeout)
+{
+	ck_assert_uint_eq(KEELSON_HTTP_DEFAULT_TIMEOUT_S, 10);
+	struct keelson_http_server *s = start_limited(0, 1);
+	int fd = connect_to(s);
+	double started = now_s();
+	int status = read_status(fd, 8000);
+	double waited = now_s() - started;
+	ck_assert_int_eq(status, 0); /* closed, not timed out on our side */
+	ck_assert_msg(waited >= 0.9 && waited < 6, "closed after %.2f s", waited);
+	close(fd);
+
+	/* Half a request, then silence: closed too, without an answer. */
+	fd = connect_to(s);
+	send_all(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n", 33);
+	ck_assert_int_eq(read_status(fd, 8000), 0);
+	close(fd);
+	keelson_http_server_stop(s);
+}
+END_TEST
+
+/* The request line and headers of a connection are bounded in bytes, not
+ * only in count: a few huge fields get 431, below the bound 200. */
+static int get_with_headers(struct keelson_http_server *s, unsigned fields, size_t field_bytes)
+{
+	size_t cap = 256 + fields * (field_bytes + 32);
+	char *req = malloc(cap);
+	ck_assert_ptr_nonnull(req);
+	size_t n = (size_t)snprintf(req, cap, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+	for (unsigned i = 0; i < fields; i++) {
+		n += (size_t)snprintf(req + n, cap - n, "X-Pad-%u: ", i);
+		memset(req + n, 'h', field_bytes);
+		n += field_bytes;
+		memcpy(req + n, "\r\n", 2);
+		n += 2;
+	}
+	memcpy(req + n, "\r\n", 2);
+	n += 2;
+	int fd = connect_to(s);
+	send_all(fd, req, n);
+	int status = read_status(fd, 10000);
+	close(fd);
+	free(req);
+	return status;
+}
+
+START_TEST(test_header_bytes)
+{
+	ck_assert_uint_eq(KEELSON_HTTP_HEADER_BYTES, 64 * 1024);
+	struct keelson_http_server *s = start_limited(0, 0);
+	ck_assert_int_eq(get_with_headers(s, 10, 2000), 200);       /* 20 KB */
+	ck_assert_int_eq(get_with_headers(s, 10, 7000), 431);       /* 70 KB */
+	ck_assert_int_eq(get_with_headers(s, 1, 70 * 1024), 431);   /* one field */
+	ck_assert_int_eq(get_with_headers(s, 1, 10), 200);          /* still serving */
+	keelson_http_server_stop(s);
+}
+END_TEST
+
 Suite *suite_http_server(void);
 
 Suite *suite_http_server(void)
@@ -500,6 +684,9 @@ Suite *suite_http_server(void)
 		{"webhook_match", test_webhook_match},
 		{"hmac_and_secrets", test_hmac_and_secrets},
 		{"readiness", test_readiness},
+		{"connection_limit", test_connection_limit},
+		{"idle_timeout", test_idle_timeout},
+		{"header_bytes", test_header_bytes},
 	};
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
 		TCase *tc = tcase_create(tests[i].name);
