@@ -588,7 +588,7 @@ static ssize_t watch_reader(void *cls, uint64_t pos, char *out, size_t max)
 				ws_append_object(w, type, ev.object, ev.object_text);
 				if (ks_faults_drop_watches()) {
 					w->done = true;
-					ks_fault_count("droppedWatch");
+					ks_fault_count("droppedWatch", NULL);
 				}
 			}
 			ks_event_release(&ev);
@@ -2446,7 +2446,10 @@ static bool inject_conflict(struct rctx *c, const char *verb, enum MHD_Result *r
 	cJSON_Delete(live);
 	if (!ks_faults_roll_conflict(verb))
 		return false;
-	ks_fault_count("conflict");
+	char qres[200], what[300];
+	ks_resource_type_qualified(c->type, qres, sizeof(qres));
+	snprintf(what, sizeof(what), "%s %s%s%s", verb, qres, c->sub[0] ? "/" : "", c->sub);
+	ks_fault_count("conflict", what);
 	char msg[768];
 	cJSON *st;
 	if (ssa) {
@@ -2532,12 +2535,14 @@ static enum MHD_Result route_resource(struct ks_server *srv, struct MHD_Connecti
 	} else {
 		ks_counter_add(verb, qres);
 	}
+	char fault_what[300];
+	snprintf(fault_what, sizeof(fault_what), "%s %s%s%s", verb, qres, c.sub[0] ? "/" : "", c.sub);
 	long latency, retry_after;
 	int fault = ks_faults_roll(verb, &latency, &retry_after);
 	if (latency > 0)
 		usleep((useconds_t)latency * 1000);
 	if (fault == 429) {
-		ks_fault_count("throttle");
+		ks_fault_count("throttle", fault_what);
 		char msg[64];
 		snprintf(msg, sizeof(msg), "%ld", retry_after);
 		cJSON *st = ks_status_new(429, "TooManyRequests",
@@ -2556,7 +2561,7 @@ static enum MHD_Result route_resource(struct ks_server *srv, struct MHD_Connecti
 		return ret;
 	}
 	if (fault == 500) {
-		ks_fault_count("error");
+		ks_fault_count("error", fault_what);
 		return send_status(conn, 500, "InternalError",
 			"Internal error occurred: injected fault (kubesim /_sim/faults)");
 	}

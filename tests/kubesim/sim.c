@@ -410,11 +410,21 @@ cJSON *ks_counters_json(void)
 	return c ? c : new_counters();
 }
 
-void ks_fault_count(const char *kind)
+void ks_fault_count(const char *kind, const char *what)
 {
 	pthread_mutex_lock(&sim_lock);
 	counters_init_locked();
 	bump(cJSON_GetObjectItemCaseSensitive(counters, "faults"), kind);
+	if (what && *what) {
+		cJSON *by = cJSON_GetObjectItemCaseSensitive(counters, "faultsByRequest");
+		if (!by)
+			by = cJSON_AddObjectToObject(counters, "faultsByRequest");
+		cJSON *w = by ? cJSON_GetObjectItemCaseSensitive(by, what) : NULL;
+		if (by && !w)
+			w = cJSON_AddObjectToObject(by, what);
+		if (w)
+			bump(w, kind);
+	}
 	pthread_mutex_unlock(&sim_lock);
 }
 

@@ -142,12 +142,17 @@ char *ks_pod_log_follow(const char *namespace, const char *pod, const char *cont
  * "delete", "deletecollection" and resource "statefulsets.apps"). */
 void ks_counter_add(const char *verb, const char *resource);
 
-/* Count one injected fault: "error" (500), "throttle" (429), "conflict"
- * (409) or "droppedWatch" (a watch ended after an event). */
-void ks_fault_count(const char *kind);
+/* Count one injected fault: `kind` "error" (500), "throttle" (429),
+ * "conflict" (409) or "droppedWatch" (a watch ended after an event);
+ * `what` (may be NULL) names the request, "<verb> <resource>" such as
+ * "patch sparkapplications.sparkoperator.k8s.io", so that a soak can tell
+ * which of its writes met the fault. */
+void ks_fault_count(const char *kind, const char *what);
 
 /* {"total":N,"byVerb":{"get":N,...},"byResource":{"pods":{"get":N}},
- *  "faults":{"error":N,"throttle":N,"conflict":N,"droppedWatch":N}}. */
+ *  "faults":{"error":N,"throttle":N,"conflict":N,"droppedWatch":N},
+ *  "faultsByRequest":{"update leases.coordination.k8s.io":{"conflict":N}}}
+ * (faultsByRequest only once a fault was injected). */
 cJSON *ks_counters_json(void);
 
 /* Fault injection settings (POST /_sim/faults body):

@@ -89,6 +89,16 @@ except Exception:
     f = {}
 print(*(int(f.get(k, 0)) for k in ("error", "throttle", "conflict", "droppedWatch")))' 2>/dev/null || echo 0 0 0 0
 }
+# Which requests met which injected faults ("patch pods: conflict=2, ...").
+faults_by_request() {
+	kubesim_curl /_sim/counters 2>/dev/null | python3 -c '
+import json, sys
+try:
+    by = json.load(sys.stdin).get("faultsByRequest", {})
+except Exception:
+    by = {}
+print(", ".join("%s: %s" % (r, " ".join("%s=%d" % kv for kv in sorted(f.items()))) for r, f in sorted(by.items())) or "none")' 2>/dev/null
+}
 stats() { # stats [SEQUENCES]: what this run survived
 	local inj
 	inj=$(injected_faults)
@@ -114,6 +124,7 @@ fail() {
 	for f in daemon.log kubesim.err gitd.log; do
 		[ -s "$work/$f" ] && { echo "--- $f (last 30 lines)"; tail -n 30 "$work/$f"; }
 	done
+	echo "injected faults by request: $(faults_by_request)"
 	echo "work directory kept: $work"
 	echo "replay: top_srcdir=$srcdir top_builddir=$builddir $srcdir/tests/soak/soak.sh --seed $seed --sequences $sequences --steps $steps --clock-factor $clock"
 	stats $((n_seq > 0 ? n_seq - 1 : 0))
@@ -523,6 +534,7 @@ wait "$daemon" 2>/dev/null
 daemon=
 step="keelson's exit"
 grep -q 'ERROR: AddressSanitizer\|runtime error:' "$log" && fail "a sanitizer report in the daemon's log"
+echo "soak seed $seed: injected faults by request: $(faults_by_request)"
 set -- $(injected_faults)
 echo "PASS soak seed $seed: $n_seq sequences, $n_commits commits ($n_bad bad), $n_faults fault periods ($1 injected 500s, $2 429s, $3 409 conflicts, $4 dropped watches), $n_git git restarts, $n_kills SIGKILLs"
 stats

@@ -926,6 +926,12 @@ START_TEST(test_conflict_faults)
 	ck_assert_str_eq(str(cJSON_GetObjectItem(j, "data"), "k"), "y");
 	cJSON_Delete(j);
 	ck_assert_int_eq(fault_counter("conflict"), 5);
+	j = req("GET", "/_sim/counters", NULL, &code);
+	const cJSON *by = cJSON_GetObjectItem(j, "faultsByRequest");
+	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(by, "update configmaps"), "conflict")->valueint, 1);
+	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(by, "patch configmaps"), "conflict")->valueint, 3);
+	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(by, "delete configmaps"), "conflict")->valueint, 1);
+	cJSON_Delete(j);
 
 	/* Per verb: only deletes conflict now. */
 	cJSON_Delete(req("POST", "/_sim/faults", "{\"conflictRate\":{\"delete\":1}}", &code));
