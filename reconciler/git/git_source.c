@@ -31,8 +31,6 @@
 
 /* Secrets and names read from files: one line, bounded. */
 #define SECRET_MAX_BYTES 4096
-/* A tree with more entries than this is not a configuration repository. */
-#define TREE_MAX_ENTRIES 1000000
 #define PATH_MAX_BYTES 4096
 #define DEFAULT_MAX_FETCH_BYTES (1024ULL * 1024 * 1024)
 #define DEFAULT_TIMEOUT_MS 120000
@@ -79,6 +77,7 @@ struct keelson_git_source {
 	bool fetch_too_big;
 	uint64_t max_fetch_bytes;
 	unsigned timeout_ms;
+	size_t max_tree_entries;
 	struct keelson_network_deadline deadline; /* armed during a poll */
 	char callback_error[1024];
 };
@@ -665,6 +664,7 @@ int keelson_git_source_open(struct keelson_git_source **out,
 	src->gpg_keyring_file = dup_or_null(opts->gpg_keyring_file);
 	src->max_fetch_bytes = opts->max_fetch_bytes ? opts->max_fetch_bytes : DEFAULT_MAX_FETCH_BYTES;
 	src->timeout_ms = opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+	src->max_tree_entries = opts->max_tree_entries ? opts->max_tree_entries : KEELSON_GIT_DEFAULT_MAX_TREE_ENTRIES;
 	if (!src->url || !src->display_url || !src->cache_dir || !src->ref) {
 		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
 		goto cleanup;
@@ -1084,11 +1084,13 @@ struct tree_source {
 	git_repository *repo;
 	git_oid tree_id;
 	char *description;
+	size_t max_entries;
 };
 
 struct walk_state {
 	struct tree_entry *items;
 	size_t count, cap;
+	size_t max_entries;
 	int rc;
 	const char *description;
 };
@@ -1155,9 +1157,11 @@ static int walk_cb(const char *root, const git_tree_entry *entry, void *payload)
 					  w->description, root, name, (unsigned)mode);
 		return -1;
 	}
-	if (w->count >= TREE_MAX_ENTRIES) {
-		w->rc = keelson_error_set(KEELSON_ELIMIT, "%s: more than %d files", w->description,
-					  TREE_MAX_ENTRIES);
+	if (w->count >= w->max_entries) {
+		w->rc = keelson_error_set(KEELSON_ELIMIT,
+			"%s: the tree has more than %zu files (the Git source's limit on tree entries); "
+			"the revision is refused and the last good one stays: a configuration repository "
+			"that large is a mistake, split it", w->description, w->max_entries);
 		return -1;
 	}
 	if (w->count == w->cap) {
@@ -1188,11 +1192,51 @@ static int entry_cmp(const void *a, const void *b)
 	return strcmp(((const struct tree_entry *)a)->path, ((const struct tree_entry *)b)->path);
 }
 
-static int tree_for_each_file(const struct keelson_file_source *source, size_t max_file_size,
-			      keelson_file_visit_fn visit, void *payload)
+/* One visited file whose blob is read on demand; `file` first, so that
+ * read() finds the rest from the pointer it is given. */
+struct lazy_file {
+	struct keelson_file file;
+	const struct tree_source *ts;
+	git_odb *odb;
+	const git_oid *oid;
+	size_t max_file_size;
+	git_blob *blob;  /* once read */
+	size_t size;
+	bool too_large;
+	bool read_done;
+};
+
+static int lazy_read(const struct keelson_file *file, const char **out_data, size_t *out_size,
+		     bool *out_too_large)
+{
+	struct lazy_file *lf = (struct lazy_file *)file;
+	if (!lf->read_done) {
+		size_t size = 0;
+		git_object_t type;
+		if (git_odb_read_header(&size, &type, lf->odb, lf->oid) < 0 || type != GIT_OBJECT_BLOB)
+			return keelson_error_set(KEELSON_ERROR, "%s: %s: cannot read the blob: %s",
+						 lf->ts->description, file->path, git_message());
+		lf->size = size;
+		lf->too_large = size > lf->max_file_size;
+		if (!lf->too_large) {
+			if (git_blob_lookup(&lf->blob, lf->ts->repo, lf->oid) < 0)
+				return keelson_error_set(KEELSON_ERROR, "%s: %s: cannot read the blob: %s",
+							 lf->ts->description, file->path, git_message());
+			lf->size = (size_t)git_blob_rawsize(lf->blob);
+		}
+		lf->read_done = true;
+	}
+	*out_data = lf->blob ? git_blob_rawcontent(lf->blob) : NULL;
+	*out_size = lf->size;
+	*out_too_large = lf->too_large;
+	return 0;
+}
+
+static int tree_walk_files(const struct keelson_file_source *source, size_t max_file_size,
+			   keelson_file_visit_fn visit, void *payload, bool lazy)
 {
 	const struct tree_source *ts = source->impl;
-	struct walk_state w = {.description = ts->description};
+	struct walk_state w = {.description = ts->description, .max_entries = ts->max_entries};
 	git_tree *tree = NULL;
 	git_odb *odb = NULL;
 	int rc = 0;
@@ -1220,39 +1264,25 @@ static int tree_for_each_file(const struct keelson_file_source *source, size_t m
 			goto cleanup;
 		}
 	}
-	for (size_t i = 0; i < w.count; i++) {
-		size_t size = 0;
-		git_object_t type;
-		if (git_odb_read_header(&size, &type, odb, &w.items[i].oid) < 0 || type != GIT_OBJECT_BLOB) {
-			rc = keelson_error_set(KEELSON_ERROR, "%s: %s: cannot read the blob: %s",
-					       ts->description, w.items[i].path, git_message());
-			goto cleanup;
-		}
-		if (size > max_file_size) {
-			struct keelson_file file = {
-				.path = w.items[i].path, .data = NULL, .size = size,
-				.kind = w.items[i].kind, .too_large = true,
-			};
-			if ((rc = visit(&file, payload)) < 0)
-				goto cleanup;
-			continue;
-		}
-		git_blob *blob = NULL;
-		if (git_blob_lookup(&blob, ts->repo, &w.items[i].oid) < 0) {
-			rc = keelson_error_set(KEELSON_ERROR, "%s: %s: cannot read the blob: %s",
-					       ts->description, w.items[i].path, git_message());
-			goto cleanup;
-		}
-		struct keelson_file file = {
-			.path = w.items[i].path,
-			.data = git_blob_rawcontent(blob),
-			.size = (size_t)git_blob_rawsize(blob),
-			.kind = w.items[i].kind,
+	for (size_t i = 0; i < w.count && rc == 0; i++) {
+		struct lazy_file lf = {
+			.file = {
+				.path = w.items[i].path,
+				.kind = w.items[i].kind,
+				.object_id = w.items[i].oid.id,
+				.object_id_size = GIT_OID_RAWSZ,
+				.read = lazy ? lazy_read : NULL,
+			},
+			.ts = ts, .odb = odb, .oid = &w.items[i].oid, .max_file_size = max_file_size,
 		};
-		rc = visit(&file, payload);
-		git_blob_free(blob);
-		if (rc < 0)
-			goto cleanup;
+		if (!lazy) {
+			const char *data;
+			if ((rc = lazy_read(&lf.file, &data, &lf.file.size, &lf.file.too_large)) < 0)
+				break;
+			lf.file.data = data;
+		}
+		rc = visit(&lf.file, payload);
+		git_blob_free(lf.blob);
 	}
 cleanup:
 	for (size_t i = 0; i < w.count; i++)
@@ -1261,6 +1291,18 @@ cleanup:
 	git_odb_free(odb);
 	git_tree_free(tree);
 	return rc;
+}
+
+static int tree_for_each_file(const struct keelson_file_source *source, size_t max_file_size,
+			      keelson_file_visit_fn visit, void *payload)
+{
+	return tree_walk_files(source, max_file_size, visit, payload, false);
+}
+
+static int tree_for_each_file_lazy(const struct keelson_file_source *source, size_t max_file_size,
+				   keelson_file_visit_fn visit, void *payload)
+{
+	return tree_walk_files(source, max_file_size, visit, payload, true);
 }
 
 static void tree_source_free(struct keelson_file_source *source)
@@ -1294,48 +1336,76 @@ static int lookup_commit_tree(git_tree **out, git_repository *repo, const char *
 	return rc;
 }
 
-int keelson_git_source_files(struct keelson_file_source **out, struct keelson_git_source *src,
-			     const char *sha)
+int keelson_git_commit_files(struct keelson_file_source **out, const char *repository_path,
+			     const char *sha, const char *display, size_t max_tree_entries)
 {
 	*out = NULL;
-	git_tree *tree = NULL;
-	int rc = lookup_commit_tree(&tree, src->repo, sha, src);
-	if (rc < 0)
-		return rc;
+	git_oid oid;
+	if (!sha || !is_hex_sha(sha) || git_oid_fromstr(&oid, sha) < 0)
+		return keelson_error_set(KEELSON_EINVALID, "\"%s\" is not a full 40-hex commit id",
+					 sha ? sha : "(null)");
 	git_libgit2_init();
+	git_commit *commit = NULL;
+	git_tree *tree = NULL;
+	int rc = 0;
 	struct tree_source *ts = calloc(1, sizeof(*ts));
 	if (!ts) {
 		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
 		goto cleanup;
 	}
-	git_oid_cpy(&ts->tree_id, git_tree_id(tree));
-	size_t len = strlen(src->display_url) + 1 + 12 + 1;
+	ts->max_entries = max_tree_entries ? max_tree_entries : KEELSON_GIT_DEFAULT_MAX_TREE_ENTRIES;
+	size_t len = strlen(display) + 1 + 12 + 1;
 	ts->description = malloc(len);
 	if (!ts->description) {
 		rc = keelson_error_set(KEELSON_ENOMEM, "out of memory");
 		goto cleanup;
 	}
-	snprintf(ts->description, len, "%s@%.12s", src->display_url, sha);
-	/* Its own handle: the file source may outlive the Git source. */
-	if (git_repository_open_bare(&ts->repo, src->cache_dir) < 0) {
-		rc = keelson_error_set(KEELSON_ERROR, "opening the Git cache %s: %s", src->cache_dir,
+	snprintf(ts->description, len, "%s@%.12s", display, sha);
+	/* Its own handle: the file source may outlive whoever made it. */
+	if (git_repository_open(&ts->repo, repository_path) < 0) {
+		rc = keelson_error_set(KEELSON_ERROR, "opening the Git repository %s: %s", repository_path,
 				       git_message());
 		goto cleanup;
 	}
+	if (git_commit_lookup(&commit, ts->repo, &oid) < 0) {
+		rc = set_redacted(KEELSON_ENOTFOUND, "commit %s is not in %s (%s); fetch it first", sha,
+				  display, git_message());
+		goto cleanup;
+	}
+	if (git_commit_tree(&tree, commit) < 0) {
+		rc = keelson_error_set(KEELSON_ERROR, "reading the tree of %s: %s", sha, git_message());
+		goto cleanup;
+	}
+	git_oid_cpy(&ts->tree_id, git_tree_id(tree));
 	ts->base.version = KEELSON_FILE_SOURCE_VERSION;
 	ts->base.description = ts->description;
 	ts->base.for_each_file = tree_for_each_file;
+	ts->base.for_each_file_lazy = tree_for_each_file_lazy;
 	ts->base.free = tree_source_free;
 	ts->base.impl = ts;
 	*out = &ts->base;
 	ts = NULL;
 cleanup:
 	git_tree_free(tree);
+	git_commit_free(commit);
 	if (ts)
-		tree_source_free(&ts->base);
+		tree_source_free(&ts->base); /* also balances git_libgit2_init */
 	else if (rc < 0)
 		git_libgit2_shutdown();
 	return rc;
+}
+
+int keelson_git_source_files(struct keelson_file_source **out, struct keelson_git_source *src,
+			     const char *sha)
+{
+	*out = NULL;
+	git_tree *tree = NULL;
+	/* Checked on the source's own handle first, for its message. */
+	int rc = lookup_commit_tree(&tree, src->repo, sha, src);
+	git_tree_free(tree);
+	if (rc < 0)
+		return rc;
+	return keelson_git_commit_files(out, src->cache_dir, sha, src->display_url, src->max_tree_entries);
 }
 
 int keelson_git_source_read_file(char **out_data, size_t *out_size, enum keelson_file_kind *out_kind,

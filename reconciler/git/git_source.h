@@ -94,7 +94,15 @@ struct keelson_git_source_options {
 	 * git:// and HTTP(S); libssh2 retries interrupted waits, so an SSH
 	 * server that stops answering still blocks the poll. */
 	unsigned timeout_ms;
+
+	/* A commit whose tree has more files than this is refused (the
+	 * revision is invalid; the last good one stays). 0: the default,
+	 * KEELSON_GIT_DEFAULT_MAX_TREE_ENTRIES. Bounds the memory of the tree
+	 * walk against a hostile or runaway repository. */
+	size_t max_tree_entries;
 };
+
+#define KEELSON_GIT_DEFAULT_MAX_TREE_ENTRIES 1000000
 
 /* Fixed-size fields: a revision is a plain value, copied and compared freely. */
 struct keelson_git_revision {
@@ -153,10 +161,21 @@ const char *keelson_git_source_display_url(const struct keelson_git_source *src)
 const char *keelson_git_source_local_path(const struct keelson_git_source *src);
 
 /* The files of commit `sha` (40 hex), read from the cache's object
- * database, as a layout file source. The source keeps its own handle on
- * the cache and may outlive `src`. */
+ * database, as a layout file source (version 3: each file carries its blob
+ * id as object_id, and for_each_file_lazy reads a blob only when the loader
+ * asks for it). The source keeps its own handle on the cache and may
+ * outlive `src`. */
 int keelson_git_source_files(struct keelson_file_source **out, struct keelson_git_source *src,
 			     const char *sha);
+
+/* The same file source over any repository on disk: `repository_path` a
+ * bare repository or a working tree's .git directory, `sha` a full commit
+ * id in it, `display` the origin shown in messages (the description is
+ * "display@abbreviated-sha"). max_tree_entries 0 means the default. The
+ * source opens its own handle. KEELSON_ENOTFOUND when the commit is not
+ * there. */
+int keelson_git_commit_files(struct keelson_file_source **out, const char *repository_path,
+			     const char *sha, const char *display, size_t max_tree_entries);
 
 /* One file of commit `sha` (40 hex) by its repository path, for re-reading
  * only what keelson_git_changed_paths() reported. *out_data is malloc'd

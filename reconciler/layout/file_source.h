@@ -30,6 +30,19 @@ struct keelson_file {
 	 * max_file_size, not read. Read this member only from a source of
 	 * version >= 2. */
 	bool too_large;
+	/* Since version 3 (zero from an older source): an id of the file's
+	 * bytes, equal for equal bytes (a Git blob id), so that a loader can
+	 * tell an unchanged file without reading it; NULL when the source has
+	 * none. */
+	const unsigned char *object_id;
+	size_t object_id_size;
+	/* Since version 3, set only by for_each_file_lazy: the bytes are not
+	 * read yet (data NULL, size 0, too_large false). read() reads them:
+	 * *out_data (valid until the visit returns; NULL when the file is over
+	 * max_file_size), *out_size (its real size) and *out_too_large. It may
+	 * be called more than once. */
+	int (*read)(const struct keelson_file *file, const char **out_data, size_t *out_size,
+		    bool *out_too_large);
 };
 
 /* Called once per file; return 0 to continue, a negative keelson error code
@@ -49,11 +62,17 @@ struct keelson_file_source {
 			     keelson_file_visit_fn visit, void *payload);
 	void (*free)(struct keelson_file_source *source);
 	void *impl;
+	/* Since version 3, optional (NULL: use for_each_file): the same walk,
+	 * but a file's bytes are read only when the visitor calls file->read,
+	 * so that files known by their object_id are never read. */
+	int (*for_each_file_lazy)(const struct keelson_file_source *source, size_t max_file_size,
+				  keelson_file_visit_fn visit, void *payload);
 };
 
 /* 2: oversized files are visited with too_large instead of failing the
- * walk. The loader still accepts version 1 sources. */
-#define KEELSON_FILE_SOURCE_VERSION 2
+ * walk. 3: keelson_file.object_id and read, for_each_file_lazy. The loader
+ * still accepts version 1 sources. */
+#define KEELSON_FILE_SOURCE_VERSION 3
 #define KEELSON_FILE_SOURCE_VERSION_MIN 1
 
 #endif

@@ -67,7 +67,12 @@ struct shared_file {
 	char *path;
 	struct keelson_yaml_stream *stream; /* NULL when the file did not parse */
 	size_t size;
+	/* What identifies the bytes: the source's object id (a Git blob id)
+	 * when it gave one, else their SHA-256. */
+	unsigned char object_id[32];
+	size_t object_id_size;              /* 0: none */
 	unsigned char digest[32];           /* SHA-256 of the bytes */
+	bool has_digest;
 };
 
 struct file_rec {
@@ -204,6 +209,9 @@ struct loader {
 	struct shared_file **previous; /* parsed files of options->previous, by path */
 	size_t previous_count;
 	bool source_reports_too_large; /* file source version >= 2 */
+	bool source_is_lazy;           /* walked with for_each_file_lazy */
+	size_t reused_by_object_id;    /* files neither read nor hashed */
+	size_t files_parsed;
 };
 
 #define CHECK(expr)                          \
@@ -288,14 +296,14 @@ static struct shared_file *find_previous(const struct loader *l, const char *pat
 
 /* A YAML file that was not read (too large): it still counts as present,
  * so that a too large system.yaml is not also reported as missing. */
-static int add_unread_file(struct loader *l, const struct keelson_file *file)
+static int add_unread_file(struct loader *l, const struct keelson_file *file, size_t size)
 {
 	struct shared_file *shared = calloc(1, sizeof(*shared));
 	if (shared == NULL || (shared->path = strdup(file->path)) == NULL) {
 		free(shared);
 		return keelson_error_set(KEELSON_ENOMEM, "out of memory loading %s", file->path);
 	}
-	shared->size = file->size;
+	shared->size = size;
 	int rc = add_file_rec(l, shared);
 	if (rc < 0) {
 		free(shared->path);
@@ -304,10 +312,42 @@ static int add_unread_file(struct loader *l, const struct keelson_file *file)
 	return rc;
 }
 
+/* The bytes of a file: at hand, or read now from a lazy source. */
+static int file_bytes(struct loader *l, const struct keelson_file *file, const char **data, size_t *size,
+		      bool *too_large)
+{
+	if (file->read == NULL || !l->source_is_lazy) {
+		*data = file->data;
+		*size = file->size;
+		*too_large = l->source_reports_too_large && file->too_large;
+		return 0;
+	}
+	int rc = file->read(file, data, size, too_large);
+	if (rc < 0)
+		return rc;
+	if (!*too_large && *data == NULL && *size > 0)
+		return keelson_error_set(KEELSON_ERROR, "%s: the file source returned no bytes", file->path);
+	return 0;
+}
+
+/* A file whose source gave an object id equal to the previous revision's
+ * for the same path: the same bytes, so the same parse. */
+static struct shared_file *previous_by_object_id(const struct loader *l, const struct keelson_file *file)
+{
+	if (l->previous_count == 0 || file->object_id == NULL || file->object_id_size == 0 ||
+	    file->object_id_size > sizeof(((struct shared_file *)0)->object_id))
+		return NULL;
+	struct shared_file *previous = find_previous(l, file->path);
+	if (previous == NULL || previous->object_id_size != file->object_id_size ||
+	    memcmp(previous->object_id, file->object_id, file->object_id_size) != 0 ||
+	    previous->size > l->options->max_file_size)
+		return NULL;
+	return previous;
+}
+
 static int visit_file(const struct keelson_file *file, void *payload)
 {
 	struct loader *l = payload;
-	bool too_large = l->source_reports_too_large && file->too_large;
 
 	if (++l->files_visited > l->options->max_files) {
 		CHECK(keelson_problem_add(l->problems, KEELSON_PROBLEM_TOO_LARGE, "", 0, 0,
@@ -321,58 +361,85 @@ static int visit_file(const struct keelson_file *file, void *payload)
 	}
 	if (path_is_hidden(file->path))
 		return 0;
+	/* Only links and YAML files are ever read: a lazy source never
+	 * inflates a script or a README. */
+	if (file->kind != KEELSON_FILE_SYMLINK && !has_yaml_extension(file->path))
+		return 0;
+
+	const char *data = NULL;
+	size_t size = 0;
+	bool too_large = false;
+	struct shared_file *reuse = file->kind == KEELSON_FILE_SYMLINK ? NULL : previous_by_object_id(l, file);
+	if (reuse != NULL) {
+		size = reuse->size;
+	} else {
+		CHECK(file_bytes(l, file, &data, &size, &too_large));
+	}
+
 	if (too_large && file->kind == KEELSON_FILE_SYMLINK)
 		return keelson_problem_add(l->problems, KEELSON_PROBLEM_PATH_ESCAPE, file->path, 0, 0,
-			"symbolic link with a %zu-byte target; replace the link with the file itself", file->size);
+			"symbolic link with a %zu-byte target; replace the link with the file itself", size);
 	if (file->kind == KEELSON_FILE_SYMLINK) {
-		if (!symlink_stays_inside(file->path, file->data, file->size))
+		if (!symlink_stays_inside(file->path, data, size))
 			return keelson_problem_add(l->problems, KEELSON_PROBLEM_PATH_ESCAPE, file->path, 0, 0,
 				"symbolic link to \"%.*s\" leaves the repository; keelson reads only what is "
 				"in the revision: replace the link with the file itself",
-				(int)(file->size > 200 ? 200 : file->size), file->data);
+				(int)(size > 200 ? 200 : size), data);
 		if (has_yaml_extension(file->path))
 			return keelson_problem_add(l->problems, KEELSON_PROBLEM_PATH_ESCAPE, file->path, 0, 0,
 				"manifest is a symbolic link (to \"%.*s\"); links are not followed, so one file "
 				"cannot appear under two paths: replace the link with the file itself",
-				(int)(file->size > 200 ? 200 : file->size), file->data);
+				(int)(size > 200 ? 200 : size), data);
 		/* A linked directory under clusters/ would silently contribute
 		 * nothing (links are not followed): say so. */
 		if (strncmp(file->path, CLUSTERS_DIR "/", strlen(CLUSTERS_DIR "/")) == 0)
 			return keelson_problem_add(l->problems, KEELSON_PROBLEM_PATH_ESCAPE, file->path, 0, 0,
 				"symbolic link (to \"%.*s\") under clusters/ is not followed, so whatever it points "
 				"to is not part of any system: replace the link with the directory or file itself",
-				(int)(file->size > 200 ? 200 : file->size), file->data);
+				(int)(size > 200 ? 200 : size), data);
 		return 0;
 	}
-	if (!has_yaml_extension(file->path))
-		return 0;
 	/* Only YAML files are read, so only their size matters. */
 	if (too_large) {
 		CHECK(keelson_problem_add(l->problems, KEELSON_PROBLEM_TOO_LARGE, file->path, 0, 0,
 			"%zu bytes, more than the limit of %zu bytes per file; split the file, or raise the "
-			"limit if it is really needed", file->size, l->options->max_file_size));
-		return add_unread_file(l, file);
+			"limit if it is really needed", size, l->options->max_file_size));
+		return add_unread_file(l, file, size);
 	}
-	l->total_bytes += file->size;
+	l->total_bytes += size;
 	if (l->total_bytes > l->options->max_total_bytes) {
 		CHECK(keelson_problem_add(l->problems, KEELSON_PROBLEM_TOO_LARGE, file->path, 0, 0,
 			"the revision's YAML files exceed %zu bytes in total; keelson stops reading here",
 			l->options->max_total_bytes));
 		return KEELSON_ELIMIT;
 	}
-
-	unsigned char digest[32];
-	unsigned digest_len = 0;
-	if (EVP_Digest(file->data, file->size, digest, &digest_len, EVP_sha256(), NULL) != 1 ||
-	    digest_len != sizeof(digest))
-		return keelson_error_set(KEELSON_ERROR, "%s: cannot compute SHA-256", file->path);
-	struct shared_file *previous = find_previous(l, file->path);
-	if (previous != NULL && previous->size == file->size &&
-	    memcmp(previous->digest, digest, sizeof(digest)) == 0) {
-		int rc = add_file_rec(l, previous);
-		if (rc == 0)
+	if (reuse != NULL) {
+		int rc = add_file_rec(l, reuse);
+		if (rc == 0) {
 			l->impl->files[l->impl->file_count - 1].reused = 1;
+			l->reused_by_object_id++;
+		}
 		return rc;
+	}
+
+	/* Without an object id, the bytes decide (SHA-256): a directory
+	 * source, or a file the previous revision did not have by id. */
+	bool by_id = file->object_id != NULL && file->object_id_size > 0 &&
+		     file->object_id_size <= sizeof(((struct shared_file *)0)->object_id);
+	unsigned char digest[32];
+	if (!by_id) {
+		unsigned digest_len = 0;
+		if (EVP_Digest(data, size, digest, &digest_len, EVP_sha256(), NULL) != 1 ||
+		    digest_len != sizeof(digest))
+			return keelson_error_set(KEELSON_ERROR, "%s: cannot compute SHA-256", file->path);
+		struct shared_file *previous = find_previous(l, file->path);
+		if (previous != NULL && previous->has_digest && previous->size == size &&
+		    memcmp(previous->digest, digest, sizeof(digest)) == 0) {
+			int rc = add_file_rec(l, previous);
+			if (rc == 0)
+				l->impl->files[l->impl->file_count - 1].reused = 1;
+			return rc;
+		}
 	}
 
 	struct shared_file *shared = calloc(1, sizeof(*shared));
@@ -380,9 +447,16 @@ static int visit_file(const struct keelson_file *file, void *payload)
 		free(shared);
 		return keelson_error_set(KEELSON_ENOMEM, "out of memory loading %s", file->path);
 	}
-	shared->size = file->size;
-	memcpy(shared->digest, digest, sizeof(digest));
-	int rc = keelson_yaml_load_buffer(&shared->stream, file->data, file->size, file->path,
+	shared->size = size;
+	if (by_id) {
+		memcpy(shared->object_id, file->object_id, file->object_id_size);
+		shared->object_id_size = file->object_id_size;
+	} else {
+		memcpy(shared->digest, digest, sizeof(digest));
+		shared->has_digest = true;
+	}
+	l->files_parsed++;
+	int rc = keelson_yaml_load_buffer(&shared->stream, data, size, file->path,
 					  l->options->yaml_limits);
 	if (rc < 0 && rc != KEELSON_ENOMEM)
 		rc = add_yaml_problem(l, file->path, rc);
@@ -422,6 +496,7 @@ struct build {
 	size_t cluster_count, cluster_capacity;
 	const struct keelson_yaml_stream *repo_stream;
 	const cJSON *repo_doc;
+	long repo_file; /* index of keelson.yaml in impl->files, -1 when absent */
 	struct keelson_desired_state *state;
 };
 
@@ -731,6 +806,7 @@ static int load_repository(struct build *b)
 			"(kind: Repository, see repo-layout/README.md)");
 	}
 	const cJSON *doc;
+	b->repo_file = index;
 	CHECK(keelson_document(&doc, b, (size_t)index, "Repository", NULL));
 	b->repo_doc = doc;
 	b->repo_stream = impl->files[index].stream;
@@ -1100,6 +1176,44 @@ static int check_references(struct build *b, struct system_builder *s)
 	return 0;
 }
 
+/* One input of a system's content id: the file's path and what
+ * identifies its bytes. */
+static int hash_file_identity(EVP_MD_CTX *ctx, const struct impl *impl, long index)
+{
+	static const unsigned char none = 0;
+	if (index < 0)
+		return EVP_DigestUpdate(ctx, &none, 1);
+	const struct shared_file *f = impl->files[index].shared;
+	unsigned char tag = f->object_id_size ? 'o' : f->has_digest ? 'd' : 'u';
+	int ok = EVP_DigestUpdate(ctx, f->path, strlen(f->path) + 1) && EVP_DigestUpdate(ctx, &tag, 1);
+	if (tag == 'o')
+		ok = ok && EVP_DigestUpdate(ctx, f->object_id, f->object_id_size);
+	else if (tag == 'd')
+		ok = ok && EVP_DigestUpdate(ctx, f->digest, sizeof(f->digest));
+	else
+		ok = ok && EVP_DigestUpdate(ctx, &f->size, sizeof(f->size));
+	return ok;
+}
+
+/* The system's content id: everything its desired state is made of (its
+ * files, its cluster.yaml, keelson.yaml), so that equal ids in two
+ * revisions mean the system did not change. */
+static int system_content_id(struct build *b, const struct cluster_builder *c, struct system_builder *s)
+{
+	const struct impl *impl = b->l->impl;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned len = 0;
+	int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+		 hash_file_identity(ctx, impl, b->repo_file) && hash_file_identity(ctx, impl, c->cluster_file) &&
+		 hash_file_identity(ctx, impl, s->system_file);
+	for (size_t m = 0; ok && m < s->manifest_count; m++)
+		if (!impl->files[s->manifests[m]].ignored)
+			ok = hash_file_identity(ctx, impl, (long)s->manifests[m]);
+	ok = ok && EVP_DigestFinal_ex(ctx, s->system.content_id, &len) && len == sizeof(s->system.content_id);
+	EVP_MD_CTX_free(ctx);
+	return ok ? 0 : keelson_error_set(KEELSON_ERROR, "%s: cannot compute SHA-256", s->dir);
+}
+
 static int load_cluster(struct build *b, struct cluster_builder *c)
 {
 	struct impl *impl = b->l->impl;
@@ -1127,6 +1241,7 @@ static int load_cluster(struct build *b, struct cluster_builder *c)
 	for (size_t i = 0; i < c->system_count; i++) {
 		CHECK(load_system(b, c, &c->systems[i]));
 		CHECK(check_references(b, &c->systems[i]));
+		CHECK(system_content_id(b, c, &c->systems[i]));
 	}
 	return 0;
 }
@@ -1360,7 +1475,10 @@ int keelson_layout_load(struct keelson_desired_state **out,
 				l.previous[l.previous_count++] = prev->files[i].shared;
 		qsort(l.previous, l.previous_count, sizeof(*l.previous), compare_shared);
 	}
-	rc = source->for_each_file(source, options->max_file_size, visit_file, &l);
+	l.source_is_lazy = source->version >= 3 && source->for_each_file_lazy != NULL;
+	b.repo_file = -1;
+	rc = l.source_is_lazy ? source->for_each_file_lazy(source, options->max_file_size, visit_file, &l)
+			      : source->for_each_file(source, options->max_file_size, visit_file, &l);
 	if (rc == KEELSON_ELIMIT) {
 		/* The walk stopped at a limit (too many files or bytes, or a
 		 * version 1 source's oversized file): report it; what was not
@@ -1406,6 +1524,8 @@ int keelson_layout_load(struct keelson_desired_state **out,
 	rc = assemble(&b);
 	if (rc < 0)
 		goto cleanup;
+	state->files_unread = l.reused_by_object_id;
+	state->files_parsed = l.files_parsed;
 	*out = state;
 	state = NULL;
 

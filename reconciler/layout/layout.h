@@ -78,6 +78,11 @@ struct keelson_system {
 	const struct keelson_cluster *cluster;
 	struct keelson_object *objects; /* in file path order, then document order */
 	size_t object_count;
+	/* Identifies everything the system's desired state is made of: its
+	 * files (by path and Git blob id, or SHA-256 of the bytes), its
+	 * cluster.yaml and keelson.yaml. Equal in two revisions loaded from
+	 * the same kind of source: the system did not change between them. */
+	unsigned char content_id[32];
 };
 
 struct keelson_cluster {
@@ -102,6 +107,8 @@ struct keelson_desired_state {
 	size_t object_count;
 	size_t file_count;          /* YAML files read */
 	size_t files_reused;        /* of those, taken parsed from options->previous */
+	size_t files_unread;        /* of those, matched by object id: neither read nor hashed */
+	size_t files_parsed;        /* YAML files parsed for this revision */
 	void *impl;                 /* owned memory; opaque */
 };
 
@@ -113,11 +120,13 @@ struct keelson_layout_options {
 	size_t max_files;                /* files visited, any type (default 1,000,000) */
 	size_t max_total_bytes;          /* sum of YAML file sizes (default 2 GiB) */
 	const struct keelson_yaml_limits *yaml_limits; /* NULL: the YAML loader's defaults */
-	/* The state of an earlier revision, or NULL. Files whose path, size and
-	 * SHA-256 are unchanged are not parsed again: the new state shares their
-	 * parsed form (either state may be freed first). Only parsing is
-	 * skipped; the whole revision is still validated. Use the same
-	 * yaml_limits for both loads. */
+	/* The state of an earlier revision, or NULL. Files that are unchanged
+	 * are not parsed again: the new state shares their parsed form (either
+	 * state may be freed first). Unchanged means the same path and object
+	 * id (a Git blob id, file source version 3: such a file is neither
+	 * read nor hashed), or, from a source without ids, the same path, size
+	 * and SHA-256. Only reading and parsing are skipped; the whole revision
+	 * is still validated. Use the same yaml_limits for both loads. */
 	const struct keelson_desired_state *previous;
 	/* Objects in the revision (default 1,000,000; 0 means the default):
 	 * beyond it the revision is refused with a too-large problem. */

@@ -82,6 +82,15 @@ struct alert_mark {
 	long at_ms;
 };
 
+/* Per system of the revision in force, by flat index (clusters in order,
+ * then their systems): the revision its content last changed in, so that
+ * a commit that leaves a system's files alone neither re-diffs it nor
+ * rewrites its inventory. */
+struct system_mark {
+	char sha[41];   /* the revision the system's inventory is written for */
+	bool converged; /* it converged when last evaluated */
+};
+
 /* Bound on remembered alerts; the table is cleared when full (worst case:
  * one early repeat). */
 #define MAX_ALERT_MARKS 10000
@@ -93,6 +102,7 @@ struct keelson_reconciler {
 	struct keelson_git_trigger *trigger;
 	struct keelson_desired_state *state; /* last good revision */
 	char sha[41];                        /* of state */
+	struct system_mark *marks;           /* state->system_count of them */
 	char rejected_sha[41];               /* newest invalid revision, reported once */
 	char rejected_why[600];              /* its first problem, for the status */
 	bool rejection_unreported;           /* the next cycle records it in every system's status */
@@ -211,6 +221,14 @@ int keelson_reconciler_new(struct keelson_reconciler **out, const struct keelson
 		.ssh_username = cfg->git_ssh_username,
 		.known_hosts_file = cfg->git_known_hosts_file,
 	};
+	/* For tests of the tree entry limit; unset in production. */
+	const char *max_entries = getenv("KEELSON_GIT_MAX_TREE_ENTRIES");
+	if (max_entries != NULL && *max_entries != '\0') {
+		char *end;
+		unsigned long long v = strtoull(max_entries, &end, 10);
+		if (*end == '\0' && v > 0 && v <= KEELSON_GIT_DEFAULT_MAX_TREE_ENTRIES)
+			go.max_tree_entries = (size_t)v;
+	}
 	if ((rc = keelson_git_source_open(&r->git, &go)) < 0)
 		goto fail;
 	if ((rc = make_trigger(r, (unsigned)(cfg->poll_interval_ms ? cfg->poll_interval_ms : 60000))) < 0)
@@ -235,6 +253,7 @@ void keelson_reconciler_free(struct keelson_reconciler *r)
 		free(r->alerts[i].key);
 	free(r->alerts);
 	keelson_desired_state_free(r->state);
+	free(r->marks);
 	keelson_git_trigger_free(r->trigger);
 	keelson_git_source_free(r->git);
 	free(r);
@@ -367,6 +386,51 @@ static void forget_removed_systems(struct keelson_reconciler *r, const struct ke
 	}
 }
 
+static size_t system_slot(const struct keelson_desired_state *state, const struct keelson_cluster *cluster,
+			  size_t index)
+{
+	size_t slot = 0;
+	for (const struct keelson_cluster *c = state->clusters; c < cluster; c++)
+		slot += c->system_count;
+	return slot + index;
+}
+
+/* Put `next` (revision `sha`) in force. A system whose content id is the
+ * same as in the revision it replaces keeps that revision's mark: it did
+ * not change, so its inventory's revision and convergence still hold. */
+static int install_state(struct keelson_reconciler *r, struct keelson_desired_state *next, const char *sha)
+{
+	struct system_mark *marks = calloc(next->system_count ? next->system_count : 1, sizeof(*marks));
+	if (marks == NULL) {
+		keelson_desired_state_free(next);
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	}
+	size_t slot = 0;
+	for (size_t c = 0; c < next->cluster_count; c++) {
+		const struct keelson_cluster *cluster = &next->clusters[c];
+		const struct keelson_cluster *old_cluster =
+			r->state != NULL ? keelson_desired_state_cluster(r->state, cluster->name) : NULL;
+		for (size_t i = 0; i < cluster->system_count; i++, slot++) {
+			const struct keelson_system *sys = &cluster->systems[i];
+			const struct keelson_system *old = old_cluster ? keelson_cluster_system(old_cluster, sys->name)
+								       : NULL;
+			if (old != NULL && memcmp(old->content_id, sys->content_id, sizeof(sys->content_id)) == 0) {
+				marks[slot] = r->marks[system_slot(r->state, old_cluster,
+								   (size_t)(old - old_cluster->systems))];
+				continue;
+			}
+			snprintf(marks[slot].sha, sizeof(marks[slot].sha), "%s", sha);
+			marks[slot].converged = false;
+		}
+	}
+	keelson_desired_state_free(r->state);
+	free(r->marks);
+	r->state = next;
+	r->marks = marks;
+	snprintf(r->sha, sizeof(r->sha), "%s", sha);
+	return 0;
+}
+
 /* How far back a daemon that starts on an invalid commit looks for the
  * last valid one. */
 #define FALLBACK_MAX_COMMITS 64
@@ -397,8 +461,8 @@ static void load_last_valid_ancestor(struct keelson_reconciler *r, const char *s
 			files->free(files);
 		keelson_problem_list_free(problems);
 		if (rc == 0) {
-			r->state = state;
-			snprintf(r->sha, sizeof(r->sha), "%s", at);
+			if (install_state(r, state, at) < 0)
+				return;
 			follow_repository_poll_interval(r);
 			follow_status_branch(r);
 			keelson_log(KEELSON_LOG_WARN, "started on an invalid commit: the last valid one is in force",
@@ -463,17 +527,19 @@ static int poll_git(struct keelson_cycle_report *rep, struct keelson_reconciler 
 		return 0;
 	}
 	forget_removed_systems(r, state);
-	keelson_desired_state_free(r->state);
-	r->state = state;
-	snprintf(r->sha, sizeof(r->sha), "%s", rev.sha);
+	if ((rc = install_state(r, state, rev.sha)) < 0)
+		return rc;
 	r->rejected_sha[0] = '\0';
 	r->rejected_why[0] = '\0';
 	r->rejection_unreported = false;
 	rep->new_revision = true;
 	follow_repository_poll_interval(r);
 	follow_status_branch(r);
+	char files_parsed[32], files_unread[32];
+	snprintf(files_parsed, sizeof(files_parsed), "%zu", state->files_parsed);
+	snprintf(files_unread, sizeof(files_unread), "%zu", state->files_unread);
 	keelson_log(KEELSON_LOG_INFO, "new revision", "revision", rev.sha, "author", rev.author, "subject",
-		    rev.subject, (const char *)NULL);
+		    rev.subject, "filesParsed", files_parsed, "filesUnchanged", files_unread, (const char *)NULL);
 	return 0;
 }
 
@@ -1472,7 +1538,7 @@ static void blocked_text(char *out, size_t size, const struct keelson_change_set
 
 static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_reconciler *r,
 			     const struct keelson_cluster *cluster, const struct keelson_config_cluster *cc,
-			     bool *cluster_converged)
+			     bool only_changed, bool *cluster_converged)
 {
 	struct session *s = NULL;
 	int rc = open_session(&s, r, cluster, cc);
@@ -1499,13 +1565,41 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 	}
 	bool all = true;
 	size_t applied_before = rep->applied;
-	for (size_t i = 0; i < cluster->system_count && !stopping(r); i++) {
+	size_t first_slot = system_slot(r->state, cluster, 0);
+	/* After a new commit, the systems it changed come first: their first
+	 * API request does not wait for the diffs of the others. */
+	size_t *order = malloc((cluster->system_count ? cluster->system_count : 1) * sizeof(*order));
+	if (order == NULL)
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	size_t ordered = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < cluster->system_count; i++)
+			if ((strcmp(r->marks[first_slot + i].sha, r->sha) == 0) == (pass == 0))
+				order[ordered++] = i;
+	for (size_t n = 0; n < ordered && !stopping(r); n++) {
+		size_t i = order[n];
 		const struct keelson_system *sys = &cluster->systems[i];
+		struct system_mark *mark = &r->marks[first_slot + i];
+		/* Plugin systems keep following the revision in force (their
+		 * rollout state is keyed by it); generic ones the revision their
+		 * content last changed in. */
+		const char *sys_sha = is_generic(sys) ? mark->sha : r->sha;
+		if (only_changed && is_generic(sys) && mark->converged && strcmp(mark->sha, r->sha) != 0) {
+			/* Unchanged by the new commit and converged: the drift check
+			 * and watch events still cover it. */
+			rep->systems_unchanged++;
+			keelson_log(KEELSON_LOG_DEBUG, "system unchanged by the new revision; not diffed before the "
+				    "next drift check or watch event", "cluster", cluster->name, "system", sys->name,
+				    "contentRevision", mark->sha, (const char *)NULL);
+			continue;
+		}
+		rep->systems_diffed++;
+		bool sys_ok = true;
 		struct elsewhere_ctx ectx = {.cluster = cluster, .system = sys};
 		struct keelson_change_set cs = {
 			.system = sys,
 			.cluster = cluster->name,
-			.revision = r->sha,
+			.revision = sys_sha,
 			.desired_elsewhere = desired_elsewhere,
 			.payload = &ectx,
 		};
@@ -1519,21 +1613,24 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 		if (rc < 0 && rc != KEELSON_ENOTFOUND) {
 			rep->clusters_failed++;
 			snprintf(rep->api_error, sizeof(rep->api_error), "%s", keelson_error_last()->message);
-			all = false;
+			sys_ok = false;
 			keelson_log(KEELSON_LOG_ERROR, "reading the inventory from the cache failed", "cluster",
 				    cluster->name, "system", sys->name, "error", keelson_error_last()->message,
 				    (const char *)NULL);
+			mark->converged = false;
+			all = false;
 			continue;
 		}
-		rc = build_change_set(r, &cs, rep, s, sys, inventory_cm, r->sha);
+		rc = build_change_set(r, &cs, rep, s, sys, inventory_cm, sys_sha);
 		if (rc == KEELSON_ENOMEM) {
 			cJSON_Delete(inventory_cm);
 			keelson_change_set_dispose(&cs);
+			free(order);
 			return rc;
 		}
 		if (rc < 0) {
 			rep->failed++;
-			all = false;
+			sys_ok = false;
 			outcome.evaluated = true;
 			outcome.phase = KEELSON_PHASE_FAILED;
 			snprintf(outcome.error, sizeof(outcome.error), "%s", keelson_error_last()->message);
@@ -1546,10 +1643,10 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 				if (cs.changes[k].action == KEELSON_CHANGE_REPORT)
 					reported = true;
 			const char *inv_rev = inventory_revision(inventory_cm);
-			if (!is_generic(sys) && reported && inv_rev != NULL && strcmp(inv_rev, r->sha) == 0) {
+			if (!is_generic(sys) && reported && inv_rev != NULL && strcmp(inv_rev, sys_sha) == 0) {
 				/* This revision converged and the system's driftPolicy only
 				 * reports drift (logged above): the plugin must not heal it. */
-				all = false;
+				sys_ok = false;
 				outcome.evaluated = true;
 				outcome.phase = KEELSON_PHASE_SYNCED; /* Degraded by the drift */
 			} else if (!is_generic(sys)) {
@@ -1558,10 +1655,11 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 				if (rc == KEELSON_ENOMEM) {
 					cJSON_Delete(inventory_cm);
 					keelson_change_set_dispose(&cs);
+					free(order);
 					return rc;
 				}
 				if (!ok)
-					all = false;
+					sys_ok = false;
 				reported = false; /* the plugin owns how differences are handled */
 			} else if (keelson_change_set_needs_work(&cs, inventory_cm)) {
 				struct keelson_apply_result res;
@@ -1569,6 +1667,7 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 				if (rc == KEELSON_ENOMEM) {
 					cJSON_Delete(inventory_cm);
 					keelson_change_set_dispose(&cs);
+					free(order);
 					return rc;
 				}
 				rep->applied += res.applied;
@@ -1577,7 +1676,7 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 				rep->blocked += res.blocked;
 				rep->failed += res.failed + (rc < 0 ? 1 : 0);
 				if (rc < 0 || !res.converged)
-					all = false;
+					sys_ok = false;
 				outcome.evaluated = true;
 				if (rc < 0 || res.failed > 0) {
 					outcome.phase = KEELSON_PHASE_FAILED;
@@ -1594,7 +1693,7 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 				}
 				if (res.applied || res.pruned || res.failed || res.blocked)
 					keelson_log(KEELSON_LOG_INFO, "system reconciled", "cluster", cluster->name,
-						    "system", sys->name, "revision", r->sha, "converged",
+						    "system", sys->name, "revision", sys_sha, "converged",
 						    rc == 0 && res.converged ? "true" : "false", (const char *)NULL);
 			} else {
 				outcome.evaluated = true;
@@ -1602,20 +1701,24 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 				for (size_t k = 0; k < cs.change_count; k++)
 					if (cs.changes[k].action == KEELSON_CHANGE_BLOCKED) {
 						rep->blocked++;
-						all = false;
+						sys_ok = false;
 						outcome.phase = KEELSON_PHASE_BLOCKED;
 					}
 				if (outcome.phase == KEELSON_PHASE_BLOCKED)
 					blocked_text(outcome.error, sizeof(outcome.error), &cs);
 			}
 			if (reported)
-				all = false;
+				sys_ok = false;
 		}
 		if (!stopping(r))
 			report_system(r, cluster, sys, &cs, &outcome);
 		cJSON_Delete(inventory_cm);
 		keelson_change_set_dispose(&cs);
+		mark->converged = sys_ok && !stopping(r);
+		if (!sys_ok)
+			all = false;
 	}
+	free(order);
 	/* A CRD applied in this cycle serves its kind now: watch it within this
 	 * cycle, not one drift-check interval later when the cluster is idle. */
 	if (rep->applied > applied_before && !stopping(r) && cache_types(s, cluster) < 0)
@@ -1655,6 +1758,14 @@ static int cycle(struct keelson_cycle_report *out, struct keelson_reconciler *r,
 			return 0;
 		}
 	}
+	/* A cycle caused only by a new commit diffs the systems it changed;
+	 * a system it left alone converged at its revision and nothing in the
+	 * cache moved since, so there is nothing new to compare. A drift
+	 * check (full) or a watch event compares everything. */
+	bool only_changed = !full && out->new_revision && !r->rejection_unreported;
+	for (size_t i = 0; i < r->session_count && only_changed; i++)
+		if (session_generation(&r->sessions[i]) != r->sessions[i].generation_seen)
+			only_changed = false;
 	bool converged = true;
 	size_t managed = 0;
 	for (size_t i = 0; i < r->state->cluster_count && !stopping(r); i++) {
@@ -1667,7 +1778,7 @@ static int cycle(struct keelson_cycle_report *out, struct keelson_reconciler *r,
 		}
 		managed++;
 		bool ok = false;
-		if ((rc = reconcile_cluster(out, r, cluster, cc, &ok)) < 0)
+		if ((rc = reconcile_cluster(out, r, cluster, cc, only_changed, &ok)) < 0)
 			return rc;
 		if (!ok)
 			converged = false;

@@ -5,6 +5,13 @@
  * objects against the watch cache and hand the change set to the generic
  * apply path.
  *
+ * Incremental: a cycle caused only by a new commit diffs only the systems
+ * whose files (or cluster.yaml, keelson.yaml) the commit changed, changed
+ * systems first; a generic system left unchanged keeps the revision its
+ * content last changed in (its inventory is not rewritten) and is compared
+ * again at the drift check or on a watch event. A system that had not
+ * converged is never skipped.
+ *
  * Level-triggered: every cycle recomputes from the revision, the live
  * objects (cache) and the inventories in the cluster; nothing that matters
  * for safety lives only in memory. Cheap when idle: a cycle where the
@@ -34,6 +41,11 @@ struct keelson_cycle_report {
 	/* Systems whose plugin is not `generic` (run by the plugin executor): */
 	size_t steps_run;         /* plugin steps run this cycle (progress) */
 	size_t waiting;           /* systems waiting on a condition (a pod becoming Ready) */
+	/* Systems compared with the cluster this cycle, and systems a new
+	 * commit left unchanged that were therefore not compared (a generic
+	 * system that converged at its content's revision is compared again at
+	 * the next drift check or watch event, not on every commit). */
+	size_t systems_diffed, systems_unchanged;
 	/* Why Git or a cluster's API failed this cycle ("" when it did not),
 	 * for /readyz; no credentials in them. */
 	char git_error[256];

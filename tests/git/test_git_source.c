@@ -1210,6 +1210,119 @@ START_TEST(files_rejects_unknown_commits)
 }
 END_TEST
 
+struct lazy_seen {
+	size_t count, reads;
+	char ids[16][41];
+	char data[16][64];
+};
+
+/* Records each file's object id, and reads only the YAML files. */
+static int collect_lazy(const struct keelson_file *file, void *payload)
+{
+	struct lazy_seen *c = payload;
+	ck_assert_uint_lt(c->count, 16);
+	ck_assert_ptr_null(file->data);
+	ck_assert_ptr_nonnull(file->read);
+	ck_assert_uint_eq(file->object_id_size, 20);
+	for (size_t i = 0; i < 20; i++)
+		snprintf(c->ids[c->count] + 2 * i, 3, "%02x", file->object_id[i]);
+	size_t n = strlen(file->path);
+	if (n > 5 && strcmp(file->path + n - 5, ".yaml") == 0) {
+		const char *data;
+		size_t size;
+		bool too_large;
+		ck_assert_int_eq(file->read(file, &data, &size, &too_large), 0);
+		ck_assert(!too_large);
+		snprintf(c->data[c->count], 64, "%.*s", (int)size, data);
+		c->reads++;
+	}
+	c->count++;
+	return 0;
+}
+
+START_TEST(files_lazy_carry_blob_ids_and_read_on_demand)
+{
+	char url[600], cmd[4096], sha[41], want_id[64];
+	snprintf(url, sizeof(url), "file://%s/repo.git", srv);
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && printf 'v: 1\\n' > a.yaml && printf 'x' > notes.txt && git add -A && "
+		 "git commit -qm lazy && git push -q origin HEAD:main 2>/dev/null", work);
+	sh_ok(cmd);
+	head_sha(sha);
+	struct keelson_git_source_options o = options(url, "cache");
+	struct keelson_git_source *src = open_ok(&o);
+	struct keelson_git_revision rev;
+	bool changed;
+	poll_ok(src, &rev, &changed);
+	struct keelson_file_source *fs = NULL;
+	ck_assert_int_eq(keelson_git_source_files(&fs, src, sha), 0);
+	keelson_git_source_free(src);
+	ck_assert_uint_ge(fs->version, 3);
+	ck_assert_ptr_nonnull(fs->for_each_file_lazy);
+	struct lazy_seen seen = {0};
+	ck_assert_int_eq(fs->for_each_file_lazy(fs, 1024, collect_lazy, &seen), 0);
+	ck_assert_uint_eq(seen.count, 2);
+	ck_assert_uint_eq(seen.reads, 1);
+	ck_assert_str_eq(seen.data[0], "v: 1\n");
+	sh_out(want_id, sizeof(want_id), "cd %s && git rev-parse %s:a.yaml", work, sha);
+	ck_assert_str_eq(seen.ids[0], want_id);
+	sh_out(want_id, sizeof(want_id), "cd %s && git rev-parse %s:notes.txt", work, sha);
+	ck_assert_str_eq(seen.ids[1], want_id);
+	fs->free(fs);
+}
+END_TEST
+
+static int count_files(const struct keelson_file *file, void *payload)
+{
+	(void)file;
+	++*(size_t *)payload;
+	return 0;
+}
+
+/* A tree with more files than max_tree_entries is refused with a message
+ * naming the limit; at the limit it is read. */
+START_TEST(files_tree_over_the_entry_limit_is_refused)
+{
+	char url[600], cmd[4096], sha[41];
+	snprintf(url, sizeof(url), "file://%s/repo.git", srv);
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && git rm -rq --ignore-unmatch . && mkdir -p d && printf 1 > d/a.yaml && "
+		 "printf 2 > d/b.yaml && printf 3 > c.yaml && git add -A && git commit -qm three && "
+		 "git push -q origin HEAD:main 2>/dev/null", work);
+	sh_ok(cmd);
+	struct keelson_git_source_options o = options(url, "cache");
+	o.max_tree_entries = 3;
+	struct keelson_git_source *src = open_ok(&o);
+	struct keelson_git_revision rev;
+	bool changed;
+	poll_ok(src, &rev, &changed);
+	head_sha(sha);
+	struct keelson_file_source *fs = NULL;
+	size_t n = 0;
+	ck_assert_int_eq(keelson_git_source_files(&fs, src, sha), 0);
+	ck_assert_int_eq(fs->for_each_file_lazy(fs, 1024, count_files, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	fs->free(fs);
+
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && printf 4 > d/e.yaml && git add -A && git commit -qm four && "
+		 "git push -q origin HEAD:main 2>/dev/null", work);
+	sh_ok(cmd);
+	poll_ok(src, &rev, &changed);
+	head_sha(sha);
+	ck_assert_int_eq(keelson_git_source_files(&fs, src, sha), 0);
+	n = 0;
+	ck_assert_int_eq(fs->for_each_file_lazy(fs, 1024, count_files, &n), KEELSON_ELIMIT);
+	ck_assert_uint_eq(n, 0); /* refused before any file is visited */
+	const char *message = keelson_error_last()->message;
+	ck_assert_msg(strstr(message, "more than 3 files") != NULL && strstr(message, "refused") != NULL,
+		      "%s", message);
+	ck_assert_int_eq(fs->for_each_file(fs, 1024, count_files, &n), KEELSON_ELIMIT);
+	fs->free(fs);
+	keelson_git_source_free(src);
+}
+END_TEST
+
 /* ---- keelson_git_changed_paths ---------------------------------------- */
 
 START_TEST(changed_paths_between_commits)
@@ -1744,6 +1857,8 @@ static Suite *suite_git_source(void)
 	tc = tcase("keelson_git_source_files");
 	tcase_add_test(tc, files_of_a_commit_in_bytewise_order);
 	tcase_add_test(tc, files_rejects_unknown_commits);
+	tcase_add_test(tc, files_lazy_carry_blob_ids_and_read_on_demand);
+	tcase_add_test(tc, files_tree_over_the_entry_limit_is_refused);
 	suite_add_tcase(s, tc);
 
 	tc = tcase("keelson_git_changed_paths");

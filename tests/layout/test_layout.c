@@ -12,6 +12,7 @@
 #include "tests/unit/check_main.h"
 
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,8 +333,8 @@ static int mem_for_each(const struct keelson_file_source *source, size_t max_fil
 {
 	const struct mem_source *ms = (const struct mem_source *)source;
 	for (size_t i = 0; i < ms->count; i++) {
-		struct keelson_file f = {ms->files[i].path, ms->files[i].data, strlen(ms->files[i].data),
-					 ms->files[i].kind, false};
+		struct keelson_file f = {.path = ms->files[i].path, .data = ms->files[i].data,
+					 .size = strlen(ms->files[i].data), .kind = ms->files[i].kind};
 		/* Version 1 sources stop the walk; later ones visit the file unread. */
 		if (f.size > max_file_size && source->version < 2)
 			return keelson_error_set(KEELSON_ELIMIT, "%s: %zu bytes, more than %zu", f.path, f.size,
@@ -679,6 +680,206 @@ START_TEST(test_reuse_changed_file)
 }
 END_TEST
 
+/* ---- a lazy source with object ids (file source version 3) ------------ */
+
+/* Like the Git source: each file carries an id of its bytes and is read
+ * only when the loader asks; reads are counted per load. */
+struct lazy_source {
+	struct keelson_file_source base;
+	const struct mem_file *files;
+	size_t count;
+	size_t reads;
+	char read_paths[16][64];
+};
+
+struct lazy_file {
+	struct keelson_file file; /* first: read() gets this pointer */
+	struct lazy_source *source;
+	const char *bytes;
+	unsigned char id[8];
+};
+
+static int lazy_read(const struct keelson_file *file, const char **out_data, size_t *out_size,
+		     bool *out_too_large)
+{
+	struct lazy_file *lf = (struct lazy_file *)file;
+	if (lf->source->reads < 16)
+		snprintf(lf->source->read_paths[lf->source->reads], 64, "%s", file->path);
+	lf->source->reads++;
+	*out_data = lf->bytes;
+	*out_size = strlen(lf->bytes);
+	*out_too_large = false;
+	return 0;
+}
+
+static int lazy_for_each(const struct keelson_file_source *source, size_t max_file_size,
+			 keelson_file_visit_fn visit, void *payload)
+{
+	struct lazy_source *ls = source->impl;
+	(void)max_file_size;
+	for (size_t i = 0; i < ls->count; i++) {
+		struct lazy_file lf = {
+			.file = {.path = ls->files[i].path, .kind = ls->files[i].kind, .read = lazy_read},
+			.source = ls,
+			.bytes = ls->files[i].data,
+		};
+		/* FNV-1a of the bytes: equal bytes, equal id, as a blob id. */
+		uint64_t h = 14695981039346656037ULL;
+		for (const char *p = lf.bytes; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+		memcpy(lf.id, &h, sizeof(lf.id));
+		lf.file.object_id = lf.id;
+		lf.file.object_id_size = sizeof(lf.id);
+		int rc = visit(&lf.file, payload);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int lazy_for_each_eager(const struct keelson_file_source *source, size_t max_file_size,
+			       keelson_file_visit_fn visit, void *payload)
+{
+	(void)source, (void)max_file_size, (void)visit, (void)payload;
+	ck_abort_msg("a version 3 source with for_each_file_lazy is walked lazily");
+	return 0;
+}
+
+#define LAZY_SOURCE(ls, files_array)                                                                  \
+	do {                                                                                          \
+		memset(&(ls), 0, sizeof(ls));                                                         \
+		(ls).base = (struct keelson_file_source){.version = KEELSON_FILE_SOURCE_VERSION,      \
+							 .description = "lazy",                       \
+							 .for_each_file = lazy_for_each_eager,        \
+							 .for_each_file_lazy = lazy_for_each,         \
+							 .free = mem_free, .impl = &(ls)};            \
+		(ls).files = (files_array);                                                           \
+		(ls).count = sizeof(files_array) / sizeof((files_array)[0]);                          \
+	} while (0)
+
+static const char system_b_yaml[] =
+	"apiVersion: keelson.dev/v1alpha1\nkind: System\nmetadata:\n  name: b\nspec:\n  plugin: generic\n";
+static const char configmap_b_yaml[] =
+	"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-b\n  namespace: ns\n";
+static const char configmap_b2_yaml[] =
+	"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-b\n  namespace: ns\ndata:\n  k: v2\n";
+/* System b claims system s's ConfigMap too. */
+static const char configmap_b_claims_yaml[] =
+	"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-b\n  namespace: ns\n---\n"
+	"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: ns\n";
+static const char repository_v2_yaml[] =
+	"apiVersion: keelson.dev/v1alpha1\nkind: Repository\nmetadata:\n  name: mem\nspec:\n"
+	"  statusBranch: keelson/status\n  policy:\n    prune: false\n    driftPolicy: heal\n"
+	"    pollInterval: 1m\n    driftCheckInterval: 10m\n    alertRepeatInterval: 1h\n";
+
+static const struct keelson_system *system_named(const struct keelson_desired_state *state, const char *name)
+{
+	return keelson_cluster_system(&state->clusters[0], name);
+}
+
+static bool same_content(const struct keelson_desired_state *a, const struct keelson_desired_state *b,
+			 const char *system)
+{
+	return memcmp(system_named(a, system)->content_id, system_named(b, system)->content_id,
+		      sizeof(system_named(a, system)->content_id)) == 0;
+}
+
+/* With object ids, an unchanged file is neither read nor parsed again;
+ * a system's content id changes only with its own files, its cluster.yaml
+ * or keelson.yaml; cross-system checks still see the unchanged systems. */
+START_TEST(test_lazy_source_reads_only_changed_files)
+{
+	static const struct mem_file v1[] = {
+		{"README.md", "not read", KEELSON_FILE_REGULAR},
+		{"clusters/c/b/cm.yaml", configmap_b_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/b/system.yaml", system_b_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/cluster.yaml", cluster_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/cm.yaml", configmap_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/system.yaml", system_yaml, KEELSON_FILE_REGULAR},
+		{"keelson.yaml", repository_yaml, KEELSON_FILE_REGULAR},
+		{"run.sh", "#!/bin/sh\n", KEELSON_FILE_EXECUTABLE},
+	};
+	static const struct mem_file v2[] = {
+		{"README.md", "not read", KEELSON_FILE_REGULAR},
+		{"clusters/c/b/cm.yaml", configmap_b2_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/b/system.yaml", system_b_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/cluster.yaml", cluster_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/cm.yaml", configmap_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/system.yaml", system_yaml, KEELSON_FILE_REGULAR},
+		{"keelson.yaml", repository_yaml, KEELSON_FILE_REGULAR},
+	};
+	static const struct mem_file v3_claims[] = {
+		{"clusters/c/b/cm.yaml", configmap_b_claims_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/b/system.yaml", system_b_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/cluster.yaml", cluster_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/cm.yaml", configmap_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/system.yaml", system_yaml, KEELSON_FILE_REGULAR},
+		{"keelson.yaml", repository_yaml, KEELSON_FILE_REGULAR},
+	};
+	static const struct mem_file v4_policy[] = {
+		{"clusters/c/b/cm.yaml", configmap_b2_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/b/system.yaml", system_b_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/cluster.yaml", cluster_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/cm.yaml", configmap_yaml, KEELSON_FILE_REGULAR},
+		{"clusters/c/s/system.yaml", system_yaml, KEELSON_FILE_REGULAR},
+		{"keelson.yaml", repository_v2_yaml, KEELSON_FILE_REGULAR},
+	};
+	struct lazy_source s1, s2, s3, s4;
+	LAZY_SOURCE(s1, v1);
+	LAZY_SOURCE(s2, v2);
+	LAZY_SOURCE(s3, v3_claims);
+	LAZY_SOURCE(s4, v4_policy);
+	struct keelson_desired_state *first = NULL, *second = NULL, *third = NULL, *fourth = NULL;
+	struct keelson_problem_list *problems = NULL;
+	struct keelson_layout_options options;
+	keelson_layout_options_init(&options);
+
+	/* Cold: every YAML file read once, nothing else. */
+	ck_assert_int_eq(keelson_layout_load(&first, &problems, &s1.base, &options), 0);
+	keelson_problem_list_free(problems);
+	ck_assert_uint_eq(s1.reads, 6);
+	ck_assert_uint_eq(first->files_parsed, 6);
+	ck_assert_uint_eq(first->files_unread, 0);
+
+	/* One file of system b changed: only it is read. */
+	options.previous = first;
+	ck_assert_int_eq(keelson_layout_load(&second, &problems, &s2.base, &options), 0);
+	keelson_problem_list_free(problems);
+	ck_assert_uint_eq(s2.reads, 1);
+	ck_assert_str_eq(s2.read_paths[0], "clusters/c/b/cm.yaml");
+	ck_assert_uint_eq(second->files_parsed, 1);
+	ck_assert_uint_eq(second->files_unread, 5);
+	ck_assert_uint_eq(second->files_reused, 5);
+	ck_assert(same_content(first, second, "s"));
+	ck_assert(!same_content(first, second, "b"));
+	ck_assert_ptr_nonnull(cJSON_GetObjectItemCaseSensitive(system_named(second, "b")->objects[0].body, "data"));
+
+	/* System b now claims system s's ConfigMap: s did not change, yet the
+	 * revision is refused. */
+	options.previous = second;
+	ck_assert_int_eq(keelson_layout_load(&third, &problems, &s3.base, &options), KEELSON_EINVALID);
+	ck_assert_ptr_null(third);
+	ck_assert_uint_eq(s3.reads, 1);
+	ck_assert_uint_eq(problems->count, 1);
+	ck_assert_int_eq(problems->items[0].code, KEELSON_PROBLEM_CLAIMED_TWICE);
+	ck_assert_msg(strstr(problems->items[0].message, "claimed by two systems") != NULL, "%s",
+		      problems->items[0].message);
+	keelson_problem_list_free(problems);
+
+	/* keelson.yaml changed: every system's content changed with it. */
+	ck_assert_int_eq(keelson_layout_load(&fourth, &problems, &s4.base, &options), 0);
+	keelson_problem_list_free(problems);
+	ck_assert_uint_eq(s4.reads, 1);
+	ck_assert(!same_content(second, fourth, "s"));
+	ck_assert(!same_content(second, fourth, "b"));
+	ck_assert(!system_named(fourth, "s")->policy.prune);
+
+	keelson_desired_state_free(first);
+	keelson_desired_state_free(second);
+	keelson_desired_state_free(fourth);
+}
+END_TEST
+
 /* ---- the directory source --------------------------------------------- */
 
 static void write_file(const char *dir, const char *relative, const char *text)
@@ -790,6 +991,7 @@ static Suite *suite_layout(void)
 	tcase_add_test(tc, test_mutations);
 	tcase_add_test(tc, test_reuse_previous);
 	tcase_add_test(tc, test_reuse_changed_file);
+	tcase_add_test(tc, test_lazy_source_reads_only_changed_files);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("keelson_dir_source_open");
 	tcase_add_test(tc, test_dir_source);
