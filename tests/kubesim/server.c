@@ -2444,11 +2444,12 @@ static bool inject_conflict(struct rctx *c, const char *verb, enum MHD_Result *r
 	if (ks_store_get(c->srv->store, c->type, c->namespace, c->name, &live))
 		return false;
 	cJSON_Delete(live);
-	if (!ks_faults_roll_conflict(verb))
-		return false;
 	char qres[200], what[300];
 	ks_resource_type_qualified(c->type, qres, sizeof(qres));
 	snprintf(what, sizeof(what), "%s %s%s%s", verb, qres, c->sub[0] ? "/" : "", c->sub);
+	ks_fault_count("conflictEligible", what);
+	if (!ks_faults_roll_conflict(verb))
+		return false;
 	ks_fault_count("conflict", what);
 	char msg[768];
 	cJSON *st;

@@ -357,7 +357,9 @@ char *ks_pod_log_follow(const char *namespace, const char *pod, const char *cont
 /* ---- counters ---- */
 
 static cJSON *counters; /* {"total":N,"byVerb":{},"byResource":{},"faults":{}} */
-static const char *const fault_kinds[] = {"error", "throttle", "conflict", "droppedWatch"};
+/* conflictEligible is no fault: the writes conflictRate could have hit. */
+static const char *const fault_kinds[] = {"error", "throttle", "conflict", "droppedWatch",
+	"conflictEligible"};
 
 static void bump(cJSON *obj, const char *key)
 {

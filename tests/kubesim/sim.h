@@ -143,14 +143,16 @@ char *ks_pod_log_follow(const char *namespace, const char *pod, const char *cont
 void ks_counter_add(const char *verb, const char *resource);
 
 /* Count one injected fault: `kind` "error" (500), "throttle" (429),
- * "conflict" (409) or "droppedWatch" (a watch ended after an event);
+ * "conflict" (409) or "droppedWatch" (a watch ended after an event), or
+ * "conflictEligible" (a write conflictRate applied to, answered or not);
  * `what` (may be NULL) names the request, "<verb> <resource>" such as
  * "patch sparkapplications.sparkoperator.k8s.io", so that a soak can tell
  * which of its writes met the fault. */
 void ks_fault_count(const char *kind, const char *what);
 
 /* {"total":N,"byVerb":{"get":N,...},"byResource":{"pods":{"get":N}},
- *  "faults":{"error":N,"throttle":N,"conflict":N,"droppedWatch":N},
+ *  "faults":{"error":N,"throttle":N,"conflict":N,"droppedWatch":N,
+ *            "conflictEligible":N},
  *  "faultsByRequest":{"update leases.coordination.k8s.io":{"conflict":N}}}
  * (faultsByRequest only once a fault was injected). */
 cJSON *ks_counters_json(void);

@@ -79,7 +79,8 @@ log=$work/daemon.log
 : >"$log"
 
 # The faults kubesim injected so far, by type ("error throttle conflict
-# droppedWatch"), zeros when it cannot be asked.
+# droppedWatch", then the writes conflictRate could have hit), zeros when
+# it cannot be asked.
 injected_faults() {
 	kubesim_curl /_sim/counters 2>/dev/null | python3 -c '
 import json, sys
@@ -87,7 +88,7 @@ try:
     f = json.load(sys.stdin).get("faults", {})
 except Exception:
     f = {}
-print(*(int(f.get(k, 0)) for k in ("error", "throttle", "conflict", "droppedWatch")))' 2>/dev/null || echo 0 0 0 0
+print(*(int(f.get(k, 0)) for k in ("error", "throttle", "conflict", "droppedWatch", "conflictEligible")))' 2>/dev/null || echo 0 0 0 0 0
 }
 # Which requests met which injected faults ("patch pods: conflict=2, ...").
 faults_by_request() {
@@ -536,6 +537,6 @@ step="keelson's exit"
 grep -q 'ERROR: AddressSanitizer\|runtime error:' "$log" && fail "a sanitizer report in the daemon's log"
 echo "soak seed $seed: injected faults by request: $(faults_by_request)"
 set -- $(injected_faults)
-echo "PASS soak seed $seed: $n_seq sequences, $n_commits commits ($n_bad bad), $n_faults fault periods ($1 injected 500s, $2 429s, $3 409 conflicts, $4 dropped watches), $n_git git restarts, $n_kills SIGKILLs"
+echo "PASS soak seed $seed: $n_seq sequences, $n_commits commits ($n_bad bad), $n_faults fault periods ($1 injected 500s, $2 429s, $3 409 conflicts of $5 writes that could conflict, $4 dropped watches), $n_git git restarts, $n_kills SIGKILLs"
 stats
 exit 0

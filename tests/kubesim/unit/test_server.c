@@ -952,6 +952,9 @@ START_TEST(test_conflict_faults)
 	ck_assert_int_eq(code, 200);
 	cJSON_Delete(j);
 	ck_assert_int_eq(fault_counter("conflict"), 6);
+	/* The 6 conflicts; the others (unconditional, missing objects,
+	 * creating applies) were never candidates. */
+	ck_assert_int_eq(fault_counter("conflictEligible"), 6);
 }
 END_TEST
 
