@@ -161,7 +161,11 @@ static long num_at(const struct planner *p, const struct keelson_json *node, con
 	double d;
 	if (p->h->json_number(p->h->json_get(node, pointer), &d) != 0)
 		return dflt;
-	return (long)d;
+	/* Clamped: casting 1e300 or NaN is undefined; far beyond every bound
+	 * checked, it is refused like any other out-of-range value. */
+	if (!(d > -1e9))
+		return -1000000000L;
+	return d < 1e9 ? (long)d : 1000000000L;
 }
 
 static void fmt(char *buf, size_t size, const char *f, ...) __attribute__((format(printf, 3, 4)));

@@ -92,7 +92,7 @@ static int has_id(const struct keelson_host *h, const struct keelson_json *list,
 {
 	for (size_t i = 0; i < h->json_count(list); i++) {
 		double v;
-		if (h->json_number(h->json_at(list, i), &v) == 0 && (long)v == id)
+		if (h->json_number(h->json_at(list, i), &v) == 0 && v == (double)id)
 			return 1;
 	}
 	return 0;

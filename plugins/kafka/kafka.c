@@ -147,6 +147,17 @@ static double num_at(const struct planner *p, const struct keelson_json *node, c
 	return p->h->json_number(p->h->json_get(node, pointer), &v) == 0 ? v : dflt;
 }
 
+/* A count from a document: a value no long holds (1e300, NaN) would make
+ * the cast undefined; such a value is clamped far beyond every bound the
+ * plugin checks, so it is refused like any other out-of-range count. */
+static long count_at(const struct planner *p, const struct keelson_json *node, const char *pointer, long dflt)
+{
+	double v = num_at(p, node, pointer, (double)dflt);
+	if (!(v > -1e9))
+		return -1000000000L;
+	return v < 1e9 ? (long)v : 1000000000L;
+}
+
 static int add(struct planner *p, struct keelson_step *step)
 {
 	step->struct_size = sizeof(*step);
@@ -399,7 +410,7 @@ static void evaluate_health(struct planner *p, struct health *out)
 	for (size_t i = 0; i < p->npods; i++) {
 		struct pod *pod = &p->pods[i];
 		if (pod->metrics_state == 1 && pod->m.has_active && pod->m.active >= 1) {
-			active += (int)pod->m.active;
+			active += pod->m.active < 2 ? 1 : 2; /* 2: "more than one" (no cast of a huge gauge) */
 			out->controller = pod;
 		}
 	}
@@ -561,8 +572,8 @@ static int prepare_sts(struct planner *p, const struct keelson_param_value *name
 		st->obj = o;
 		st->name = o->name;
 		st->controller_only = string_in(controllers, o->name);
-		st->desired_replicas = (long)num_at(p, o->desired, "/spec/replicas", 1);
-		st->live_replicas = o->live == NULL ? -1 : (long)num_at(p, o->live, "/spec/replicas", 1);
+		st->desired_replicas = count_at(p, o->desired, "/spec/replicas", 1);
+		st->live_replicas = o->live == NULL ? -1 : count_at(p, o->live, "/spec/replicas", 1);
 		if (st->desired_replicas < 0 || st->desired_replicas > KAFKA_MAX_PODS)
 			return blocked(p, "spec.replicas of a Kafka StatefulSet is beyond 0..256") != 0 ? -1 : 1;
 	}

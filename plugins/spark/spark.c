@@ -142,7 +142,10 @@ static long long num_at(const struct planner *p, const struct keelson_json *node
 	double v;
 	if (p->h->json_number(p->h->json_get(node, pointer), &v) != 0)
 		return dflt;
-	return (long long)v;
+	/* Clamped: casting 1e300 or NaN is undefined. */
+	if (!(v > -1e15))
+		return -1000000000000000LL;
+	return v < 1e15 ? (long long)v : 1000000000000000LL;
 }
 
 /* An annotation of the record as a number; `dflt` when absent or not one. */
@@ -156,7 +159,11 @@ static long long annotation_number(const struct planner *p, const struct keelson
 		return dflt;
 	char *end;
 	long long v = strtoll(s, &end, 10);
-	return *end == '\0' ? v : dflt;
+	/* Counters and times in ms: a larger value is an edit by hand, and
+	 * arithmetic on it (attempts + 1, interval x attempts) would overflow. */
+	if (*end != '\0' || v < -1000000000000000LL || v > 1000000000000000LL)
+		return dflt;
+	return v;
 }
 
 static void annotation_text(char *out, size_t size, const struct planner *p, const struct keelson_json *live,
@@ -432,7 +439,7 @@ static int text_equal(const char *a, const char *b)
 static int number_equal(const struct planner *p, const struct keelson_json *node, long long want)
 {
 	double have;
-	return p->h->json_number(node, &have) == 0 && (long long)have == want;
+	return p->h->json_number(node, &have) == 0 && have == (double)want;
 }
 
 /* Whether live .status already says what the record says. */

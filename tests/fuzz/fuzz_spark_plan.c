@@ -64,7 +64,10 @@ static const struct keelson_plan_object *app_of(const struct fake_host *f, const
 	return NULL;
 }
 
-/* Pods of application `name` in `ns` as the cluster lists them. */
+/* Driver and executor pods of application `name` in `ns` as the cluster
+ * lists them. Spark labels every pod it makes with its spark-role; a pod
+ * with the application's label and another role is not one of them (it
+ * cannot be a second driver), so it does not hold a submission back. */
 static size_t app_pods(const struct fake_host *f, const char *ns, const char *name)
 {
 	size_t n = 0;
@@ -72,8 +75,10 @@ static size_t app_pods(const struct fake_host *f, const char *ns, const char *na
 	cJSON_ArrayForEach(o, f->cluster) {
 		const char *kind = fake_str(o, "/kind"), *pns = fake_str(o, "/metadata/namespace");
 		const char *app = fake_str(o, "/metadata/labels/" L_APP);
+		const char *role = fake_str(o, "/metadata/labels/spark-role");
 		if (kind != NULL && strcmp(kind, "Pod") == 0 && app != NULL && strcmp(app, name) == 0 &&
-		    strcmp(pns ? pns : "", ns ? ns : "") == 0)
+		    strcmp(pns ? pns : "", ns ? ns : "") == 0 && role != NULL &&
+		    (strcmp(role, "driver") == 0 || strcmp(role, "executor") == 0))
 			n++;
 	}
 	return n;
