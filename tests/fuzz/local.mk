@@ -257,7 +257,10 @@ tests_security_test_limits_LDADD = libkubesim-server.la libkubesim-apply.la libk
 # keelson CLI/daemon scenario tests under valgrind memcheck. Slow; not in
 # CI's default path. VALGRIND_ONLY="NAME..." runs just those tests (paths
 # of suites or scripts). The script keeps, of check_PROGRAMS, the Check
-# suites (test_*) and replay programs, without kubesim's own.
+# suites (test_*) and replay programs, without kubesim's own. The daemon
+# scenarios: the whole daemon (HTTP, webhooks, status, forge, drift
+# events, SIGTERM) and two daemons with leader election running the
+# example plugin in-process.
 VALGRIND_SCENARIOS = \
 	tests/layout/validate-cli.sh \
 	tests/plugin/plugins-cli.sh \
@@ -267,7 +270,9 @@ VALGRIND_SCENARIOS = \
 	tests/reconcile/reconcile-kubesim.sh \
 	tests/security/secrets-scenario.sh \
 	tests/plugin/executor-kubesim.sh \
-	tests/reconcile/plugin-rollout-kubesim.sh
+	tests/reconcile/plugin-rollout-kubesim.sh \
+	tests/status/daemon-kubesim.sh \
+	tests/election/ha-kubesim.sh
 .PHONY: check-valgrind
 check-valgrind: all $(check_PROGRAMS) $(check_LTLIBRARIES)
 	VALGRIND_ONLY='$(VALGRIND_ONLY)' $(SHELL) $(srcdir)/tests/security/check-valgrind.sh \

@@ -8,8 +8,9 @@
 # run with top_builddir pointing at a shim directory whose `keelson` runs
 # the real one under valgrind (kubesim and the other helpers run as they
 # are: they are test tools). A test fails when it fails or when valgrind
-# reports an error or a definite or indirect leak in any process; every
-# valgrind log is kept under BUILDDIR/tests/security/valgrind/.
+# reports an error or a definite or indirect leak in any process, or leaves
+# a keelson running; every valgrind log is kept under
+# BUILDDIR/tests/security/valgrind/.
 set -uo pipefail
 src=$1 build=$2 kubectl=$3 cflags=$4
 shift 4
@@ -48,6 +49,9 @@ supp="$src/tests/security/valgrind.supp"
 vg=(valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
     --error-exitcode=99 --track-fds=no --num-callers=30 --suppressions="$supp")
 timeout_s=${VALGRIND_TIMEOUT:-1800}
+# Check's own timeouts (tcase_set_timeout) are set for
+# native speed; memcheck runs code 10-50 times slower.
+ck_multiplier=${VALGRIND_CK_TIMEOUT_MULTIPLIER:-20}
 
 # The shim: everything of the build directory, but keelson under valgrind.
 shim="$build/tests/security/valgrind-shim"
@@ -78,6 +82,31 @@ reports_in() { # DIR -> number of logs with a report
   echo "$n"
 }
 
+# A keelson a script started in the background and did not stop is still
+# writing its log (valgrind writes the leak report at exit) and would run
+# on into the next test: wait for it a while, then stop it and fail the
+# test. The processes are found by the log directory in their command line,
+# which only the shim's valgrind has.
+stray_keelsons() { # DIR -> pids
+  pgrep -f -- "--log-file=$1/keelson\." 2> /dev/null
+}
+reap_strays() { # DIR -> 0 when none was left running
+  local i pids
+  for i in $(seq 1 "${VALGRIND_STRAY_WAIT:-60}"); do
+    pids=$(stray_keelsons "$1")
+    [ -z "$pids" ] && return 0
+    sleep 1
+  done
+  echo "check-valgrind: keelson still running after the test ended: $pids" >> "$1/output"
+  kill -TERM $pids 2> /dev/null
+  for i in $(seq 1 60); do
+    [ -z "$(stray_keelsons "$1")" ] && return 1
+    sleep 1
+  done
+  kill -KILL $(stray_keelsons "$1") 2> /dev/null
+  return 1
+}
+
 pass=0 fail=0 skip=0
 rows=()
 run_one() { # KIND NAME DIR STATUS
@@ -88,13 +117,20 @@ run_one() { # KIND NAME DIR STATUS
   else result=FAIL; fail=$((fail + 1)); fi
   rows+=("$(printf '%-5s %-6s %-48s exit %-4s valgrind reports %s' "$result" "$kind" "$name" "$status" "$reports")")
   echo "${rows[-1]}"
+  if [ "$reports" -gt 0 ]; then
+    local f
+    for f in "$dir"/*.log; do
+      grep -q '[^[:space:]]' "$f" && echo "      $f"
+    done
+  fi
+  return 0
 }
 
 export top_srcdir="$src" KUBECTL="$kubectl"
 for t in "${suites[@]}"; do
   dir="$logs/$(echo "$t" | tr / _)"
   mkdir -p "$dir"
-  ( cd "$build" && CK_DEFAULT_TIMEOUT=$timeout_s top_builddir="$build" \
+  ( cd "$build" && CK_DEFAULT_TIMEOUT=$timeout_s CK_TIMEOUT_MULTIPLIER=$ck_multiplier top_builddir="$build" \
       timeout "$timeout_s" "${vg[@]}" --log-file="$dir/suite.%p.log" "./$t" ) > "$dir/output" 2>&1
   run_one suite "$t" "$dir" $?
 done
@@ -105,7 +141,11 @@ for t in "${scripts[@]}"; do
     export VALGRIND_LOG_DIR="$dir" top_builddir="$shim"
     if [ -x "$src/$t" ]; then timeout "$timeout_s" "$src/$t"; else timeout "$timeout_s" sh "$src/$t"; fi
   ) > "$dir/output" 2>&1
-  run_one script "$t" "$dir" $?
+  status=$?
+  if ! reap_strays "$dir" && [ "$status" -eq 0 ]; then
+    status=98 # left a keelson running
+  fi
+  run_one script "$t" "$dir" "$status"
 done
 echo
 echo "check-valgrind: $pass passed, $fail failed, $skip skipped (logs: $logs)"
