@@ -13,27 +13,21 @@ cass_commit "three nodes"
 pods="cass-0 cass-1 cass-2"
 
 step="initial deployment"
-mark=$(log_mark)
-daemon_start
 IMAGE=cassandra:4.1.5
-wait_for 100 "3 nodes Ready" pods_are cass $pods
-wait_for 30 "converged after the deployment" converged_since "$mark"
-daemon_kill
+cass_deploy cass $pods
+scenario_daemon_stop -9
 
 step="a restarted node that never comes back: blocked, alerted, nothing else touched"
-hook_start
-cp "$work/keelson.yaml" "$work/keelson-alerts.yaml"
-printf 'alerts:\n  webhookUrl: http://127.0.0.1:%s/hook\n  repeatInterval: 1h\n' "$(cat "$work/hook.port")" \
-	>>"$work/keelson-alerts.yaml"
+scenario_hook_start
+scenario_alerts_config "$work/keelson.yaml" "$work/keelson-alerts.yaml"
 # The new template's nodes take "forever" (simulated) to start: DN after restart.
 sed -i 's/cassandra:4.1.5/cassandra:4.1.6/; s/cassandra-start-s: "10"/cassandra-start-s: "1000000"/' "$sts"
 sed -i 's/restartTimeout: 2m/restartTimeout: 4s/' "$repo/clusters/sim/cass/system.yaml"
 cass_commit "cassandra 4.1.6 that never starts"
-uids() { "$KUBECTL" get pods -n cass -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.uid} {end}'; }
-before=$(uids)
+before=$(scenario_pod_uids cass)
 mark=$(log_mark)
-daemon_start "$work/keelson-alerts.yaml"
-wait_for 60 "a KeelsonRolloutBlocked alert" grep -qs KeelsonRolloutBlocked "$work/hook.out"
+scenario_daemon_start "$work/keelson-alerts.yaml"
+scenario_wait 60 "a KeelsonRolloutBlocked alert" grep -qs KeelsonRolloutBlocked "$work/hook.out"
 grep KeelsonRolloutBlocked "$work/hook.out" | grep -q '"system":"cass"' || fail "the alert does not name system cass"
 grep KeelsonRolloutBlocked "$work/hook.out" | grep -q 'cass/cass-2' || fail "the alert does not name the node cass-2"
 grep -q 'level=error msg="system blocked.*system=cass reason="timed out after 4s' "$work/daemon.log" ||
@@ -41,28 +35,20 @@ grep -q 'level=error msg="system blocked.*system=cass reason="timed out after 4s
 drains=$(tail -n +"$mark" "$work/daemon.log" | grep "running step" | grep -c "drain cass/")
 [ "$drains" -eq 1 ] || fail "$drains nodes were drained, expected only cass-2"
 tail -n +"$mark" "$work/daemon.log" | grep "running step" | grep -q "drain cass/cass-2 " || fail "cass-2 was not drained"
-daemon_kill
+scenario_daemon_stop -9
 alerts=$(grep -c KeelsonRolloutBlocked "$work/hook.out")
 
 step="a restarted daemon stays blocked and touches nothing"
-daemon_start "$work/keelson-alerts.yaml"
-wait_for 30 "the restarted daemon alerting again" sh -c "[ \$(grep -c KeelsonRolloutBlocked '$work/hook.out') -gt $alerts ]"
+scenario_daemon_start "$work/keelson-alerts.yaml"
+scenario_wait 30 "the restarted daemon alerting again" sh -c "[ \$(grep -c KeelsonRolloutBlocked '$work/hook.out') -gt $alerts ]"
 sleep 2
-after=$(uids)
-changed=0
-for pair in $before; do
-	case " $after " in
-	*" $pair "*) ;;
-	*) changed=$((changed + 1)); case $pair in cass-2=*) ;; *) fail "$pair was touched" ;; esac ;;
-	esac
-done
-[ $changed -eq 1 ] || fail "$changed pods were replaced, expected only cass-2"
+scenario_assert_only_replaced "$before" "$(scenario_pod_uids cass)" cass-2
 drains=$(tail -n +"$mark" "$work/daemon.log" | grep "running step" | grep -c "drain cass/")
 [ "$drains" -eq 1 ] || fail "$drains drains after the restart, expected still 1"
 for p in cass-0 cass-1; do
 	r=$("$KUBECTL" get pod "$p" -n cass -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')
 	[ "$r" = True ] || fail "$p is not Ready ($r)"
 done
-violations_empty
+scenario_assert_no_violations
 echo "PASS"
 exit 0

@@ -24,18 +24,15 @@ sts="$repo/clusters/prod-chicago/cassandra-chicago/statefulset.yaml"
 pods="cassandra-0 cassandra-1 cassandra-2 cassandra-3 cassandra-4"
 
 step="the example's Cassandra system is created one join at a time"
-mark=$(log_mark)
-daemon_start
 IMAGE=cassandra:4.1.5
-wait_for 100 "5 nodes Ready" pods_are cassandra $pods
-wait_for 30 "converged after the deployment" converged_since "$mark"
+cass_deploy cassandra $pods
 grep -q "ring state (UN/UJ/UL/DN) is not being verified" "$work/daemon.log" ||
 	fail "the daemon did not warn that ring state is not verified"
-violations_empty
+scenario_assert_no_violations
 
 step="keelson plan --base --head previews the roll"
 # The daemon waits until the pod watch runs: it must see every deletion.
-daemon_kill
+scenario_daemon_stop -9
 sed -i 's/cassandra:4.1.5/cassandra:4.1.6/' "$sts"
 cass_commit "cassandra 4.1.6"
 "$KEELSON" plan --repo "$repo" --base HEAD~1 --head HEAD --plugin-dir "$PLUGINS" >"$work/plan.out" 2>"$work/plan.err"
@@ -49,19 +46,19 @@ grep -q "gate:.*ring state not verified (no managementApiPort)" "$work/plan.out"
 grep -q "\[http\]" "$work/plan.out" && fail "the preview drains through a Management API the pods do not have"
 
 step="the image bump is rolled through the preStop drain, one pod at a time"
-watch_start cassandra
+scenario_watch_start cassandra
 mark=$(log_mark)
-daemon_start
+scenario_daemon_start
 IMAGE=cassandra:4.1.6
-wait_for 100 "all pods on 4.1.6 and Ready" pods_are cassandra $pods
-wait_for 30 "converged after the bump" converged_since "$mark"
-watch_stop
+scenario_wait 100 "all pods on 4.1.6 and Ready" pods_are cassandra $pods
+scenario_wait 30 "converged after the bump" converged_since "$mark"
+scenario_watch_stop
 order=$(deletion_order)
 [ "$order" = "cassandra-4 cassandra-3 cassandra-2 cassandra-1 cassandra-0 " ] ||
 	fail "pods deleted in the order '$order'"
-max=$(max_unavailable 5)
+max=$(scenario_max_unavailable 5)
 [ "$max" -le 1 ] || fail "$max pods were unavailable at once"
-violations_empty
+scenario_assert_no_violations
 
 step="a scale-down is refused in the preview: nothing can decommission"
 git -C "$repo" checkout -q -b scale-down || fail "git checkout"

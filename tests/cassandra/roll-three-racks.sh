@@ -37,25 +37,22 @@ config_hash() {
 }
 
 step="initial deployment: six nodes join one at a time"
-mark=$(log_mark)
-daemon_start
 IMAGE=cassandra:4.1.5
-wait_for 100 "6 nodes Ready" pods_are cass $pods
-wait_for 30 "converged after the deployment" converged_since "$mark"
-violations_empty
+cass_deploy cass $pods
+scenario_assert_no_violations
 
 step="image bump: rack by rack, one node at a time, quiet period between racks"
-watch_start cass
+scenario_watch_start cass
 mark=$(log_mark)
 sed -i 's/cassandra:4.1.5/cassandra:4.1.6/' "$dir"/statefulset-*.yaml
 cass_commit "cassandra 4.1.6"
 IMAGE=cassandra:4.1.6
-wait_for 100 "all pods on 4.1.6 and Ready" pods_are cass $pods
-wait_for 30 "converged after the bump" converged_since "$mark"
-watch_stop
+scenario_wait 100 "all pods on 4.1.6 and Ready" pods_are cass $pods
+scenario_wait 30 "converged after the bump" converged_since "$mark"
+scenario_watch_stop
 order=$(deletion_order)
 [ "$order" = "$expected" ] || fail "pods deleted in the order '$order', expected '$expected'"
-max=$(max_unavailable 6)
+max=$(scenario_max_unavailable 6)
 [ "$max" -le 1 ] || fail "$max pods were unavailable at once"
 for p in $pods; do
 	tail -n +"$mark" "$work/daemon.log" | grep -q "running step.*drain cass/$p " ||
@@ -68,30 +65,17 @@ for r in b c; do
 	awk -v a="$start" -v b="$first" 'BEGIN { exit !(b - a >= 3) }' ||
 		fail "rack rack-$r started $start -> $first, before its 3 s quiet period ended"
 done
-violations_empty
+scenario_assert_no_violations
 
 step="a change of the mounted ConfigMap restarts every node (daemons killed with SIGKILL)"
-daemon_kill
+scenario_daemon_stop -9
 before_a=$(config_hash a)
 [ -n "$before_a" ] || fail "StatefulSet cass-a carries no configuration hash"
-watch_start cass
+scenario_watch_start cass
 sed -i 's/concurrent_reads: 32/concurrent_reads: 64/' "$dir/configmap.yaml"
 cass_commit "cassandra: concurrent_reads 64"
-mark=$(log_mark)
 new_config() { [ "$(config_hash a)" != "$before_a" ] && [ "$(config_hash c)" = "$(config_hash a)" ] && all_current; }
-roll_with_kills 4 100 new_config
-wait_for 30 "converged after the configuration roll" converged_since "$mark"
-echo "   rolled with $kills SIGKILLs"
-[ "$kills" -ge 2 ] || fail "only $kills SIGKILLs happened; restarts were not exercised"
-watch_stop
-order=$(deletion_order)
-[ "$order" = "$expected" ] || fail "pods deleted in the order '$order', expected '$expected'"
-awk 'NF >= 2 { seen[$1 " " $2] = 1 } END { for (k in seen) { split(k, a, " "); n[a[1]]++ } for (p in n) print p, n[p] }' \
-	"$work/watch.out" | sort >"$work/incarnations"
-printf 'cass-a-0 2\ncass-a-1 2\ncass-b-0 2\ncass-b-1 2\ncass-c-0 2\ncass-c-1 2\n' | cmp -s - "$work/incarnations" ||
-	{ cat "$work/incarnations"; fail "a pod was not replaced exactly once"; }
-max=$(max_unavailable 6)
-[ "$max" -le 1 ] || fail "$max pods were unavailable at once"
-violations_empty
+cass_roll_with_kills 4 new_config
+cass_check_roll "$expected" $pods
 echo "PASS"
 exit 0

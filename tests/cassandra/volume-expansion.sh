@@ -18,11 +18,7 @@ pods="cass-0 cass-1 cass-2"
 IMAGE=cassandra:4.1.5
 
 step="initial deployment"
-mark=$(log_mark)
-daemon_start
-wait_for 100 "3 nodes Ready" pods_are cass $pods
-wait_for 30 "converged after the deployment" converged_since "$mark"
-uids() { "$KUBECTL" get pods -n cass -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.uid} {end}'; }
+cass_deploy cass $pods
 # The host IDs of the Normal nodes of the ring as cass-0 sees them, sorted:
 # a node that lost its data comes back with a new one.
 host_ids() {
@@ -30,14 +26,14 @@ host_ids() {
 		python3 -c 'import json, sys
 print(" ".join(sorted(e["HOST_ID"] for e in json.load(sys.stdin)["entity"] if e["STATUS"].startswith("NORMAL"))))'
 }
-before=$(uids)
+before=$(scenario_pod_uids cass)
 
 step="a larger disk without allowVolumeExpansion: refused with the safe sequence"
 mark=$(log_mark)
 sed -i 's/storage: 10Gi/storage: 20Gi/' "$sts"
 cass_commit "20Gi disks"
-wait_for 30 "the refusal" sh -c "tail -n +$mark '$work/daemon.log' | grep -q 'system blocked.*changes volumeClaimTemplates, which Kubernetes does not allow on a live StatefulSet. Safe sequence'"
-[ "$(uids)" = "$before" ] || fail "pods were touched"
+scenario_wait 30 "the refusal" sh -c "tail -n +$mark '$work/daemon.log' | grep -q 'system blocked.*changes volumeClaimTemplates, which Kubernetes does not allow on a live StatefulSet. Safe sequence'"
+[ "$(scenario_pod_uids cass)" = "$before" ] || fail "pods were touched"
 size=$("$KUBECTL" get pvc data-cass-0 -n cass -o jsonpath='{.spec.resources.requests.storage}')
 [ "$size" = 10Gi ] || fail "PVC data-cass-0 was resized to $size without allowVolumeExpansion"
 
@@ -45,14 +41,14 @@ step="allowVolumeExpansion: resize, orphaning delete, re-create, roll; nobody st
 host_ids_before=$(host_ids)
 [ "$(echo "$host_ids_before" | wc -w)" = 3 ] || fail "expected 3 host IDs in the ring, got '$host_ids_before'"
 sts_uid=$("$KUBECTL" get statefulset cass -n cass -o jsonpath='{.metadata.uid}')
-watch_start cass
+scenario_watch_start cass
 mark=$(log_mark)
 printf '    allowVolumeExpansion: true\n' >>"$system"
 cass_commit "allow volume expansion"
-wait_for 60 "StatefulSet cass re-created" sh -c "uid=\$('$KUBECTL' get statefulset cass -n cass -o jsonpath='{.metadata.uid}' 2>/dev/null); [ -n \"\$uid\" ] && [ \"\$uid\" != '$sts_uid' ]"
-wait_for 100 "converged after the re-create" converged_since "$mark"
-wait_for 30 "3 nodes Ready" pods_are cass $pods
-watch_stop
+scenario_wait 60 "StatefulSet cass re-created" sh -c "uid=\$('$KUBECTL' get statefulset cass -n cass -o jsonpath='{.metadata.uid}' 2>/dev/null); [ -n \"\$uid\" ] && [ \"\$uid\" != '$sts_uid' ]"
+scenario_wait 100 "converged after the re-create" converged_since "$mark"
+scenario_wait 30 "3 nodes Ready" pods_are cass $pods
+scenario_watch_stop
 tail -n +"$mark" "$work/daemon.log" | grep -q "system blocked" && fail "the expansion blocked: $(grep 'system blocked' "$work/daemon.log" | tail -n 1)"
 ran=$(tail -n +"$mark" "$work/daemon.log" | grep "running step" | sed -n 's/.*description="\([^"]*\)".*/\1/p')
 for p in $pods; do
@@ -69,7 +65,7 @@ order=$(echo "$ran" | grep -n "resize PersistentVolumeClaim\|delete StatefulSet\
 [ "$order" = "resize Per|delete Sta|re-create |" ] || fail "steps ran in the order '$order'"
 vct=$("$KUBECTL" get statefulset cass -n cass -o jsonpath='{.spec.volumeClaimTemplates[0].spec.resources.requests.storage}')
 [ "$vct" = 20Gi ] || fail "the re-created StatefulSet asks for $vct"
-max=$(max_unavailable 3)
+max=$(scenario_max_unavailable 3)
 [ "$max" -le 1 ] || fail "$max pods were unavailable at once"
 # Every node restarted exactly once, one at a time, highest ordinal first.
 order=$(deletion_order)
@@ -78,6 +74,6 @@ order=$(deletion_order)
 host_ids_after=$(host_ids)
 [ "$host_ids_after" = "$host_ids_before" ] ||
 	fail "the ring's nodes changed: '$host_ids_before' -> '$host_ids_after' (a node lost its data)"
-violations_empty
+scenario_assert_no_violations
 echo "PASS"
 exit 0

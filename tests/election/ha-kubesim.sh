@@ -16,48 +16,20 @@
 # Needs $KUBECTL (skipped with 77 when empty), git, curl, openssl, python3.
 set -u
 
-if [ -z "${KUBECTL:-}" ]; then
-	echo "ha-kubesim: KUBECTL is empty, skipping"
-	exit 77
-fi
-for tool in git curl openssl python3; do
-	command -v $tool >/dev/null 2>&1 || { echo "ha-kubesim: no $tool, skipping"; exit 77; }
-done
-srcdir=${top_srcdir:-.}
-builddir=${top_builddir:-.}
-KEELSON=$builddir/keelson
-PLUGINS=$builddir/plugins/example/.libs
-[ -x "$KEELSON" ] || { echo "ha-kubesim: $KEELSON not built"; exit 1; }
-[ -f "$PLUGINS/restart-one-at-a-time.so" ] || { echo "ha-kubesim: example plugin not built"; exit 1; }
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/ha-kubesim.XXXXXX")
-. "$srcdir/tests/lib/kubesim.sh"
+. "${top_srcdir:-.}/tests/lib/scenario.sh"
+scenario_init ha-kubesim git curl openssl python3
+scenario_need_plugin plugins/example/.libs restart-one-at-a-time.so
 pid_a=
 pid_b=
 proxy_a=
 proxy_b=
-watch_pid=
-cleanup() {
-	for p in $pid_a $pid_b $watch_pid $proxy_a $proxy_b; do
-		kill "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	kubesim_stop
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+scenario_track pid_a pid_b proxy_a proxy_b
+SCENARIO_LOGS="a.log b.log requests-a.log requests-b.log watch.out err kubesim.err proxy-a.err proxy-b.err"
+# Take-over times are measured when a wait ends: poll every 0.1 s.
+SCENARIO_POLL_HZ=10
 
 step="start"
-fail() {
-	echo "FAIL [$step]: $*"
-	for f in a.log b.log requests-a.log requests-b.log watch.out err kubesim.err proxy-a.err proxy-b.err; do
-		[ -f "$work/$f" ] && { echo "--- $f (last 40 lines)"; tail -n 40 "$work/$f"; }
-	done
-	exit 1
-}
-
 kubesim_start "$work" --log-level error || fail "kubesim did not start"
-violations() { kubesim_curl /_sim/violations | tr -d ' \n'; }
 
 # A logging TLS proxy per daemon: terminates TLS with its own certificate,
 # logs "TIME METHOD PATH" for every HTTP/1.1 request line, forwards to
@@ -176,45 +148,22 @@ start_proxy() { # NAME -> prints the pid; kubeconfig in $work/kubeconfig-NAME
 proxy_a=$(start_proxy a)
 proxy_b=$(start_proxy b)
 for n in a b; do
-	i=0
-	until [ -s "$work/proxy-$n.port" ]; do
-		i=$((i + 1))
-		[ $i -le 100 ] || fail "proxy $n did not start"
-		sleep 0.1
-	done
+	scenario_wait 10 "proxy $n to start" test -s "$work/proxy-$n.port"
 	ca=$(base64 -w0 <"$work/proxy.crt")
 	sed -e "s|^\( *server: \).*|\1https://127.0.0.1:$(cat "$work/proxy-$n.port")|" \
 		-e "s|^\( *certificate-authority-data: \).*|\1$ca|" "$KUBECONFIG" >"$work/kubeconfig-$n"
 done
 
-repo="$work/repo"
-cp -R "$srcdir/tests/plugin/repo" "$repo"
-chmod -R u+w "$repo"
+scenario_repo_copy "$srcdir/tests/plugin/repo" "web, restart-one-at-a-time"
 sts="$repo/clusters/sim/web/statefulset.yaml"
-git_in() { git -C "$repo" -c user.name=test -c user.email=test@example.com "$@" >/dev/null 2>&1 || fail "git $*"; }
-git init -q -b main "$repo" || fail "git init"
-git_in add -A
-git_in commit -q -m "web, restart-one-at-a-time"
 
 # Short durations keep the test quick; the semantics are the defaults'.
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 write_config() { # NAME IDENTITY
-	cat >"$work/keelson-$1.yaml" <<EOF
-git:
-  url: $repo
-  ref: main
-  cacheDir: $work/gitcache-$1
-  pollInterval: 1s
-clusters:
-  - name: sim
-    kubeconfig: $work/kubeconfig-$1
-    context: kubesim
-retry:
-  initialBackoff: 200ms
-  maxBackoff: 2s
+	scenario_config "$work/keelson-$1.yaml" backoff=2s cache="$work/gitcache-$1" kubeconfig="$work/kubeconfig-$1"
+	cat >>"$work/keelson-$1.yaml" <<EOF
 pluginDir: $PLUGINS
 http:
-  listen: 127.0.0.1:$(free_port)
+  listen: 127.0.0.1:$(scenario_free_port)
 leaderElection:
   identity: $2
   leaseDuration: 4s
@@ -224,41 +173,25 @@ EOF
 }
 write_config a keelson-a
 write_config b keelson-b
-grep -v '^leaderElection:\|^  identity:\|^  leaseDuration:\|^  renewDeadline:\|^  retryPeriod:\|^http:\|^  listen:' \
-	"$work/keelson-a.yaml" | sed "s|$work/kubeconfig-a|$KUBECONFIG|" >"$work/keelson-sync.yaml"
+# keelson sync straight to kubesim, without leader election.
+scenario_config "$work/keelson-sync.yaml" backoff=2s cache="$work/gitcache-a"
+echo "pluginDir: $PLUGINS" >>"$work/keelson-sync.yaml"
 
 step="initial state"
 "$KUBECTL" create namespace keelson-system >"$work/err" 2>&1 || fail "kubectl create namespace keelson-system"
-runs=0
-until "$KEELSON" sync --once --config "$work/keelson-sync.yaml" >"$work/err" 2>&1; do
-	runs=$((runs + 1))
-	[ $runs -le 100 ] || fail "the initial state did not converge after 100 sync runs"
-	sleep 0.3
-done
+scenario_sync_until_converged "$work/keelson-sync.yaml" 100
 images() { "$KUBECTL" get pods -n web -o jsonpath='{.items[*].spec.containers[0].image}'; }
 [ "$(images)" = "nginx:1.27 nginx:1.27 nginx:1.27" ] || fail "initial images: $(images)"
 
-"$KUBECTL" get pods -n web -w \
-	-o jsonpath='{.metadata.name} {.metadata.uid} {.metadata.deletionTimestamp} {.status.conditions[?(@.type=="Ready")].status}{"\n"}' \
-	>"$work/watch.out" 2>"$work/watch.err" &
-watch_pid=$!
-
-wait_log() { # FILE PATTERN SECONDS
-	i=0
-	until grep -q "$2" "$1" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -le $(($3 * 10)) ] || return 1
-		sleep 0.1
-	done
-}
+scenario_watch_start web
 
 step="a leads, b stands by"
 "$KEELSON" run --config "$work/keelson-a.yaml" >"$work/a.log" 2>&1 &
 pid_a=$!
-wait_log "$work/a.log" 'msg="leader election: leading' 60 || fail "a did not become leader"
+scenario_wait 60 "a did not become leader" scenario_log_has "$work/a.log" 'msg="leader election: leading'
 "$KEELSON" run --config "$work/keelson-b.yaml" >"$work/b.log" 2>&1 &
 pid_b=$!
-wait_log "$work/b.log" 'lease held by another instance.*holder=keelson-a' 60 || fail "b did not see a holding the lease"
+scenario_wait 60 "b did not see a holding the lease" scenario_log_has "$work/b.log" 'lease held by another instance.*holder=keelson-a'
 lease() { "$KUBECTL" get lease keelson -n keelson-system -o jsonpath="$1"; }
 [ "$(lease '{.spec.holderIdentity}')" = keelson-a ] || fail "lease holder is '$(lease '{.spec.holderIdentity}')'"
 [ "$(lease '{.spec.leaseDurationSeconds}')" = 4 ] || fail "leaseDurationSeconds is not 4"
@@ -280,12 +213,8 @@ g=$(leader_gauge b)
 step="image bump; a killed with SIGKILL mid-rollout"
 sed -i 's/nginx:1.27/nginx:1.28/' "$sts"
 git_in commit -q -a -m "web: nginx 1.28"
-i=0
-until [ "$(images | tr ' ' '\n' | grep -c 'nginx:1.28')" -ge 1 ]; do
-	i=$((i + 1))
-	[ $i -le 600 ] || fail "a did not start the rollout within 60 s"
-	sleep 0.1
-done
+roll_started() { [ "$(images | tr ' ' '\n' | grep -c 'nginx:1.28')" -ge 1 ]; }
+scenario_wait 60 "a to start the rollout" roll_started
 kill -9 "$pid_a"
 wait "$pid_a" 2>/dev/null
 pid_a=
@@ -296,20 +225,18 @@ new_at_kill=$(echo "$at_kill" | tr ' ' '\n' | grep -c 'nginx:1.28')
 grep -q "plugin step ran" "$work/b.log" && fail "b ran a plugin step while standing by"
 
 step="b takes over and finishes"
-wait_log "$work/b.log" 'msg="leader election: leading' 30 || fail "b did not take over"
+scenario_wait 30 "b did not take over" scenario_log_has "$work/b.log" 'msg="leader election: leading'
 took_over=$(date +%s.%N)
 # leaseDuration (4 s) after b last saw a renew, plus a retry period with
 # jitter (1.1 s), plus slack for a loaded machine.
 awk -v k="$killed_at" -v t="$took_over" 'BEGIN { exit !(t - k < 9) }' ||
 	fail "b took over $(awk -v k="$killed_at" -v t="$took_over" 'BEGIN { print t - k }') s after the kill (leaseDuration 4 s)"
-i=0
-until [ "$(images)" = "nginx:1.28 nginx:1.28 nginx:1.28" ] &&
-	"$KUBECTL" get pods -n web -o jsonpath='{.items[*].status.conditions[?(@.type=="Ready")].status}' |
-	grep -qx "True True True"; do
-	i=$((i + 1))
-	[ $i -le 240 ] || fail "b did not finish the roll within 120 s (at the kill: $at_kill)"
-	sleep 0.5
-done
+rolled() {
+	[ "$(images)" = "nginx:1.28 nginx:1.28 nginx:1.28" ] &&
+		"$KUBECTL" get pods -n web -o jsonpath='{.items[*].status.conditions[?(@.type=="Ready")].status}' |
+		grep -qx "True True True"
+}
+scenario_wait 120 "b to finish the roll (at the kill: $at_kill)" rolled
 [ "$(lease '{.spec.holderIdentity}')" = keelson-b ] || fail "lease holder is not keelson-b"
 [ "$(lease '{.spec.leaseTransitions}')" = 1 ] || fail "leaseTransitions is '$(lease '{.spec.leaseTransitions}')', expected 1"
 echo "   killed at [$at_kill]; b took over and finished"
@@ -335,41 +262,24 @@ deleted=$({ pod_deletes a; pod_deletes b; } | sort | tr '\n' ' ')
 [ "$deleted" = "web-0 web-1 web-2 " ] || fail "pod deletions (a then b): $deleted"
 
 step="each pod replaced exactly once, never two unavailable"
-sleep 1
-kill "$watch_pid" 2>/dev/null
-wait "$watch_pid" 2>/dev/null
-watch_pid=
-awk 'NF >= 2 { seen[$1 " " $2] = 1 }
-     END { for (k in seen) { split(k, a, " "); n[a[1]]++ }
-           for (p in n) print p, n[p] }' "$work/watch.out" | sort >"$work/incarnations"
-printf 'web-0 2\nweb-1 2\nweb-2 2\n' >"$work/expected"
-cmp -s "$work/incarnations" "$work/expected" ||
-	{ cat "$work/incarnations"; fail "a pod was not replaced exactly once"; }
-max=$(awk '
-	NF >= 2 {
-		name = $1; ready = 0; term = 0
-		for (i = 3; i <= NF; i++) { if ($i == "True") ready = 1; else if ($i ~ /T.*Z$/) term = 1 }
-		ok[name] = ready && !term
-		up = 0; for (p in ok) up += ok[p]
-		if (seen_all || length(ok) == 3) { seen_all = 1; down = 3 - up; if (down > max) max = down }
-	}
-	END { print max + 0 }' "$work/watch.out")
+scenario_watch_stop
+scenario_replaced_once web-0 web-1 web-2 || fail "a pod was not replaced exactly once"
+max=$(scenario_max_unavailable 3)
 [ "$max" -le 1 ] || fail "$max pods were unavailable at once"
 
 step="kubesim invariant log"
-v=$(violations)
-case $v in "" | "[]" | *'"violations":[]'*) ;; *) fail "kubesim violations: $v" ;; esac
+scenario_assert_no_violations
 
 step="a restarted a stands by"
 "$KEELSON" run --config "$work/keelson-a.yaml" >"$work/a.log" 2>&1 &
 pid_a=$!
-wait_log "$work/a.log" 'lease held by another instance.*holder=keelson-b' 30 || fail "a did not see b holding the lease"
+scenario_wait 30 "a did not see b holding the lease" scenario_log_has "$work/a.log" 'lease held by another instance.*holder=keelson-b'
 
 step="b cut off from the API server: it stops leading before a takes over"
 touch "$work/block-b"
-wait_log "$work/b.log" 'msg="leader election: stopped leading' 10 || fail "b did not stop leading within 10 s of the partition"
+scenario_wait 10 "b did not stop leading within 10 s of the partition" scenario_log_has "$work/b.log" 'msg="leader election: stopped leading'
 grep 'stopped leading' "$work/b.log" | grep -q 'renewDeadline' || fail "b's step-down does not name the renew deadline"
-wait_log "$work/a.log" 'msg="leader election: leading' 20 || fail "a did not take over from the cut-off b"
+scenario_wait 20 "a did not take over from the cut-off b" scenario_log_has "$work/a.log" 'msg="leader election: leading'
 log_time() { grep "$2" "$1" | tail -n 1 | sed 's/^time=\([^ ]*\) .*/\1/'; }
 b_stopped=$(log_time "$work/b.log" 'msg="leader election: stopped leading')
 a_leads=$(log_time "$work/a.log" 'msg="leader election: leading')
@@ -379,7 +289,7 @@ a_leads=$(log_time "$work/a.log" 'msg="leader election: leading')
 [ "$(lease '{.spec.leaseTransitions}')" = 2 ] || fail "leaseTransitions is not 2 after the partition"
 : >"$work/requests-b.log"
 rm -f "$work/block-b"
-wait_log "$work/b.log" 'lease held by another instance.*holder=keelson-a' 20 || fail "b, back in contact, did not see a leading"
+scenario_wait 20 "b, back in contact, did not see a leading" scenario_log_has "$work/b.log" 'lease held by another instance.*holder=keelson-a'
 sleep 2
 awk -v lp="$lease_path" '$2 == "PROXY-RESET" { next } !($2 == "GET" && $3 == lp) { print "standby request: " $0; bad = 1 } END { exit bad }' \
 	"$work/requests-b.log" || fail "b sent more than Lease GETs after the partition"
@@ -393,12 +303,8 @@ pid_a=
 [ $rc -eq 0 ] || fail "a exited $rc on SIGTERM"
 grep -q 'leader election: lease released' "$work/a.log" || fail "a did not log the release"
 released=$(date +%s.%N)
-i=0
-until [ "$(grep -c 'msg="leader election: leading' "$work/b.log")" = 2 ]; do
-	i=$((i + 1))
-	[ $i -le 100 ] || fail "b did not take over after the release"
-	sleep 0.1
-done
+b_leads_again() { [ "$(grep -c 'msg="leader election: leading' "$work/b.log")" = 2 ]; }
+scenario_wait 10 "b to take over after the release" b_leads_again
 took_over=$(date +%s.%N)
 # Without the release b would wait the whole leaseDuration (4 s).
 awk -v r="$released" -v t="$took_over" 'BEGIN { exit !(t - r < 3) }' ||
@@ -407,7 +313,6 @@ awk -v r="$released" -v t="$took_over" 'BEGIN { exit !(t - r < 3) }' ||
 kill -TERM "$pid_b"
 wait "$pid_b" 2>/dev/null
 pid_b=
-v=$(violations)
-case $v in "" | "[]" | *'"violations":[]'*) ;; *) fail "kubesim violations: $v" ;; esac
+scenario_assert_no_violations
 echo "PASS"
 exit 0

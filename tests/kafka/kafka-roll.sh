@@ -19,7 +19,7 @@ first=$(active_controller)
 if [ "$first" = kafka-0 ]; then
 	k delete pod -n kafka kafka-0 --wait=false >/dev/null || fail "deleting kafka-0"
 	moved() { [ "$(active_controller)" = kafka-1 ]; }
-	wait_until 30 "kafka-1 is the active controller" moved
+	scenario_wait 30 "kafka-1 is the active controller" moved
 	caught_up() {
 		all_ready 5 || return 1
 		s=0
@@ -30,35 +30,34 @@ if [ "$first" = kafka-0 ]; then
 		done
 		[ "$s" -eq 0 ]
 	}
-	wait_until 60 "kafka-0 is back and caught up" caught_up
-	assert_no_violations
+	scenario_wait 60 "kafka-0 is back and caught up" caught_up
+	scenario_assert_no_violations
 fi
 
 step="image bump"
 controller=$(active_controller)
 [ -n "$controller" ] || fail "no active controller before the roll"
 [ "$controller" != kafka-0 ] || fail "the controller is still kafka-0"
-start_watch
+scenario_watch_start kafka
 sed -i 's|apache/kafka:3.7.0|apache/kafka:3.7.1|' "$sts"
 git_in commit -q -a -m "kafka 3.7.1"
-start_daemon
+scenario_daemon_start
 images_done() { [ "$(all_images)" = "apache/kafka:3.7.1:5 " ] && all_ready 5; }
-wait_until 100 "all 5 pods run 3.7.1 and are Ready" images_done
-wait_until 30 "the rollout converged" converged
-stop_daemon
-stop_watch
+scenario_wait 100 "all 5 pods run 3.7.1 and are Ready" images_done
+scenario_wait 30 "the rollout converged" converged
+scenario_daemon_stop
+scenario_watch_stop
 
 step="exactly 5 restarts, one at a time, controller last"
-printf 'kafka-0 2\nkafka-1 2\nkafka-2 2\nkafka-3 2\nkafka-4 2\n' >"$work/expected"
-incarnations >"$work/incarnations"
-cmp -s "$work/incarnations" "$work/expected" || { cat "$work/incarnations"; fail "a pod was not replaced exactly once"; }
-order=$(deletion_order | tr '\n' ' ')
-[ "$(deletion_order | wc -l)" -eq 5 ] || fail "expected 5 deletions, saw: $order"
-last=$(deletion_order | tail -n 1)
+brokers="kafka-0 kafka-1 kafka-2 kafka-3 kafka-4"
+scenario_replaced_once $brokers || fail "a pod was not replaced exactly once"
+order=$(scenario_deletion_order | tr '\n' ' ')
+[ "$(scenario_deletion_order | wc -l)" -eq 5 ] || fail "expected 5 deletions, saw: $order"
+last=$(scenario_deletion_order | tail -n 1)
 [ "$last" = "$controller" ] || fail "the active controller $controller was not restarted last: $order"
 expected_order=$(printf 'kafka-4\nkafka-3\nkafka-2\nkafka-1\nkafka-0\n' | grep -vx "$controller" | tr '\n' ' ')"$controller "
 [ "$order" = "$expected_order" ] || fail "restart order $order, expected $expected_order"
-down=$(max_down 5)
+down=$(scenario_max_unavailable 5)
 [ "$down" -le 1 ] || fail "$down brokers were unavailable at once"
 grep -q 'running step.*restart kafka-[0-4]: delete pod kafka/kafka-[0-4]' "$work/daemon.log" ||
 	fail "no delete step logged"
@@ -74,18 +73,18 @@ hash=$(k get statefulset kafka -n kafka -o jsonpath='{.spec.template.metadata.an
 urev=$(k get statefulset kafka -n kafka -o jsonpath='{.status.updateRevision}')
 revs=$(k get pods -n kafka -o jsonpath='{.items[*].metadata.labels.controller-revision-hash}')
 for r in $revs; do [ "$r" = "$urev" ] || fail "pod at revision $r, not $urev"; done
-assert_no_violations
+scenario_assert_no_violations
 
 step="a ConfigMap change alone rolls the brokers"
-start_watch
+scenario_watch_start kafka
 sed -i 's/log.retention.hours=168/log.retention.hours=72/' "$repo/clusters/sim/kafka/configmap.yaml"
 git_in commit -q -a -m "kafka: retention 72h"
-start_daemon
+scenario_daemon_start
 hash_changed() {
 	h=$(k get statefulset kafka -n kafka -o jsonpath='{.spec.template.metadata.annotations.keelson\.dev/config-hash}')
 	[ -n "$h" ] && [ "$h" != "$hash" ]
 }
-wait_until 30 "the config hash changed" hash_changed
+scenario_wait 30 "the config hash changed" hash_changed
 rolled_again() {
 	u=$(k get statefulset kafka -n kafka -o jsonpath='{.status.updateRevision}')
 	[ "$u" != "$urev" ] || return 1
@@ -94,15 +93,14 @@ rolled_again() {
 	done
 	all_ready 5
 }
-wait_until 100 "every pod restarted with the new configuration" rolled_again
-stop_daemon
-stop_watch
-incarnations >"$work/incarnations"
-cmp -s "$work/incarnations" "$work/expected" || { cat "$work/incarnations"; fail "config roll: a pod was not replaced exactly once"; }
-down=$(max_down 5)
+scenario_wait 100 "every pod restarted with the new configuration" rolled_again
+scenario_daemon_stop
+scenario_watch_stop
+scenario_replaced_once $brokers || fail "config roll: a pod was not replaced exactly once"
+down=$(scenario_max_unavailable 5)
 [ "$down" -le 1 ] || fail "config roll: $down brokers were unavailable at once"
 data=$(k get configmap kafka-config -n kafka -o jsonpath='{.data.server\.properties}')
 case $data in *log.retention.hours=72*) ;; *) fail "ConfigMap not applied: $data" ;; esac
-assert_no_violations
+scenario_assert_no_violations
 echo "PASS"
 exit 0

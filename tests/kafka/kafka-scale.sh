@@ -31,11 +31,11 @@ step="scale 3 -> 5 with add_broker"
 before=$(uids)
 sed -i 's/^  replicas: 3$/  replicas: 5/' "$sts"
 git_in commit -q -a -m "kafka, 5 brokers"
-start_daemon
-wait_until 60 "5 brokers Ready" all_ready 5
+scenario_daemon_start
+scenario_wait 60 "5 brokers Ready" all_ready 5
 rebalanced() { held_by kafka-3 && held_by kafka-4 && converged; }
-wait_until 60 "Cruise Control moved partitions onto kafka-3 and kafka-4" rebalanced
-stop_daemon
+scenario_wait 60 "Cruise Control moved partitions onto kafka-3 and kafka-4" rebalanced
+scenario_daemon_stop
 grep -q 'running step.*ask Cruise Control to move partitions onto new brokers 3,4 (add_broker, dryrun=false)' \
 	"$work/daemon.log" || fail "no add_broker step logged"
 grep -q 'plugin waiting.*wait for Cruise Control task .* (add_broker 3,4, ' "$work/daemon.log" ||
@@ -48,16 +48,16 @@ total=0
 for p in kafka-0 kafka-1 kafka-2 kafka-3 kafka-4; do total=$((total + $(partitions "$p"))); done
 [ "$total" -eq 54 ] || fail "the brokers hold $total replicas, expected 54"
 [ "$(partitions kafka-0)" -lt 18 ] || fail "nothing moved off kafka-0"
-assert_no_violations
+scenario_assert_no_violations
 : >"$work/daemon.log"
 
 step="scale 5 -> 3 with remove_broker first"
 sed -i 's/^  replicas: 5$/  replicas: 3/' "$sts"
 git_in commit -q -a -m "kafka, back to 3 brokers"
-start_daemon
+scenario_daemon_start
 shrunk() { all_ready 3 && converged; }
-wait_until 60 "the StatefulSet shrank to 3 brokers" shrunk
-stop_daemon
+scenario_wait 60 "the StatefulSet shrank to 3 brokers" shrunk
+scenario_daemon_stop
 grep -q 'running step.*ask Cruise Control to move every replica off brokers 3,4 (remove_broker, dryrun=false)' \
 	"$work/daemon.log" || fail "no remove_broker step logged"
 grep -q 'running step.*apply StatefulSet kafka/kafka (replicas 5 -> 3' "$work/daemon.log" ||
@@ -67,7 +67,7 @@ first_rm=$(grep -n 'running step.*remove_broker' "$work/daemon.log" | head -n 1 
 first_shrink=$(grep -n 'running step.*replicas 5 -> 3' "$work/daemon.log" | head -n 1 | cut -d: -f1)
 [ "$first_rm" -lt "$first_shrink" ] || fail "the StatefulSet shrank before Cruise Control emptied the brokers"
 for p in kafka-0 kafka-1 kafka-2; do [ "$(partitions "$p")" = 18 ] || fail "$p holds $(partitions "$p") replicas"; done
-assert_no_violations
+scenario_assert_no_violations
 : >"$work/daemon.log"
 
 step="scale 3 -> 2 refused while replicas remain"
@@ -75,14 +75,14 @@ before=$(uids)
 sed -i 's/^  replicas: 3$/  replicas: 2/' "$sts"
 git_in commit -q -a -m "kafka, 2 brokers (RF 3 cannot fit)"
 BLOCK_OK=1
-start_daemon
+scenario_daemon_start
 refused() { grep -q 'msg="system blocked.*reason="scale-down of kafka/kafka from 3 to 2 refused: brokers 2 (18 replicas) hold replicas and partition topic-[0-9]-[0-9] has 3 replicas, more than the 2 brokers that would remain' "$work/daemon.log"; }
-wait_until 30 "the scale-down is refused" refused
+scenario_wait 30 "the scale-down is refused" refused
 sleep 1
-stop_daemon
+scenario_daemon_stop
 [ "$(uids)" = "$before" ] || fail "pods changed during a refused scale-down"
 replicas=$(k get statefulset kafka -n kafka -o jsonpath='{.spec.replicas}')
 [ "$replicas" = 3 ] || fail "the StatefulSet has $replicas replicas after a refused scale-down"
-assert_no_violations
+scenario_assert_no_violations
 echo "PASS"
 exit 0

@@ -10,7 +10,7 @@ kafka_setup kafka-sigkill
 kafka_deploy
 
 step="image bump, keelson killed with SIGKILL 20 times"
-start_watch
+scenario_watch_start kafka
 sed -i 's|apache/kafka:3.7.0|apache/kafka:3.7.1|' "$sts"
 # Catching up takes 150 simulated seconds (7.5 s real): the roll lasts
 # at least 40 s, long enough for 20 kills landing in every phase of a
@@ -26,7 +26,7 @@ while [ $kills -lt 20 ]; do
 	n=$((n + 1))
 	[ $n -le 60 ] || fail "60 daemon runs without reaching 20 kills"
 	started=$(grep -c 'msg="keelson started"' "$work/daemon.log")
-	start_daemon
+	scenario_daemon_start
 	# Counted from the daemon's start-up, 0.1 .. 1.2 s: from its first
 	# reads to the middle of a step.
 	i=0
@@ -39,24 +39,23 @@ while [ $kills -lt 20 ]; do
 	if images_done && converged; then
 		break
 	fi
-	stop_daemon -9
+	scenario_daemon_stop -9
 	kills=$((kills + 1))
 done
 echo "   $kills SIGKILLs"
 [ $kills -ge 20 ] || echo "   (the roll finished before the 20th kill)"
-[ -n "$daemon" ] || start_daemon
-wait_until 110 "all 5 pods run 3.7.1 and are Ready after $kills SIGKILLs" images_done
-wait_until 30 "the rollout converged" converged
-stop_daemon
-stop_watch
+[ -n "$daemon" ] || scenario_daemon_start
+scenario_wait 110 "all 5 pods run 3.7.1 and are Ready after $kills SIGKILLs" images_done
+scenario_wait 30 "the rollout converged" converged
+scenario_daemon_stop
+scenario_watch_stop
 
 step="no broker restarted twice, one at a time"
-printf 'kafka-0 2\nkafka-1 2\nkafka-2 2\nkafka-3 2\nkafka-4 2\n' >"$work/expected"
-incarnations >"$work/incarnations"
-cmp -s "$work/incarnations" "$work/expected" || { cat "$work/incarnations"; fail "a pod was not replaced exactly once"; }
-down=$(max_down 5)
+brokers="kafka-0 kafka-1 kafka-2 kafka-3 kafka-4"
+scenario_replaced_once $brokers || fail "a pod was not replaced exactly once"
+down=$(scenario_max_unavailable 5)
 [ "$down" -le 1 ] || fail "$down brokers were unavailable at once"
 [ $kills -ge 20 ] || fail "only $kills SIGKILLs happened during the roll; restarts were not exercised"
-assert_no_violations
+scenario_assert_no_violations
 echo "PASS"
 exit 0

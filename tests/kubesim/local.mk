@@ -63,4 +63,6 @@ bench_kubesim_get_LDADD = libkubesim-server.la libkubesim-apply.la libkubesim-pa
 	libkeelson-core.la $(CURL_LIBS) $(KUBESIM_HTTP_LIBS) $(CRYPTO_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS) -lm
 EXTRA_DIST += tests/kubesim/README.md
 # Shared start/stop plumbing sourced by the kubesim shell tests.
-EXTRA_DIST += tests/lib/kubesim.sh
+EXTRA_DIST += tests/lib/kubesim.sh tests/lib/scenario.sh tests/lib/README.md
+TESTS += tests/lib/scenario-selftest.sh
+dist_noinst_SCRIPTS += tests/lib/scenario-selftest.sh

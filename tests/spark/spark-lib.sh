@@ -22,111 +22,43 @@
 # spark_check_violations    kubesim's invariant log is empty
 set -u
 
-if [ -z "${KUBECTL:-}" ]; then
-	echo "$name: KUBECTL is empty, skipping"
-	exit 77
-fi
-command -v git >/dev/null 2>&1 || { echo "$name: no git, skipping"; exit 77; }
-command -v curl >/dev/null 2>&1 || { echo "$name: no curl, skipping"; exit 77; }
-command -v python3 >/dev/null 2>&1 || { echo "$name: no python3, skipping"; exit 77; }
-srcdir=${top_srcdir:-.}
-builddir=${top_builddir:-.}
-KUBESIM=$builddir/kubesim
-KEELSON=$builddir/keelson
-PLUGINS=$builddir/plugins/spark/.libs
-[ -x "$KUBESIM" ] || { echo "$name: $KUBESIM not built"; exit 1; }
-[ -x "$KEELSON" ] || { echo "$name: $KEELSON not built"; exit 1; }
-[ -f "$PLUGINS/spark.so" ] || { echo "$name: the spark plugin is not built ($PLUGINS/spark.so)"; exit 1; }
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/$name.XXXXXX")
-. "$srcdir/tests/lib/kubesim.sh"
-daemon=
-watch_pid=
-spark_cleanup() {
-	for p in $daemon $watch_pid; do
-		kill "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	kubesim_stop
-	rm -rf "$work"
-}
-trap spark_cleanup EXIT INT TERM
-
-step=""
-fail() {
-	echo "FAIL [$step]: $*"
+. "${top_srcdir:-.}/tests/lib/scenario.sh"
+scenario_init "$name" git curl python3
+scenario_need_plugin plugins/spark/.libs spark.so
+# Spark daemons are always stopped with SIGKILL.
+SCENARIO_KILL=KILL
+SCENARIO_LOGS="daemon.log events.txt kubesim.err"
+SCENARIO_TAIL=60
+SCENARIO_ON_FAIL=spark_fail_details
+spark_fail_details() {
 	[ -n "${SPARK_KEEP_LOGS:-}" ] && cp "$work/daemon.log" "$work/watch.json" "$SPARK_KEEP_LOGS/" 2>/dev/null
-	for f in daemon.log events.txt kubesim.err; do
-		[ -f "$work/$f" ] && { echo "--- $f (last 60 lines)"; tail -n 60 "$work/$f"; }
-	done
 	"$KUBECTL" get pods -n jobs -o wide 2>&1 | head -20
 	"$KUBECTL" get sparkapplication etl -n jobs -o jsonpath='{.metadata.annotations}' 2>&1
 	echo
-	exit 1
 }
 
 k() { "$KUBECTL" "$@"; }
 
 repo="$work/repo"
 app="$repo/clusters/sim/jobs/sparkapplication.yaml"
-git_in() { git -C "$repo" -c user.name=test -c user.email=test@example.com "$@" >/dev/null 2>&1 || fail "git $*"; }
 
 spark_start() {
 	kubesim_start "$work" --log-level error --clock-factor "$1" || fail "kubesim did not start"
-	# The CRD as spark-operator installs it; with SPARK_STATUS_SUBRESOURCE=1
-	# also its status subresource, so .status is written only through
-	# /status (the plugin's separate status patch).
-	cat >"$work/crd.yaml" <<'EOF'
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: sparkapplications.sparkoperator.k8s.io
-spec:
-  group: sparkoperator.k8s.io
-  scope: Namespaced
-  names: {plural: sparkapplications, singular: sparkapplication, kind: SparkApplication, shortNames: [sparkapp]}
-  versions:
-  - name: v1beta2
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
-EOF
+	# The CRD as spark-operator installs it (the demo's copy); its status
+	# subresource only with SPARK_STATUS_SUBRESOURCE=1, so that .status is
+	# written only through /status (the plugin's separate status patch).
+	crd="$srcdir/scripts/demo-addons/sparkapplication-crd.yaml"
 	if [ "${SPARK_STATUS_SUBRESOURCE:-0}" = 1 ]; then
-		printf '    subresources:\n      status: {}\n' >>"$work/crd.yaml"
+		grep -q '^      subresources:$' "$crd" || fail "$crd has no status subresource"
+		cp "$crd" "$work/crd.yaml" || fail "cannot copy $crd"
+	else
+		sed '/^      subresources:$/,/^        status: {}$/d' "$crd" >"$work/crd.yaml" || fail "cannot read $crd"
+		grep -q 'subresources\|^        status:' "$work/crd.yaml" && fail "cannot remove the status subresource from $crd"
 	fi
 	k apply -f "$work/crd.yaml" >/dev/null 2>&1 || fail "cannot install the SparkApplication CRD"
-	i=0
-	until k get sparkapplications -A >/dev/null 2>&1; do
-		i=$((i + 1))
-		[ $i -le 100 ] || fail "the SparkApplication CRD is not served"
-		sleep 0.1
-	done
+	scenario_wait -q 10 "the SparkApplication CRD to be served" k get sparkapplications -A
+	scenario_repo_skeleton spark-test keelson/status heal 1m
 	mkdir -p "$repo/clusters/sim/jobs"
-	cat >"$repo/keelson.yaml" <<'EOF'
-apiVersion: keelson.dev/v1alpha1
-kind: Repository
-metadata:
-  name: spark-test
-spec:
-  statusBranch: keelson/status
-  policy:
-    prune: true
-    driftPolicy: heal
-    pollInterval: 1m
-    driftCheckInterval: 10m
-    alertRepeatInterval: 1h
-EOF
-	cat >"$repo/clusters/sim/cluster.yaml" <<'EOF'
-apiVersion: keelson.dev/v1alpha1
-kind: Cluster
-metadata:
-  name: sim
-spec:
-  kubeContext: kubesim
-EOF
 	cat >"$repo/clusters/sim/jobs/system.yaml" <<'EOF'
 apiVersion: keelson.dev/v1alpha1
 kind: System
@@ -145,21 +77,8 @@ kind: Namespace
 metadata:
   name: jobs
 EOF
-	git init -q -b main "$repo" || fail "git init"
-	cat >"$work/keelson.yaml" <<EOF
-git:
-  url: $repo
-  ref: main
-  cacheDir: $work/gitcache
-  pollInterval: 1s
-clusters:
-  - name: sim
-    kubeconfig: $KUBECONFIG
-    context: kubesim
-retry:
-  initialBackoff: 200ms
-  maxBackoff: 1s
-EOF
+	scenario_git_init
+	scenario_config "$work/keelson.yaml"
 	: >"$work/daemon.log"
 	# Every pod event of the namespace, with the event type.
 	k get pods -n jobs -w --output-watch-events -o json >"$work/watch.json" 2>"$work/watch.err" &
@@ -206,8 +125,7 @@ EOF
 }
 
 spark_commit() {
-	git_in add -A
-	git_in commit -q -m "$1"
+	scenario_commit "$1"
 }
 
 spark_annotation() {
@@ -218,24 +136,12 @@ spark_annotation() {
 spark_state() { spark_annotation keelson.dev/spark-state; }
 spark_status() { k get sparkapplication etl -n jobs -o jsonpath='{.status.applicationState.state}' 2>/dev/null; }
 
-start_daemon() {
-	"$KEELSON" run --config "$work/keelson.yaml" --plugin-dir "$PLUGINS" >>"$work/daemon.log" 2>&1 &
-	daemon=$!
-}
-
-stop_daemon() {
-	[ -n "$daemon" ] || return 0
-	kill -9 "$daemon" 2>/dev/null
-	wait "$daemon" 2>/dev/null
-	daemon=
-}
-
 spark_roll() {
 	cond=$1 max_s=$2 min_kills=${3:-3}
 	kills=0
 	started=$(date +%s)
 	while :; do
-		start_daemon
+		scenario_daemon_start
 		# 0.4 .. 2.4 s
 		delay=$(awk -v s="$kills$$$(date +%N)" 'BEGIN { srand(s); printf "%.2f", 0.4 + rand() * 2 }')
 		sleep "$delay"
@@ -244,7 +150,7 @@ spark_roll() {
 		fi
 		[ $(($(date +%s) - started)) -lt "$max_s" ] || fail "not done within ${max_s}s after $kills SIGKILLs"
 		if [ $kills -lt 12 ]; then
-			stop_daemon
+			scenario_daemon_stop -9
 			kills=$((kills + 1))
 		else
 			# Enough kills: let this daemon finish.
@@ -256,7 +162,7 @@ spark_roll() {
 			break
 		fi
 	done
-	stop_daemon
+	scenario_daemon_stop -9
 	echo "   done with $kills SIGKILLs"
 }
 
@@ -315,8 +221,7 @@ PY
 }
 
 spark_check_violations() {
-	v=$(kubesim_curl /_sim/violations | tr -d ' \n')
-	case $v in "" | "[]" | *'"violations":[]'* | *'"items":[]'*) ;; *) fail "kubesim violations: $v" ;; esac
+	scenario_assert_no_violations
 }
 
 spark_stop_watch() {

@@ -38,16 +38,11 @@ first_uid=$(k get pod etl-driver -n jobs -o jsonpath='{.metadata.uid}')
 step="waitForCompletion: a spec change waits for the running attempt"
 spark_app 3.5.2 '{type: Never}' ""
 spark_commit "etl: spark 3.5.2 (streaming)"
-start_daemon
-i=0
-until grep -q "to finish before submitting spec" "$work/daemon.log"; do
-	i=$((i + 1))
-	[ $i -le 100 ] || fail "keelson did not wait for the running attempt"
-	sleep 0.2
-done
+scenario_daemon_start
+scenario_wait 20 "keelson to wait for the running attempt" grep -q "to finish before submitting spec" "$work/daemon.log"
 [ "$(k get pod etl-driver -n jobs -o jsonpath='{.metadata.uid}/{.status.phase}')" = "$first_uid/Running" ] ||
 	fail "the running driver was touched while keelson waits for it to finish"
-stop_daemon
+scenario_daemon_stop -9
 spark_roll "running_new $first_hash" 60 2
 second_hash=$(spark_annotation keelson.dev/spark-spec-hash)
 second_uid=$(k get pod etl-driver -n jobs -o jsonpath='{.metadata.uid}')

@@ -43,33 +43,20 @@ case $inv in *SparkApplication*) ;; *) fail "the SparkApplication is not in the 
 spark_check_violations
 
 step="idle: no request, nothing submitted again"
-start_daemon
-i=0
-until grep -q "reconcile cycle done.*converged=true" "$work/daemon.log"; do
-	i=$((i + 1))
-	[ $i -le 100 ] || fail "the daemon did not converge"
-	sleep 0.2
-done
-sleep 2
-before=$(kubesim_curl /_sim/counters | sed -n 's/^{"total":\([0-9]*\).*/\1/p')
-sleep 3
-after=$(kubesim_curl /_sim/counters | sed -n 's/^{"total":\([0-9]*\).*/\1/p')
-[ -n "$before" ] && [ "$before" = "$after" ] || fail "idle daemon made requests: $before -> $after"
-stop_daemon
+scenario_daemon_start
+scenario_wait 20 "the daemon to converge" grep -q "reconcile cycle done.*converged=true" "$work/daemon.log"
+scenario_assert_idle
+scenario_daemon_stop -9
 [ "$(k get pod etl-driver -n jobs -o jsonpath='{.metadata.uid}')" = "$uid" ] || fail "the driver was replaced"
 spark_check_violations
 
 step="removed from Git: the application is pruned, its driver garbage-collected"
 git_in rm -q "$app"
 git_in commit -q -m "etl: removed"
-start_daemon
-i=0
-until ! k get sparkapplication etl -n jobs >/dev/null 2>&1 && ! k get pod etl-driver -n jobs >/dev/null 2>&1; do
-	i=$((i + 1))
-	[ $i -le 150 ] || fail "the SparkApplication or its driver is still there"
-	sleep 0.2
-done
-stop_daemon
+scenario_daemon_start
+etl_gone() { ! k get sparkapplication etl -n jobs >/dev/null 2>&1 && ! k get pod etl-driver -n jobs >/dev/null 2>&1; }
+scenario_wait 30 "the SparkApplication and its driver to go" etl_gone
+scenario_daemon_stop -9
 spark_check_violations
 echo "PASS"
 exit 0

@@ -26,140 +26,29 @@
 # Needs $KUBECTL (skipped with 77 when empty), git, curl, openssl, promtool.
 set -u
 
+. "${top_srcdir:-.}/tests/lib/scenario.sh"
 name=daemon-kubesim
-if [ -z "${KUBECTL:-}" ]; then
-	echo "$name: KUBECTL is empty, skipping"
-	exit 77
-fi
-for tool in git curl openssl promtool python3; do
-	command -v $tool >/dev/null 2>&1 || { echo "$name: no $tool, skipping"; exit 77; }
-done
-srcdir=${top_srcdir:-.}
-builddir=${top_builddir:-.}
-KEELSON=$builddir/keelson
-[ -x "$KEELSON" ] || { echo "$name: $KEELSON not built"; exit 1; }
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/$name.XXXXXX")
-. "$srcdir/tests/lib/kubesim.sh"
-daemon=
+scenario_init "$name" git curl openssl promtool python3
 gitd=
 forge=
-cleanup() {
-	for p in $daemon $gitd $forge; do
-		kill "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	kubesim_stop
-	[ -n "${KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
-step=""
-fail() {
-	echo "FAIL [$step]: $*"
-	for f in daemon.log gitd.log kubesim.err out err; do
-		[ -f "$work/$f" ] && { echo "--- $f (last 60 lines)"; tail -n 60 "$work/$f"; }
-	done
-	exit 1
-}
-
-# Poll CMD... every 0.2 s until it succeeds or $2 seconds pass.
-wait_for() {
-	local what=$1 limit=$2
-	shift 2
-	local i=0
-	until "$@" >/dev/null 2>&1; do
-		i=$((i + 1))
-		[ $i -le $((limit * 5)) ] || fail "timed out after ${limit}s waiting for: $what"
-		kill -0 "$daemon" 2>/dev/null || fail "keelson run exited while waiting for: $what"
-		sleep 0.2
-	done
-}
+scenario_track gitd forge
+SCENARIO_LOGS="daemon.log gitd.log kubesim.err out err"
+SCENARIO_TAIL=60
 
 kubesim_start "$work" --log-level error || fail "kubesim did not start"
 
 # --- the repository ----------------------------------------------------------
-repo="$work/repo"
-mkdir -p "$repo/clusters/sim/app"
-cat >"$repo/keelson.yaml" <<'EOF'
-apiVersion: keelson.dev/v1alpha1
-kind: Repository
-metadata:
-  name: daemon-test
-spec:
-  statusBranch: keelson/status
-  policy:
-    prune: true
-    driftPolicy: heal
-    pollInterval: 10m
-    driftCheckInterval: 10m
-    alertRepeatInterval: 1h
-EOF
-cat >"$repo/clusters/sim/cluster.yaml" <<'EOF'
-apiVersion: keelson.dev/v1alpha1
-kind: Cluster
-metadata:
-  name: sim
-spec:
-  kubeContext: kubesim
-EOF
-cat >"$repo/clusters/sim/app/system.yaml" <<'EOF'
-apiVersion: keelson.dev/v1alpha1
-kind: System
-metadata:
-  name: app
-spec:
-  plugin: generic
-EOF
-cat >"$repo/clusters/sim/app/namespace.yaml" <<'EOF'
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: app
-EOF
-cat >"$repo/clusters/sim/app/settings.yaml" <<'EOF'
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: settings
-  namespace: app
-data:
-  color: blue
-EOF
-git_in() { git -C "$repo" -c user.name=test -c user.email=test@example.com "$@" >/dev/null 2>&1 || fail "git $*"; }
-git init -q -b main "$repo" || fail "git init"
-git_in add -A
-git_in commit -q -m "app: blue"
+scenario_repo_skeleton daemon-test keelson/status heal 10m
+scenario_color_app blue
+scenario_git_init
+scenario_commit "app: blue"
 sha1=$(git -C "$repo" rev-parse HEAD)
 git clone -q --bare "$repo" "$work/srv/origin.git" || fail "git clone --bare"
 git -C "$work/srv/origin.git" config daemon.receivepack true
 git_in remote add origin "$work/srv/origin.git"
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-start_gitd() {
-	local attempt
-	for attempt in 1 2 3 4 5; do
-		[ -n "${gport:-}" ] || gport=$(free_port)
-		git daemon --reuseaddr --listen=127.0.0.1 --port="$gport" --base-path="$work/srv" --export-all \
-			--enable=receive-pack --informative-errors "$work/srv" >>"$work/gitd.log" 2>&1 &
-		gitd=$!
-		local i
-		for i in $(seq 50); do
-			git ls-remote "git://127.0.0.1:$gport/origin.git" >/dev/null 2>&1 && return 0
-			kill -0 "$gitd" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill "$gitd" 2>/dev/null
-		wait "$gitd" 2>/dev/null
-		gitd=
-		[ "${1:-}" = keep-port ] || gport=
-	done
-	return 1
-}
 step="git daemon"
-start_gitd || fail "git daemon did not start"
+scenario_gitd_start "$work/srv" origin.git || fail "git daemon did not start"
 url="git://127.0.0.1:$gport/origin.git"
 
 # A fake forge: records each request as "METHOD PATH AUTHORIZATION BODY".
@@ -182,29 +71,13 @@ s.serve_forever()
 PY
 python3 "$work/forge.py" "$work/forge.port" "$work/forge.log" &
 forge=$!
-i=0
-until [ -s "$work/forge.port" ]; do
-	i=$((i + 1))
-	[ $i -le 100 ] || fail "fake forge did not start"
-	sleep 0.1
-done
+scenario_wait 10 "the fake forge to start" test -s "$work/forge.port"
 printf 'forge-token\n' >"$work/forge-token"
 
 printf 'hook-secret\n' >"$work/github-secret"
 printf 'gitlab-token\n' >"$work/gitlab-token"
-cat >"$work/keelson.yaml" <<EOF
-git:
-  url: $url
-  ref: main
-  cacheDir: $work/gitcache
-  pollInterval: 10m
-clusters:
-  - name: sim
-    kubeconfig: $KUBECONFIG
-    context: kubesim
-retry:
-  initialBackoff: 200ms
-  maxBackoff: 1s
+scenario_config "$work/keelson.yaml" url="$url" poll=10m
+cat >>"$work/keelson.yaml" <<EOF
 http:
   listen: 127.0.0.1:0
   maxBodyBytes: 65536
@@ -223,25 +96,21 @@ EOF
 
 # --- start -------------------------------------------------------------------
 step="keelson run starts and serves HTTP"
-"$KEELSON" run --config "$work/keelson.yaml" >"$work/daemon.log" 2>&1 &
-daemon=$!
-wait_for "the HTTP server's port in the log" 60 grep -q 'HTTP server listening' "$work/daemon.log"
-port=$(sed -n 's/.*HTTP server listening.* port=\([0-9][0-9]*\).*/\1/p' "$work/daemon.log" | head -n 1)
-[ -n "$port" ] || fail "no port in: $(grep 'HTTP server listening' "$work/daemon.log")"
-base="http://127.0.0.1:$port"
+scenario_daemon_start
+scenario_http_base
 code=$(curl -s -o "$work/out" -w '%{http_code}' "$base/healthz")
 [ "$code" = 200 ] || fail "/healthz answered $code"
 
 step="first cycle: applied, ready"
 settings_color() { "$KUBECTL" get configmap settings -n app -o jsonpath='{.data.color}' 2>/dev/null; }
-wait_for "ConfigMap app/settings blue" 60 sh -c "[ \"\$($KUBECTL get configmap settings -n app -o jsonpath='{.data.color}' 2>/dev/null)\" = blue ]"
-wait_for "/readyz 200" 30 curl -fs "$base/readyz"
+scenario_wait -q 60 "ConfigMap app/settings blue" sh -c "[ \"\$($KUBECTL get configmap settings -n app -o jsonpath='{.data.color}' 2>/dev/null)\" = blue ]"
+scenario_wait -q 30 "/readyz 200" curl -fs "$base/readyz"
 
 step="status branch names the source commit"
 status_has() {
 	git --git-dir="$work/srv/origin.git" log -1 --format=%B keelson/status 2>/dev/null | grep -q "Source-Commit: $1"
 }
-wait_for "a status commit naming $sha1" 30 status_has "$sha1"
+scenario_wait -q 30 "a status commit naming $sha1" status_has "$sha1"
 author=$(git --git-dir="$work/srv/origin.git" log -1 --format=%an keelson/status)
 [ "$author" = keelson-test ] || fail "status commit author '$author', expected keelson-test"
 git --git-dir="$work/srv/origin.git" show keelson/status:status/sim/app.json >"$work/out" ||
@@ -251,7 +120,7 @@ grep -Eq "\"revision\":[[:space:]]*\"$sha1\"" "$work/out" || fail "status file d
 
 step="commit status posted to the forge"
 forge_has() { grep -q "^POST /repos/test/origin/statuses/$1 Bearer forge-token .*\"state\":\"success\"" "$work/forge.log"; }
-wait_for "a success status for $sha1 on the fake forge" 20 forge_has "$sha1"
+scenario_wait -q 20 "a success status for $sha1 on the fake forge" forge_has "$sha1"
 grep "statuses/$sha1" "$work/forge.log" | grep -q '"context":"keelson/sim/app"' ||
 	fail "forge status context: $(cat "$work/forge.log")"
 
@@ -344,12 +213,12 @@ step="a signed push is fetched and applied at once"
 t0=$(date +%s)
 code=$(hook "$body" "$(sign "$body")")
 [ "$code" = 202 ] || fail "signed push answered $code, expected 202: $(cat "$work/hook.out")"
-wait_for "ConfigMap app/settings green" 20 sh -c "[ \"\$($KUBECTL get configmap settings -n app -o jsonpath='{.data.color}' 2>/dev/null)\" = green ]"
+scenario_wait -q 20 "ConfigMap app/settings green" sh -c "[ \"\$($KUBECTL get configmap settings -n app -o jsonpath='{.data.color}' 2>/dev/null)\" = green ]"
 t1=$(date +%s)
 [ $((t1 - t0)) -le 15 ] || fail "the push took $((t1 - t0)) s to apply"
 [ "$(metric 'keelson_git_fetches_total{result="fetched"}')" = 2 ] || fail "fetched count not 2 after the push"
-wait_for "a status commit naming $sha2" 30 status_has "$sha2"
-wait_for "a converged cycle counted" 10 sh -c "[ \"\$(curl -fs $base/metrics | awk '\$1 == \"keelson_reconcile_duration_seconds_count{result=\\\"converged\\\"}\" { print \$2 }')\" != \"$converged0\" ]"
+scenario_wait -q 30 "a status commit naming $sha2" status_has "$sha2"
+scenario_wait -q 10 "a converged cycle counted" sh -c "[ \"\$(curl -fs $base/metrics | awk '\$1 == \"keelson_reconcile_duration_seconds_count{result=\\\"converged\\\"}\" { print \$2 }')\" != \"$converged0\" ]"
 last_sync1=$(metric 'keelson_last_successful_sync_timestamp_seconds{cluster="sim"}')
 num_ge "$last_sync1" "$last_sync0" || fail "last sync time went back ($last_sync0 -> $last_sync1)"
 
@@ -357,7 +226,7 @@ step="GitLab: the right token is accepted"
 before=$(polls)
 code=$(gitlab gitlab-token)
 [ "$code" = 202 ] || fail "GitLab push answered $code, expected 202: $(cat "$work/hook.out")"
-wait_for "a poll after the GitLab push" 10 sh -c "[ \"\$(curl -fs $base/metrics | awk '\$1 ~ /^keelson_git_fetches_total\\{/ { s += \$2 } END { print s + 0 }')\" != \"$before\" ]"
+scenario_wait -q 10 "a poll after the GitLab push" sh -c "[ \"\$(curl -fs $base/metrics | awk '\$1 ~ /^keelson_git_fetches_total\\{/ { s += \$2 } END { print s + 0 }')\" != \"$before\" ]"
 
 step="a burst of 20 signed pushes polls at most 3 times"
 sleep 0.5
@@ -370,7 +239,7 @@ for i in $(seq 20); do
 	[ $i -lt 20 ] && args+=(--next)
 done
 curl -s --parallel --parallel-immediate "${args[@]}" 2>/dev/null || fail "burst of pushes"
-wait_for "a poll after the burst" 10 sh -c "[ \"\$(curl -fs $base/metrics | awk '\$1 ~ /^keelson_git_fetches_total\\{/ { s += \$2 } END { print s + 0 }')\" != \"$before\" ]"
+scenario_wait -q 10 "a poll after the burst" sh -c "[ \"\$(curl -fs $base/metrics | awk '\$1 ~ /^keelson_git_fetches_total\\{/ { s += \$2 } END { print s + 0 }')\" != \"$before\" ]"
 sleep 1 # a second poll would happen within the loop's 200 ms wake-up
 after=$(polls)
 # Pushes arriving while a poll runs cause one more: a handful at most.
@@ -387,7 +256,7 @@ bad=$(git -C "$repo" rev-parse HEAD)
 git_in push -q origin main
 code=$(hook "$body" "$(sign "$body")")
 [ "$code" = 202 ] || fail "push answered $code"
-wait_for "a status commit naming the rejected $bad" 20 status_has "$bad"
+scenario_wait -q 20 "a status commit naming the rejected $bad" status_has "$bad"
 git --git-dir="$work/srv/origin.git" show keelson/status:status/sim/app.json >"$work/out"
 python3 - "$work/out" "$bad" <<'PY' || fail "status of the rejected commit: $(cat "$work/out")"
 import json, sys
@@ -395,46 +264,42 @@ d = json.load(open(sys.argv[1]))
 assert d["revision"] == sys.argv[2] and d["phase"] == "Failed", d
 assert "clusters/sim/app/settings.yaml:7:1:" in d["lastError"] and "rejected" in d["lastError"], d["lastError"]
 PY
-wait_for "an error status for $bad on the fake forge" 10 grep -q "statuses/$bad Bearer forge-token .*\"state\":\"error\"" "$work/forge.log"
+scenario_wait -q 10 "an error status for $bad on the fake forge" grep -q "statuses/$bad Bearer forge-token .*\"state\":\"error\"" "$work/forge.log"
 [ "$(settings_color)" = green ] || fail "something of the rejected commit was applied"
 cp "$work/settings.good" "$repo/clusters/sim/app/settings.yaml"
 git_in commit -q -a -m "app: fixed"
 fixed=$(git -C "$repo" rev-parse HEAD)
 git_in push -q origin main
 code=$(hook "$body" "$(sign "$body")")
-wait_for "a status commit naming the fix $fixed" 20 status_has "$fixed"
+scenario_wait -q 20 "a status commit naming the fix $fixed" status_has "$fixed"
 git --git-dir="$work/srv/origin.git" show keelson/status:status/sim/app.json | grep -Eq '"phase":[[:space:]]*"Synced"' ||
 	fail "not Synced after the fix"
 
 step="/readyz not ready while Git is down"
-kill "$gitd"
-wait "$gitd" 2>/dev/null
-gitd=
+scenario_gitd_stop
 code=$(hook "$body" "$(sign "$body")")
 [ "$code" = 202 ] || fail "push answered $code"
-wait_for "/readyz 503" 20 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $base/readyz)\" = 503 ]"
+scenario_wait -q 20 "/readyz 503" sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $base/readyz)\" = 503 ]"
 curl -s "$base/readyz" | grep -qi git || fail "/readyz reason does not name Git: $(curl -s "$base/readyz")"
-start_gitd keep-port || fail "git daemon did not restart on port $gport"
+scenario_gitd_start "$work/srv" origin.git keep-port || fail "git daemon did not restart on port $gport"
 code=$(hook "$body" "$(sign "$body")")
-wait_for "/readyz 200 again" 20 curl -fs "$base/readyz"
+scenario_wait -q 20 "/readyz 200 again" curl -fs "$base/readyz"
 
 step="healed drift leaves an Event on the object"
 "$KUBECTL" patch configmap settings -n app --type merge -p '{"data":{"color":"red"}}' >/dev/null ||
 	fail "kubectl patch"
-wait_for "drift healed" 20 sh -c "[ \"\$($KUBECTL get configmap settings -n app -o jsonpath='{.data.color}' 2>/dev/null)\" = green ]"
+scenario_wait -q 20 "drift healed" sh -c "[ \"\$($KUBECTL get configmap settings -n app -o jsonpath='{.data.color}' 2>/dev/null)\" = green ]"
 uid=$("$KUBECTL" get configmap settings -n app -o jsonpath='{.metadata.uid}')
 events() {
 	"$KUBECTL" get events -n app -o jsonpath='{range .items[*]}{.reason}|{.involvedObject.kind}|{.involvedObject.name}|{.involvedObject.uid}|{.source.component}|{.message}{"\n"}{end}'
 }
-wait_for "a DriftHealed Event" 10 sh -c "$(declare -f events); KUBECTL=$KUBECTL events | grep -q '^DriftHealed|ConfigMap|settings|'"
+scenario_wait -q 10 "a DriftHealed Event" sh -c "$(declare -f events); KUBECTL=$KUBECTL events | grep -q '^DriftHealed|ConfigMap|settings|'"
 events | grep "^DriftHealed|ConfigMap|settings|$uid|keelson|" | grep -q "/data/color" ||
 	fail "DriftHealed Event lacks uid, source or field: $(events)"
 
 step="SIGTERM stops the server and the daemon"
-kill -TERM "$daemon"
 rc=0
-wait "$daemon" || rc=$?
-daemon=
+scenario_daemon_stop -TERM || rc=$?
 [ $rc -eq 0 ] || fail "keelson run exited $rc after SIGTERM"
 grep -q "keelson stopped" "$work/daemon.log" || fail "no 'keelson stopped' line"
 curl -s -o /dev/null --max-time 2 "$base/healthz" && fail "the HTTP server still answers after SIGTERM"
@@ -442,12 +307,10 @@ curl -s -o /dev/null --max-time 2 "$base/healthz" && fail "the HTTP server still
 step="SIGTERM commits a deferred status"
 sed 's/^  interval: 1s$/  interval: 1h/' "$work/keelson.yaml" >"$work/keelson-slow.yaml"
 grep -q 'interval: 1h' "$work/keelson-slow.yaml" || fail "could not set status.interval"
-"$KEELSON" run --config "$work/keelson-slow.yaml" >"$work/daemon.log" 2>&1 &
-daemon=$!
-wait_for "the HTTP server's port in the log" 60 grep -q 'HTTP server listening' "$work/daemon.log"
-port=$(sed -n 's/.*HTTP server listening.* port=\([0-9][0-9]*\).*/\1/p' "$work/daemon.log" | head -n 1)
-base="http://127.0.0.1:$port"
-wait_for "/readyz" 30 curl -fs "$base/readyz"
+: >"$work/daemon.log"
+scenario_daemon_start "$work/keelson-slow.yaml"
+scenario_http_base
+scenario_wait -q 30 "/readyz" curl -fs "$base/readyz"
 push_color() { # push_color COLOR: commit, push, signed webhook; prints the sha
 	sed -i "s/color: .*/color: $1/" "$repo/clusters/sim/app/settings.yaml"
 	git_in commit -q -a -m "app: $1"
@@ -458,15 +321,13 @@ push_color() { # push_color COLOR: commit, push, signed webhook; prints the sha
 	git -C "$repo" rev-parse HEAD
 }
 sha3=$(push_color yellow)
-wait_for "a status commit naming $sha3 (the first after a start is not deferred)" 30 status_has "$sha3"
+scenario_wait -q 30 "a status commit naming $sha3 (the first after a start is not deferred)" status_has "$sha3"
 sha4=$(push_color purple)
-wait_for "ConfigMap purple" 20 sh -c "[ \"\$($KUBECTL get configmap settings -n app -o jsonpath='{.data.color}' 2>/dev/null)\" = purple ]"
+scenario_wait -q 20 "ConfigMap purple" sh -c "[ \"\$($KUBECTL get configmap settings -n app -o jsonpath='{.data.color}' 2>/dev/null)\" = purple ]"
 sleep 1
 status_has "$sha4" && fail "the status commit was not deferred by status.interval 1h"
-kill -TERM "$daemon"
 rc=0
-wait "$daemon" || rc=$?
-daemon=
+scenario_daemon_stop -TERM || rc=$?
 [ $rc -eq 0 ] || fail "keelson run exited $rc after SIGTERM"
 status_has "$sha4" || fail "the deferred status was not committed on SIGTERM: $(git --git-dir="$work/srv/origin.git" log -1 --format=%B keelson/status)"
 
