@@ -2396,12 +2396,14 @@ static bool conflict_eligible(const struct rctx *c, const char *verb, bool *ssa,
 {
 	*ssa = false;
 	if (!strcmp(verb, "delete")) {
+		/* Only a resourceVersion precondition: the real server
+		 * answers a UID precondition 409 only when the UID differs
+		 * (the object was replaced), which no injected fault can make
+		 * true; a client rightly takes that 409 as "already gone". */
 		cJSON *opts = decode_body_quietly(c);
 		const cJSON *pre = cJSON_GetObjectItemCaseSensitive(opts, "preconditions");
-		const cJSON *uid = cJSON_GetObjectItemCaseSensitive(pre, "uid");
 		const cJSON *rv = cJSON_GetObjectItemCaseSensitive(pre, "resourceVersion");
-		bool ok = (cJSON_IsString(uid) && *uid->valuestring) ||
-			(cJSON_IsString(rv) && *rv->valuestring);
+		bool ok = cJSON_IsString(rv) && *rv->valuestring;
 		cJSON_Delete(opts);
 		return ok;
 	}

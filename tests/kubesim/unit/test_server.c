@@ -914,7 +914,15 @@ START_TEST(test_conflict_faults)
 	ck_assert_int_eq(code, 201);
 	cJSON_Delete(j);
 
-	/* A delete with a resourceVersion precondition; the object stays. */
+	/* A delete with only a UID precondition (the right one) is never a
+	 * candidate; one with a resourceVersion precondition is, and the
+	 * object stays. */
+	j = req("GET", "/api/v1/namespaces/default/configmaps/new", NULL, &code);
+	snprintf(body, sizeof(body), "{\"preconditions\":{\"uid\":\"%s\"}}", ks_meta_string(j, "uid"));
+	cJSON_Delete(j);
+	j = req("DELETE", "/api/v1/namespaces/default/configmaps/new", body, &code);
+	ck_assert_int_eq(code, 200);
+	cJSON_Delete(j);
 	snprintf(body, sizeof(body), "{\"preconditions\":{\"resourceVersion\":\"%s\"}}", rv);
 	j = req("DELETE", "/api/v1/namespaces/default/configmaps/c", body, &code);
 	ck_assert_int_eq(code, 409);
