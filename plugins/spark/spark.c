@@ -939,6 +939,11 @@ static void read_record(const struct planner *p, struct app *a)
 	r->attempts.execution_attempts = annotation_number(p, a->live, "execution-attempts", 0);
 	r->attempts.last_submission_ms = annotation_number(p, a->live, "last-submission-ms", 0);
 	annotation_text(r->submission_id, sizeof(r->submission_id), p, a->live, "submission-id");
+	/* A submission is recorded but not its state (the annotation was lost
+	 * or edited): the application is not new, and a NEW one would kill its
+	 * running driver to submit again. Follow the driver instead. */
+	if (r->state == SPARK_NEW && r->submission_id[0] != '\0')
+		r->state = SPARK_UNKNOWN;
 	r->termination_ms = annotation_number(p, a->live, "termination-ms", 0);
 	annotation_text(r->last_failure, sizeof(r->last_failure), p, a->live, "last-failure");
 }
