@@ -218,6 +218,19 @@ status:
   interval: 1s
 pluginDir: $plugins
 EOF
+# Leader election (one instance, as a Deployment with replicas 1 runs it):
+# the Lease renewals are PUTs guarded by their resourceVersion, the writes
+# conflictRate reaches. A restarted daemon has a new identity (host_pid),
+# so after a SIGKILL it waits for the old holder's Lease to expire.
+if [ "${SOAK_LEADER_ELECTION:-1}" != 0 ]; then
+	cat >>"$work/keelson.yaml" <<EOF
+leaderElection:
+  leaseDuration: 4s
+  renewDeadline: 3s
+  retryPeriod: 500ms
+EOF
+	k create namespace keelson-system >/dev/null || fail "kubectl create namespace keelson-system (the Lease's namespace)"
+fi
 
 start_daemon() {
 	[ -z "$daemon" ] || return 0
