@@ -12,6 +12,7 @@
 #   cass_deploy NS POD...                       keelson run until pods_are and converged
 #   log_mark / converged_since MARK             daemon.log position, converged after it
 #   cass_roll_with_kills KILLS COMMAND...       a roll by daemons killed with SIGKILL
+#   cass_bump_image FROM TO ORDER FILE...       an image bump rolled and checked
 #   cass_check_roll ORDER POD...                the watch of a roll: order, once, one down
 # Needs $KUBECTL, git, curl, python3 (webhook receiver only) and $top_builddir.
 
@@ -97,6 +98,27 @@ cass_check_roll() {
 	ccr_max=$(scenario_max_unavailable $#)
 	[ "$ccr_max" -le 1 ] || fail "$ccr_max pods were unavailable at once"
 	scenario_assert_no_violations
+}
+
+# An image bump FROM -> TO in FILE..., committed and rolled by the running
+# daemon while a pod watch records it: every pod of $pods (namespace cass)
+# back Ready on TO, converged, checked by cass_check_roll ORDER, and each
+# drained through the Management API before its restart. Sets IMAGE=TO.
+cass_bump_image() {
+	cbi_from=$1 cbi_to=$2 cbi_order=$3
+	shift 3
+	scenario_watch_start cass
+	cbi_mark=$(log_mark)
+	sed -i "s/cassandra:$cbi_from/cassandra:$cbi_to/" "$@" || fail "cannot edit $*"
+	cass_commit "cassandra $cbi_to"
+	IMAGE=cassandra:$cbi_to
+	scenario_wait 100 "all pods on $cbi_to and Ready" pods_are cass $pods
+	scenario_wait 30 "converged after the bump" converged_since "$cbi_mark"
+	cass_check_roll "$cbi_order" $pods
+	for cbi_p in $pods; do
+		tail -n +"$cbi_mark" "$work/daemon.log" | grep -q "running step.*drain cass/$cbi_p " ||
+			fail "$cbi_p was not drained through the Management API before its restart"
+	done
 }
 
 # Pods in the order keelson (or a controller) started deleting them, on one

@@ -42,22 +42,7 @@ cass_deploy cass $pods
 scenario_assert_no_violations
 
 step="image bump: rack by rack, one node at a time, quiet period between racks"
-scenario_watch_start cass
-mark=$(log_mark)
-sed -i 's/cassandra:4.1.5/cassandra:4.1.6/' "$dir"/statefulset-*.yaml
-cass_commit "cassandra 4.1.6"
-IMAGE=cassandra:4.1.6
-scenario_wait 100 "all pods on 4.1.6 and Ready" pods_are cass $pods
-scenario_wait 30 "converged after the bump" converged_since "$mark"
-scenario_watch_stop
-order=$(deletion_order)
-[ "$order" = "$expected" ] || fail "pods deleted in the order '$order', expected '$expected'"
-max=$(scenario_max_unavailable 6)
-[ "$max" -le 1 ] || fail "$max pods were unavailable at once"
-for p in $pods; do
-	tail -n +"$mark" "$work/daemon.log" | grep -q "running step.*drain cass/$p " ||
-		fail "$p was not drained through the Management API before its restart"
-done
+cass_bump_image 4.1.5 4.1.6 "$expected" "$dir"/statefulset-*.yaml
 for r in b c; do
 	start=$(log_time "running step.*start the quiet period of rack rack-$r")
 	first=$(log_time "running step.*drain cass/cass-$r-1 ")
