@@ -569,19 +569,6 @@ done:
 
 /* --- prune ------------------------------------------------------------------ */
 
-static bool desired_here(const struct keelson_change_set *cs, const struct keelson_inventory_entry *e)
-{
-	char group[256];
-	keelson_api_group(group, sizeof(group), e->api_version);
-	for (size_t i = 0; i < cs->change_count; i++) {
-		const struct keelson_object *o = cs->changes[i].object;
-		if (strcmp(o->kind, e->kind) == 0 && strcmp(o->name, e->name) == 0 &&
-		    strcmp(o->namespace_, e->namespace_) == 0 && strcmp(o->group, group) == 0)
-			return true;
-	}
-	return false;
-}
-
 static int compare_entry_rank_desc(const void *a, const void *b, void *inv_)
 {
 	const struct keelson_inventory *inv = inv_;
@@ -665,11 +652,23 @@ static int prune(struct keelson_apply_result *res, struct keelson_apply_context 
 	if (inv->count == 0)
 		return 0;
 	order = malloc(inv->count * sizeof(*order));
-	if (order == NULL)
+	bool *desired = calloc(inv->count, sizeof(*desired));
+	if (order == NULL || desired == NULL) {
+		free(order);
+		free(desired);
 		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	}
+	/* Entries still in the repository (the identity leaves the version out). */
+	for (size_t i = 0; i < cs->change_count; i++) {
+		const struct keelson_object *o = cs->changes[i].object;
+		long at = keelson_inventory_find(inv, o->api_version, o->kind, o->namespace_, o->name);
+		if (at >= 0)
+			desired[at] = true;
+	}
 	for (size_t i = 0; i < inv->count; i++)
-		if (!desired_here(cs, &inv->items[i]))
+		if (!desired[i])
 			order[n++] = i;
+	free(desired);
 	qsort_r(order, n, sizeof(*order), compare_entry_rank_desc, inv);
 	bool *drop = calloc(inv->count, sizeof(*drop));
 	if (drop == NULL) {

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "reconcile/inventory.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,29 +46,95 @@ void keelson_inventory_free(struct keelson_inventory *inv)
 	for (size_t i = 0; i < inv->count; i++)
 		entry_dispose(&inv->items[i]);
 	free(inv->items);
+	free(inv->index_slots);
 	free(inv->revision);
 	free(inv);
+}
+
+/* The group of an apiVersion without copying it: its length ("v1": 0). */
+static size_t group_length(const char *api_version)
+{
+	const char *slash = strchr(api_version, '/');
+	return slash ? (size_t)(slash - api_version) : 0;
+}
+
+static uint64_t fnv1a(uint64_t h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ULL;
+	}
+	return (h ^ 0xff) * 1099511628211ULL; /* field separator */
+}
+
+static uint64_t identity_hash(const char *api_version, const char *kind, const char *ns, const char *name)
+{
+	uint64_t h = 14695981039346656037ULL;
+	h = fnv1a(h, api_version, group_length(api_version));
+	h = fnv1a(h, kind, strlen(kind));
+	h = fnv1a(h, ns, strlen(ns));
+	return fnv1a(h, name, strlen(name));
+}
+
+static bool same_identity(const struct keelson_inventory_entry *e, const char *api_version, const char *kind,
+			  const char *ns, const char *name)
+{
+	size_t group = group_length(api_version);
+	return strcmp(e->kind, kind) == 0 && strcmp(e->name, name) == 0 && strcmp(e->namespace_, ns) == 0 &&
+	       group_length(e->api_version) == group && strncmp(e->api_version, api_version, group) == 0;
+}
+
+static void index_insert(struct keelson_inventory *inv, size_t item)
+{
+	const struct keelson_inventory_entry *e = &inv->items[item];
+	size_t mask = inv->index_size - 1;
+	size_t at = (size_t)identity_hash(e->api_version, e->kind, e->namespace_, e->name) & mask;
+	while (inv->index_slots[at] != 0)
+		at = (at + 1) & mask;
+	inv->index_slots[at] = item + 1;
+}
+
+/* (Re)build the index with room for `count` entries at most half full.
+ * Out of memory leaves it stale: find scans instead. */
+static void index_rebuild(struct keelson_inventory *inv, size_t count)
+{
+	size_t size = 64;
+	while (size < 2 * count)
+		size *= 2;
+	size_t *slots = calloc(size, sizeof(*slots));
+	free(inv->index_slots);
+	inv->index_slots = slots;
+	inv->index_size = slots ? size : 0;
+	inv->index_stale = slots == NULL;
+	for (size_t i = 0; slots != NULL && i < inv->count; i++)
+		index_insert(inv, i);
 }
 
 long keelson_inventory_find(const struct keelson_inventory *inv, const char *api_version, const char *kind,
 			    const char *ns, const char *name)
 {
-	char group[256], other[256];
-	keelson_api_group(group, sizeof(group), api_version);
-	for (size_t i = 0; i < inv->count; i++) {
-		const struct keelson_inventory_entry *e = &inv->items[i];
-		if (strcmp(e->kind, kind) != 0 || strcmp(e->name, name) != 0 || strcmp(e->namespace_, ns ? ns : "") != 0)
-			continue;
-		keelson_api_group(other, sizeof(other), e->api_version);
-		if (strcmp(group, other) == 0)
-			return (long)i;
+	ns = ns ? ns : "";
+	if (inv->index_slots != NULL && !inv->index_stale) {
+		size_t mask = inv->index_size - 1;
+		for (size_t at = (size_t)identity_hash(api_version, kind, ns, name) & mask; inv->index_slots[at] != 0;
+		     at = (at + 1) & mask) {
+			size_t i = inv->index_slots[at] - 1;
+			if (same_identity(&inv->items[i], api_version, kind, ns, name))
+				return (long)i;
+		}
+		return -1;
 	}
+	for (size_t i = 0; i < inv->count; i++)
+		if (same_identity(&inv->items[i], api_version, kind, ns, name))
+			return (long)i;
 	return -1;
 }
 
 int keelson_inventory_put(struct keelson_inventory *inv, const char *api_version, const char *kind,
 			  const char *ns, const char *name, const char *uid)
 {
+	if (inv->index_slots == NULL || inv->index_stale || 2 * (inv->count + 1) > inv->index_size)
+		index_rebuild(inv, inv->count + 1 > inv->capacity ? inv->count + 1 : inv->capacity);
 	long at = keelson_inventory_find(inv, api_version, kind, ns, name);
 	if (at >= 0) {
 		struct keelson_inventory_entry *e = &inv->items[at];
@@ -108,6 +175,8 @@ int keelson_inventory_put(struct keelson_inventory *inv, const char *api_version
 		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
 	}
 	inv->count++;
+	if (!inv->index_stale && inv->index_slots != NULL)
+		index_insert(inv, inv->count - 1);
 	return 0;
 }
 
@@ -118,6 +187,7 @@ void keelson_inventory_remove(struct keelson_inventory *inv, size_t index)
 	entry_dispose(&inv->items[index]);
 	memmove(&inv->items[index], &inv->items[index + 1], (inv->count - index - 1) * sizeof(*inv->items));
 	inv->count--;
+	inv->index_stale = true; /* later items moved: the next put rebuilds the index */
 }
 
 static const char *member_string(const cJSON *obj, const char *key)

@@ -8,6 +8,7 @@
 #include "reconcile/inventory.h"
 #include "tests/unit/check_main.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define REV "1111111111111111111111111111111111111111"
@@ -150,6 +151,73 @@ START_TEST(test_blocked_needs_no_request)
 }
 END_TEST
 
+/* The inventory's identity index: every entry found at its place through
+ * growth, removals (later entries move down) and re-adds; the version of
+ * apiVersion is not part of the identity, the group is. */
+START_TEST(test_inventory_index)
+{
+	struct keelson_inventory *inv = keelson_inventory_new();
+	char name[64], uid[64];
+	const size_t n = 3000;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "obj-%zu", i);
+		snprintf(uid, sizeof(uid), "u-%zu", i);
+		ck_assert_int_eq(keelson_inventory_put(inv, i % 2 ? "apps/v1" : "v1", i % 3 ? "ConfigMap" : "StatefulSet",
+						       i % 5 ? "ns" : NULL, name, uid),
+				 0);
+	}
+	ck_assert_uint_eq(inv->count, n);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "obj-%zu", i);
+		ck_assert_int_eq(keelson_inventory_find(inv, i % 2 ? "apps/v1beta2" : "v1", i % 3 ? "ConfigMap" : "StatefulSet",
+							i % 5 ? "ns" : "", name),
+				 (long)i);
+		/* Another group, another namespace, another kind: not the entry. */
+		ck_assert_int_eq(keelson_inventory_find(inv, i % 2 ? "example.com/v1" : "apps/v1",
+							i % 3 ? "ConfigMap" : "StatefulSet", i % 5 ? "ns" : "", name),
+				 -1);
+		ck_assert_int_eq(keelson_inventory_find(inv, i % 2 ? "apps/v1" : "v1", i % 3 ? "ConfigMap" : "StatefulSet",
+							i % 5 ? "other" : "ns", name),
+				 -1);
+	}
+	/* Put of an existing identity updates apiVersion and uid in place. */
+	ck_assert_int_eq(keelson_inventory_put(inv, "apps/v2", "ConfigMap", "ns", "obj-1", "u-new"), 0);
+	ck_assert_uint_eq(inv->count, n);
+	ck_assert_str_eq(inv->items[1].api_version, "apps/v2");
+	ck_assert_str_eq(inv->items[1].uid, "u-new");
+	ck_assert_int_eq(keelson_inventory_put(inv, "apps/v1", "ConfigMap", "ns", "obj-1", NULL), 0);
+	ck_assert_str_eq(inv->items[1].uid, "u-new");
+
+	keelson_inventory_remove(inv, 10);
+	keelson_inventory_remove(inv, 0);
+	ck_assert_uint_eq(inv->count, n - 2);
+	ck_assert_int_eq(keelson_inventory_find(inv, "v1", "StatefulSet", "", "obj-0"), -1);
+	ck_assert_int_eq(keelson_inventory_find(inv, "v1", "ConfigMap", "", "obj-10"), -1);
+	ck_assert_int_eq(keelson_inventory_find(inv, "apps/v1", "ConfigMap", "ns", "obj-11"), 9);
+	ck_assert_int_eq(keelson_inventory_find(inv, "v1", "ConfigMap", "ns", "obj-2998"), (long)n - 4);
+	/* Re-added after the removals: found, and so is everything else. */
+	ck_assert_int_eq(keelson_inventory_put(inv, "v1", "ConfigMap", "", "obj-10", "u-10"), 0);
+	ck_assert_int_eq(keelson_inventory_find(inv, "v1", "ConfigMap", NULL, "obj-10"), (long)n - 2);
+	for (size_t i = 1; i < n; i++) {
+		if (i == 10)
+			continue;
+		snprintf(name, sizeof(name), "obj-%zu", i);
+		ck_assert_int_eq(keelson_inventory_find(inv, i % 2 ? "apps/v1" : "v1", i % 3 ? "ConfigMap" : "StatefulSet",
+							i % 5 ? "ns" : "", name),
+				 (long)(i < 10 ? i - 1 : i - 2));
+	}
+	/* The bound holds. */
+	for (size_t i = inv->count; i < KEELSON_INVENTORY_MAX_ENTRIES; i++) {
+		snprintf(name, sizeof(name), "more-%zu", i);
+		ck_assert_int_eq(keelson_inventory_put(inv, "v1", "Secret", "ns", name, NULL), 0);
+	}
+	ck_assert_int_eq(keelson_inventory_put(inv, "v1", "Secret", "ns", "one-too-many", NULL), KEELSON_ELIMIT);
+	ck_assert_int_eq(keelson_inventory_find(inv, "v1", "Secret", "ns", "one-too-many"), -1);
+	ck_assert_int_eq(keelson_inventory_put(inv, "v1", "Secret", "ns", "more-4999", "u"), 0); /* an update still works */
+	keelson_inventory_free(inv);
+}
+END_TEST
+
 static Suite *suite_generic_apply(void)
 {
 	Suite *s = suite_create("generic_apply");
@@ -159,6 +227,9 @@ static Suite *suite_generic_apply(void)
 	tcase_add_test(tc, test_work_when_inventory_is_behind);
 	tcase_add_test(tc, test_prune_policy);
 	tcase_add_test(tc, test_blocked_needs_no_request);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("inventory");
+	tcase_add_test(tc, test_inventory_index);
 	suite_add_tcase(s, tc);
 	return s;
 }
