@@ -23,6 +23,10 @@
  *   - a dropped connection or any other error: back off (exponential, with
  *     jitter) and watch again from the last resourceVersion.
  *
+ * Memory: objects are kept in a compact, lossless binary form (about a
+ * fifth of a cJSON tree) and decoded into a fresh cJSON tree on each read,
+ * so a read costs about what a copy did; see keelson_kube_cache_encode.
+ *
  * Thread safety: all functions may be called from any thread; reads take a
  * per-type read lock and return copies.
  */
@@ -90,10 +94,22 @@ struct keelson_kube_cache_stats {
 	unsigned long events;    /* ADDED/MODIFIED/DELETED applied */
 	unsigned long errors;    /* failed lists and watches */
 	size_t objects;
+	size_t bytes;            /* held by the cached objects' compact forms and keys */
 };
 
 /* Totals over all types. */
 void keelson_kube_cache_stats(struct keelson_kube_cache *cache, struct keelson_kube_cache_stats *out);
+
+/* The compact form the cache keeps each object in, exposed for tests and
+ * measurements. Lossless: decoding gives a tree equal to `object` member
+ * for member, in order (cJSON_Compare), every number the same double.
+ * *out is malloc'd (caller frees). KEELSON_ELIMIT past 1,000 levels of
+ * nesting (cJSON's parse limit), KEELSON_ENOMEM. */
+int keelson_kube_cache_encode(unsigned char **out, size_t *out_len, const cJSON *object);
+
+/* A new cJSON tree (caller frees with cJSON_Delete) from bytes made by
+ * keelson_kube_cache_encode in this process. */
+int keelson_kube_cache_decode(cJSON **out, const unsigned char *data, size_t len);
 
 /* Stop all watches (at once: keelson_kube_watch_wake) and free. Accepts
  * NULL. */

@@ -8,6 +8,7 @@
 #include "tls_fixture.h"
 
 #include <check.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,7 @@ struct fake_api {
 	bool present[MAX_PODS];
 	struct {
 		unsigned long rv;
-		char line[256];
+		char line[1024];
 	} events[MAX_EVENTS];
 	unsigned event_count;
 	unsigned long compacted_rv; /* watches from an older rv get 410 */
@@ -57,17 +58,30 @@ struct watch_cursor {
 	unsigned drop_generation, end_generation;
 };
 
+/* A pod as the API server returns it: managedFields of keelson and of
+ * another manager, spec and status (what the diff and plugins read), a
+ * few values that change with each write. */
 static void pod_json(char *buf, size_t size, const char *name, unsigned long rv)
 {
-	snprintf(buf, size,
+	int n = snprintf(buf, size,
 		"{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"%s\",\"namespace\":\"kafka\","
-		"\"resourceVersion\":\"%lu\",\"labels\":{\"app.kubernetes.io/managed-by\":\"keelson\"}}}", name, rv);
+		"\"resourceVersion\":\"%lu\",\"labels\":{\"app.kubernetes.io/managed-by\":\"keelson\",\"rv\":\"r%lu\"},"
+		"\"managedFields\":[{\"manager\":\"keelson\",\"operation\":\"Apply\",\"apiVersion\":\"v1\","
+		"\"time\":\"2026-11-26T04:00:00Z\",\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:metadata\":{"
+		"\"f:labels\":{\"f:app.kubernetes.io/managed-by\":{}}},\"f:spec\":{\"f:containers\":{"
+		"\"k:{\\\"name\\\":\\\"kafka\\\"}\":{\".\":{},\"f:image\":{}}}}}},{\"manager\":\"kubelet\","
+		"\"operation\":\"Update\",\"subresource\":\"status\",\"fieldsType\":\"FieldsV1\","
+		"\"fieldsV1\":{\"f:status\":{\"f:phase\":{}}}}]},"
+		"\"spec\":{\"containers\":[{\"name\":\"kafka\",\"image\":\"kafka:3.%lu\",\"ports\":[{\"containerPort\":9092}]}]},"
+		"\"status\":{\"phase\":\"Running\",\"load\":0.1,\"restartCount\":-%lu,\"podIPs\":[]}}",
+		name, rv, rv, rv, rv);
+	ck_assert(n > 0 && (size_t)n < size);
 }
 
 /* Create, update or delete (name, delete) and log the event. */
 static void fake_write_locked(struct fake_api *api, const char *name, bool delete)
 {
-	char obj[200];
+	char obj[900];
 	api->rv++;
 	int slot = -1, free_slot = -1;
 	for (int i = 0; i < MAX_PODS; i++) {
@@ -175,7 +189,7 @@ static void fake_handler(const struct mini_request *req, struct mini_reply *r, v
 		for (int i = 0; i < MAX_PODS; i++) {
 			if (!api->present[i])
 				continue;
-			char obj[200];
+			char obj[900];
 			pod_json(obj, sizeof(obj), api->pods[i], api->pod_rv[i]);
 			used += (size_t)snprintf(r->body + used, sizeof(r->body) - used, "%s%s", first ? "" : ",", obj);
 			first = false;
@@ -542,6 +556,222 @@ START_TEST(sync_timeout_names_type)
 }
 END_TEST
 
+/* --- compact form ---------------------------------------------------- */
+
+/* Same shape, same member order, same bits in every number (cJSON_Compare
+ * accepts doubles within an epsilon; the diff must see the exact value). */
+static void assert_identical(const cJSON *a, const cJSON *b)
+{
+	ck_assert_int_eq(a->type & 0xff, b->type & 0xff);
+	if (a->string != NULL || b->string != NULL) {
+		ck_assert_ptr_nonnull(a->string);
+		ck_assert_ptr_nonnull(b->string);
+		ck_assert_str_eq(a->string, b->string);
+	}
+	if (cJSON_IsNumber(a)) {
+		ck_assert(memcmp(&a->valuedouble, &b->valuedouble, sizeof(double)) == 0);
+		ck_assert_int_eq(a->valueint, b->valueint);
+	}
+	if (cJSON_IsString(a) || cJSON_IsRaw(a))
+		ck_assert_str_eq(a->valuestring, b->valuestring);
+	const cJSON *ca = a->child, *cb = b->child;
+	for (; ca && cb; ca = ca->next, cb = cb->next)
+		assert_identical(ca, cb);
+	ck_assert(ca == NULL && cb == NULL);
+}
+
+static cJSON *round_trip(const cJSON *object, size_t *size)
+{
+	unsigned char *bytes = NULL;
+	size_t len = 0;
+	cJSON *back = NULL;
+	ck_assert_int_eq(keelson_kube_cache_encode(&bytes, &len, object), 0);
+	ck_assert_int_eq(keelson_kube_cache_decode(&back, bytes, len), 0);
+	free(bytes);
+	if (size != NULL)
+		*size = len;
+	return back;
+}
+
+START_TEST(compact_form_is_lossless)
+{
+	/* What the diff and plugins read: managedFields of every manager
+	 * (keelson's fieldsV1 drives removals), spec, status; and the values
+	 * a lossy encoding would get wrong. */
+	static const char json[] =
+		"{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\"kafka\",\"namespace\":\"kafka\","
+		"\"uid\":\"0f6c1c1e\",\"generation\":7,\"labels\":{\"app\":\"kafka\",\"keelson.dev/system\":\"events\"},"
+		"\"managedFields\":[{\"manager\":\"keelson\",\"operation\":\"Apply\",\"apiVersion\":\"apps/v1\","
+		"\"time\":\"2026-11-26T04:00:00Z\",\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:spec\":{\"f:replicas\":{},"
+		"\"f:template\":{\"f:spec\":{\"f:containers\":{\"k:{\\\"name\\\":\\\"kafka\\\"}\":{\".\":{},\"f:image\":{}}}}}}}},"
+		"{\"manager\":\"keelson-ownership\",\"operation\":\"Apply\",\"fieldsType\":\"FieldsV1\","
+		"\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{\"f:keelson.dev/system\":{}}}}},"
+		"{\"manager\":\"kube-controller-manager\",\"operation\":\"Update\",\"subresource\":\"status\","
+		"\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:status\":{\"f:replicas\":{},\"f:readyReplicas\":{}}}}]},"
+		"\"spec\":{\"replicas\":3,\"template\":{\"spec\":{\"containers\":[{\"name\":\"kafka\",\"image\":\"kafka:3.7\","
+		"\"resources\":{\"limits\":{\"cpu\":\"2\",\"memory\":\"4Gi\"}},\"env\":[]}]}}},"
+		"\"status\":{\"replicas\":3,\"readyReplicas\":2,\"conditions\":[],\"observedGeneration\":7},"
+		"\"numbers\":[0,-0.0,1,-1,2147483647,2147483648,-2147483649,9007199254740991,-9007199254740991,"
+		"9007199254740993,18446744073709551616,1e300,-1e-300,5e-324,0.1,0.30000000000000004,3.141592653589793,"
+		"1.7976931348623157e308],"
+		"\"strings\":[\"\",\"caf\\u00e9 \\u2603 \\ud83d\\ude00\",\"tab\\tnewline\\nquote\\\"backslash\\\\\",\"Apply\","
+		"\"metadata\",\"f:spec\"],"
+		"\"literals\":[null,true,false,{},[],[[[]]],{\"\":{\"\":\"\"}}],"
+		"\"a key that is in no dictionary\":\"a value that is in no dictionary either\"}";
+	cJSON *object = cJSON_Parse(json);
+	ck_assert_ptr_nonnull(object);
+	size_t size = 0;
+	cJSON *back = round_trip(object, &size);
+	ck_assert(cJSON_Compare(object, back, true));
+	assert_identical(object, back);
+	char *a = cJSON_PrintUnformatted(object), *b = cJSON_PrintUnformatted(back);
+	ck_assert_str_eq(a, b);
+	/* Smaller than even the unformatted JSON (the tree is about 5 times
+	 * that). */
+	ck_assert_uint_lt(size, strlen(a));
+	/* -0.0 stays negative (an integer encoding would lose the sign). */
+	const cJSON *zero = cJSON_GetArrayItem(cJSON_GetObjectItem(back, "numbers"), 1);
+	ck_assert(signbit(zero->valuedouble));
+	free(a);
+	free(b);
+	cJSON_Delete(back);
+	cJSON_Delete(object);
+}
+END_TEST
+
+/* A parse keeps a repeated key (both members, in order); so does the
+ * compact form, and a non-string "Raw" value stays raw. */
+START_TEST(compact_form_keeps_repeated_keys_and_raw)
+{
+	cJSON *object = cJSON_Parse("{\"a\":1,\"a\":\"two\",\"name\":3}");
+	ck_assert_ptr_nonnull(object);
+	cJSON_AddItemToObject(object, "raw", cJSON_CreateRaw("{\"x\":[1,2]}"));
+	cJSON *back = round_trip(object, NULL);
+	assert_identical(object, back);
+	ck_assert_int_eq(cJSON_GetArraySize(back), 4);
+	ck_assert_str_eq(cJSON_GetArrayItem(back, 1)->valuestring, "two");
+	ck_assert(cJSON_IsRaw(cJSON_GetObjectItem(back, "raw")));
+	cJSON_Delete(back);
+	cJSON_Delete(object);
+}
+END_TEST
+
+START_TEST(compact_form_nesting_limit)
+{
+	/* 1,000 levels (what cJSON_Parse accepts) round-trip; 1,002 do not. */
+	cJSON *root = cJSON_CreateArray(), *inner = root;
+	for (int i = 0; i < 1000; i++) {
+		cJSON *next = cJSON_CreateArray();
+		cJSON_AddItemToArray(inner, next);
+		inner = next;
+	}
+	cJSON *back = round_trip(root, NULL);
+	ck_assert(cJSON_Compare(root, back, true));
+	cJSON_Delete(back);
+	cJSON_AddItemToArray(inner, cJSON_CreateArray());
+	unsigned char *bytes = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(keelson_kube_cache_encode(&bytes, &len, root), KEELSON_ELIMIT);
+	ck_assert_ptr_null(bytes);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "1000 levels"));
+	cJSON_Delete(root);
+}
+END_TEST
+
+/* The decoder checks every length and index, so a cut or damaged form is
+ * an error, never a read past the end (ASan watches). */
+START_TEST(compact_form_refuses_damaged_bytes)
+{
+	char obj[900];
+	pod_json(obj, sizeof(obj), "kafka-0", 7);
+	cJSON *object = cJSON_Parse(obj);
+	unsigned char *bytes = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(keelson_kube_cache_encode(&bytes, &len, object), 0);
+	for (size_t cut = 0; cut < len; cut++) {
+		unsigned char *copy = malloc(cut + 1); /* exact size for ASan */
+		memcpy(copy, bytes, cut);
+		cJSON *back = (cJSON *)1;
+		ck_assert_int_eq(keelson_kube_cache_decode(&back, copy, cut), KEELSON_ERROR);
+		ck_assert_ptr_null(back);
+		free(copy);
+	}
+	unsigned char bad_tag = 0xee;
+	cJSON *back = NULL;
+	ck_assert_int_eq(keelson_kube_cache_decode(&back, &bad_tag, 1), KEELSON_ERROR);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "keelson bug"));
+	free(bytes);
+	cJSON_Delete(object);
+}
+END_TEST
+
+static void assert_cached_is_served(struct keelson_kube_cache *cache, const char *name, unsigned long rv)
+{
+	char obj[900];
+	cJSON *got = NULL;
+	pod_json(obj, sizeof(obj), name, rv);
+	cJSON *served = cJSON_Parse(obj);
+	ck_assert_ptr_nonnull(served);
+	ck_assert_int_eq(keelson_kube_cache_get(&got, cache, "v1", "Pod", "kafka", name), 0);
+	assert_identical(served, got);
+	cJSON_Delete(got);
+	cJSON_Delete(served);
+}
+
+START_TEST(cached_object_is_the_served_object)
+{
+	struct env e;
+	struct keelson_kube_cache_stats st;
+	cJSON *list = NULL;
+	char obj[900];
+
+	env_start(&e);
+	assert_cached_is_served(e.cache, "kafka-0", 101);
+	assert_cached_is_served(e.cache, "kafka-1", 102);
+	ck_assert_int_eq(keelson_kube_cache_list(&list, e.cache, "v1", "Pod", "kafka"), 0);
+	ck_assert_int_eq(cJSON_GetArraySize(list), 2);
+	pod_json(obj, sizeof(obj), "kafka-1", 102);
+	cJSON *served = cJSON_Parse(obj);
+	assert_identical(served, cJSON_GetArrayItem(list, 1));
+	cJSON_Delete(served);
+	cJSON_Delete(list);
+	/* What the cache holds per object: less than the JSON text. */
+	keelson_kube_cache_stats(e.cache, &st);
+	ck_assert_uint_eq(st.objects, 2);
+	ck_assert_uint_gt(st.bytes, 0);
+	ck_assert_uint_lt(st.bytes / st.objects, strlen(obj));
+	env_stop(&e);
+}
+END_TEST
+
+START_TEST(watch_update_replaces_compact_entry)
+{
+	struct env e;
+	struct keelson_kube_cache_stats st;
+
+	env_start(&e);
+	keelson_kube_cache_stats(e.cache, &st);
+	size_t bytes_before = st.bytes;
+	fake_write(&e.api, "kafka-0", false); /* rv 103: MODIFIED */
+	ck_assert(wait_for(e.cache, "kafka-0", "103"));
+	/* The new object, all of it (image, status, labels), not a merge. */
+	assert_cached_is_served(e.cache, "kafka-0", 103);
+	assert_cached_is_served(e.cache, "kafka-1", 102);
+	keelson_kube_cache_stats(e.cache, &st);
+	ck_assert_uint_eq(st.objects, 2);
+	/* Replaced, not added beside: the same size (same digit counts). */
+	ck_assert_uint_eq(st.bytes, bytes_before);
+	fake_write(&e.api, "kafka-0", true);
+	fake_write(&e.api, "kafka-1", true);
+	ck_assert(wait_for(e.cache, "kafka-0", ""));
+	ck_assert(wait_for(e.cache, "kafka-1", ""));
+	keelson_kube_cache_stats(e.cache, &st);
+	ck_assert_uint_eq(st.objects, 0);
+	ck_assert_uint_eq(st.bytes, 0);
+	env_stop(&e);
+}
+END_TEST
+
 Suite *suite_kube_cache(void);
 Suite *suite_kube_cache(void)
 {
@@ -561,6 +791,16 @@ Suite *suite_kube_cache(void)
 	tcase_add_test(tc, expired_watch_relists);
 	tcase_add_test(tc, concurrent_reads_during_updates);
 	tcase_add_test(tc, idle_watch_end_resumes_from_bookmark);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("compact form");
+	tcase_add_unchecked_fixture(tc, tls_setup, tls_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, compact_form_is_lossless);
+	tcase_add_test(tc, compact_form_keeps_repeated_keys_and_raw);
+	tcase_add_test(tc, compact_form_nesting_limit);
+	tcase_add_test(tc, compact_form_refuses_damaged_bytes);
+	tcase_add_test(tc, cached_object_is_the_served_object);
+	tcase_add_test(tc, watch_update_replaces_compact_entry);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("keelson_kube_cache_options_init");
 	tcase_add_test(tc, watch_timeout_from_environment);
