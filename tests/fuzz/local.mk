@@ -259,8 +259,9 @@ tests_security_test_limits_LDADD = libkubesim-server.la libkubesim-apply.la libk
 # of suites or scripts). The script keeps, of check_PROGRAMS, the Check
 # suites (test_*) and replay programs, without kubesim's own. The daemon
 # scenarios: the whole daemon (HTTP, webhooks, status, forge, drift
-# events, SIGTERM) and two daemons with leader election running the
-# example plugin in-process.
+# events, SIGTERM), two daemons with leader election running the example
+# plugin, and the kafka and cassandra plugins (they run inside keelson, so
+# their leaks are keelson's) rolling and scaling, SIGKILLed mid-roll.
 VALGRIND_SCENARIOS = \
 	tests/layout/validate-cli.sh \
 	tests/plugin/plugins-cli.sh \
@@ -272,7 +273,11 @@ VALGRIND_SCENARIOS = \
 	tests/plugin/executor-kubesim.sh \
 	tests/reconcile/plugin-rollout-kubesim.sh \
 	tests/status/daemon-kubesim.sh \
-	tests/election/ha-kubesim.sh
+	tests/election/ha-kubesim.sh \
+	tests/kafka/kafka-roll.sh \
+	tests/kafka/kafka-scale.sh \
+	tests/cassandra/roll-one-rack.sh \
+	tests/cassandra/scale.sh
 .PHONY: check-valgrind
 check-valgrind: all $(check_PROGRAMS) $(check_LTLIBRARIES)
 	VALGRIND_ONLY='$(VALGRIND_ONLY)' $(SHELL) $(srcdir)/tests/security/check-valgrind.sh \
