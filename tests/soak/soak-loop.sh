@@ -24,15 +24,15 @@ for seed in $seeds; do
 	bash "$here/soak.sh" --seed "$seed" --sequences "$sequences" --steps "$steps" --clock-factor "$clock" | tee -a "$out"
 	rc=$(tail -n 1 "$out" | grep -c '^SOAK-STATS') # a crash of the runner itself leaves no stats line
 	grep -q "^PASS soak seed $seed:" "$out" || failed="$failed $seed"
-	[ "$rc" = 1 ] || echo "SOAK-STATS seed=$seed sequences=0 commits=0 bad=0 faults=0 errors=0 throttles=0 conflicts=0 dropped_watches=0 git_restarts=0 kills=0" >>"$out"
+	[ "$rc" = 1 ] || echo "SOAK-STATS seed=$seed sequences=0 commits=0 bad=0 faults=0 errors=0 throttles=0 conflicts=0 dropped_watches=0 conflict_storms=0 stepdowns=0 git_restarts=0 kills=0" >>"$out"
 done
 grep '^SOAK-STATS' "$out" | awk -v failed="$failed" '
 	{ for (i = 3; i <= NF; i++) { split($i, kv, "="); sum[kv[1]] += kv[2] } runs++ }
 	END {
-		printf "soak: %d seeds; survived %d sequences, %d commits (%d bad%s), %d fault periods (injected: %d 500s, %d 429s, %d 409 conflicts, %d dropped watches), %d git restarts, %d SIGKILLs\n",
+		printf "soak: %d seeds; survived %d sequences, %d commits (%d bad%s), %d fault periods (injected: %d 500s, %d 429s, %d 409 conflicts, %d dropped watches), %d conflict storms (%d leader step-downs), %d git restarts, %d SIGKILLs\n",
 			runs, sum["sequences"], sum["commits"], sum["bad"], failed == "" ? ", all refused" : "",
 			sum["faults"], sum["errors"], sum["throttles"], sum["conflicts"], sum["dropped_watches"],
-			sum["git_restarts"], sum["kills"]
+			sum["conflict_storms"], sum["stepdowns"], sum["git_restarts"], sum["kills"]
 		if (failed != "") printf "soak: FAILED seeds:%s (replay commands above)\n", failed
 	}'
 [ -z "$failed" ]

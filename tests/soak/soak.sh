@@ -74,7 +74,7 @@ daemon=
 gitd=
 gport=
 failed=no
-n_seq=0 n_commits=0 n_bad=0 n_faults=0 n_git=0 n_kills=0
+n_seq=0 n_commits=0 n_bad=0 n_faults=0 n_git=0 n_kills=0 n_storms=0
 log=$work/daemon.log
 : >"$log"
 
@@ -100,11 +100,15 @@ except Exception:
     by = {}
 print(", ".join("%s: %s" % (r, " ".join("%s=%d" % kv for kv in sorted(f.items()))) for r, f in sorted(by.items())) or "none")' 2>/dev/null
 }
+# Times the leader stopped leading because no renewal got through.
+stepdowns() {
+	grep -c 'msg="leader election: stopped leading; standing by".*reason="no renewal within renewDeadline' "$log" 2>/dev/null
+}
 stats() { # stats [SEQUENCES]: what this run survived
 	local inj
 	inj=$(injected_faults)
 	set -- "${1:-$n_seq}" $inj
-	echo "SOAK-STATS seed=$seed sequences=$1 commits=$n_commits bad=$n_bad faults=$n_faults errors=${2:-0} throttles=${3:-0} conflicts=${4:-0} dropped_watches=${5:-0} git_restarts=$n_git kills=$n_kills"
+	echo "SOAK-STATS seed=$seed sequences=$1 commits=$n_commits bad=$n_bad faults=$n_faults errors=${2:-0} throttles=${3:-0} conflicts=${4:-0} dropped_watches=${5:-0} conflict_storms=$n_storms stepdowns=$(stepdowns) git_restarts=$n_git kills=$n_kills"
 }
 
 cleanup() {
@@ -222,7 +226,9 @@ EOF
 # the Lease renewals are PUTs guarded by their resourceVersion, the writes
 # conflictRate reaches. A restarted daemon has a new identity (host_pid),
 # so after a SIGKILL it waits for the old holder's Lease to expire.
+election=no
 if [ "${SOAK_LEADER_ELECTION:-1}" != 0 ]; then
+	election=yes
 	cat >>"$work/keelson.yaml" <<EOF
 leaderElection:
   leaseDuration: 4s
@@ -443,6 +449,7 @@ disturb() {
 			fi
 		fi
 	fi
+	[ "$election" = yes ] && [ "$s" = "$forced_storm" ] && conflict_storm
 	rnd 10
 	if [ -n "$gitd" ] && { [ $R -lt 2 ] || [ "$s" = "$forced_git" ]; }; then
 		stop_gitd
@@ -451,6 +458,21 @@ disturb() {
 	elif [ -z "$gitd" ]; then
 		start_gitd
 	fi
+}
+
+# A conflict storm: every Lease renewal refused with 409 for longer than
+# renewDeadline (3 s, real time), so the leader must stop acting, then
+# take its Lease back (still its own) once the storm ends.
+conflict_storm() {
+	local storm
+	storm=$(printf '%s' "$faults" | sed 's/"conflictRate":{[^}]*}/"conflictRate":{"update":1}/')
+	kubesim_curl /_sim/faults -X POST -H 'Content-Type: application/json' -d "$storm" -o /dev/null -w '%{http_code}' |
+		grep -q '^20' || fail "kubesim refused the faults $storm"
+	sleep 4
+	kubesim_curl /_sim/faults -X POST -H 'Content-Type: application/json' -d "$faults" -o /dev/null -w '%{http_code}' |
+		grep -q '^20' || fail "kubesim refused the faults $faults"
+	n_storms=$((n_storms + 1))
+	echo "  conflict storm: every Lease update refused for 4 s"
 }
 
 set_faults() {
@@ -497,6 +519,8 @@ while [ $n_seq -lt "$sequences" ]; do
 	rnd "$steps"; forced_bad=$((1 + R))
 	rnd "$steps"; forced_kill=$((1 + R))
 	rnd "$steps"; forced_git=$((1 + R))
+	forced_storm=
+	if [ "$election" = yes ]; then rnd "$steps"; forced_storm=$((1 + R)); fi
 	while [ $s -lt "$steps" ] || [ $last_was_bad = yes ]; do
 		s=$((s + 1))
 		restore_good
@@ -550,6 +574,6 @@ step="keelson's exit"
 grep -q 'ERROR: AddressSanitizer\|runtime error:' "$log" && fail "a sanitizer report in the daemon's log"
 echo "soak seed $seed: injected faults by request: $(faults_by_request)"
 set -- $(injected_faults)
-echo "PASS soak seed $seed: $n_seq sequences, $n_commits commits ($n_bad bad), $n_faults fault periods ($1 injected 500s, $2 429s, $3 409 conflicts of $5 writes that could conflict, $4 dropped watches), $n_git git restarts, $n_kills SIGKILLs"
+echo "PASS soak seed $seed: $n_seq sequences, $n_commits commits ($n_bad bad), $n_faults fault periods ($1 injected 500s, $2 429s, $3 409 conflicts of $5 writes that could conflict, $4 dropped watches), $n_storms conflict storms ($(stepdowns) leader step-downs), $n_git git restarts, $n_kills SIGKILLs"
 stats
 exit 0
