@@ -9,15 +9,24 @@
 #
 #   bench/idle-cost.sh [--build-dir DIR] [--seconds N] [--objects N]
 #                      [--watch-timeout S] [--drift-check DURATION] [--pushes N]
+#                      [--trigger inotify|webhook]
 #
 # --pushes N: after the idle window, N commits each changing one file (one
 # ConfigMap's data) of the tracked repository; for each, the time from the
-# end of `git commit` to kubesim's first request (inotify trigger on
-# the local repository, no webhook), and the daemon's CPU time over the
-# same span (utime+stime, 10 ms ticks; a drift check running meanwhile is
-# counted too: use a --drift-check longer than the run for this figure).
-# Prints "push to first request median S", "push cpu median S", each
-# push's figures.
+# end of the push to kubesim's first request, and the daemon's CPU time
+# over the same span (utime+stime, 10 ms ticks; a drift check running
+# meanwhile is counted too: use a --drift-check longer than the run for
+# this figure). Prints "push trigger T", "push to first request median
+# S", "push cpu median S", each push's figures.
+#
+# --trigger inotify (default): keelson tracks the local repository (a
+# path), polled every second; a commit there is the push, seen through
+# inotify. --trigger webhook: keelson tracks a bare copy served by
+# `git daemon` on loopback (a network remote: no inotify), polled every
+# 10 minutes, with the `http:` section's generic HMAC webhook; each push is
+# `git push` to it followed at once by a signed POST /hooks/generic (what
+# a forge does), timed from the end of `git push`. Needs curl, openssl
+# and python3 (a free port for git daemon).
 #
 # --watch-timeout S sets KEELSON_KUBE_WATCH_TIMEOUT, so the cache's watches
 # end (and are re-opened) every S to 2S seconds inside the window; the
@@ -26,7 +35,9 @@
 # Prints "managed objects N", "idle seconds N", "reconcile cycles N",
 # "API requests R", "API requests per idle minute R", "watch requests W",
 # "other API requests O", "API requests by verb VERB=N ...",
-# "git packs fetched P", "keelson RSS KiB K" lines, for bench/run and
+# "git packs fetched P", "keelson RSS KiB K" (VmRSS at the end of the
+# window), "keelson idle cpu seconds C" (the daemon's utime+stime over the
+# window: drift checks, polls) lines, for bench/run and
 # tests/kube/idle-kubesim.sh.
 set -euo pipefail
 
@@ -36,6 +47,7 @@ seconds=60
 objects_extra=0
 drift_check=5s
 pushes=0
+trigger=inotify
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build-dir) [ $# -ge 2 ] || { echo "idle-cost: --build-dir needs a directory" >&2; exit 2; }
@@ -56,11 +68,15 @@ while [ $# -gt 0 ]; do
 		[ $# -ge 2 ] && [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -le 50 ] ||
 			{ echo "idle-cost: --pushes needs a whole number up to 50" >&2; exit 2; }
 		pushes=$2; shift 2 ;;
+	--trigger)
+		[ $# -ge 2 ] && { [ "$2" = inotify ] || [ "$2" = webhook ]; } ||
+			{ echo "idle-cost: --trigger needs inotify or webhook" >&2; exit 2; }
+		trigger=$2; shift 2 ;;
 	--drift-check)
 		[ $# -ge 2 ] && [[ "$2" =~ ^[0-9]+(ms|s|m)$ ]] ||
 			{ echo "idle-cost: --drift-check needs a duration such as 5s" >&2; exit 2; }
 		drift_check=$2; shift 2 ;;
-	-h | --help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "idle-cost: unknown option '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -72,8 +88,9 @@ KEELSON=$build/keelson
 work=$(mktemp -d "${TMPDIR:-/tmp}/keelson-idle-cost.XXXXXX")
 . "$top/tests/lib/kubesim.sh"
 daemon=
+gitd=
 cleanup() {
-	for p in $daemon; do
+	for p in $daemon $gitd; do
 		kill "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
@@ -83,7 +100,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 fail() {
 	echo "idle-cost: $*" >&2
-	for f in kubesim.err daemon.log; do
+	for f in kubesim.err daemon.log gitd.log; do
 		[ -f "$work/$f" ] && { echo "--- $f" >&2; tail -n 30 "$work/$f" >&2; }
 	done
 	exit 1
@@ -156,12 +173,43 @@ git -C "$repo" -c user.name=bench -c user.email=bench@example.com commit -q -m e
 objects=$(find "$repo/clusters/prod-chicago" -name '*.yaml' ! -name cluster.yaml ! -name system.yaml \
 	-exec grep -h '^kind:' {} + | wc -l)
 
+git_url=$repo
+poll=1s
+if [ "$trigger" = webhook ]; then
+	for tool in curl openssl python3; do
+		command -v "$tool" >/dev/null || fail "--trigger webhook needs $tool"
+	done
+	mkdir -p "$work/srv"
+	git clone -q --bare "$repo" "$work/srv/origin.git" || fail "git clone --bare failed"
+	git -C "$repo" remote add origin "$work/srv/origin.git"
+	# The port may be taken between choosing and binding it: a few tries.
+	for attempt in 1 2 3 4 5; do
+		gport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+		git daemon --reuseaddr --listen=127.0.0.1 --port="$gport" --base-path="$work/srv" --export-all \
+			"$work/srv" >>"$work/gitd.log" 2>&1 &
+		gitd=$!
+		for i in $(seq 50); do
+			git ls-remote "git://127.0.0.1:$gport/origin.git" >/dev/null 2>&1 && break 2
+			kill -0 "$gitd" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill "$gitd" 2>/dev/null || true
+		wait "$gitd" 2>/dev/null || true
+		gitd=
+	done
+	[ -n "$gitd" ] || fail "git daemon did not start"
+	git_url="git://127.0.0.1:$gport/origin.git"
+	# Only the webhook can make keelson fetch within the run.
+	poll=10m
+	printf 'bench-hook-secret\n' >"$work/hook-secret"
+fi
+
 cat >"$work/keelson.yaml" <<EOF
 git:
-  url: $repo
+  url: $git_url
   ref: main
   cacheDir: $work/gitcache
-  pollInterval: 1s
+  pollInterval: $poll
 clusters:
   - name: prod-chicago
     kubeconfig: $KUBECONFIG
@@ -172,6 +220,13 @@ kubernetes:
   qps: 5000
   burst: 1000
 EOF
+if [ "$trigger" = webhook ]; then
+	cat >>"$work/keelson.yaml" <<EOF
+http:
+  listen: 127.0.0.1:0
+  genericSecretFile: $work/hook-secret
+EOF
+fi
 
 "$KEELSON" --log-level debug run --config "$work/keelson.yaml" >"$work/daemon.out" 2>"$work/daemon.log" &
 daemon=$!
@@ -182,6 +237,12 @@ until grep -q 'msg="reconcile cycle done".*converged=true' "$work/daemon.log" 2>
 	kill -0 "$daemon" 2>/dev/null || fail "keelson run exited"
 	sleep 0.1
 done
+hook_url=
+if [ "$trigger" = webhook ]; then
+	port=$(sed -n 's/.*HTTP server listening.* port=\([0-9][0-9]*\).*/\1/p' "$work/daemon.log" | head -n 1)
+	[ -n "$port" ] || fail "no 'HTTP server listening ... port=' line in the daemon's log"
+	hook_url="http://127.0.0.1:$port/hooks/generic"
+fi
 # No settling time: whatever the daemon still does once it reported
 # convergence (a type it should have watched already, a relist) is idle
 # cost too.
@@ -196,6 +257,8 @@ c_before=$(counters_json)
 before=$(printf '%s' "$c_before" | sed -n 's/^{"total":\([0-9]*\).*/\1/p')
 [ -n "$before" ] || fail "cannot read kubesim's /_sim/counters"
 packs_before=$(packs)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$daemon/stat"; }
+idle_cpu_before=$(cpu_ticks)
 cycles_before=$(grep -c 'msg="reconcile cycle done"' "$work/daemon.log" || true)
 log_lines_before=$(wc -l <"$work/daemon.log")
 sleep "$seconds"
@@ -204,6 +267,7 @@ after=$(printf '%s' "$c_after" | sed -n 's/^{"total":\([0-9]*\).*/\1/p')
 [ -n "$after" ] || fail "cannot read kubesim's /_sim/counters"
 kill -0 "$daemon" 2>/dev/null || fail "keelson run exited during the idle window"
 rss_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$daemon/status" 2>/dev/null || echo "?")
+idle_cpu=$(awk -v t="$(($(cpu_ticks) - idle_cpu_before))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')
 packs_after=$(packs)
 cycles_after=$(grep -c 'msg="reconcile cycle done"' "$work/daemon.log" || true)
 
@@ -217,16 +281,29 @@ writes() {
 	j=$(counters_json)
 	echo $(($(printf '%s' "$j" | sed -n 's/^{"total":\([0-9]*\).*/\1/p') - $(verb_count "$j" watch)))
 }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$daemon/stat"; }
 target="$repo/clusters/prod-chicago/kafka-events/configmap.yaml"
+# The same body for every push (as a forge's, it names repository and
+# branch), signed once so the timed span has no openssl in it.
+hook_body=$(printf '{"repository":"%s","ref":"refs/heads/main"}' "$git_url")
+hook_sig=$(printf '%s' "$hook_body" | openssl dgst -sha256 -hmac bench-hook-secret 2>/dev/null | sed 's/^.*= *//') || true
 for p in $(seq 1 "$pushes"); do
 	w0=$(writes)
 	sed -i "0,/^data:/s//data:\n  bench-push: \"$p\"/" "$target"
 	sed -i "/^  bench-push: \"$((p - 1))\"$/d" "$target"
 	git -C "$repo" -c user.name=bench -c user.email=bench@example.com commit -q -a -m "push $p" ||
 		fail "git commit failed"
-	t0=$(date +%s.%N)
-	c0=$(cpu_ticks)
+	if [ "$trigger" = webhook ]; then
+		git -C "$repo" push -q origin main 2>>"$work/gitd.log" || fail "push $p: git push failed"
+		t0=$(date +%s.%N)
+		c0=$(cpu_ticks)
+		code=$(curl -s -o "$work/hook.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+			-H "X-Keelson-Signature-256: sha256=$hook_sig" --data-binary "$hook_body" "$hook_url") ||
+			fail "push $p: POST $hook_url failed"
+		[ "$code" = 202 ] || fail "push $p: webhook answered $code, expected 202: $(cat "$work/hook.out")"
+	else
+		t0=$(date +%s.%N)
+		c0=$(cpu_ticks)
+	fi
 	k=0
 	while [ "$(writes)" = "$w0" ]; do
 		k=$((k + 1))
@@ -249,6 +326,7 @@ for p in $(seq 1 "$pushes"); do
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 if [ "$pushes" -gt 0 ]; then
+	echo "push trigger $trigger"
 	echo "push to first request median $(median "${push_times[@]}")"
 	echo "push cpu median $(median "${push_cpus[@]}")"
 fi
@@ -270,6 +348,7 @@ echo "other API requests $((requests - watches))"
 echo "API requests by verb${by_verb:- none}"
 echo "git packs fetched $((packs_after - packs_before))"
 echo "keelson RSS KiB $rss_kib"
+echo "keelson idle cpu seconds $idle_cpu"
 echo "idle seconds $seconds"
 echo "reconcile cycles $((cycles_after - cycles_before))"
 echo "API requests $requests"
