@@ -2,10 +2,17 @@
  * Limits on input from outside that no other suite covers (docs/security.md
  * lists every limit and where it is tested):
  *   - Kubernetes API responses: size (max_response_bytes) and JSON nesting
- *     (cJSON refuses more than CJSON_NESTING_LIMIT levels), against a test
- *     HTTPS server that sends what no real API server would;
+ *     (cJSON refuses more than CJSON_NESTING_LIMIT levels), error bodies
+ *     (first MiB kept), watch events (max_event_bytes), pod/service proxy
+ *     replies (max_proxy_response_bytes) and token files (64 KiB), against
+ *     a test HTTPS server that sends what no real API server would;
  *   - kubesim's request body size (413) and header count (431);
- *   - objects per repository revision (keelson_layout_options.max_objects).
+ *   - the executor's rollout state in its ConfigMap (64 KiB), on kubesim;
+ *   - objects per repository revision (keelson_layout_options.max_objects),
+ *     clusters per configuration file, differing fields per object and
+ *     ignoreDifferences pointers per system.
+ * Each limit is met (accepted) and passed by one (refused, KEELSON_ELIMIT
+ * or a positioned problem, with a message saying what and where).
  */
 #include "config.h"
 
