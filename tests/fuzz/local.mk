@@ -234,7 +234,8 @@ fuzz:
 endif
 
 EXTRA_DIST += tests/fuzz/fuzzing.m4 tests/fuzz/README.md tests/fuzz/run-fuzzers.sh \
-	tests/fuzz/make-seeds.sh tests/fuzz/corpus tests/fuzz/crashes
+	tests/fuzz/make-seeds.sh tests/fuzz/corpus tests/fuzz/crashes \
+	tests/fuzz/kafka_plan.dict tests/fuzz/cassandra_plan.dict tests/fuzz/spark_plan.dict
 
 # Security tests (tests/security): Git content cannot escape the
 # repository; secrets never leak, TLS verified by default, private caches.

@@ -28,7 +28,11 @@ for t in "$@"; do
   # -timeout: one input taking 10 s is a hang worth reporting;
   # -rss_limit_mb: the default 2 GiB, explicit; -max_len large enough for
   # the layout seeds (whole repositories).
-  "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+  # A target's dictionary (tests/fuzz/NAME.dict: the words its input
+  # format decides on), when it has one.
+  dict=()
+  [ -f "$src/tests/fuzz/$t.dict" ] && dict=(-dict="$src/tests/fuzz/$t.dict")
+  "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 "${dict[@]}" \
     -print_final_stats=1 -artifact_prefix="$art/" "$work" "$src/tests/fuzz/corpus/$t" \
     > "$log" 2>&1
   status=$?
