@@ -211,6 +211,7 @@ struct loader {
 	bool source_reports_too_large; /* file source version >= 2 */
 	bool source_is_lazy;           /* walked with for_each_file_lazy */
 	size_t reused_by_object_id;    /* files neither read nor hashed */
+	size_t systems_reused;         /* objects taken validated from options->previous */
 	size_t files_parsed;
 };
 
@@ -1066,6 +1067,98 @@ static int load_ignore_rules(struct build *b, struct system_builder *s, const st
 	return 0;
 }
 
+/* One input of a system's content id: the file's path and what
+ * identifies its bytes. */
+static int hash_file_identity(EVP_MD_CTX *ctx, const struct impl *impl, long index)
+{
+	static const unsigned char none = 0;
+	if (index < 0)
+		return EVP_DigestUpdate(ctx, &none, 1);
+	const struct shared_file *f = impl->files[index].shared;
+	unsigned char tag = f->object_id_size ? 'o' : f->has_digest ? 'd' : 'u';
+	int ok = EVP_DigestUpdate(ctx, f->path, strlen(f->path) + 1) && EVP_DigestUpdate(ctx, &tag, 1);
+	if (tag == 'o')
+		ok = ok && EVP_DigestUpdate(ctx, f->object_id, f->object_id_size);
+	else if (tag == 'd')
+		ok = ok && EVP_DigestUpdate(ctx, f->digest, sizeof(f->digest));
+	else
+		ok = ok && EVP_DigestUpdate(ctx, &f->size, sizeof(f->size));
+	return ok;
+}
+
+/* The system's content id: everything its desired state is made of (its
+ * files, its cluster.yaml, keelson.yaml), so that equal ids in two
+ * revisions mean the system did not change. */
+static int system_content_id(struct build *b, const struct cluster_builder *c, struct system_builder *s)
+{
+	const struct impl *impl = b->l->impl;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned len = 0;
+	int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+		 hash_file_identity(ctx, impl, b->repo_file) && hash_file_identity(ctx, impl, c->cluster_file) &&
+		 hash_file_identity(ctx, impl, s->system_file);
+	for (size_t m = 0; ok && m < s->manifest_count; m++)
+		if (!impl->files[s->manifests[m]].ignored)
+			ok = hash_file_identity(ctx, impl, (long)s->manifests[m]);
+	ok = ok && EVP_DigestFinal_ex(ctx, s->system.content_id, &len) && len == sizeof(s->system.content_id);
+	EVP_MD_CTX_free(ctx);
+	return ok ? 0 : keelson_error_set(KEELSON_ERROR, "%s: cannot compute SHA-256", s->dir);
+}
+
+/* The same system in options->previous when its content id is equal: its
+ * files, cluster.yaml and keelson.yaml are byte for byte the same, so its
+ * objects passed the same checks there (only valid revisions are kept). */
+static const struct keelson_system *previous_system(const struct build *b, const struct cluster_builder *c,
+						    const struct system_builder *s)
+{
+	const struct keelson_desired_state *previous = b->l->options->previous;
+	if (previous == NULL)
+		return NULL;
+	const struct keelson_cluster *pc = keelson_desired_state_cluster(previous, c->name);
+	const struct keelson_system *ps = pc ? keelson_cluster_system(pc, s->name) : NULL;
+	if (ps == NULL || memcmp(ps->content_id, s->system.content_id, sizeof(ps->content_id)) != 0)
+		return NULL;
+	/* The objects borrow from the parsed files: every manifest must be
+	 * the very parse the previous state holds (shared, not parsed again). */
+	for (size_t m = 0; m < s->manifest_count; m++) {
+		const struct file_rec *rec = &b->l->impl->files[s->manifests[m]];
+		if (!rec->ignored && !rec->reused)
+			return NULL;
+	}
+	return ps;
+}
+
+/* Take the objects of an unchanged system from the previous state instead
+ * of checking every document again. Their strings are borrowed from the
+ * parsed files this state shares, except the group, which each state owns. */
+static int reuse_objects(struct build *b, struct system_builder *s, const struct keelson_system *ps)
+{
+	s->system.objects = malloc((ps->object_count ? ps->object_count : 1) * sizeof(*s->system.objects));
+	if (s->system.objects == NULL)
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	s->object_capacity = ps->object_count;
+	const char *last_from = NULL, *last_to = NULL;
+	for (size_t i = 0; i < ps->object_count; i++) {
+		struct keelson_object o = ps->objects[i];
+		if (o.group[0] == '\0') {
+			o.group = "";
+		} else if (last_from != NULL && strcmp(o.group, last_from) == 0) {
+			o.group = last_to;
+		} else {
+			last_from = o.group;
+			o.group = arena_strndup(b->l->impl, o.group, strlen(o.group));
+			if (o.group == NULL)
+				return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+			last_to = o.group;
+		}
+		o.system = NULL; /* set by assemble() */
+		s->system.objects[s->system.object_count++] = o;
+	}
+	b->l->objects += ps->object_count;
+	b->l->systems_reused++;
+	return 0;
+}
+
 static int load_system(struct build *b, struct cluster_builder *c, struct system_builder *s)
 {
 	struct impl *impl = b->l->impl;
@@ -1096,6 +1189,10 @@ static int load_system(struct build *b, struct cluster_builder *c, struct system
 			CHECK(load_ignore_rules(b, s, rec, spec_member(doc, "ignoreDifferences")));
 		}
 	}
+	const struct keelson_system *unchanged = previous_system(b, c, s);
+	size_t max_objects = b->l->options->max_objects ? b->l->options->max_objects : DEFAULT_MAX_OBJECTS;
+	if (unchanged != NULL && b->l->problems->count == 0 && b->l->objects + unchanged->object_count <= max_objects)
+		return reuse_objects(b, s, unchanged);
 	for (size_t m = 0; m < s->manifest_count; m++) {
 		struct file_rec *rec = &impl->files[s->manifests[m]];
 		if (rec->ignored || rec->stream == NULL)
@@ -1176,44 +1273,6 @@ static int check_references(struct build *b, struct system_builder *s)
 	return 0;
 }
 
-/* One input of a system's content id: the file's path and what
- * identifies its bytes. */
-static int hash_file_identity(EVP_MD_CTX *ctx, const struct impl *impl, long index)
-{
-	static const unsigned char none = 0;
-	if (index < 0)
-		return EVP_DigestUpdate(ctx, &none, 1);
-	const struct shared_file *f = impl->files[index].shared;
-	unsigned char tag = f->object_id_size ? 'o' : f->has_digest ? 'd' : 'u';
-	int ok = EVP_DigestUpdate(ctx, f->path, strlen(f->path) + 1) && EVP_DigestUpdate(ctx, &tag, 1);
-	if (tag == 'o')
-		ok = ok && EVP_DigestUpdate(ctx, f->object_id, f->object_id_size);
-	else if (tag == 'd')
-		ok = ok && EVP_DigestUpdate(ctx, f->digest, sizeof(f->digest));
-	else
-		ok = ok && EVP_DigestUpdate(ctx, &f->size, sizeof(f->size));
-	return ok;
-}
-
-/* The system's content id: everything its desired state is made of (its
- * files, its cluster.yaml, keelson.yaml), so that equal ids in two
- * revisions mean the system did not change. */
-static int system_content_id(struct build *b, const struct cluster_builder *c, struct system_builder *s)
-{
-	const struct impl *impl = b->l->impl;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned len = 0;
-	int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-		 hash_file_identity(ctx, impl, b->repo_file) && hash_file_identity(ctx, impl, c->cluster_file) &&
-		 hash_file_identity(ctx, impl, s->system_file);
-	for (size_t m = 0; ok && m < s->manifest_count; m++)
-		if (!impl->files[s->manifests[m]].ignored)
-			ok = hash_file_identity(ctx, impl, (long)s->manifests[m]);
-	ok = ok && EVP_DigestFinal_ex(ctx, s->system.content_id, &len) && len == sizeof(s->system.content_id);
-	EVP_MD_CTX_free(ctx);
-	return ok ? 0 : keelson_error_set(KEELSON_ERROR, "%s: cannot compute SHA-256", s->dir);
-}
-
 static int load_cluster(struct build *b, struct cluster_builder *c)
 {
 	struct impl *impl = b->l->impl;
@@ -1239,9 +1298,9 @@ static int load_cluster(struct build *b, struct cluster_builder *c)
 		}
 	}
 	for (size_t i = 0; i < c->system_count; i++) {
+		CHECK(system_content_id(b, c, &c->systems[i]));
 		CHECK(load_system(b, c, &c->systems[i]));
 		CHECK(check_references(b, &c->systems[i]));
-		CHECK(system_content_id(b, c, &c->systems[i]));
 	}
 	return 0;
 }
@@ -1485,9 +1544,11 @@ int keelson_layout_load(struct keelson_desired_state **out,
 		 * read cannot be validated, so nothing else is concluded from a
 		 * partial tree. */
 		if (l.files_visited <= options->max_files && l.total_bytes <= options->max_total_bytes) {
+			/* A version 1 source stops at an oversized file; a later one
+			 * only at a limit of its own, whose message says what to do. */
 			const char *message = keelson_error_last()->message;
-			rc = keelson_problem_add(*out_problems, KEELSON_PROBLEM_TOO_LARGE, "", 0, 0,
-				"%s; split the file, or raise the limit if it is really needed", message);
+			rc = keelson_problem_add(*out_problems, KEELSON_PROBLEM_TOO_LARGE, "", 0, 0, "%s%s", message,
+				source->version < 2 ? "; split the file, or raise the limit if it is really needed" : "");
 			if (rc < 0)
 				goto cleanup;
 		}
@@ -1526,6 +1587,7 @@ int keelson_layout_load(struct keelson_desired_state **out,
 		goto cleanup;
 	state->files_unread = l.reused_by_object_id;
 	state->files_parsed = l.files_parsed;
+	state->systems_reused = l.systems_reused;
 	*out = state;
 	state = NULL;
 

@@ -109,6 +109,10 @@ struct keelson_desired_state {
 	size_t files_reused;        /* of those, taken parsed from options->previous */
 	size_t files_unread;        /* of those, matched by object id: neither read nor hashed */
 	size_t files_parsed;        /* YAML files parsed for this revision */
+	/* Systems whose content id equals the one in options->previous: their
+	 * objects were taken from it, already checked, not checked again.
+	 * Checks across systems (an object claimed by two) still cover them. */
+	size_t systems_reused;
 	void *impl;                 /* owned memory; opaque */
 };
 
@@ -125,8 +129,10 @@ struct keelson_layout_options {
 	 * state may be freed first). Unchanged means the same path and object
 	 * id (a Git blob id, file source version 3: such a file is neither
 	 * read nor hashed), or, from a source without ids, the same path, size
-	 * and SHA-256. Only reading and parsing are skipped; the whole revision
-	 * is still validated. Use the same yaml_limits for both loads. */
+	 * and SHA-256. A system whose content id is unchanged takes its checked
+	 * objects from `previous` (systems_reused); everything else, and the
+	 * checks across systems, run on the whole revision. Use the same
+	 * yaml_limits and plugin registry for both loads. */
 	const struct keelson_desired_state *previous;
 	/* Objects in the revision (default 1,000,000; 0 means the default):
 	 * beyond it the revision is refused with a too-large problem. */

@@ -40,3 +40,7 @@ EXTRA_DIST += tests/reconcile/reconcile-kubesim.sh tests/reconcile/plugin-rollou
 tests_reconcile_test_daemon_SOURCES = tests/reconcile/test_daemon.c tests/unit/check_main.h
 tests_reconcile_test_daemon_CFLAGS = $(RECONCILE_TEST_CFLAGS) $(CURL_CFLAGS)
 tests_reconcile_test_daemon_LDADD = $(RECONCILE_TEST_LDADD) $(CURL_LIBS)
+
+# Incremental commits (issue 12): only changed systems are diffed; the Git tree entry limit.
+TESTS += tests/reconcile/incremental-kubesim.sh
+EXTRA_DIST += tests/reconcile/incremental-kubesim.sh

@@ -32,6 +32,13 @@
 #include <time.h>
 
 #define CACHE_SYNC_TIMEOUT_MS 30000
+
+#define CHECK_RC(expr)                       \
+	do {                                 \
+		int check_rc_ = (expr);      \
+		if (check_rc_ < 0)           \
+			return check_rc_;    \
+	} while (0)
 #define MAX_CACHED_TYPES 512
 
 struct cached_type {
@@ -535,11 +542,13 @@ static int poll_git(struct keelson_cycle_report *rep, struct keelson_reconciler 
 	rep->new_revision = true;
 	follow_repository_poll_interval(r);
 	follow_status_branch(r);
-	char files_parsed[32], files_unread[32];
+	char files_parsed[32], files_unread[32], systems_reused[32];
 	snprintf(files_parsed, sizeof(files_parsed), "%zu", state->files_parsed);
 	snprintf(files_unread, sizeof(files_unread), "%zu", state->files_unread);
+	snprintf(systems_reused, sizeof(systems_reused), "%zu", state->systems_reused);
 	keelson_log(KEELSON_LOG_INFO, "new revision", "revision", rev.sha, "author", rev.author, "subject",
-		    rev.subject, "filesParsed", files_parsed, "filesUnchanged", files_unread, (const char *)NULL);
+		    rev.subject, "filesParsed", files_parsed, "filesUnchanged", files_unread, "systemsUnchanged",
+		    systems_reused, (const char *)NULL);
 	return 0;
 }
 
@@ -608,59 +617,65 @@ static struct cached_type *find_type(struct session *s, const char *api_version,
 	return NULL;
 }
 
+/* Watch (av, kind) unless it is watched already; *added when it now is. */
+static int cache_type(struct session *s, const struct keelson_cluster *cluster, const char *av, const char *kind,
+		      bool *added)
+{
+	struct cached_type *t = find_type(s, av, kind);
+	if (t != NULL && t->cached)
+		return 0;
+	if (t == NULL) {
+		if (s->type_count >= MAX_CACHED_TYPES)
+			return keelson_error_set(KEELSON_ELIMIT, "more than %d object types in cluster %s",
+						 MAX_CACHED_TYPES, cluster->name);
+		void *p = realloc(s->types, (s->type_count + 1) * sizeof(*s->types));
+		if (p == NULL)
+			return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		s->types = p;
+		t = &s->types[s->type_count];
+		t->api_version = strdup(av);
+		t->kind = strdup(kind);
+		t->cached = false;
+		if (t->api_version == NULL || t->kind == NULL) {
+			free(t->api_version);
+			free(t->kind);
+			return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+		}
+		s->type_count++;
+	}
+	int rc = keelson_kube_cache_add(s->cache, av, kind);
+	if (rc == KEELSON_ENOTFOUND) {
+		keelson_log(KEELSON_LOG_DEBUG, "type not served yet; read with GET until it is", "cluster",
+			    cluster->name, "apiVersion", av, "kind", kind, (const char *)NULL);
+		return 0;
+	}
+	if (rc < 0)
+		return keelson_error_wrap(rc, "watching %s %s in cluster %s", av, kind, cluster->name);
+	t->cached = true;
+	*added = true;
+	return 0;
+}
+
 /* Cache every type the cluster's objects use, plus ConfigMaps (inventories).
  * A type the server does not serve yet (its CRD comes later) is retried on
- * the next cycle. */
+ * the next cycle. Runs every cycle over every object: consecutive objects
+ * of one type (the common case) are looked up once. */
 static int cache_types(struct session *s, const struct keelson_cluster *cluster)
 {
 	bool added = false;
-	for (size_t i = 0; i <= cluster->object_count; i++) {
-		const char *av = "v1", *kind = "ConfigMap";
-		if (i < cluster->object_count) {
-			/* objects are per system; walk them in order */
-			size_t k = i;
-			for (size_t j = 0; j < cluster->system_count; j++) {
-				if (k < cluster->systems[j].object_count) {
-					av = cluster->systems[j].objects[k].api_version;
-					kind = cluster->systems[j].objects[k].kind;
-					break;
-				}
-				k -= cluster->systems[j].object_count;
-			}
+	for (size_t j = 0; j < cluster->system_count; j++) {
+		const struct keelson_system *sys = &cluster->systems[j];
+		const char *last_av = NULL, *last_kind = NULL;
+		for (size_t k = 0; k < sys->object_count; k++) {
+			const char *av = sys->objects[k].api_version, *kind = sys->objects[k].kind;
+			if (last_av != NULL && strcmp(av, last_av) == 0 && strcmp(kind, last_kind) == 0)
+				continue;
+			last_av = av;
+			last_kind = kind;
+			CHECK_RC(cache_type(s, cluster, av, kind, &added));
 		}
-		struct cached_type *t = find_type(s, av, kind);
-		if (t != NULL && t->cached)
-			continue;
-		if (t == NULL) {
-			if (s->type_count >= MAX_CACHED_TYPES)
-				return keelson_error_set(KEELSON_ELIMIT, "more than %d object types in cluster %s",
-							 MAX_CACHED_TYPES, cluster->name);
-			void *p = realloc(s->types, (s->type_count + 1) * sizeof(*s->types));
-			if (p == NULL)
-				return keelson_error_set(KEELSON_ENOMEM, "out of memory");
-			s->types = p;
-			t = &s->types[s->type_count];
-			t->api_version = strdup(av);
-			t->kind = strdup(kind);
-			t->cached = false;
-			if (t->api_version == NULL || t->kind == NULL) {
-				free(t->api_version);
-				free(t->kind);
-				return keelson_error_set(KEELSON_ENOMEM, "out of memory");
-			}
-			s->type_count++;
-		}
-		int rc = keelson_kube_cache_add(s->cache, av, kind);
-		if (rc == KEELSON_ENOTFOUND) {
-			keelson_log(KEELSON_LOG_DEBUG, "type not served yet; read with GET until it is", "cluster",
-				    cluster->name, "apiVersion", av, "kind", kind, (const char *)NULL);
-			continue;
-		}
-		if (rc < 0)
-			return keelson_error_wrap(rc, "watching %s %s in cluster %s", av, kind, cluster->name);
-		t->cached = true;
-		added = true;
 	}
+	CHECK_RC(cache_type(s, cluster, "v1", "ConfigMap", &added));
 	if (added) {
 		int rc = keelson_kube_cache_wait_synced(s->cache, CACHE_SYNC_TIMEOUT_MS);
 		if (rc < 0)
@@ -1588,9 +1603,6 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 			/* Unchanged by the new commit and converged: the drift check
 			 * and watch events still cover it. */
 			rep->systems_unchanged++;
-			keelson_log(KEELSON_LOG_DEBUG, "system unchanged by the new revision; not diffed before the "
-				    "next drift check or watch event", "cluster", cluster->name, "system", sys->name,
-				    "contentRevision", mark->sha, (const char *)NULL);
 			continue;
 		}
 		rep->systems_diffed++;
@@ -1803,8 +1815,12 @@ static int cycle(struct keelson_cycle_report *out, struct keelson_reconciler *r,
 	else
 		r->converged_sha[0] = '\0';
 	r->last_full_ms = now_ms();
+	char diffed[32], unchanged[32];
+	snprintf(diffed, sizeof(diffed), "%zu", out->systems_diffed);
+	snprintf(unchanged, sizeof(unchanged), "%zu", out->systems_unchanged);
 	keelson_log(out->converged ? KEELSON_LOG_INFO : KEELSON_LOG_WARN, "reconcile cycle done", "revision", r->sha,
-		    "converged", out->converged ? "true" : "false", (const char *)NULL);
+		    "converged", out->converged ? "true" : "false", "systemsDiffed", diffed, "systemsUnchanged",
+		    unchanged, (const char *)NULL);
 	return 0;
 }
 

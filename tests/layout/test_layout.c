@@ -853,6 +853,18 @@ START_TEST(test_lazy_source_reads_only_changed_files)
 	ck_assert(same_content(first, second, "s"));
 	ck_assert(!same_content(first, second, "b"));
 	ck_assert_ptr_nonnull(cJSON_GetObjectItemCaseSensitive(system_named(second, "b")->objects[0].body, "data"));
+	/* s is unchanged: its checked objects come from the first state, and
+	 * stay valid when that state is freed. */
+	ck_assert_uint_eq(second->systems_reused, 1);
+	ck_assert_uint_eq(second->object_count, 2);
+	keelson_desired_state_free(first);
+	first = NULL;
+	const struct keelson_object *cm = &system_named(second, "s")->objects[0];
+	ck_assert_str_eq(cm->name, "cm");
+	ck_assert_str_eq(cm->group, "");
+	ck_assert_str_eq(cm->file, "clusters/c/s/cm.yaml");
+	ck_assert_ptr_eq(cm->system, system_named(second, "s"));
+	ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(cm->body, "kind")->valuestring, "ConfigMap");
 
 	/* System b now claims system s's ConfigMap: s did not change, yet the
 	 * revision is refused. */
@@ -870,6 +882,7 @@ START_TEST(test_lazy_source_reads_only_changed_files)
 	ck_assert_int_eq(keelson_layout_load(&fourth, &problems, &s4.base, &options), 0);
 	keelson_problem_list_free(problems);
 	ck_assert_uint_eq(s4.reads, 1);
+	ck_assert_uint_eq(fourth->systems_reused, 0);
 	ck_assert(!same_content(second, fourth, "s"));
 	ck_assert(!same_content(second, fourth, "b"));
 	ck_assert(!system_named(fourth, "s")->policy.prune);
