@@ -1091,6 +1091,15 @@ static bool last_applied_allows(const cJSON *live, const cJSON *conflict)
 	return allowed;
 }
 
+/* The conversion kube-apiserver applies between the versioned object an
+ * apply produces and what it stores: a Secret's stringData goes into data
+ * (types.c defaults_secret). Other types have none that matters to the
+ * no-op check. */
+static void (*apply_conversion(const struct ks_resource_type *t))(cJSON *)
+{
+	return !t->group[0] && !strcmp(t->resource, "secrets") ? t->apply_defaults : NULL;
+}
+
 static int patch_mutate(cJSON *object, void *payload)
 {
 	struct patch_ctx *p = payload;
@@ -1105,7 +1114,8 @@ static int patch_mutate(cJSON *object, void *payload)
 			.subresource = p->c->sub[0] ? p->c->sub : NULL,
 			.now = ks_clock_format(ks_clock_now(), now),
 			.status_is_ordinary = p->c->type->custom &&
-				!(p->c->type->subresources & KS_SUB_STATUS)};
+				!(p->c->type->subresources & KS_SUB_STATUS),
+			.convert = apply_conversion(p->c->type)};
 		rc = ks_server_side_apply(&result, &p->conflict, object, p->patch, &ao);
 		if (rc == KEELSON_ECONFLICT && !strcmp(p->manager, "kubectl") &&
 			last_applied_allows(object, p->conflict)) {

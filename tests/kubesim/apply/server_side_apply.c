@@ -1353,6 +1353,8 @@ int ks_server_side_apply(cJSON **out_object, cJSON **out_conflict_status, const 
 		goto done;
 
 	retain_existing(&a.after, a.merged_all);
+	if (options->convert != NULL)
+		options->convert(a.merged);
 	bool object_changed = !cJSON_Compare(a.base, a.merged, 1);
 	self = &a.after.items[self_index];
 	if (object_changed || self_is_new || !ks_fieldset_equal(a.last_set, self->set))

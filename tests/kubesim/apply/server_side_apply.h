@@ -32,6 +32,11 @@ struct ks_apply_options {
 	 * ordinary field there, applied and owned like spec. Leave false for
 	 * built-ins and CRs with subresources.status. */
 	bool status_is_ordinary;
+	/* The conversion the API server applies to the merged object before
+	 * storing it (a Secret's stringData moved into data), or NULL. Run
+	 * before the no-op comparison: an apply whose converted result equals
+	 * the live object changes nothing, managedFields times included. */
+	void (*convert)(cJSON *object);
 };
 
 /*
