@@ -728,6 +728,20 @@ START_TEST(cached_object_is_the_served_object)
 	env_start(&e);
 	assert_cached_is_served(e.cache, "kafka-0", 101);
 	assert_cached_is_served(e.cache, "kafka-1", 102);
+	/* Spelled out, what the diff reads: keelson's Apply entry and its
+	 * fieldsV1 (removals), beside the other manager's. */
+	cJSON *pod = NULL;
+	ck_assert_int_eq(keelson_kube_cache_get(&pod, e.cache, "v1", "Pod", "kafka", "kafka-0"), 0);
+	const cJSON *mf = cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "metadata"), "managedFields");
+	ck_assert_int_eq(cJSON_GetArraySize(mf), 2);
+	const cJSON *ours = cJSON_GetArrayItem(mf, 0);
+	ck_assert_str_eq(cJSON_GetObjectItem(ours, "manager")->valuestring, "keelson");
+	ck_assert_str_eq(cJSON_GetObjectItem(ours, "operation")->valuestring, "Apply");
+	ck_assert_ptr_nonnull(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(
+		ours, "fieldsV1"), "f:spec"), "f:containers"), "k:{\"name\":\"kafka\"}"));
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(mf, 1), "manager")->valuestring, "kubelet");
+	ck_assert_double_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "status"), "load")->valuedouble, 0.1);
+	cJSON_Delete(pod);
 	ck_assert_int_eq(keelson_kube_cache_list(&list, e.cache, "v1", "Pod", "kafka"), 0);
 	ck_assert_int_eq(cJSON_GetArraySize(list), 2);
 	pod_json(obj, sizeof(obj), "kafka-1", 102);
