@@ -1,8 +1,8 @@
 #!/bin/sh
 # Limits on the files keelson reads at start, end to end through the CLI:
-# the configuration file (1 MiB), a kubeconfig (4 MiB) and a webhook secret
-# file (4096 bytes) over their limits are refused with a message naming the
-# file and the limit, and nothing is done.
+# the configuration file (1 MiB, 256 clusters), a kubeconfig (4 MiB) and a
+# webhook secret file (4096 bytes) over their limits are refused with a
+# message naming the file and the limit, and nothing is done.
 set -u
 builddir=${top_builddir:-.}
 srcdir=${top_srcdir:-.}
@@ -32,6 +32,19 @@ grep -q "big.yaml: [0-9]* bytes; a configuration file is at most 1048576 bytes" 
   || fail "config over 1 MiB: $(cat "$tmp/out")"
 [ ! -e "$tmp/cache" ] || fail "config over 1 MiB: the Git cache was created"
 
+# 257 clusters, one more than a configuration file may list: refused at
+# start with the position of the list, nothing fetched.
+{ printf 'git:\n  url: file://%s/repo\n  cacheDir: %s/cache\nclusters:\n' "$tmp" "$tmp"
+  i=1
+  while [ "$i" -le 257 ]; do printf '  - name: c%d\n    kubeconfig: %s/none\n' "$i" "$tmp"; i=$((i + 1)); done
+} > "$tmp/clusters.yaml"
+status=0
+"$keelson" sync --once --config "$tmp/clusters.yaml" > "$tmp/out" 2>&1 || status=$?
+[ "$status" -eq 2 ] || fail "257 clusters: exit $status: $(cat "$tmp/out")"
+grep -q "clusters.yaml:5:3: clusters lists 257 entries; at most 256" "$tmp/out" \
+  || fail "257 clusters: $(cat "$tmp/out")"
+[ ! -e "$tmp/cache" ] || fail "257 clusters: the Git cache was created"
+
 # A kubeconfig over 4 MiB.
 { echo "apiVersion: v1"; padding 4300000; } > "$tmp/kubeconfig"
 "$keelson" diff --repo "$tmp/repo" --cluster prod-chicago --kubeconfig "$tmp/kubeconfig" > "$tmp/out" 2>&1
@@ -47,4 +60,4 @@ timeout 60 "$keelson" run --config "$tmp/run.yaml" > "$tmp/out" 2>&1 || status=$
 [ "$status" -ne 0 ] && [ "$status" -ne 124 ] || fail "oversized secret file: exit $status: $(cat "$tmp/out")"
 grep -q "secret file $tmp/secret is longer than 4096 bytes" "$tmp/out" || fail "oversized secret file: $(cat "$tmp/out")"
 grep -q "qqqq" "$tmp/out" && fail "the secret's content was printed"
-echo "limits-cli: configuration, kubeconfig and secret file limits enforced"
+echo "limits-cli: configuration (size, clusters), kubeconfig and secret file limits enforced"
