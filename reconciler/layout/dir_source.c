@@ -117,8 +117,9 @@ static int visit_file(struct walk *w, int dirfd, const char *name)
 static int walk_dir(struct walk *w, int dirfd, size_t path_len, int depth)
 {
 	if (depth > MAX_DEPTH)
-		return keelson_error_set(KEELSON_ELIMIT, "%s: directories nested deeper than %d levels",
-					 w->path, MAX_DEPTH);
+		return keelson_error_set(KEELSON_ELIMIT,
+			"%.200s: directories nested deeper than %d levels; the revision is refused: nest the "
+			"directories less deeply", w->path, MAX_DEPTH);
 	int fd = dup(dirfd);
 	if (fd < 0)
 		return keelson_error_set(KEELSON_ERROR, "cannot duplicate a descriptor: %s", strerror(errno));

@@ -25,6 +25,7 @@ TESTS += $(layout_tests) \
 
 # Explicit list (no wildcards); tests/layout/dist-lists.sh checks it is complete.
 EXTRA_DIST += \
+	reconciler/layout/README.md \
 	tests/layout/validate-cli.sh \
 	tests/layout/schema-check.py \
 	tests/layout/dist-lists.sh \

@@ -991,6 +991,53 @@ START_TEST(test_dir_source)
 }
 END_TEST
 
+static int count_visits(const struct keelson_file *file, void *payload)
+{
+	(void)file;
+	++*(size_t *)payload;
+	return 0;
+}
+
+/* A checkout nested 64 directories deep is read; one level more is refused
+ * with a problem naming the limit. */
+START_TEST(test_dir_source_depth_limit)
+{
+	char dir[] = "/tmp/keelson-layout-depth-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char path[4096];
+	size_t len = (size_t)snprintf(path, sizeof(path), "%s", dir);
+	for (int level = 1; level <= 64; level++) {
+		len += (size_t)snprintf(path + len, sizeof(path) - len, "/d");
+		ck_assert_int_eq(mkdir(path, 0700), 0);
+	}
+	write_file(path, "x.yaml", "x: 1\n");
+	struct keelson_file_source *source = NULL;
+	size_t visits = 0;
+	ck_assert_int_eq(keelson_dir_source_open(&source, dir), 0);
+	ck_assert_int_eq(source->for_each_file(source, 1024, count_visits, &visits), 0);
+	ck_assert_uint_eq(visits, 1);
+
+	len += (size_t)snprintf(path + len, sizeof(path) - len, "/d");
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	write_file(path, "y.yaml", "y: 1\n");
+	visits = 0;
+	ck_assert_int_eq(source->for_each_file(source, 1024, count_visits, &visits), KEELSON_ELIMIT);
+	struct keelson_desired_state *state = NULL;
+	struct keelson_problem_list *problems = NULL;
+	ck_assert_int_eq(keelson_layout_load(&state, &problems, source, NULL), KEELSON_EINVALID);
+	ck_assert_ptr_null(state);
+	ck_assert_uint_eq(problems->count, 1);
+	ck_assert_int_eq(problems->items[0].code, KEELSON_PROBLEM_TOO_LARGE);
+	ck_assert_msg(strstr(problems->items[0].message, "nested deeper than 64 levels") != NULL &&
+		      strstr(problems->items[0].message, "refused") != NULL, "%s", problems->items[0].message);
+	keelson_problem_list_free(problems);
+	source->free(source);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *suite_layout(void)
 {
 	Suite *s = suite_create("layout");
@@ -1008,6 +1055,7 @@ static Suite *suite_layout(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("keelson_dir_source_open");
 	tcase_add_test(tc, test_dir_source);
+	tcase_add_test(tc, test_dir_source_depth_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
