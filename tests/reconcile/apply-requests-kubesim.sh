@@ -94,7 +94,7 @@ i=0
 while [ $i -lt 12 ]; do
 	[ $i -gt 0 ] && echo "---"
 	printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%02d\n  namespace: web\n' $i
-	printf '  labels:\n    app: web\ndata:\n  index: "%d"\n' $i
+	printf '  labels:\n    app: web\n  annotations:\n    example.com/index: "%d"\ndata:\n  index: "%d"\n' $i $i
 	i=$((i + 1))
 done >"$repo/clusters/sim/web/configmaps.yaml"
 i=0
@@ -173,6 +173,9 @@ for obj in configmap/cm-00 service/svc-1 secret/secret-2; do
 	[ "$m" = keelson ] || fail "$obj: field managers '$m', expected only keelson"
 	label_owner "${obj%/*}" web "${obj#*/}" keelson || fail "$obj: the system label is not owned by keelson"
 done
+# The repository's own labels and annotations went with keelson's.
+k get configmap cm-07 -n web -o jsonpath='{.metadata.labels.app} {.metadata.annotations.example\.com/index} {.data.index}'
+[ "$(cat "$work/kubectl.out")" = "web 7 7" ] || fail "cm-07 as applied: $(cat "$work/kubectl.out")"
 k get namespace web -o jsonpath='{.metadata.labels.keelson\.dev/system}'
 [ "$(cat "$work/kubectl.out")" = web ] || fail "Namespace web lacks keelson's label"
 
@@ -318,7 +321,7 @@ kdiff
 step="an in-sync object that moves to another system is labelled alone (keelson-ownership)"
 awk 'BEGIN { RS = "---\n"; ORS = "" } !/name: cm-10\n/ { if (n++) print "---\n"; print }' \
 	"$repo/clusters/sim/web/configmaps.yaml" >"$work/cms" && mv "$work/cms" "$repo/clusters/sim/web/configmaps.yaml"
-printf -- '---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-10\n  namespace: web\n  labels:\n    app: web\ndata:\n  index: "10"\n' \
+printf -- '---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-10\n  namespace: web\n  labels:\n    app: web\n  annotations:\n    example.com/index: "10"\ndata:\n  index: "10"\n' \
 	>>"$repo/clusters/sim/legacy/configmaps.yaml"
 git_in commit -q -am "cm-10 moves to legacy"
 counters "$work/c0"
