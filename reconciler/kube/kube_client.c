@@ -1733,8 +1733,13 @@ static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 	if (w->code == 0)
 		curl_easy_getinfo(w->handle, CURLINFO_RESPONSE_CODE, &w->code);
 	if (w->code != 200) {
-		buffer_append(&w->error_body, ptr, len); /* truncated beyond the bound: fine for a message */
-		return len;
+		/* Read for its message only: past the bound the transfer stops. */
+		if (buffer_append(&w->error_body, ptr, len) == 0)
+			return len;
+		size_t room = w->error_body.max > w->error_body.len ? w->error_body.max - w->error_body.len : 0;
+		if (room > 0)
+			buffer_append(&w->error_body, ptr, room);
+		return 0;
 	}
 	/* One event per line; a line may arrive in several pieces. */
 	size_t start = 0;

@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- Kubernetes API responses ------------------------------------------ */
@@ -164,6 +165,7 @@ struct generated {
 	bool watch;
 	size_t sizes[MAX_GENERATED];
 	unsigned count;
+	bool hold;               /* then keep the connection open */
 	char authorization[160]; /* of the last request */
 };
 
@@ -171,7 +173,7 @@ static char *generate_line(void *payload, unsigned *cursor, enum mini_stream_end
 {
 	const struct generated *g = payload;
 	(void)stopping;
-	*end = MINI_END_CLEAN;
+	*end = g->hold ? MINI_END_HOLD : MINI_END_CLEAN;
 	if (*cursor >= g->count)
 		return NULL;
 	unsigned i = (*cursor)++;
@@ -314,6 +316,26 @@ START_TEST(watch_event_size)
 	ck_assert_msg(strstr(m, "watch /api/v1/namespaces/a/configmaps?watch=true") != NULL &&
 			      strstr(m, "a watch event is larger than 4096 bytes") != NULL,
 		      "%s", m);
+
+	/* An error reply of a watch is read for its first MiB only, even when
+	 * the server never ends it. */
+	struct generated endless = {.status = 500, .count = 16, .hold = true};
+	for (unsigned i = 0; i < endless.count; i++)
+		endless.sizes[i] = 128 * 1024 - 1;
+	struct mini_server *first_server = generated_server;
+	struct keelson_kube_client *endless_client = generated_client(&endless, NULL, NULL);
+	struct mini_server *endless_server = generated_server;
+	generated_server = first_server;
+	wopts.timeout_seconds = 5; /* without the cut: ~35 s, until libcurl's timeout */
+	time_t started = time(NULL);
+	rc = keelson_kube_watch(endless_client, &res, "a", &wopts, count_event, &w, NULL, 0);
+	ck_assert_int_eq(rc, KEELSON_EUNAVAILABLE);
+	ck_assert_int_lt(time(NULL) - started, 20);
+	m = keelson_error_last()->message;
+	ck_assert_msg(strstr(m, "watch /api/v1/namespaces/a/configmaps") != NULL && strstr(m, "(500") != NULL, "%s", m);
+	keelson_kube_client_free(endless_client);
+	mini_server_stop(endless_server);
+	wopts.timeout_seconds = 30;
 
 	/* The same stream within the limit: every event, a clean end. */
 	g.sizes[2] = 4096;
