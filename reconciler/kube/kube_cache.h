@@ -23,9 +23,10 @@
  *   - a dropped connection or any other error: back off (exponential, with
  *     jitter) and watch again from the last resourceVersion.
  *
- * Memory: objects are kept in a compact, lossless binary form (about a
- * fifth of a cJSON tree) and decoded into a fresh cJSON tree on each read,
- * so a read costs about what a copy did; see keelson_kube_cache_encode.
+ * Memory: objects are kept in a compact, lossless binary form (a seventh
+ * of a cJSON tree for a small ConfigMap, in one allocation) and decoded
+ * into a fresh cJSON tree on each read, so a read costs about what a copy
+ * did; see keelson_kube_cache_encode.
  *
  * Thread safety: all functions may be called from any thread; reads take a
  * per-type read lock and return copies.
