@@ -19,7 +19,7 @@
  *
  * A cached object is kept as a byte string, not as a cJSON tree: a tree
  * costs a 64-byte node plus a separately allocated key and string per
- * value (about 3.2 KiB and 40 allocations for a small ConfigMap with the
+ * value (about 3.2 KiB in 100 allocations for a small ConfigMap with the
  * managedFields of two managers), the compact form about 460 bytes in one
  * allocation. Reads decode a fresh tree, which costs about what the copy
  * they made before did (bench/RESULTS.md, 2g).
