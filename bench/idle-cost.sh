@@ -9,7 +9,7 @@
 #
 #   bench/idle-cost.sh [--build-dir DIR] [--seconds N] [--objects N]
 #                      [--watch-timeout S] [--drift-check DURATION] [--pushes N]
-#                      [--trigger inotify|webhook]
+#                      [--trigger inotify|webhook] [--restart]
 #
 # --pushes N: after the idle window, N commits each changing one file (one
 # ConfigMap's data) of the tracked repository; for each, the time from the
@@ -27,6 +27,11 @@
 # `git push` to it followed at once by a signed POST /hooks/generic (what
 # a forge does), timed from the end of `git push`. Needs curl, openssl
 # and python3 (a free port for git daemon).
+#
+# --restart: once the daemon has converged, kill it (SIGKILL) and start it
+# again on the same cluster and Git cache; the window starts when the new
+# one has converged, so its figures (RSS above all) are those of a daemon
+# that listed existing objects rather than created them.
 #
 # --watch-timeout S sets KEELSON_KUBE_WATCH_TIMEOUT, so the cache's watches
 # end (and are re-opened) every S to 2S seconds inside the window; the
@@ -48,6 +53,7 @@ objects_extra=0
 drift_check=5s
 pushes=0
 trigger=inotify
+restart=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build-dir) [ $# -ge 2 ] || { echo "idle-cost: --build-dir needs a directory" >&2; exit 2; }
@@ -72,11 +78,12 @@ while [ $# -gt 0 ]; do
 		[ $# -ge 2 ] && { [ "$2" = inotify ] || [ "$2" = webhook ]; } ||
 			{ echo "idle-cost: --trigger needs inotify or webhook" >&2; exit 2; }
 		trigger=$2; shift 2 ;;
+	--restart) restart=1; shift ;;
 	--drift-check)
 		[ $# -ge 2 ] && [[ "$2" =~ ^[0-9]+(ms|s|m)$ ]] ||
 			{ echo "idle-cost: --drift-check needs a duration such as 5s" >&2; exit 2; }
 		drift_check=$2; shift 2 ;;
-	-h | --help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "idle-cost: unknown option '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -228,15 +235,25 @@ http:
 EOF
 fi
 
-"$KEELSON" --log-level debug run --config "$work/keelson.yaml" >"$work/daemon.out" 2>"$work/daemon.log" &
-daemon=$!
-i=0
-until grep -q 'msg="reconcile cycle done".*converged=true' "$work/daemon.log" 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -le 3000 ] || fail "keelson run did not converge within 300 s"
-	kill -0 "$daemon" 2>/dev/null || fail "keelson run exited"
-	sleep 0.1
-done
+start_daemon() {
+	"$KEELSON" --log-level debug run --config "$work/keelson.yaml" >"$work/daemon.out" 2>"$work/daemon.log" &
+	daemon=$!
+	local i=0
+	until grep -q 'msg="reconcile cycle done".*converged=true' "$work/daemon.log" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -le 3000 ] || fail "keelson run did not converge within 300 s"
+		kill -0 "$daemon" 2>/dev/null || fail "keelson run exited"
+		sleep 0.1
+	done
+}
+start_daemon
+if [ "$restart" = 1 ]; then
+	# The restarted daemon lists every object instead of following its
+	# creation, and reads a revision it already applied.
+	kill -9 "$daemon"
+	wait "$daemon" 2>/dev/null || true
+	start_daemon
+fi
 hook_url=
 if [ "$trigger" = webhook ]; then
 	port=$(sed -n 's/.*HTTP server listening.* port=\([0-9][0-9]*\).*/\1/p' "$work/daemon.log" | head -n 1)
