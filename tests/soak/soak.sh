@@ -238,10 +238,12 @@ EOF
 	k create namespace keelson-system >/dev/null || fail "kubectl create namespace keelson-system (the Lease's namespace)"
 fi
 
+n_starts=0
 start_daemon() {
 	[ -z "$daemon" ] || return 0
 	"$KEELSON" run --config "$work/keelson.yaml" >>"$log" 2>&1 &
 	daemon=$!
+	n_starts=$((n_starts + 1))
 }
 kill_daemon() {
 	[ -n "$daemon" ] || return 0
@@ -460,19 +462,33 @@ disturb() {
 	fi
 }
 
-# A conflict storm: every Lease renewal refused with 409 for longer than
-# renewDeadline (3 s, real time), so the leader must stop acting, then
-# take its Lease back (still its own) once the storm ends.
+# A conflict storm: every Lease renewal refused with 409 until the leader
+# stops acting (renewDeadline 3 s, real time; it must within 10 s), then
+# it takes its Lease back (still its own) once the storm ends.
+# Whether the daemon started last leads now: its "keelson started" is
+# in the log (the killed one's lines come before it) and its election
+# lines since end on "leading".
+is_leading() {
+	awk -v want="$n_starts" '/msg="keelson started"/ { starts++; l = 0 }
+		/msg="leader election: leading;/ { l = 1 } /msg="leader election: stopped leading/ { l = 0 }
+		END { exit !(starts == want && l) }' "$log"
+}
+stood_down_since() { [ "$(stepdowns)" -gt "$1" ]; }
 conflict_storm() {
-	local storm
+	local storm before
+	# Only a leader can be made to stand down: wait until this one leads
+	# (after a SIGKILL, the killed holder's Lease expires first).
+	wait_until 30 "keelson run leads, before a conflict storm" is_leading
+	before=$(stepdowns)
 	storm=$(printf '%s' "$faults" | sed 's/"conflictRate":{[^}]*}/"conflictRate":{"update":1}/')
 	kubesim_curl /_sim/faults -X POST -H 'Content-Type: application/json' -d "$storm" -o /dev/null -w '%{http_code}' |
 		grep -q '^20' || fail "kubesim refused the faults $storm"
-	sleep 4
+	wait_until 10 "the leader stood down (renewDeadline 3 s) while every Lease update was refused with 409" \
+		stood_down_since "$before"
 	kubesim_curl /_sim/faults -X POST -H 'Content-Type: application/json' -d "$faults" -o /dev/null -w '%{http_code}' |
 		grep -q '^20' || fail "kubesim refused the faults $faults"
 	n_storms=$((n_storms + 1))
-	echo "  conflict storm: every Lease update refused for 4 s"
+	echo "  conflict storm: every Lease update refused until the leader stood down"
 }
 
 set_faults() {
