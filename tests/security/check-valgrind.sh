@@ -52,6 +52,9 @@ timeout_s=${VALGRIND_TIMEOUT:-1800}
 # Check's own timeouts (tcase_set_timeout) are set for
 # native speed; memcheck runs code 10-50 times slower.
 ck_multiplier=${VALGRIND_CK_TIMEOUT_MULTIPLIER:-20}
+# Tests whose own time bounds (a client's request timeout, "done within N
+# ms") assume native speed scale them by KEELSON_TEST_TIME_FACTOR.
+export KEELSON_TEST_TIME_FACTOR=${KEELSON_TEST_TIME_FACTOR:-10}
 
 # The shim: everything of the build directory, but keelson under valgrind.
 shim="$build/tests/security/valgrind-shim"
