@@ -1603,6 +1603,12 @@ static int reconcile_cluster(struct keelson_cycle_report *rep, struct keelson_re
 			/* Unchanged by the new commit and converged: the drift check
 			 * and watch events still cover it. */
 			rep->systems_unchanged++;
+			/* Its status follows the revision in force (and clears a
+			 * rejection it showed): Synced, as it was; drift gauges and
+			 * alerts stay as the last comparison left them. */
+			struct system_outcome unchanged = {.evaluated = true, .phase = KEELSON_PHASE_SYNCED};
+			struct keelson_change_set none = {.system = sys, .cluster = cluster->name, .revision = sys_sha};
+			report_system(r, cluster, sys, &none, &unchanged);
 			continue;
 		}
 		rep->systems_diffed++;
