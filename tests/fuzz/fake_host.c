@@ -392,9 +392,18 @@ int fake_plan_equal(const struct keelson_plan *a, const struct keelson_plan *b)
 			return step_differs(i, "reason");
 		if (x->timeout_ms != y->timeout_ms)
 			return step_differs(i, "timeout");
-		if ((x->object == NULL) != (y->object == NULL) ||
-		    (x->object != NULL && !cJSON_Compare(x->object, y->object, 1)))
+		/* As text: cJSON_Compare finds a number that overflowed to
+		 * infinity (1e3001) unequal to itself. */
+		if ((x->object == NULL) != (y->object == NULL))
 			return step_differs(i, "object");
+		if (x->object != NULL) {
+			char *tx = cJSON_PrintUnformatted(x->object), *ty = cJSON_PrintUnformatted(y->object);
+			int same = tx != NULL && ty != NULL && strcmp(tx, ty) == 0;
+			free(tx);
+			free(ty);
+			if (!same)
+				return step_differs(i, "object");
+		}
 	}
 	return 1;
 }
