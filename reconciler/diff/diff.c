@@ -1124,7 +1124,9 @@ static int run_pass(const struct keelson_object *desired, const struct keelson_d
 		free(c.removals[i]);
 	}
 	free(c.removals);
-	keelson_error_clear();
+	/* Lookups above may leave a message; a failure's own must stay. */
+	if (c.rc == 0)
+		keelson_error_clear();
 	return c.rc;
 }
 

@@ -34,7 +34,7 @@
 #define MAX_HISTORY 1000
 #define MAX_ATTEMPTS 50
 #define SECRET_MAX_BYTES 4096
-#define MAX_ENTRIES 100000
+#define MAX_ENTRIES KEELSON_STATUS_MAX_SYSTEMS
 #define STATUS_DIR "status"
 #define API_VERSION "keelson.dev/v1alpha1"
 #define REMOTE_REF "refs/keelson/status/remote"
@@ -65,7 +65,7 @@ struct keelson_status_writer {
 	char *url, *display_url, *cache_dir, *branch, *remote_ref_name;
 	char *author_name, *author_email, *instance;
 	unsigned long long interval_ms;
-	unsigned history_max, push_attempts, backoff_initial_ms, timeout_ms;
+	unsigned history_max, push_attempts, backoff_initial_ms, timeout_ms, max_systems;
 	struct keelson_network_deadline deadline; /* armed during a fetch or push */
 	char *username_file, *username_env, *token_file, *token_env;
 	char *ssh_key_file, *ssh_username, *known_hosts_file, *ca_file;
@@ -358,6 +358,7 @@ int keelson_status_writer_new(struct keelson_status_writer **out,
 	w->push_attempts = opts->push_attempts ? opts->push_attempts : DEFAULT_ATTEMPTS;
 	w->backoff_initial_ms = opts->backoff_initial_ms ? opts->backoff_initial_ms : DEFAULT_BACKOFF_MS;
 	w->timeout_ms = opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+	w->max_systems = opts->max_systems && opts->max_systems < MAX_ENTRIES ? opts->max_systems : MAX_ENTRIES;
 	w->forge = opts->forge;
 	w->clock = opts->clock;
 	w->clock_payload = opts->clock_payload;
@@ -617,9 +618,11 @@ int keelson_status_writer_update(struct keelson_status_writer *w, const char *cl
 		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
 	struct entry *e = find_entry(w, cluster, system);
 	if (!e) {
-		if (w->count >= MAX_ENTRIES) {
+		if (w->count >= w->max_systems) {
 			cJSON_Delete(state);
-			return keelson_error_set(KEELSON_ELIMIT, "status: more than %d systems", MAX_ENTRIES);
+			return keelson_error_set(KEELSON_ELIMIT,
+				"status %s/%s: not recorded, keelson already records the status of %u systems (the "
+				"limit); the systems recorded before keep their status", cluster, system, w->max_systems);
 		}
 		if (w->count == w->cap) {
 			size_t cap = w->cap ? w->cap * 2 : 16;
@@ -1418,7 +1421,7 @@ static int collect_cb(const char *root, const git_tree_entry *te, void *payload)
 	if (git_blob_rawsize(blob) <= KEELSON_STATUS_MAX_FILE_BYTES)
 		doc = cJSON_ParseWithLength(git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
 	git_blob_free(blob);
-	if (doc && cJSON_IsObject(doc) && cJSON_GetArraySize(arr) < MAX_ENTRIES)
+	if (doc && cJSON_IsObject(doc) && (unsigned)cJSON_GetArraySize(arr) < MAX_ENTRIES)
 		cJSON_AddItemToArray(arr, doc);
 	else
 		cJSON_Delete(doc);

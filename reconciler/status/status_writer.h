@@ -111,7 +111,13 @@ struct keelson_status_writer_options {
 	/* Clock in ms since the epoch (NULL: the real clock); for tests. */
 	int64_t (*clock)(void *payload);
 	void *clock_payload;
+
+	/* Systems recorded at most; one more is KEELSON_ELIMIT (0:
+	 * KEELSON_STATUS_MAX_SYSTEMS; tests pass a small number). */
+	unsigned max_systems;
 };
+
+#define KEELSON_STATUS_MAX_SYSTEMS 100000u
 
 struct keelson_status_writer;
 

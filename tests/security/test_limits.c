@@ -24,6 +24,7 @@
 #include "kube/kube_config.h"
 #include "layout/layout.h"
 #include "plugin/executor.h"
+#include "status/status_writer.h"
 #include "tests/fuzz/mem_source.h"
 #include "tests/kube/mini_server.h"
 #include "tests/kube/tls_fixture.h"
@@ -698,9 +699,8 @@ START_TEST(diff_fields_per_object)
 
 	ck_assert_int_eq(diff_configmap(10001, &obj), KEELSON_ELIMIT);
 	ck_assert_ptr_null(obj);
-	/* Not asserted yet: the message ("ConfigMap app/big: more than 10000
-	 * differing fields"), which run_pass in diff.c clears on its way out
-	 * (patch given to the lead). */
+	const char *m = keelson_error_last()->message;
+	ck_assert_msg(strstr(m, "ConfigMap app/big: more than 10000 differing fields") != NULL, "%s", m);
 }
 END_TEST
 
@@ -740,6 +740,39 @@ START_TEST(diff_ignore_pointers)
 	const char *m = keelson_error_last()->message;
 	ck_assert_msg(strstr(m, "clusters/c/app/system.yaml:2:3: ignoreDifferences: more than 1000 pointers") != NULL,
 		      "%s", m);
+}
+END_TEST
+
+/* ---- status writer: systems --------------------------------------------------- */
+
+START_TEST(status_systems)
+{
+	ck_assert_uint_eq(KEELSON_STATUS_MAX_SYSTEMS, 100000);
+	char dir[] = "/tmp/keelson-status-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char cache[128];
+	snprintf(cache, sizeof(cache), "%s/cache", dir);
+	struct keelson_status_writer_options o = {.version = KEELSON_STATUS_WRITER_OPTIONS_VERSION,
+						  .url = "file:///nowhere/config.git", .cache_dir = cache,
+						  .instance = "test", .max_systems = 3};
+	struct keelson_status_writer *w = NULL;
+	ck_assert_msg(keelson_status_writer_new(&w, &o) == 0, "%s", keelson_error_last()->message);
+	struct keelson_system_status st = {.version = KEELSON_SYSTEM_STATUS_VERSION,
+					   .phase = KEELSON_PHASE_SYNCED};
+	ck_assert_int_eq(keelson_status_writer_update(w, "c", "a", &st), 0);
+	ck_assert_int_eq(keelson_status_writer_update(w, "c", "b", &st), 0);
+	ck_assert_int_eq(keelson_status_writer_update(w, "d", "a", &st), 0);
+	ck_assert_int_eq(keelson_status_writer_update(w, "d", "b", &st), KEELSON_ELIMIT);
+	const char *m = keelson_error_last()->message;
+	ck_assert_msg(strstr(m, "status d/b: not recorded, keelson already records the status of 3 systems") != NULL,
+		      "%s", m);
+	/* The systems recorded keep being updated. */
+	st.phase = KEELSON_PHASE_PROGRESSING;
+	ck_assert_int_eq(keelson_status_writer_update(w, "c", "a", &st), 0);
+	keelson_status_writer_free(w);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST
 
@@ -819,6 +852,7 @@ static Suite *suite_limits(void)
 	tcase_add_test(tc, configuration_clusters);
 	tcase_add_test(tc, diff_fields_per_object);
 	tcase_add_test(tc, diff_ignore_pointers);
+	tcase_add_test(tc, status_systems);
 	suite_add_tcase(s, tc);
 	return s;
 }
