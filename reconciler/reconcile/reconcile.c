@@ -1863,8 +1863,21 @@ int keelson_reconciler_wait(struct keelson_reconciler *r, long max_wait_ms, cons
 			return 0;
 		enum keelson_git_trigger_reason why;
 		/* Short slices: signals and cache changes are noticed within 200 ms. */
-		if (keelson_git_trigger_wait(&why, r->trigger, left < 200 ? (int)left : 200) == 0 &&
-		    why != KEELSON_GIT_TRIGGER_TIMEOUT)
+		int slice = left < 200 ? (int)left : 200;
+		/* A network remote with webhooks: block on the nudge, which a
+		 * push wakes at once (looking at it only between the trigger's
+		 * slices added 0-200 ms to every webhook push), up to the next
+		 * interval poll; then look at the trigger without waiting. A
+		 * local repository keeps the trigger's own wait (inotify). */
+		if (r->nudge != NULL && keelson_git_source_local_path(r->git) == NULL) {
+			long due = keelson_git_trigger_next_due_ms(r->trigger);
+			if (due >= 0 && due < slice)
+				slice = (int)due;
+			if (keelson_nudge_wait(r->nudge, slice) > 0)
+				return 1;
+			slice = 0;
+		}
+		if (keelson_git_trigger_wait(&why, r->trigger, slice) == 0 && why != KEELSON_GIT_TRIGGER_TIMEOUT)
 			return 1;
 	}
 }
