@@ -13,6 +13,8 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <git2.h>
 #include <openssl/err.h>
 #include <openssl/sha.h>
@@ -510,12 +512,51 @@ static int make_private_dir(const char *path)
 	return 0;
 }
 
+/* Made in a new cache directory before libgit2 initialises it, removed once
+ * keelson.url is set. A process killed in between (SIGKILL, a lost node)
+ * leaves a directory that is neither empty nor a keelson cache, which
+ * open_cache would otherwise refuse at every start from then on: the
+ * marker says the contents are keelson's own half-made cache, safe to
+ * discard and make again. */
+#define CACHE_INIT_MARKER "keelson-cache-init"
+
+static int remove_below_root(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	/* The directory itself stays: it may be a mount point or have a mode
+	 * the operator chose. */
+	if (ftw->level == 0)
+		return 0;
+	return remove(path) == 0 ? 0 : -1;
+}
+
+static int discard_interrupted_cache(const struct keelson_git_source *src, const char *marker)
+{
+	if (access(marker, F_OK) != 0)
+		return 0;
+	keelson_log(KEELSON_LOG_WARN, "discarding a Git cache whose creation was interrupted",
+		    "url", src->display_url, "cache_dir", src->cache_dir, NULL);
+	if (nftw(src->cache_dir, remove_below_root, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		return keelson_error_set(KEELSON_ERROR,
+			"cannot remove the half-made Git cache in %s (its creation was interrupted): %s; "
+			"remove the directory's contents", src->cache_dir, strerror(errno));
+	return 0;
+}
+
 static int open_cache(struct keelson_git_source *src)
 {
 	int rc = 0;
 	git_config *cfg = NULL;
 	git_buf stored = GIT_BUF_INIT;
+	char *marker = NULL;
 
+	if (asprintf(&marker, "%s/" CACHE_INIT_MARKER, src->cache_dir) < 0) {
+		marker = NULL;
+		return keelson_error_set(KEELSON_ENOMEM, "out of memory");
+	}
+	if ((rc = discard_interrupted_cache(src, marker)) < 0)
+		goto cleanup;
 	if (git_repository_open_ext(&src->repo, src->cache_dir, GIT_REPOSITORY_OPEN_NO_SEARCH |
 				    GIT_REPOSITORY_OPEN_BARE, NULL) == 0) {
 		if (!git_repository_is_bare(src->repo)) {
@@ -549,6 +590,12 @@ static int open_cache(struct keelson_git_source *src)
 	}
 	if ((rc = make_private_dir(src->cache_dir)) < 0)
 		goto cleanup;
+	int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || close(fd) != 0) {
+		rc = keelson_error_set(KEELSON_ERROR, "cannot create the Git cache in %s: %s: %s",
+				       src->cache_dir, marker, strerror(errno));
+		goto cleanup;
+	}
 	if (git_repository_init(&src->repo, src->cache_dir, 1) < 0) {
 		rc = keelson_error_set(KEELSON_ERROR, "cannot create the Git cache in %s: %s",
 				       src->cache_dir, git_message());
@@ -561,9 +608,15 @@ static int open_cache(struct keelson_git_source *src)
 				       src->cache_dir, git_message());
 		goto cleanup;
 	}
+	if (unlink(marker) != 0) {
+		rc = keelson_error_set(KEELSON_ERROR, "cannot finish the Git cache in %s: removing %s: %s",
+				       src->cache_dir, marker, strerror(errno));
+		goto cleanup;
+	}
 	keelson_log(KEELSON_LOG_INFO, "created git cache", "url", src->display_url,
 		    "cache_dir", src->cache_dir, NULL);
 cleanup:
+	free(marker);
 	git_buf_dispose(&stored);
 	git_config_free(cfg);
 	if (rc != 0) {

@@ -378,6 +378,47 @@ START_TEST(open_refuses_a_cache_of_another_repository)
 }
 END_TEST
 
+/* A daemon killed with SIGKILL while it creates its cache leaves a
+ * directory that is neither empty nor a keelson cache; the next start must
+ * make the cache again, not refuse the directory for ever. */
+START_TEST(open_remakes_a_cache_whose_creation_was_interrupted)
+{
+	char url[600];
+	snprintf(url, sizeof(url), "file://%s/repo.git", srv);
+	commit_file("app/one.yaml", "a: 1\n", "first commit");
+
+	/* Killed inside git_repository_init: part of a bare repository. */
+	ck_assert_int_eq(sh("mkdir -p %s/killed-in-init/objects/pack && touch %s/killed-in-init/keelson-cache-init "
+			    "%s/killed-in-init/config", tmp, tmp, tmp), 0);
+	/* Killed after the init, before keelson.url was written. */
+	ck_assert_int_eq(sh("git init -q --bare %s/killed-before-url && touch %s/killed-before-url/keelson-cache-init",
+			    tmp, tmp), 0);
+	const char *dirs[] = {"killed-in-init", "killed-before-url"};
+	for (size_t i = 0; i < 2; i++) {
+		struct keelson_git_source_options o = options(url, dirs[i]);
+		struct keelson_git_source *src = open_ok(&o);
+		struct keelson_git_revision rev;
+		bool changed = false;
+		poll_ok(src, &rev, &changed);
+		ck_assert(changed);
+		keelson_git_source_free(src);
+		ck_assert_int_eq(sh("test ! -e %s/%s/keelson-cache-init", tmp, dirs[i]), 0);
+		ck_assert_int_eq(sh("git --git-dir=%s/%s config keelson.url >/dev/null", tmp, dirs[i]), 0);
+		/* and it opens again as the finished cache it now is */
+		src = open_ok(&o);
+		keelson_git_source_free(src);
+	}
+
+	/* Without the marker, a Git repository keelson did not finish is
+	 * still refused: nothing says it is keelson's to discard. */
+	ck_assert_int_eq(sh("git init -q --bare %s/foreign", tmp), 0);
+	struct keelson_git_source_options o = options(url, "foreign");
+	struct keelson_git_source *src = NULL;
+	ck_assert_int_eq(keelson_git_source_open(&src, &o), KEELSON_EINVALID);
+	ck_assert_ptr_nonnull(strstr(keelson_error_last()->message, "did not create"));
+}
+END_TEST
+
 START_TEST(open_refuses_a_password_in_the_url)
 {
 	struct keelson_git_source_options o =
@@ -1830,6 +1871,7 @@ static Suite *suite_git_source(void)
 	TCase *tc = tcase("keelson_git_source_open");
 	tcase_add_test(tc, open_rejects_bad_options);
 	tcase_add_test(tc, open_refuses_a_cache_of_another_repository);
+	tcase_add_test(tc, open_remakes_a_cache_whose_creation_was_interrupted);
 	tcase_add_test(tc, open_refuses_a_password_in_the_url);
 	suite_add_tcase(s, tc);
 
