@@ -233,6 +233,37 @@ static int block(struct keelson_exec_result *out, struct keelson_executor *e, st
 	return 0;
 }
 
+/* A delete with a UID precondition answered 409: done only when the
+ * incarnation the plan observed is really gone (404) or replaced (another
+ * UID). kube-apiserver answers such a delete 409 only on a UID mismatch,
+ * but the 409 itself is not proof (an aggregated API server or a proxy
+ * may answer Conflict for other reasons, and the step would then be
+ * counted done without anything deleted), so it is re-read: when the
+ * observed UID is still there, or the read fails, the step failed and is
+ * retried with backoff (fail closed). */
+static int delete_conflict_outcome(struct keelson_kube_client *client, const char *api_version, const char *kind,
+				   const char *ns, const char *name, const char *uid)
+{
+	char conflict[512];
+	snprintf(conflict, sizeof(conflict), "%s", keelson_error_last()->message);
+	cJSON *live = NULL;
+	int rc = keelson_kube_get(&live, client, api_version, kind, ns, name);
+	if (rc == KEELSON_ENOTFOUND)
+		return 0;
+	if (rc < 0)
+		return keelson_error_wrap(rc, "delete of %s %s/%s answered 409 (%s) and the re-read failed", kind,
+					  ns ? ns : "", name, conflict);
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(live, "metadata");
+	const cJSON *live_uid = cJSON_GetObjectItemCaseSensitive(meta, "uid");
+	bool same = uid == NULL || (cJSON_IsString(live_uid) && strcmp(live_uid->valuestring, uid) == 0);
+	cJSON_Delete(live);
+	if (!same)
+		return 0;
+	return keelson_error_set(KEELSON_ECONFLICT,
+				 "delete of %s %s/%s answered 409 but uid %s is still there (%s); retrying", kind,
+				 ns ? ns : "", name, uid ? uid : "(none)", conflict);
+}
+
 /* Run an acting step. 0 when done (or already done: the pod is gone or
  * was replaced), else an error with the message set. */
 static int run_step(struct keelson_executor *e, const char *cluster, const char *system,
@@ -265,8 +296,11 @@ static int run_step(struct keelson_executor *e, const char *cluster, const char 
 		rc = keelson_kube_delete(client, "v1", "Pod", st->namespace_, st->name, &opts);
 		/* Gone, or another incarnation (the UID precondition failed):
 		 * this pod was restarted already; the next plan sees it. */
-		if (rc == KEELSON_ENOTFOUND || rc == KEELSON_ECONFLICT)
+		if (rc == KEELSON_ENOTFOUND)
 			rc = 0;
+		else if (rc == KEELSON_ECONFLICT)
+			rc = delete_conflict_outcome(client, "v1", "Pod", st->namespace_, st->name,
+						     st->precondition_uid);
 		break;
 	}
 	case KEELSON_STEP_DELETE: {
@@ -279,14 +313,15 @@ static int run_step(struct keelson_executor *e, const char *cluster, const char 
 		rc = keelson_kube_delete(client, st->api_version, st->kind_name, st->namespace_, st->name, &opts);
 		if (rc == KEELSON_ENOTFOUND) {
 			rc = 0; /* gone already: what the step wanted */
-		} else if (rc == KEELSON_ECONFLICT) {
+		} else if (rc == KEELSON_ECONFLICT &&
+			   (rc = delete_conflict_outcome(client, st->api_version, st->kind_name, st->namespace_,
+							 st->name, st->precondition_uid)) == 0) {
 			/* Another incarnation (the UID precondition failed): the
 			 * plan was made from an older observation. Nothing was
 			 * deleted; the next cycle plans from what is there now. */
 			keelson_log(KEELSON_LOG_INFO, "delete skipped: the object was re-created since the plan "
 				    "observed it; re-planning", "cluster", cluster, "system", system, "kind",
 				    st->kind_name, "name", st->name, "uid", st->precondition_uid, NULL);
-			rc = 0;
 		}
 		break;
 	}
