@@ -538,7 +538,9 @@ static int check_value(struct keelson_problem_list *problems, const struct keels
 				"true or false"));
 		break;
 	case KEELSON_FIELD_INTEGER:
-		if (!cJSON_IsNumber(value) || value->valuedouble != (double)(long long)value->valuedouble ||
+		/* The range first: casting 1e23 or NaN to long long is undefined. */
+		if (!cJSON_IsNumber(value) || !(value->valuedouble > -9.2e18 && value->valuedouble < 9.2e18) ||
+		    value->valuedouble != (double)(long long)value->valuedouble ||
 		    value->valuedouble < (double)field->minimum || value->valuedouble > (double)field->maximum) {
 			snprintf(expected, sizeof(expected), "an integer from %lld to %lld", field->minimum,
 				 field->maximum);
