@@ -158,9 +158,16 @@ grep -q "0 applied, 0 pruned" "$work/err" || fail "summary: $(tail -n 1 "$work/e
 
 step="an edit changes exactly the edited object"
 rvs() {
-	"$KUBECTL" get statefulsets,services,configmaps,serviceaccounts -A \
-		-o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name}={.metadata.resourceVersion}{"\n"}{end}' |
-		grep -v keelson-system | sort
+	# A StatefulSet by generation, labels and annotations, not by
+	# resourceVersion: kubesim's controllers write its status while the pods
+	# start (for minutes without a clock factor), and a slow keelson (under
+	# valgrind, 10 s a sync) leaves time for such a write between the two
+	# listings.
+	{
+		"$KUBECTL" get statefulsets -A -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name}=g{.metadata.generation} {.metadata.labels} {.metadata.annotations}{"\n"}{end}'
+		"$KUBECTL" get services,configmaps,serviceaccounts -A \
+			-o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name}={.metadata.resourceVersion}{"\n"}{end}'
+	} | grep -v keelson-system | sort
 }
 rvs >"$work/rv.before"
 sed -i 's/^  replicas: 3$/  replicas: 4/' "$repo/clusters/prod-chicago/kafka-events/statefulset.yaml"
