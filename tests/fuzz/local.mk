@@ -259,10 +259,12 @@ tests_security_test_limits_LDADD = libkubesim-server.la libkubesim-apply.la libk
 # CI's default path. VALGRIND_ONLY="NAME..." runs just those tests (paths
 # of suites or scripts). The script keeps, of check_PROGRAMS, the Check
 # suites (test_*) and replay programs, without kubesim's own. The daemon
-# scenarios: the whole daemon (HTTP, webhooks, status, forge, drift
-# events, SIGTERM), two daemons with leader election running the example
-# plugin, and the kafka and cassandra plugins (they run inside keelson, so
-# their leaks are keelson's) rolling and scaling, SIGKILLed mid-roll.
+# scenarios: two daemons with leader election running the example plugin
+# (HTTP, Lease, SIGKILL, SIGTERM), and the kafka and cassandra plugins
+# (they run inside keelson, so their leaks are keelson's) rolling and
+# scaling, SIGKILLed mid-roll. tests/status/daemon-kubesim.sh and
+# tests/spark/spark-submit.sh pass under valgrind with 0 reports but wait
+# on fixes outside this list (see tests/security/README.md).
 VALGRIND_SCENARIOS = \
 	tests/layout/validate-cli.sh \
 	tests/plugin/plugins-cli.sh \
@@ -273,7 +275,6 @@ VALGRIND_SCENARIOS = \
 	tests/security/secrets-scenario.sh \
 	tests/plugin/executor-kubesim.sh \
 	tests/reconcile/plugin-rollout-kubesim.sh \
-	tests/status/daemon-kubesim.sh \
 	tests/election/ha-kubesim.sh \
 	tests/kafka/kafka-roll.sh \
 	tests/kafka/kafka-scale.sh \
