@@ -413,7 +413,9 @@ static int compare_rank(const void *a, const void *b)
 /* Requests in flight while applying one rank of objects (they do not
  * depend on each other); every request still passes the client's rate
  * limit. */
+#ifndef APPLY_CONCURRENCY
 #define APPLY_CONCURRENCY 8
+#endif
 
 /* One object of a rank group on its way through the phases below. */
 struct applying {
