@@ -35,7 +35,9 @@
 #	SECONDS s waiting for: DESCRIPTION". -q discards COMMAND's output.
 #	Fails at once when the keelson run in $daemon has exited, and, with
 #	SCENARIO_FAIL_ON_BLOCK set and BLOCK_OK empty, when daemon.log says
-#	'msg="system blocked'.
+#	'msg="system blocked'. SECONDS is multiplied by
+#	$KEELSON_TEST_TIME_FACTOR (default 1; make check-valgrind sets 10:
+#	keelson under valgrind is 10-50 times slower).
 #   scenario_log_has FILE PATTERN: grep -q that does not complain about a
 #	file that does not exist yet (a COMMAND for scenario_wait).
 #
@@ -186,7 +188,7 @@ scenario_wait() {
 		sw_quiet=1
 		shift
 	fi
-	sw_limit=$(($1 * ${SCENARIO_POLL_HZ:-5}))
+	sw_limit=$(($1 * ${KEELSON_TEST_TIME_FACTOR:-1} * ${SCENARIO_POLL_HZ:-5}))
 	sw_what=$2
 	shift 2
 	sw_i=0

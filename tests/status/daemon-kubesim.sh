@@ -243,7 +243,11 @@ scenario_wait -q 10 "a poll after the burst" sh -c "[ \"\$(curl -fs $base/metric
 sleep 1 # a second poll would happen within the loop's 200 ms wake-up
 after=$(polls)
 # Pushes arriving while a poll runs cause one more: a handful at most.
-[ $((after - before)) -le 3 ] || fail "20 pushes caused $((after - before)) polls"
+# Under valgrind (KEELSON_TEST_TIME_FACTOR > 1) a poll takes long enough
+# for the burst to straddle a few (4-5 seen): 6 allowed at check-valgrind's
+# factor 10, still far below one poll per push.
+max_polls=$((3 + (${KEELSON_TEST_TIME_FACTOR:-1} - 1) / 3))
+[ $((after - before)) -le $max_polls ] || fail "20 pushes caused $((after - before)) polls (at most $max_polls)"
 accepted=$(metric 'keelson_webhook_requests_total{hook="github",result="accepted"}')
 [ $((accepted - accepted_before)) -eq 20 ] || fail "$((accepted - accepted_before)) of 20 pushes counted as accepted"
 
