@@ -357,6 +357,30 @@ int fake_host_plan(struct fake_host *f, const struct keelson_plugin *plugin, str
 	return rc;
 }
 
+int fake_host_plan_checked(struct fake_host *f, const struct keelson_plugin *plugin, const char *name,
+			   struct keelson_plan **out)
+{
+	struct keelson_plan *again = NULL;
+	int rc = fake_host_plan(f, plugin, out);
+	unsigned calls = f->http_calls;
+	int rc2 = fake_host_plan(f, plugin, &again);
+	fuzz_assert(rc == rc2);
+	if (rc == 0) {
+		if (!fake_plan_equal(*out, again)) {
+			fprintf(stderr, "%s plan property: a second plan on the same observation differs; the first:\n",
+				name);
+			fake_plan_dump(*out);
+			fprintf(stderr, "the second:\n");
+			fake_plan_dump(again);
+		}
+		fuzz_assert(fake_plan_equal(*out, again));
+		if (f->flags & KEELSON_VIEW_PREVIEW)
+			fuzz_assert(calls == 0);
+	}
+	keelson_plan_free(again);
+	return rc;
+}
+
 static int text_eq(const char *a, const char *b)
 {
 	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);

@@ -61,6 +61,14 @@ void fake_host_free(struct fake_host *f);
  * FUZZ_PLAN_DUMP set in the environment, the plan is printed to stderr. */
 int fake_host_plan(struct fake_host *f, const struct keelson_plugin *plugin, struct keelson_plan **out);
 
+/* fake_host_plan, then the properties every plugin has whatever it
+ * manages: a second plan on the same observation is the same plan (a
+ * plugin decides from what it observes, not from what it did before), and a
+ * preview makes no HTTP call. A violation aborts (fuzz_assert) after
+ * printing both plans, `name` first. *out is the first plan. */
+int fake_host_plan_checked(struct fake_host *f, const struct keelson_plugin *plugin, const char *name,
+			   struct keelson_plan **out);
+
 /* The answer the input gives to a GET of `path` on pod/service `name`, as
  * the plugin would see it: the entry, or NULL (no answer). */
 const cJSON *fake_host_http_entry(const struct fake_host *f, enum keelson_proxy_target target, const char *name,
