@@ -21,15 +21,10 @@
 
 static struct keelson_kube_client *new_client(void)
 {
-	struct keelson_kube_config *cfg = NULL;
-	struct keelson_kube_client *client = NULL;
 	struct keelson_kube_client_options o;
-	ck_assert_int_eq(keelson_kube_config_load_file(&cfg, kubesim_harness_kubeconfig(), NULL), 0);
 	keelson_kube_client_options_init(&o);
 	o.max_retries = 0; /* as the daemon's elector */
-	ck_assert_int_eq(keelson_kube_client_new(&client, cfg, &o), 0);
-	keelson_kube_config_free(cfg);
-	return client;
+	return kubesim_harness_client(&o);
 }
 
 struct clock {
