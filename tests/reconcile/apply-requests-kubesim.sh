@@ -12,36 +12,13 @@
 # Needs $KUBECTL (skipped with 77 when empty), git, curl and $top_builddir.
 set -u
 
-if [ -z "${KUBECTL:-}" ]; then
-	echo "apply-requests-kubesim: KUBECTL is empty, skipping"
-	exit 77
-fi
-command -v git >/dev/null 2>&1 || { echo "apply-requests-kubesim: no git, skipping"; exit 77; }
-command -v curl >/dev/null 2>&1 || { echo "apply-requests-kubesim: no curl, skipping"; exit 77; }
-srcdir=${top_srcdir:-.}
-KUBESIM=${top_builddir:-.}/kubesim
-KEELSON=${top_builddir:-.}/keelson
-[ -x "$KUBESIM" ] || { echo "apply-requests-kubesim: $KUBESIM not built"; exit 1; }
-[ -x "$KEELSON" ] || { echo "apply-requests-kubesim: $KEELSON not built"; exit 1; }
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/apply-requests-kubesim.XXXXXX")
-. "$srcdir/tests/lib/kubesim.sh"
-cleanup() {
-	kubesim_stop
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
+. "${top_srcdir:-.}/tests/lib/scenario.sh"
+scenario_init apply-requests-kubesim git curl
+SCENARIO_LOGS="out err kubectl.out"
+SCENARIO_TAIL=40
 kubesim_start "$work" --log-level error || exit 1
 
 step=""
-fail() {
-	echo "FAIL [$step]: $*"
-	for f in out err kubectl.out; do
-		[ -f "$work/$f" ] && { echo "--- $f"; tail -n 40 "$work/$f"; }
-	done
-	exit 1
-}
 k() {
 	"$KUBECTL" --request-timeout=20s "$@" >"$work/kubectl.out" 2>&1 ||
 		{ cat "$work/kubectl.out"; fail "kubectl $* failed"; }

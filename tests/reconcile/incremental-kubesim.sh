@@ -10,53 +10,16 @@
 # Needs $KUBECTL (skipped with 77 when empty), git, and $top_builddir.
 set -u
 
-if [ -z "${KUBECTL:-}" ]; then
-	echo "incremental-kubesim: KUBECTL is empty, skipping"
-	exit 77
-fi
-command -v git >/dev/null 2>&1 || { echo "incremental-kubesim: no git, skipping"; exit 77; }
-command -v curl >/dev/null 2>&1 || { echo "incremental-kubesim: no curl, skipping"; exit 77; }
-srcdir=${top_srcdir:-.}
-KUBESIM=${top_builddir:-.}/kubesim
-KEELSON=${top_builddir:-.}/keelson
-[ -x "$KUBESIM" ] || { echo "incremental-kubesim: $KUBESIM not built"; exit 1; }
-[ -x "$KEELSON" ] || { echo "incremental-kubesim: $KEELSON not built"; exit 1; }
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/incremental-kubesim.XXXXXX")
-. "$srcdir/tests/lib/kubesim.sh"
-daemon=
-cleanup() {
-	for p in $daemon; do
-		kill "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	kubesim_stop
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
+. "${top_srcdir:-.}/tests/lib/scenario.sh"
+scenario_init incremental-kubesim git curl
+SCENARIO_LOGS="out err daemon.log"
+SCENARIO_TAIL=60
 kubesim_start "$work" --log-level error || exit 1
 
 step=""
-fail() {
-	echo "FAIL [$step]: $*"
-	for f in out err daemon.log; do
-		[ -f "$work/$f" ] && { echo "--- $f"; tail -n 60 "$work/$f"; }
-	done
-	exit 1
-}
-# wait_until SECONDS DESCRIPTION COMMAND...: poll COMMAND every 0.1 s.
+# wait_until SECONDS DESCRIPTION COMMAND...: scenario_wait, output discarded.
 wait_until() {
-	limit=$(($1 * 10))
-	what=$2
-	shift 2
-	n=0
-	until "$@" >/dev/null 2>&1; do
-		n=$((n + 1))
-		[ $n -gt $limit ] && fail "$what"
-		[ -n "$daemon" ] && { kill -0 "$daemon" 2>/dev/null || fail "daemon exited"; }
-		sleep 0.1
-	done
+	scenario_wait -q "$@"
 }
 kget() {
 	"$KUBECTL" --request-timeout=20s get "$@" 2>/dev/null

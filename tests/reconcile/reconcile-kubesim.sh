@@ -9,41 +9,13 @@
 # Needs $KUBECTL (skipped with 77 when empty), git, and $top_builddir.
 set -u
 
-if [ -z "${KUBECTL:-}" ]; then
-	echo "reconcile-kubesim: KUBECTL is empty, skipping"
-	exit 77
-fi
-command -v git >/dev/null 2>&1 || { echo "reconcile-kubesim: no git, skipping"; exit 77; }
-command -v curl >/dev/null 2>&1 || { echo "reconcile-kubesim: no curl, skipping"; exit 77; }
-srcdir=${top_srcdir:-.}
-KUBESIM=${top_builddir:-.}/kubesim
-KEELSON=${top_builddir:-.}/keelson
-[ -x "$KUBESIM" ] || { echo "reconcile-kubesim: $KUBESIM not built"; exit 1; }
-[ -x "$KEELSON" ] || { echo "reconcile-kubesim: $KEELSON not built"; exit 1; }
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/reconcile-kubesim.XXXXXX")
-. "$srcdir/tests/lib/kubesim.sh"
-daemon=
-cleanup() {
-	for p in $daemon; do
-		kill "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	kubesim_stop
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
+. "${top_srcdir:-.}/tests/lib/scenario.sh"
+scenario_init reconcile-kubesim git curl
+SCENARIO_LOGS="out err daemon.log"
+SCENARIO_TAIL=60
 kubesim_start "$work" --log-level error || exit 1
 
 step=""
-fail() {
-	echo "FAIL [$step]: $*"
-	for f in out err daemon.log; do
-		[ -f "$work/$f" ] && { echo "--- $f"; tail -n 60 "$work/$f"; }
-	done
-	exit 1
-}
 k() {
 	"$KUBECTL" --request-timeout=20s "$@" >"$work/kubectl.out" 2>&1 ||
 		{ cat "$work/kubectl.out"; fail "kubectl $* failed"; }
