@@ -44,3 +44,7 @@ tests_reconcile_test_daemon_LDADD = $(RECONCILE_TEST_LDADD) $(CURL_LIBS)
 # Incremental commits (issue 12): only changed systems are diffed; the Git tree entry limit.
 TESTS += tests/reconcile/incremental-kubesim.sh
 EXTRA_DIST += tests/reconcile/incremental-kubesim.sh
+# One server-side apply per new object, keelson's labels included; the
+# upgrade from labels applied apart by field manager keelson-ownership.
+TESTS += tests/reconcile/apply-requests-kubesim.sh
+EXTRA_DIST += tests/reconcile/apply-requests-kubesim.sh
